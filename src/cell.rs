@@ -1,0 +1,248 @@
+//! One vanilla (Elman) RNN cell:
+//!
+//! ```text
+//! h' = A(W_xh·x + W_hh·h + b)        split form
+//!    = A(W·[x; h] + b)               concatenated form, W = [W_xh | W_hh], H × (I+H)
+//! ```
+//!
+//! `I` is the input size, `H` the hidden size, `A` the non-linearity ([`Tanh`] by default).
+//! All three are part of the type, so a mismatched dimension is a compile error.
+
+use core::marker::PhantomData;
+
+use nalgebra::{ArrayStorage, SMatrix, SVector};
+
+use crate::activation::{Activation, Tanh};
+
+/// A vanilla RNN cell: `h' = A(W_xh·x + W_hh·h + b)` with compile-time sizes.
+///
+/// `W_xh` is `H × I`, `W_hh` is `H × H`, `b` has `H` values. PyTorch's two biases
+/// (`b_ih + b_hh`) are one bias here: add them before building the cell.
+///
+/// The weights are stored column-major (nalgebra's layout), which is the layout the step's
+/// column-broadcast kernel reads: column `k` of `W_xh` (or of `W_hh`) is contiguous, and the step
+/// walks the columns of `W_xh` and then those of `W_hh` as one sweep over `[x; h]`.
+///
+/// ```
+/// use elman::RnnCell;
+/// use elman::nalgebra::{SMatrix, SVector};
+///
+/// let cell: RnnCell<3, 2> = RnnCell::new(
+///     SMatrix::<f32, 2, 3>::from_row_slice(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]),
+///     SMatrix::<f32, 2, 2>::identity() * 0.5,
+///     SVector::<f32, 2>::zeros(),
+/// );
+/// let h = cell.step(&SVector::from([1.0, 0.0, -1.0]), &SVector::zeros());
+/// assert!((h[0] - (-0.2f32).tanh()).abs() < 1e-6);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[repr(C, align(64))]
+pub struct RnnCell<const I: usize, const H: usize, A = Tanh> {
+    w_xh: SMatrix<f32, H, I>,
+    w_hh: SMatrix<f32, H, H>,
+    b: SVector<f32, H>,
+    activation: PhantomData<A>,
+}
+
+/// `rows[r][c]` as a nalgebra matrix (which stores columns): a `const` transpose.
+const fn from_rows<const R: usize, const C: usize>(rows: &[[f32; C]; R]) -> SMatrix<f32, R, C> {
+    let mut columns = [[0.0_f32; R]; C];
+    let mut r = 0;
+    while r < R {
+        let mut c = 0;
+        while c < C {
+            columns[c][r] = rows[r][c];
+            c += 1;
+        }
+        r += 1;
+    }
+    SMatrix::from_array_storage(ArrayStorage(columns))
+}
+
+/// The compile-time check that a concatenated matrix `[W_xh | W_hh]` has `K = I + H` columns.
+///
+/// It is evaluated when a call is built (monomorphized), so `cargo check` alone does not report
+/// it; `cargo build` and `cargo test` do. A type-level sum would fire earlier, but nalgebra's
+/// dimension arithmetic goes through typenum and stops at 127, short of the (64, 128) and
+/// (128, 256) cells the crate supports.
+struct ConcatenatedWidth<const I: usize, const H: usize, const K: usize>;
+
+impl<const I: usize, const H: usize, const K: usize> ConcatenatedWidth<I, H, K> {
+    const CHECK: () = assert!(
+        K == I + H,
+        "the concatenated matrix must have I + H columns"
+    );
+}
+
+/// A vector from its values, usable in `const` context.
+const fn vector<const N: usize>(values: [f32; N]) -> SVector<f32, N> {
+    SMatrix::from_array_storage(ArrayStorage([values]))
+}
+
+impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
+    /// A cell from the split form: `W_xh` (`H × I`), `W_hh` (`H × H`) and the bias `b`.
+    ///
+    /// The shared `H` makes the compiler reject weights whose hidden sizes disagree.
+    #[inline]
+    #[must_use]
+    pub const fn new(
+        w_xh: SMatrix<f32, H, I>,
+        w_hh: SMatrix<f32, H, H>,
+        b: SVector<f32, H>,
+    ) -> Self {
+        Self {
+            w_xh,
+            w_hh,
+            b,
+            activation: PhantomData,
+        }
+    }
+
+    /// A cell from row-major arrays, PyTorch's order: `w_xh[row][column]` is `H` rows of `I`
+    /// values (`weight_ih`), `w_hh` is `H` rows of `H` values (`weight_hh`).
+    ///
+    /// Usable in `const` context, so a model can be a `static`:
+    ///
+    /// ```
+    /// use elman::RnnCell;
+    ///
+    /// static CELL: RnnCell<1, 2> = RnnCell::from_row_major(
+    ///     [[1.0], [2.0]],
+    ///     [[0.5, 0.0], [0.0, 0.5]],
+    ///     [0.0, 0.0],
+    /// );
+    /// assert_eq!(CELL.w_xh()[(1, 0)], 2.0);
+    /// ```
+    #[must_use]
+    pub const fn from_row_major(w_xh: [[f32; I]; H], w_hh: [[f32; H]; H], b: [f32; H]) -> Self {
+        Self::new(from_rows(&w_xh), from_rows(&w_hh), vector(b))
+    }
+
+    /// A cell from the concatenated form `W = [W_xh | W_hh]` (`H × (I+H)`) and the bias `b`.
+    ///
+    /// Columns `0..I` of `w` meet `x`, columns `I..I+H` meet `h`. That `K = I + H` is checked
+    /// by the compiler when the call is built: a wrong width is a compile error
+    /// ("the concatenated matrix must have I + H columns").
+    ///
+    /// ```
+    /// use elman::RnnCell;
+    /// use elman::nalgebra::{SMatrix, SVector};
+    ///
+    /// let w = SMatrix::<f32, 2, 5>::from_row_slice(&[
+    ///     1.0, 2.0, 3.0, 4.0, 5.0,
+    ///     6.0, 7.0, 8.0, 9.0, 10.0,
+    /// ]);
+    /// let cell: RnnCell<3, 2> = RnnCell::from_concatenated(w, SVector::zeros());
+    /// assert_eq!(cell.w_hh()[(1, 0)], 9.0);
+    /// assert_eq!(cell.concatenated::<5>(), w);
+    /// ```
+    #[must_use]
+    pub fn from_concatenated<const K: usize>(w: SMatrix<f32, H, K>, b: SVector<f32, H>) -> Self {
+        let () = ConcatenatedWidth::<I, H, K>::CHECK;
+        Self::new(
+            SMatrix::from_fn(|r, c| w[(r, c)]),
+            SMatrix::from_fn(|r, c| w[(r, I + c)]),
+            b,
+        )
+    }
+
+    /// A cell from the concatenated form in row-major order: `w[row]` holds the `I + H` weights
+    /// of one hidden unit, the `I` that meet `x` first (the seed's `[A B; C D]`).
+    ///
+    /// ```
+    /// use elman::RnnCell;
+    ///
+    /// let cell: RnnCell<3, 2> = RnnCell::from_concatenated_row_major(
+    ///     [[1.0, 2.0, 3.0, 4.0, 5.0], [6.0, 7.0, 8.0, 9.0, 10.0]],
+    ///     [0.0, 0.0],
+    /// );
+    /// assert_eq!(cell.w_xh()[(1, 2)], 8.0);
+    /// ```
+    #[must_use]
+    pub fn from_concatenated_row_major<const K: usize>(w: [[f32; K]; H], b: [f32; H]) -> Self {
+        Self::from_concatenated(from_rows(&w), vector(b))
+    }
+
+    /// The input weights `W_xh` (`H × I`).
+    #[inline]
+    #[must_use]
+    pub const fn w_xh(&self) -> &SMatrix<f32, H, I> {
+        &self.w_xh
+    }
+
+    /// The recurrent weights `W_hh` (`H × H`).
+    #[inline]
+    #[must_use]
+    pub const fn w_hh(&self) -> &SMatrix<f32, H, H> {
+        &self.w_hh
+    }
+
+    /// The bias `b` (PyTorch's `b_ih + b_hh`).
+    #[inline]
+    #[must_use]
+    pub const fn bias(&self) -> &SVector<f32, H> {
+        &self.b
+    }
+
+    /// The concatenated weights `W = [W_xh | W_hh]` (`H × (I+H)`); `K = I + H` is checked by the
+    /// compiler.
+    #[must_use]
+    pub fn concatenated<const K: usize>(&self) -> SMatrix<f32, H, K> {
+        let () = ConcatenatedWidth::<I, H, K>::CHECK;
+        SMatrix::from_fn(|r, c| {
+            if c < I {
+                self.w_xh[(r, c)]
+            } else {
+                self.w_hh[(r, c - I)]
+            }
+        })
+    }
+
+    /// The same weights with another non-linearity.
+    #[inline]
+    #[must_use]
+    pub fn with_activation<B: Activation>(self) -> RnnCell<I, H, B> {
+        RnnCell::new(self.w_xh, self.w_hh, self.b)
+    }
+
+    /// One step: `h' = A(W_xh·x + W_hh·h + b)`.
+    ///
+    /// This is the step to call. It allocates nothing and cannot panic.
+    #[inline]
+    #[must_use]
+    pub fn step(&self, x: &SVector<f32, I>, h: &SVector<f32, H>) -> SVector<f32, H> {
+        // acc = b; acc += x_k · W_xh[:, k]; acc += h_k · W_hh[:, k]: a column-broadcast sweep
+        // over [x; h] that reads each weight column once, contiguously.
+        let mut acc = self.b;
+        for (column, &xk) in self.w_xh.column_iter().zip(x.iter()) {
+            acc.axpy(xk, &column, 1.0);
+        }
+        for (column, &hk) in self.w_hh.column_iter().zip(h.iter()) {
+            acc.axpy(hk, &column, 1.0);
+        }
+        acc.map(A::apply)
+    }
+
+    /// The step computed literally in the concatenated form, `h' = A(W·[x; h] + b)`: for each
+    /// hidden unit, one dot product of its row of `W` with the concatenation `[x; h]`.
+    ///
+    /// It sums in another order than [`step`](Self::step), so the two agree to rounding (the
+    /// tests bound the difference), not to the bit.
+    #[must_use]
+    pub fn step_concatenated(&self, x: &SVector<f32, I>, h: &SVector<f32, H>) -> SVector<f32, H> {
+        SVector::from_fn(|j, _| {
+            let (row_x, row_h) = (self.w_xh.row(j), self.w_hh.row(j));
+            let row = row_x.iter().chain(row_h.iter());
+            let xh = x.iter().chain(h.iter());
+            let dot = row.zip(xh).fold(0.0_f32, |sum, (w, z)| sum + w * z);
+            A::reference(dot + self.b[j])
+        })
+    }
+}
+
+impl<const I: usize, const H: usize, A: Activation> Default for RnnCell<I, H, A> {
+    /// The all-zero cell: zero weights and bias (its step maps every state to `A(0) = 0`).
+    fn default() -> Self {
+        Self::new(SMatrix::zeros(), SMatrix::zeros(), SVector::zeros())
+    }
+}

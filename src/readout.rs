@@ -1,0 +1,296 @@
+//! The output layer and the readings a task takes from it:
+//!
+//! ```text
+//! y = W_hy·h + b_y                          logits (O values), the raw linear output
+//! softmax(y)_i     = exp(y_i − m) / Σ_j exp(y_j − m),   m = max_j y_j
+//! log_softmax(y)_i = y_i − m − ln Σ_j exp(y_j − m)
+//! sigmoid(y)_i     = 1 / (1 + exp(−y_i))    element-wise, for independent (binary) labels
+//! argmax(y)        = the index of the largest logit (the one-hot prediction)
+//! ```
+//!
+//! Softmax is monotone in each logit, so the arg-max of the probabilities is the arg-max of the
+//! logits: the prediction does not need the softmax, only the probabilistic reading does.
+
+use nalgebra::{SMatrix, SVector};
+
+/// The output layer `y = W_hy·h + b_y`: `W_hy` is `O × H`, `b_y` has `O` values.
+///
+/// `H` is the cell's hidden size: a readout whose `H` differs from the cell's does not compile.
+///
+/// ```
+/// use elman::{argmax, softmax, Readout};
+/// use elman::nalgebra::SVector;
+///
+/// let readout: Readout<2, 3> = Readout::from_row_major(
+///     [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]],
+///     [0.0, 0.0, 0.0],
+/// );
+/// let y = readout.logits(&SVector::from([0.25, 0.5]));
+/// assert_eq!(y, SVector::from([0.25, 0.5, 0.75]));
+/// assert_eq!(argmax(&y), 2);
+/// assert!((softmax(&y).sum() - 1.0).abs() < 1e-6);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Readout<const H: usize, const O: usize> {
+    w_hy: SMatrix<f32, O, H>,
+    b_y: SVector<f32, O>,
+}
+
+impl<const H: usize, const O: usize> Readout<H, O> {
+    /// A readout from `W_hy` (`O × H`) and `b_y`.
+    #[inline]
+    #[must_use]
+    pub const fn new(w_hy: SMatrix<f32, O, H>, b_y: SVector<f32, O>) -> Self {
+        Self { w_hy, b_y }
+    }
+
+    /// A readout from row-major arrays, PyTorch's `nn.Linear` order: `w_hy[row]` holds the `H`
+    /// weights of output `row`. Usable in `const` context.
+    #[must_use]
+    pub const fn from_row_major(w_hy: [[f32; H]; O], b_y: [f32; O]) -> Self {
+        let mut columns = [[0.0_f32; O]; H];
+        let mut r = 0;
+        while r < O {
+            let mut c = 0;
+            while c < H {
+                columns[c][r] = w_hy[r][c];
+                c += 1;
+            }
+            r += 1;
+        }
+        Self::new(
+            SMatrix::from_array_storage(nalgebra::ArrayStorage(columns)),
+            SMatrix::from_array_storage(nalgebra::ArrayStorage([b_y])),
+        )
+    }
+
+    /// The weights `W_hy` (`O × H`).
+    #[inline]
+    #[must_use]
+    pub const fn weight(&self) -> &SMatrix<f32, O, H> {
+        &self.w_hy
+    }
+
+    /// The bias `b_y`.
+    #[inline]
+    #[must_use]
+    pub const fn bias(&self) -> &SVector<f32, O> {
+        &self.b_y
+    }
+
+    /// The logits `y = W_hy·h + b_y`: the raw linear output (regression reads it as it is).
+    #[inline]
+    #[must_use]
+    pub fn logits(&self, h: &SVector<f32, H>) -> SVector<f32, O> {
+        let mut acc = self.b_y;
+        for (column, &hk) in self.w_hy.column_iter().zip(h.iter()) {
+            acc.axpy(hk, &column, 1.0);
+        }
+        acc
+    }
+
+    /// The class probabilities `softmax(W_hy·h + b_y)`.
+    #[inline]
+    #[must_use]
+    pub fn probabilities(&self, h: &SVector<f32, H>) -> SVector<f32, O> {
+        softmax(&self.logits(h))
+    }
+
+    /// The predicted class, `argmax(W_hy·h + b_y)`.
+    #[inline]
+    #[must_use]
+    pub fn predict(&self, h: &SVector<f32, H>) -> usize {
+        argmax(&self.logits(h))
+    }
+}
+
+impl<const H: usize, const O: usize> Default for Readout<H, O> {
+    /// The all-zero readout.
+    fn default() -> Self {
+        Self::new(SMatrix::zeros(), SVector::zeros())
+    }
+}
+
+/// Softmax, computed stably: `exp(y_i − max y) / Σ_j exp(y_j − max y)`.
+///
+/// - Any finite logits, however large (±1e30), give finite probabilities that sum to 1 within
+///   1e-6 (the sum of the exponentials is accumulated in `f64`). A logit more than about 104
+///   below the largest gets probability 0: its exponential underflows.
+/// - NaN in any logit makes every probability NaN.
+/// - `+inf` logits share the probability equally (the limit as they grow together); every
+///   other logit gets 0. A `−inf` logit gets 0 while any logit is larger. If every logit is
+///   `−inf` there is no distribution, and every probability is NaN.
+///
+/// ```
+/// use elman::softmax;
+/// use elman::nalgebra::SVector;
+///
+/// let p = softmax(&SVector::from([1e30, 0.0, -1e30]));
+/// assert_eq!(p, SVector::from([1.0, 0.0, 0.0]));
+/// let p = softmax(&SVector::from([f32::INFINITY, 1.0, f32::INFINITY]));
+/// assert_eq!(p, SVector::from([0.5, 0.0, 0.5]));
+/// ```
+#[must_use]
+pub fn softmax<const N: usize>(logits: &SVector<f32, N>) -> SVector<f32, N> {
+    match Shifted::new(logits) {
+        Shifted::Nan => SVector::repeat(f32::NAN),
+        Shifted::Infinite(count) => {
+            logits.map(|y| if y == f32::INFINITY { 1.0 / count } else { 0.0 })
+        }
+        Shifted::Finite { max, sum } =>
+        {
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "a probability, rounded once to f32"
+            )]
+            logits.map(|y| (f64::from((y - max).exp()) / sum) as f32)
+        }
+    }
+}
+
+/// Log-softmax, `y_i − max y − ln Σ_j exp(y_j − max y)`, without forming the probabilities: it
+/// stays finite where [`softmax`] underflows to 0.
+///
+/// NaN in any logit makes every value NaN; with `+inf` logits, each of them gets
+/// `−ln(their count)` and every other logit `−inf`; all `−inf` gives NaN.
+///
+/// ```
+/// use elman::log_softmax;
+/// use elman::nalgebra::SVector;
+///
+/// let l = log_softmax(&SVector::from([0.0, -200.0]));
+/// assert!(l[0].abs() < 1e-7);
+/// assert!((l[1] + 200.0).abs() < 1e-4);
+/// ```
+#[must_use]
+pub fn log_softmax<const N: usize>(logits: &SVector<f32, N>) -> SVector<f32, N> {
+    match Shifted::new(logits) {
+        Shifted::Nan => SVector::repeat(f32::NAN),
+        Shifted::Infinite(count) => {
+            let share = -count.ln();
+            logits.map(|y| {
+                if y == f32::INFINITY {
+                    share
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        }
+        Shifted::Finite { max, sum } => {
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "ln of a sum in [1, N], to f32"
+            )]
+            let log_sum = sum.ln() as f32;
+            logits.map(|y| (y - max) - log_sum)
+        }
+    }
+}
+
+/// How a logit vector is shifted before exponentiating.
+enum Shifted {
+    /// A NaN logit, or every logit `−inf`: no distribution.
+    Nan,
+    /// This many logits are `+inf` (as f32, ≥ 1).
+    Infinite(f32),
+    /// The largest logit is finite; `sum = Σ exp(y_j − max)` in `f64` (≥ 1).
+    Finite { max: f32, sum: f64 },
+}
+
+impl Shifted {
+    fn new<const N: usize>(logits: &SVector<f32, N>) -> Self {
+        if logits.iter().any(|y| y.is_nan()) {
+            return Self::Nan;
+        }
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if max == f32::INFINITY {
+            let count = logits.iter().filter(|&&y| y == f32::INFINITY).count();
+            #[expect(clippy::cast_precision_loss, reason = "a count of vector entries")]
+            return Self::Infinite(count as f32);
+        }
+        if max == f32::NEG_INFINITY {
+            return Self::Nan;
+        }
+        let sum = logits.iter().map(|&y| f64::from((y - max).exp())).sum();
+        Self::Finite { max, sum }
+    }
+}
+
+/// The logistic sigmoid `1 / (1 + exp(−y))`, element-wise: one independent probability per
+/// output (binary or multi-label tasks).
+///
+/// Computed without overflow for any input (`exp` only ever sees a non-positive argument);
+/// `±inf` gives 1 and 0, NaN stays NaN.
+///
+/// ```
+/// use elman::sigmoid;
+/// use elman::nalgebra::SVector;
+///
+/// let p = sigmoid(&SVector::from([0.0, 1e30, -1e30]));
+/// assert_eq!(p, SVector::from([0.5, 1.0, 0.0]));
+/// ```
+#[must_use]
+pub fn sigmoid<const N: usize>(logits: &SVector<f32, N>) -> SVector<f32, N> {
+    logits.map(|y| {
+        if y >= 0.0 {
+            1.0 / (1.0 + (-y).exp())
+        } else {
+            // Also NaN: exp(NaN) is NaN.
+            let e = y.exp();
+            e / (1.0 + e)
+        }
+    })
+}
+
+/// The index of the largest value: the prediction, the position of the one in the one-hot
+/// vector.
+///
+/// Ties go to the first index. A NaN counts as larger than every number, so a poisoned output
+/// is reported rather than hidden. `N` must be at least 1 (checked when the call is built).
+///
+/// ```
+/// use elman::argmax;
+/// use elman::nalgebra::SVector;
+///
+/// assert_eq!(argmax(&SVector::from([0.1, 0.7, 0.7, -3.0])), 1);
+/// ```
+#[must_use]
+pub fn argmax<const N: usize>(values: &SVector<f32, N>) -> usize {
+    const { assert!(N > 0, "argmax needs at least one value") };
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        let current = values[best];
+        if !current.is_nan() && (v > current || v.is_nan()) {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The one-hot vector with a 1 at `index`, or `None` if `index >= N`.
+///
+/// ```
+/// use elman::one_hot;
+/// use elman::nalgebra::SVector;
+///
+/// assert_eq!(one_hot::<3>(1), Some(SVector::from([0.0, 1.0, 0.0])));
+/// assert_eq!(one_hot::<3>(3), None);
+/// ```
+#[must_use]
+pub fn one_hot<const N: usize>(index: usize) -> Option<SVector<f32, N>> {
+    (index < N).then(|| SVector::from_fn(|i, _| if i == index { 1.0 } else { 0.0 }))
+}
+
+/// The one-hot prediction: [`one_hot`] at [`argmax`].
+///
+/// ```
+/// use elman::one_hot_argmax;
+/// use elman::nalgebra::SVector;
+///
+/// assert_eq!(one_hot_argmax(&SVector::from([0.2, -1.0, 3.0])), SVector::from([0.0, 0.0, 1.0]));
+/// ```
+#[must_use]
+pub fn one_hot_argmax<const N: usize>(values: &SVector<f32, N>) -> SVector<f32, N> {
+    let k = argmax(values);
+    SVector::from_fn(|i, _| if i == k { 1.0 } else { 0.0 })
+}

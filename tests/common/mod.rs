@@ -1,0 +1,112 @@
+//! Helpers shared by the integration tests: bounded proptest strategies and the rounding
+//! tolerances the tests use, derived here once.
+
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of the helpers"
+)]
+#![allow(clippy::cast_precision_loss, reason = "sizes are small integers")]
+
+use elman::nalgebra::{SMatrix, SVector};
+use elman::{Activation, RnnCell};
+use proptest::prelude::*;
+
+/// The unit roundoff of f32, `u = 2^-24`: one correctly rounded operation is off by at most a
+/// relative `u`.
+pub const U: f64 = f32::EPSILON as f64 / 2.0;
+
+/// Higham's `γ_n = n·u / (1 − n·u)`: a sum of `n` products computed in f32, in any order, with
+/// or without fused multiply-adds, differs from the exact sum by at most `γ_n · Σ|products|`
+/// (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., §3.1).
+#[must_use]
+pub fn gamma(n: usize) -> f64 {
+    let nu = n as f64 * U;
+    nu / (1.0 - nu)
+}
+
+/// What one evaluation of `f32::tanh` may be off by: 2 ulp of a value in `[-1, 1]`, whose ulp is
+/// at most `2^-24` below 1 (glibc documents at most 2 ulp for `tanhf` on x86-64).
+pub const TANH_ERROR: f64 = 2.0 * U;
+
+/// The scales the weights and inputs are drawn at: gentle, ordinary, and large enough to drive
+/// tanh deep into saturation.
+fn scale() -> impl Strategy<Value = f32> {
+    prop_oneof![Just(0.1_f32), Just(1.0), Just(4.0)]
+}
+
+/// A matrix with entries uniform in `[-s, s]`.
+pub fn matrix<const R: usize, const C: usize>(s: f32) -> impl Strategy<Value = SMatrix<f32, R, C>> {
+    proptest::collection::vec(-s..=s, R * C).prop_map(|v| SMatrix::from_column_slice(&v))
+}
+
+/// A cell whose weights and bias are drawn at one of the [scales](scale).
+pub fn cell<const I: usize, const H: usize, A: Activation>()
+-> impl Strategy<Value = RnnCell<I, H, A>> {
+    scale().prop_flat_map(|s| {
+        (matrix::<H, I>(s), matrix::<H, H>(s), matrix::<H, 1>(s))
+            .prop_map(|(w_xh, w_hh, b)| RnnCell::new(w_xh, w_hh, b))
+    })
+}
+
+/// An input drawn at one of the [scales](scale).
+pub fn input<const N: usize>() -> impl Strategy<Value = SVector<f32, N>> {
+    scale().prop_flat_map(matrix::<N, 1>)
+}
+
+/// A hidden state with values in `[-1, 1]`, where a tanh cell keeps it.
+pub fn state<const H: usize>() -> impl Strategy<Value = SVector<f32, H>> {
+    matrix::<H, 1>(1.0)
+}
+
+/// For each hidden unit `j`, `S_j = Σ_k |W_jk|·|[x; h]_k| + |b_j|`: the scale of the rounding
+/// error of its pre-activation.
+pub fn magnitude<const I: usize, const H: usize, A: Activation>(
+    cell: &RnnCell<I, H, A>,
+    x: &SVector<f32, I>,
+    h: &SVector<f32, H>,
+) -> SVector<f64, H> {
+    SVector::from_fn(|j, _| {
+        let wx: f64 = (0..I)
+            .map(|k| f64::from(cell.w_xh()[(j, k)].abs() * x[k].abs()))
+            .sum();
+        let wh: f64 = (0..H)
+            .map(|k| f64::from(cell.w_hh()[(j, k)].abs() * h[k].abs()))
+            .sum();
+        wx + wh + f64::from(cell.bias()[j].abs())
+    })
+}
+
+/// How far two steps of the same cell may differ when they sum the pre-activation in different
+/// orders and both apply `A` through a function within `activation_error` of exact.
+///
+/// Each pre-activation is a sum of `I + H + 1` terms (the products and the bias), so each is
+/// within `γ_{I+H+1}·S_j` of the exact value; the two are within twice that of each other. tanh
+/// and ReLU are 1-Lipschitz, so the outputs differ by at most that much, plus the error of each
+/// evaluation of `A`.
+pub fn order_tolerance<const I: usize, const H: usize, A: Activation>(
+    cell: &RnnCell<I, H, A>,
+    x: &SVector<f32, I>,
+    h: &SVector<f32, H>,
+    activation_error: f64,
+) -> SVector<f64, H> {
+    magnitude(cell, x, h).map(|s| 2.0 * gamma(I + H + 1) * s + 2.0 * activation_error)
+}
+
+/// Asserts `|a_j − b_j| ≤ tol_j` for every `j`, naming the first unit that breaks it.
+pub fn assert_within<const N: usize>(
+    a: &SVector<f32, N>,
+    b: &SVector<f32, N>,
+    tol: &SVector<f64, N>,
+) -> Result<(), TestCaseError> {
+    for j in 0..N {
+        let diff = (f64::from(a[j]) - f64::from(b[j])).abs();
+        prop_assert!(
+            diff <= tol[j],
+            "unit {j}: {} vs {} differ by {diff:e}, tolerance {:e}",
+            a[j],
+            b[j],
+            tol[j]
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! The output layer and its readings: softmax, log-softmax, sigmoid, arg-max, one-hot.
+
+#![allow(
+    clippy::float_cmp,
+    clippy::cast_precision_loss,
+    reason = "tests compare exact values on purpose and index with small integers"
+)]
+
+mod common;
+
+use common::U;
+use elman::nalgebra::{SVector, vector};
+use elman::{Readout, argmax, log_softmax, one_hot, one_hot_argmax, reference, sigmoid, softmax};
+use proptest::prelude::*;
+
+const EPS: f64 = f32::EPSILON as f64;
+
+fn logits<const N: usize>(range: f32) -> impl Strategy<Value = SVector<f32, N>> {
+    proptest::collection::vec(-range..=range, N).prop_map(|v| SVector::from_column_slice(&v))
+}
+
+fn sum<const N: usize>(p: &SVector<f32, N>) -> f64 {
+    p.iter().map(|&v| f64::from(v)).sum()
+}
+
+/// `max_i (y_i + c) − c − y_i` as applied by f32 rounding: how far adding `c` moved each logit
+/// relative to the others.
+fn shift_error<const N: usize>(y: &SVector<f32, N>, c: f32) -> f64 {
+    y.iter()
+        .map(|&v| (f64::from(v + c) - (f64::from(v) + f64::from(c))).abs())
+        .fold(0.0, f64::max)
+}
+
+/// `u·(max − min)`: the most the rounding of `y_i − max` can move a shifted logit.
+fn spread_error<const N: usize>(y: &SVector<f32, N>) -> f64 {
+    U * f64::from(y.max() - y.min())
+}
+
+macro_rules! softmax_at {
+    ($name:ident, $n:literal) => {
+        mod $name {
+            use super::*;
+
+            proptest! {
+                #![proptest_config(ProptestConfig::with_cases(256))]
+
+                #[test]
+                fn sums_to_one_and_lies_in_unit_interval(y in logits::<$n>(20.0)) {
+                    let p = softmax(&y);
+                    prop_assert!((sum(&p) - 1.0).abs() <= 1e-6, "{p:?}");
+                    prop_assert!(p.iter().all(|&v| v > 0.0 && v <= 1.0), "{p:?}");
+                }
+
+                #[test]
+                fn huge_logits_stay_finite(y in logits::<$n>(1e30)) {
+                    let p = softmax(&y);
+                    prop_assert!(p.iter().all(|v| v.is_finite()), "{p:?}");
+                    prop_assert!((sum(&p) - 1.0).abs() <= 1e-6, "{p:?}");
+                    prop_assert!(log_softmax(&y).iter().all(|v| !v.is_nan()));
+                }
+
+                #[test]
+                fn keeps_the_argmax(y in logits::<$n>(10.0)) {
+                    let p = softmax(&y);
+                    let k = argmax(&y);
+                    // The largest logit has the largest probability ...
+                    prop_assert_eq!(p[k], p.max());
+                    // ... and unless the top two logits are within rounding of each other,
+                    // the arg-max is the same.
+                    let mut sorted: Vec<f32> = y.iter().copied().collect();
+                    sorted.sort_by(|a, b| b.total_cmp(a));
+                    if sorted.len() < 2 || sorted[0] - sorted[1] > 1e-5 {
+                        prop_assert_eq!(argmax(&p), k);
+                    }
+                }
+
+                #[test]
+                fn invariant_to_a_constant(y in logits::<$n>(10.0), c in -10.0f32..10.0) {
+                    let shifted = y.add_scalar(c);
+                    // Adding c moved each logit by at most d relative to exact, and each softmax
+                    // rounds `y_i − max` by at most u·(max − min): every exponent is off by at
+                    // most e = d + r(y) + r(y + c), so each probability by a factor within
+                    // e^{±2e}, plus 4 roundings (exp, sum, divide) on each side.
+                    let e = shift_error(&y, c) + spread_error(&y) + spread_error(&shifted);
+                    let (p, q) = (softmax(&y), softmax(&shifted));
+                    for i in 0..$n {
+                        let pi = f64::from(p[i]);
+                        let tol = pi * ((2.0 * e).exp_m1() + 8.0 * U) + f64::from(f32::MIN_POSITIVE);
+                        prop_assert!((pi - f64::from(q[i])).abs() <= tol, "{p:?} vs {q:?}");
+                    }
+                }
+
+                #[test]
+                fn log_softmax_is_log_of_softmax(y in logits::<$n>(10.0)) {
+                    let (p, l) = (softmax(&y), log_softmax(&y));
+                    for i in 0..$n {
+                        // exp(l) and p are both within a few roundings of the exact value
+                        // (exp of l adds |l|·u through l's own rounding).
+                        let tol = f64::from(p[i]) * (8.0 * U + f64::from(l[i].abs()) * 2.0 * U);
+                        let diff = (f64::from(l[i]).exp() - f64::from(p[i])).abs();
+                        prop_assert!(diff <= tol, "{l:?} vs {p:?}");
+                    }
+                }
+            }
+        }
+    };
+}
+
+softmax_at!(one, 1);
+softmax_at!(two, 2);
+softmax_at!(five, 5);
+softmax_at!(seventeen, 17);
+softmax_at!(sixty_four, 64);
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// `σ(x) = (1 + tanh(x/2)) / 2`, against the identity evaluated in f64 (whose cancellation
+    /// near `tanh = −1` costs it an absolute `2^-52`), and against the logistic in f64. The
+    /// f32 sigmoid is 3 roundings and one `exp` (≤ 1 ulp) from exact, so within `2ε` relative;
+    /// where `exp` underflows into subnormals only an absolute floor of `f32::MIN_POSITIVE`
+    /// holds.
+    #[test]
+    fn sigmoid_is_half_tanh_shifted(x in -100.0f32..100.0) {
+        let s = f64::from(sigmoid(&SVector::<f32, 1>::new(x))[0]);
+        let identity = f64::midpoint(1.0, (f64::from(x) / 2.0).tanh());
+        prop_assert!((s - identity).abs() <= 2.0 * EPS * identity + 2.0 * f64::EPSILON,
+            "sigmoid({x}) = {s}, (1 + tanh(x/2))/2 = {identity}");
+        let logistic = 1.0 / (1.0 + (-f64::from(x)).exp());
+        prop_assert!((s - logistic).abs() <= 2.0 * EPS * logistic + f64::from(f32::MIN_POSITIVE),
+            "sigmoid({x}) = {s}, logistic {logistic}");
+    }
+
+    /// softmax([a, 0])₀ = σ(a): each side is within 2ε (relative) of `1 / (1 + e^{−a})`.
+    #[test]
+    fn two_class_softmax_is_sigmoid(a in -80.0f32..80.0) {
+        let p = f64::from(softmax(&vector![a, 0.0])[0]);
+        let s = f64::from(sigmoid(&SVector::<f32, 1>::new(a))[0]);
+        prop_assert!((p - s).abs() <= 4.0 * EPS * p.max(s) + f64::from(f32::MIN_POSITIVE),
+            "softmax {p} vs sigmoid {s}");
+    }
+
+    /// The readout's logits are the reference product, within the rounding of a sum of H + 1
+    /// terms in two orders.
+    #[test]
+    fn readout_logits_equal_reference(
+        w in common::matrix::<5, 13>(3.0), b in common::matrix::<5, 1>(3.0), h in common::state::<13>()
+    ) {
+        let readout = Readout::new(w, b);
+        let (fast, slow) = (readout.logits(&h), reference::logits(&readout, &h));
+        for o in 0..5 {
+            let s: f64 = (0..13).map(|k| f64::from(w[(o, k)].abs() * h[k].abs())).sum::<f64>()
+                + f64::from(b[o].abs());
+            let tol = 2.0 * common::gamma(14) * s;
+            prop_assert!((f64::from(fast[o]) - f64::from(slow[o])).abs() <= tol);
+        }
+        prop_assert_eq!(readout.predict(&h), argmax(&fast));
+        prop_assert_eq!(readout.probabilities(&h), softmax(&fast));
+    }
+}
+
+#[test]
+fn softmax_of_non_finite_logits() {
+    let inf = f32::INFINITY;
+    assert!(
+        softmax(&vector![f32::NAN, 1.0, 2.0])
+            .iter()
+            .all(|v| v.is_nan())
+    );
+    assert!(
+        log_softmax(&vector![1.0, f32::NAN])
+            .iter()
+            .all(|v| v.is_nan())
+    );
+    assert_eq!(
+        softmax(&vector![inf, 3.0, inf, -inf]),
+        vector![0.5, 0.0, 0.5, 0.0]
+    );
+    assert_eq!(softmax(&vector![-inf, 0.0]), vector![0.0, 1.0]);
+    assert!(softmax(&vector![-inf, -inf]).iter().all(|v| v.is_nan()));
+    let l = log_softmax(&vector![inf, 0.0, inf]);
+    assert_eq!(l, vector![-(2.0_f32.ln()), -inf, -(2.0_f32.ln())]);
+    assert_eq!(softmax(&vector![1e30, -1e30]), vector![1.0, 0.0]);
+    assert_eq!(
+        softmax(&vector![3.0e38, 3.0e38, -3.0e38]),
+        vector![0.5, 0.5, 0.0]
+    );
+}
+
+#[test]
+fn sigmoid_of_extremes() {
+    let s = sigmoid(&vector![
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        1e30,
+        -1e30,
+        0.0
+    ]);
+    assert_eq!(s.fixed_rows::<2>(0), vector![1.0, 0.0]);
+    assert!(s[2].is_nan());
+    assert_eq!(s.fixed_rows::<3>(3), vector![1.0, 0.0, 0.5]);
+}
+
+#[test]
+fn argmax_takes_the_first_of_ties_and_reports_nan() {
+    assert_eq!(argmax(&vector![1.0, 3.0, 3.0]), 1);
+    assert_eq!(argmax(&vector![-1.0]), 0);
+    assert_eq!(argmax(&vector![1.0, f32::NAN, 5.0]), 1);
+    assert_eq!(argmax(&vector![f32::NEG_INFINITY, -1e38]), 1);
+}
+
+#[test]
+fn one_hot_vectors() {
+    assert_eq!(one_hot::<4>(2), Some(vector![0.0, 0.0, 1.0, 0.0]));
+    assert_eq!(one_hot::<4>(4), None);
+    assert_eq!(
+        one_hot_argmax(&vector![0.1, -2.0, 0.3, 0.2]),
+        vector![0.0, 0.0, 1.0, 0.0]
+    );
+}
+
+#[test]
+fn readout_row_major_is_pytorch_order() {
+    // nn.Linear(2, 3).weight is [3][2]: row o holds output o's weights.
+    let r: Readout<2, 3> =
+        Readout::from_row_major([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], [0.5, 0.0, -0.5]);
+    // y = [1·1 + 2·(−1) + 0.5, 3 − 4, 5 − 6 − 0.5]
+    assert_eq!(r.logits(&vector![1.0, -1.0]), vector![-0.5, -1.0, -1.5]);
+    assert_eq!(r.predict(&vector![1.0, -1.0]), 0);
+}
