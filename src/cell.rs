@@ -45,7 +45,9 @@ pub struct RnnCell<const I: usize, const H: usize, A = Tanh> {
 }
 
 /// `rows[r][c]` as a nalgebra matrix (which stores columns): a `const` transpose.
-const fn from_rows<const R: usize, const C: usize>(rows: &[[f32; C]; R]) -> SMatrix<f32, R, C> {
+pub(crate) const fn from_rows<const R: usize, const C: usize>(
+    rows: &[[f32; C]; R],
+) -> SMatrix<f32, R, C> {
     let mut columns = [[0.0_f32; R]; C];
     let mut r = 0;
     while r < R {
@@ -75,7 +77,7 @@ impl<const I: usize, const H: usize, const K: usize> ConcatenatedWidth<I, H, K> 
 }
 
 /// A vector from its values, usable in `const` context.
-const fn vector<const N: usize>(values: [f32; N]) -> SVector<f32, N> {
+pub(crate) const fn vector<const N: usize>(values: [f32; N]) -> SVector<f32, N> {
     SMatrix::from_array_storage(ArrayStorage([values]))
 }
 

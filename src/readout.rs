@@ -13,6 +13,8 @@
 
 use nalgebra::{SMatrix, SVector};
 
+use crate::cell::{from_rows, vector};
+
 /// The output layer `y = W_hy·h + b_y`: `W_hy` is `O × H`, `b_y` has `O` values.
 ///
 /// `H` is the cell's hidden size: a readout whose `H` differs from the cell's does not compile.
@@ -48,20 +50,7 @@ impl<const H: usize, const O: usize> Readout<H, O> {
     /// weights of output `row`. Usable in `const` context.
     #[must_use]
     pub const fn from_row_major(w_hy: [[f32; H]; O], b_y: [f32; O]) -> Self {
-        let mut columns = [[0.0_f32; O]; H];
-        let mut r = 0;
-        while r < O {
-            let mut c = 0;
-            while c < H {
-                columns[c][r] = w_hy[r][c];
-                c += 1;
-            }
-            r += 1;
-        }
-        Self::new(
-            SMatrix::from_array_storage(nalgebra::ArrayStorage(columns)),
-            SMatrix::from_array_storage(nalgebra::ArrayStorage([b_y])),
-        )
+        Self::new(from_rows(&w_hy), vector(b_y))
     }
 
     /// The weights `W_hy` (`O × H`).
