@@ -23,13 +23,24 @@ pub trait Activation:
     /// PyTorch's name for it (`nn.RNN(nonlinearity=...)`): `"tanh"` or `"relu"`.
     const NAME: &'static str;
 
+    /// Which function this is, for the kernels, which evaluate it on whole vectors (the fast
+    /// tanh for [`Tanh`]).
+    #[doc(hidden)]
+    const KIND: Kind;
+
     /// The exact function, as the [reference](crate::reference) step evaluates it.
     #[must_use]
     fn reference(z: f32) -> f32;
+}
 
-    /// The function as [`RnnCell::step`](crate::RnnCell::step) evaluates it.
-    #[must_use]
-    fn apply(z: f32) -> f32;
+/// The non-linearities the kernels know.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `tanh`, evaluated by the fast tanh.
+    Tanh,
+    /// `max(z, 0)`, NaN kept.
+    Relu,
 }
 
 /// `tanh`, the vanilla (Elman) RNN's non-linearity and PyTorch's default.
@@ -44,14 +55,10 @@ pub struct Tanh;
 
 impl Activation for Tanh {
     const NAME: &'static str = "tanh";
+    const KIND: Kind = Kind::Tanh;
 
     #[inline]
     fn reference(z: f32) -> f32 {
-        z.tanh()
-    }
-
-    #[inline]
-    fn apply(z: f32) -> f32 {
         z.tanh()
     }
 }
@@ -69,15 +76,11 @@ pub struct Relu;
 
 impl Activation for Relu {
     const NAME: &'static str = "relu";
+    const KIND: Kind = Kind::Relu;
 
     #[inline]
     fn reference(z: f32) -> f32 {
         // `z < 0` is false for NaN, so NaN passes through as in `torch.relu`.
         if z < 0.0 { 0.0 } else { z }
-    }
-
-    #[inline]
-    fn apply(z: f32) -> f32 {
-        Self::reference(z)
     }
 }

@@ -13,6 +13,7 @@ use core::marker::PhantomData;
 use nalgebra::{ArrayStorage, SMatrix, SVector};
 
 use crate::activation::{Activation, Tanh};
+use crate::kernel::Backend;
 
 /// A vanilla RNN cell: `h' = A(W_xh·x + W_hh·h + b)` with compile-time sizes.
 ///
@@ -207,22 +208,39 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
         RnnCell::new(self.w_xh, self.w_hh, self.b)
     }
 
-    /// One step: `h' = A(W_xh·x + W_hh·h + b)`.
+    /// One step: `h' = A(W_xh·x + W_hh·h + b)`, on the fastest [`Backend`] this CPU runs.
     ///
-    /// This is the step to call. It allocates nothing and cannot panic.
+    /// This is the step to call. It allocates nothing and cannot panic. `A` is evaluated by the
+    /// [fast tanh](crate::tanh) (within [`FAST_TANH_MAX_ABS_ERROR`](crate::FAST_TANH_MAX_ABS_ERROR)
+    /// of the exact one) or ReLU; the README's error budget bounds the distance to
+    /// [`reference::step`](crate::reference::step).
     #[inline]
     #[must_use]
     pub fn step(&self, x: &SVector<f32, I>, h: &SVector<f32, H>) -> SVector<f32, H> {
-        // acc = b; acc += x_k · W_xh[:, k]; acc += h_k · W_hh[:, k]: a column-broadcast sweep
-        // over [x; h] that reads each weight column once, contiguously.
-        let mut acc = self.b;
-        for (column, &xk) in self.w_xh.column_iter().zip(x.iter()) {
-            acc.axpy(xk, &column, 1.0);
-        }
-        for (column, &hk) in self.w_hh.column_iter().zip(h.iter()) {
-            acc.axpy(hk, &column, 1.0);
-        }
-        acc.map(A::apply)
+        self.step_with(Backend::best(), x, h)
+    }
+
+    /// One step on the given backend; [`Backend::PORTABLE`] gives the same bits on every machine.
+    ///
+    /// ```
+    /// use elman::{Backend, RnnCell};
+    /// use elman::nalgebra::SVector;
+    ///
+    /// let cell: RnnCell<1, 1> = RnnCell::from_row_major([[0.5]], [[0.5]], [0.0]);
+    /// let (x, h) = (SVector::from([1.0]), SVector::from([1.0]));
+    /// for backend in Backend::available() {
+    ///     assert!((cell.step_with(backend, &x, &h)[0] - 1.0f32.tanh()).abs() < 3e-7);
+    /// }
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn step_with(
+        &self,
+        backend: Backend,
+        x: &SVector<f32, I>,
+        h: &SVector<f32, H>,
+    ) -> SVector<f32, H> {
+        backend.step::<I, H, A>(&self.w_xh, &self.w_hh, &self.b, x, h)
     }
 
     /// The step computed literally in the concatenated form, `h' = A(W·[x; h] + b)`: for each

@@ -1,0 +1,359 @@
+//! The fast step and the backends that run it.
+//!
+//! ```text
+//! acc = b;  for k < I: acc += x_k · W_xh[:, k];  for k < H: acc += h_k · W_hh[:, k];  h' = A(acc)
+//! ```
+//!
+//! A column-broadcast sweep over `[x; h]`: each weight column is read once, contiguously (the
+//! cell stores its weights column-major), multiplied by one broadcast value and added into
+//! vector accumulators that hold 8 hidden units each. No horizontal sums.
+//!
+//! # Layout, tails and register blocking
+//!
+//! - The hidden units are covered by chunks of 8 starting at 0, 8, 16, … . When 8 does not
+//!   divide `H`, the last chunk starts at `H − 8` and overlaps its neighbour: the overlapping
+//!   units are computed twice, by the same operations in the same order, so both writes store
+//!   the same bits. Every load is a full 8-lane load inside its column and no padding is needed,
+//!   which keeps the cell's weights in nalgebra's own layout and its constructors `const`.
+//!   Cells with `H < 8` copy each column into a zeroed 8-lane vector (a constant-length copy,
+//!   one or two instructions).
+//! - Chunks are grouped into blocks of up to 8 (64 units); a block keeps its accumulators in
+//!   registers for the whole sweep. Small blocks split the sweep into `S` interleaved partial
+//!   sums (`B·S ≈ 8` independent chains, enough to keep two FMA units busy at 4 cycles of
+//!   latency), which also shortens the chain that the recurrent state `h` waits on. The partial
+//!   sums are added pairwise at the end.
+//!
+//! # Backends
+//!
+//! - [`Backend::PORTABLE`]: `wide` vectors, multiply and add rounded separately. It gives the
+//!   same bits on every machine, whatever the build flags.
+//! - [`Backend::avx2_fma`] (x86-64): `core::arch` AVX2 with fused multiply-add, chosen at run
+//!   time when the CPU has it, so a default build (which targets SSE2) gets the full width.
+//!
+//! [`Backend::best`] picks the fastest one the CPU runs; [`RnnCell::step`](crate::RnnCell::step)
+//! uses it, and [`RnnCell::step_with`](crate::RnnCell::step_with) takes one explicitly.
+
+use nalgebra::{SMatrix, SVector};
+
+use crate::activation::Activation;
+
+mod portable;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+/// A set of instructions the fast step can run on. A value of this type exists only for a
+/// backend that the running CPU supports.
+///
+/// ```
+/// use elman::Backend;
+///
+/// let best = Backend::best();
+/// println!("stepping with {}", best.name());
+/// assert!(Backend::available().any(|b| b == best));
+/// assert_eq!(Backend::PORTABLE.name(), "portable");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Backend(Kind);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Kind {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma(x86::Avx2Fma),
+}
+
+impl Backend {
+    /// The portable backend: `wide` vectors (SSE2 on a default x86-64 build, NEON on aarch64),
+    /// multiply and add rounded separately. Its results are the same bits on every machine,
+    /// whatever the build flags: force it where results must be reproducible across machines.
+    pub const PORTABLE: Self = Self(Kind::Portable);
+
+    /// The AVX2+FMA backend, if this is an x86-64 CPU that has both (checked at run time, once:
+    /// the standard library caches the answer; a build with both features enabled answers at
+    /// compile time).
+    #[inline]
+    #[must_use]
+    pub fn avx2_fma() -> Option<Self> {
+        #[cfg(target_arch = "x86_64")]
+        return x86::Avx2Fma::detect().map(|token| Self(Kind::Avx2Fma(token)));
+        #[cfg(not(target_arch = "x86_64"))]
+        None
+    }
+
+    /// The fastest backend this CPU runs.
+    #[inline]
+    #[must_use]
+    pub fn best() -> Self {
+        Self::avx2_fma().unwrap_or(Self::PORTABLE)
+    }
+
+    /// Every backend this CPU runs, the portable one first.
+    pub fn available() -> impl Iterator<Item = Self> {
+        core::iter::once(Self::PORTABLE).chain(Self::avx2_fma())
+    }
+
+    /// A short name: `"portable"` or `"avx2+fma"`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self.0 {
+            Kind::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2Fma(_) => "avx2+fma",
+        }
+    }
+
+    /// Whether this backend fuses multiply and add (one rounding instead of two). The fast tanh
+    /// of a fused backend gives the bits of [`fast_tanh_fused`](crate::fast_tanh_fused), of an
+    /// unfused one those of [`fast_tanh`](crate::fast_tanh).
+    #[must_use]
+    pub const fn fused(self) -> bool {
+        match self.0 {
+            Kind::Portable => false,
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2Fma(_) => true,
+        }
+    }
+
+    /// Replaces every value by its fast tanh, eight at a time, on this backend.
+    ///
+    /// ```
+    /// use elman::{Backend, fast_tanh};
+    ///
+    /// let mut v: Vec<f32> = (0..100).map(|i| i as f32 / 10.0 - 5.0).collect();
+    /// let x = v.clone();
+    /// Backend::PORTABLE.tanh_in_place(&mut v);
+    /// assert!(v.iter().zip(&x).all(|(t, x)| t.to_bits() == fast_tanh(*x).to_bits()));
+    /// ```
+    pub fn tanh_in_place(self, values: &mut [f32]) {
+        match self.0 {
+            Kind::Portable => portable::tanh_in_place(values),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2Fma(token) => token.tanh_in_place(values),
+        }
+    }
+
+    /// One step on this backend: `A(W_xh·x + W_hh·h + b)`.
+    #[inline]
+    pub(crate) fn step<const I: usize, const H: usize, A: Activation>(
+        self,
+        w_xh: &SMatrix<f32, H, I>,
+        w_hh: &SMatrix<f32, H, H>,
+        b: &SVector<f32, H>,
+        x: &SVector<f32, I>,
+        h: &SVector<f32, H>,
+    ) -> SVector<f32, H> {
+        let mut out = SVector::<f32, H>::zeros();
+        let [out_data] = &mut out.data.0;
+        let (w_xh, w_hh) = (&w_xh.data.0, &w_hh.data.0);
+        let ([b], [x], [h]) = (&b.data.0, &x.data.0, &h.data.0);
+        match self.0 {
+            Kind::Portable => portable::step::<I, H, A>(w_xh, w_hh, b, x, h, out_data),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2Fma(token) => token.step::<I, H, A>(w_xh, w_hh, b, x, h, out_data),
+        }
+        out
+    }
+}
+
+/// How many partial sums a block of `chunks` 8-unit chunks splits its sweep into, for a hidden
+/// size `h`: enough independent accumulator chains (`chunks · S ≈ 8`) to cover the FMA latency,
+/// and no more than half of `h`, past which the extra pairwise additions cost the recurrent
+/// chain more than they save.
+pub(crate) const fn partial_sums(chunks: usize, h: usize) -> usize {
+    let for_throughput = if chunks >= 8 { 1 } else { 8 / chunks };
+    let for_latency = if h < 4 { 1 } else { h / 2 };
+    if for_throughput < for_latency {
+        for_throughput
+    } else {
+        for_latency
+    }
+}
+
+/// Defines `step` and `tanh_in_place` for one backend from its vector operations: `V` (8 lanes
+/// of f32), `splat`, `load(&[f32; 8])`, `store(V) -> [f32; 8]`, `madd(a, b, c) = a·b + c`, `add`,
+/// `tanh` and `relu`, all in scope where the macro is invoked. `$attr` goes on every function:
+/// the inlining and the target features of the backend.
+macro_rules! define_kernel {
+    ($(#[$attr:meta])*) => {
+        use crate::activation::{Activation, Kind as Nonlinearity};
+        use crate::kernel::partial_sums;
+
+        /// The 8 values of `column` from `start` (`start ≤ H − 8`), or zeros past the end (which
+        /// the callers never ask for: every start is at most `H − 8`).
+        $(#[$attr])*
+        fn chunk<const H: usize>(column: &[f32; H], start: usize) -> &[f32; 8] {
+            match column.get(start..).and_then(<[f32]>::first_chunk::<8>) {
+                Some(c) => c,
+                None => &[0.0; 8],
+            }
+        }
+
+        /// The column zero-padded to 8 lanes (`H < 8`).
+        $(#[$attr])*
+        fn padded<const H: usize>(column: &[f32; H]) -> [f32; 8] {
+            let mut lanes = [0.0; 8];
+            for (lane, value) in lanes.iter_mut().zip(column) {
+                *lane = *value;
+            }
+            lanes
+        }
+
+        /// The 8 lanes of the block's chunk `c` of a column.
+        $(#[$attr])*
+        fn lanes<const H: usize>(column: &[f32; H], start: usize) -> V {
+            if H < 8 { load(&padded(column)) } else { load(chunk(column, start)) }
+        }
+
+        /// Adds `z_k · W[:, k]` for every column `k` into the `S` partial sums, column `k` into
+        /// sum `k mod S` (as groups of `S`, so that each sum stays in a register).
+        $(#[$attr])*
+        fn sweep<const H: usize, const B: usize, const S: usize>(
+            acc: &mut [[V; B]; S],
+            columns: &[[f32; H]],
+            z: &[f32],
+            starts: &[usize; B],
+        ) {
+            let (groups, rest) = columns.as_chunks::<S>();
+            let (z_groups, z_rest) = z.as_chunks::<S>();
+            for (group, zs) in groups.iter().zip(z_groups) {
+                for s in 0..S {
+                    let broadcast = splat(zs[s]);
+                    for c in 0..B {
+                        acc[s][c] = madd(broadcast, lanes(&group[s], starts[c]), acc[s][c]);
+                    }
+                }
+            }
+            for (s, (column, &zk)) in rest.iter().zip(z_rest).enumerate() {
+                let broadcast = splat(zk);
+                for c in 0..B {
+                    acc[s][c] = madd(broadcast, lanes(column, starts[c]), acc[s][c]);
+                }
+            }
+        }
+
+        /// One block of `B` chunks: the whole sweep with `S` partial sums, then `A`, stored.
+        $(#[$attr])*
+        fn block<const I: usize, const H: usize, const B: usize, const S: usize, A: Activation>(
+            w_xh: &[[f32; H]; I],
+            w_hh: &[[f32; H]; H],
+            b: &[f32; H],
+            x: &[f32; I],
+            h: &[f32; H],
+            starts: &[usize; B],
+            out: &mut [f32; H],
+        ) {
+            let zero = splat(0.0);
+            let mut acc = [[zero; B]; S];
+            for c in 0..B {
+                acc[0][c] = lanes(b, starts[c]);
+            }
+            sweep::<H, B, S>(&mut acc, w_xh, x, starts);
+            sweep::<H, B, S>(&mut acc, w_hh, h, starts);
+            // Pairwise: sums n..2n−1 into 0..n−1, halving until one is left.
+            let mut n = S;
+            while n > 1 {
+                let half = n.div_ceil(2);
+                for s in 0..n - half {
+                    for c in 0..B {
+                        acc[s][c] = add(acc[s][c], acc[s + half][c]);
+                    }
+                }
+                n = half;
+            }
+            for c in 0..B {
+                let y = match A::KIND {
+                    Nonlinearity::Tanh => tanh(acc[0][c]),
+                    Nonlinearity::Relu => relu(acc[0][c]),
+                };
+                let y = store(y);
+                if H < 8 {
+                    for (o, v) in out.iter_mut().zip(y) {
+                        *o = v;
+                    }
+                } else if let Some(dst) = out.get_mut(starts[c]..).and_then(<[f32]>::first_chunk_mut::<8>) {
+                    *dst = y;
+                }
+            }
+        }
+
+        /// A block of `B` chunks starting at chunk `first`, with its number of partial sums.
+        $(#[$attr])*
+        fn run_block<const I: usize, const H: usize, const B: usize, A: Activation>(
+            w_xh: &[[f32; H]; I],
+            w_hh: &[[f32; H]; H],
+            b: &[f32; H],
+            x: &[f32; I],
+            h: &[f32; H],
+            first: usize,
+            out: &mut [f32; H],
+        ) {
+            // Chunk c starts at 8c, the last one at H − 8 (overlapping when 8 does not divide H).
+            let starts: [usize; B] =
+                core::array::from_fn(|c| if H < 8 { 0 } else { ((first + c) * 8).min(H - 8) });
+            match partial_sums(B, H) {
+                1 => block::<I, H, B, 1, A>(w_xh, w_hh, b, x, h, &starts, out),
+                2 => block::<I, H, B, 2, A>(w_xh, w_hh, b, x, h, &starts, out),
+                3 => block::<I, H, B, 3, A>(w_xh, w_hh, b, x, h, &starts, out),
+                4 => block::<I, H, B, 4, A>(w_xh, w_hh, b, x, h, &starts, out),
+                _ => block::<I, H, B, 8, A>(w_xh, w_hh, b, x, h, &starts, out),
+            }
+        }
+
+        /// `out = A(W_xh·x + W_hh·h + b)`.
+        $(#[$attr])*
+        pub(super) fn step<const I: usize, const H: usize, A: Activation>(
+            w_xh: &[[f32; H]; I],
+            w_hh: &[[f32; H]; H],
+            b: &[f32; H],
+            x: &[f32; I],
+            h: &[f32; H],
+            out: &mut [f32; H],
+        ) {
+            if H == 0 {
+                return;
+            }
+            let chunks = H.div_ceil(8);
+            let mut first = 0;
+            while first < chunks {
+                match chunks - first {
+                    1 => run_block::<I, H, 1, A>(w_xh, w_hh, b, x, h, first, out),
+                    2 => run_block::<I, H, 2, A>(w_xh, w_hh, b, x, h, first, out),
+                    3 => run_block::<I, H, 3, A>(w_xh, w_hh, b, x, h, first, out),
+                    4 => run_block::<I, H, 4, A>(w_xh, w_hh, b, x, h, first, out),
+                    5 => run_block::<I, H, 5, A>(w_xh, w_hh, b, x, h, first, out),
+                    6 => run_block::<I, H, 6, A>(w_xh, w_hh, b, x, h, first, out),
+                    7 => run_block::<I, H, 7, A>(w_xh, w_hh, b, x, h, first, out),
+                    _ => run_block::<I, H, 8, A>(w_xh, w_hh, b, x, h, first, out),
+                }
+                first += 8;
+            }
+        }
+
+        /// Every value replaced by its fast tanh, 8 at a time (the tail padded).
+        $(#[$attr])*
+        pub(super) fn tanh_in_place(values: &mut [f32]) {
+            let (body, tail) = values.as_chunks_mut::<8>();
+            for lanes in body {
+                *lanes = store(tanh(load(lanes)));
+            }
+            if !tail.is_empty() {
+                let t = store(tanh(load(&padded_slice(tail))));
+                for (v, r) in tail.iter_mut().zip(t) {
+                    *v = r;
+                }
+            }
+        }
+
+        /// Up to 8 values, zero-padded.
+        $(#[$attr])*
+        fn padded_slice(values: &[f32]) -> [f32; 8] {
+            let mut lanes = [0.0; 8];
+            for (lane, value) in lanes.iter_mut().zip(values) {
+                *lane = *value;
+            }
+            lanes
+        }
+    };
+}
+
+pub(crate) use define_kernel;

@@ -1,0 +1,46 @@
+//! The portable backend: `wide::f32x8` (SSE2 pairs on a default x86-64 build, NEON on aarch64,
+//! AVX when the build enables it), multiply and add rounded separately so that the results are
+//! the same bits on every machine.
+
+use wide::f32x8;
+
+type V = f32x8;
+
+#[inline(always)]
+fn splat(v: f32) -> V {
+    f32x8::splat(v)
+}
+
+#[inline(always)]
+fn load(lanes: &[f32; 8]) -> V {
+    f32x8::new(*lanes)
+}
+
+#[inline(always)]
+fn store(v: V) -> [f32; 8] {
+    v.to_array()
+}
+
+/// `a·b + c`, two roundings: never fused, whatever the target.
+#[inline(always)]
+fn madd(a: V, b: V, c: V) -> V {
+    a * b + c
+}
+
+#[inline(always)]
+fn add(a: V, b: V) -> V {
+    a + b
+}
+
+#[inline(always)]
+fn tanh(v: V) -> V {
+    crate::tanh::fast_tanh_x8(v)
+}
+
+/// `max(v, 0)` with NaN kept: `v < 0` is false for NaN.
+#[inline(always)]
+fn relu(v: V) -> V {
+    v.simd_lt(f32x8::ZERO).select(f32x8::ZERO, v)
+}
+
+crate::kernel::define_kernel!(#[inline(always)]);

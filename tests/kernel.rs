@@ -1,0 +1,99 @@
+//! The fast step on every backend, against the reference, at hidden sizes chosen to cover each
+//! shape of the kernel: fewer than 8 units (one padded chunk), multiples of 8, an overlapping last
+//! chunk, blocks of 1 to 8 chunks, and several blocks.
+
+mod common;
+
+use common::{FAST_TANH_ERROR, TANH_ERROR, order_tolerance};
+use elman::nalgebra::{SMatrix, SVector};
+use elman::{Backend, Relu, RnnCell, Tanh, reference};
+
+/// A deterministic value in `[-scale, scale]`.
+fn value(i: usize, salt: usize, scale: f32) -> f32 {
+    let mixed = (i.wrapping_mul(2_654_435_761) ^ salt.wrapping_mul(40_503)) % 10_007;
+    #[expect(clippy::cast_precision_loss, reason = "below 10007")]
+    let unit = mixed as f32 / 5003.5 - 1.0;
+    unit * scale
+}
+
+fn check<const I: usize, const H: usize>() {
+    // Scales where tanh is mostly linear, and where it saturates.
+    for scale in [0.2_f32, 3.0] {
+        let w_xh = SMatrix::<f32, H, I>::from_fn(|r, c| value(r * I + c, 1, scale));
+        let w_hh = SMatrix::<f32, H, H>::from_fn(|r, c| value(r * H + c, 2, scale));
+        let b = SVector::<f32, H>::from_fn(|r, _| value(r, 3, scale));
+        let x = SVector::<f32, I>::from_fn(|r, _| value(r, 4, 1.0));
+        let h = SVector::<f32, H>::from_fn(|r, _| value(r, 5, 1.0));
+        let tanh_cell: RnnCell<I, H, Tanh> = RnnCell::new(w_xh, w_hh, b);
+        let relu_cell: RnnCell<I, H, Relu> = tanh_cell.clone().with_activation();
+        let tanh_tol = order_tolerance(&tanh_cell, &x, &h, FAST_TANH_ERROR + TANH_ERROR);
+        let relu_tol = order_tolerance(&relu_cell, &x, &h, 0.0);
+        let tanh_slow = reference::step(&tanh_cell, &x, &h);
+        let relu_slow = reference::step(&relu_cell, &x, &h);
+        for backend in Backend::available() {
+            for (fast, slow, tol, what) in [
+                (
+                    tanh_cell.step_with(backend, &x, &h),
+                    tanh_slow,
+                    tanh_tol,
+                    "tanh",
+                ),
+                (
+                    relu_cell.step_with(backend, &x, &h),
+                    relu_slow,
+                    relu_tol,
+                    "relu",
+                ),
+            ] {
+                for j in 0..H {
+                    let diff = (f64::from(fast[j]) - f64::from(slow[j])).abs();
+                    assert!(
+                        diff <= tol[j],
+                        "({I}, {H}) {what} on {}, scale {scale}, unit {j}: {} vs {} (tol {:e})",
+                        backend.name(),
+                        fast[j],
+                        slow[j],
+                        tol[j]
+                    );
+                }
+            }
+        }
+    }
+}
+
+macro_rules! sizes {
+    ($($name:ident: $i:literal, $h:literal;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                check::<$i, $h>();
+            }
+        )*
+    };
+}
+
+sizes! {
+    h1: 1, 1;
+    h2: 3, 2;
+    h3: 2, 3;
+    h5: 4, 5;
+    h7: 7, 7;
+    h8: 1, 8;
+    h9: 3, 9;
+    h15: 2, 15;
+    h16: 1, 16;
+    h17: 5, 17;
+    h24: 16, 24;
+    h33: 3, 33;
+    h47: 8, 47;
+    h56: 2, 56;
+    h64: 32, 64;
+    h65: 1, 65;
+    h72: 9, 72;
+    h100: 10, 100;
+    h128: 64, 128;
+    h129: 3, 129;
+    h200: 20, 200;
+    h256: 128, 256;
+    input_0: 0, 12;
+}
