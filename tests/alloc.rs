@@ -1,0 +1,51 @@
+//! The step allocates nothing: every call below runs under a counting global allocator
+//! (`allocation-counter`, which counts per thread), and the count must stay at zero.
+
+#![allow(clippy::cast_precision_loss, reason = "small indices")]
+
+use elman::nalgebra::{SMatrix, SVector};
+use elman::{Backend, Readout, Relu, RnnCell, argmax, fast_tanh, softmax};
+
+fn steps_without_allocating<const I: usize, const H: usize>() {
+    let cell: RnnCell<I, H> = RnnCell::new(
+        SMatrix::from_fn(|r, c| ((r + 2 * c) % 7) as f32 * 0.1 - 0.3),
+        SMatrix::from_fn(|r, c| ((3 * r + c) % 5) as f32 * 0.1 - 0.2),
+        SVector::from_element(0.05),
+    );
+    let relu: RnnCell<I, H, Relu> = cell.clone().with_activation();
+    let readout = Readout::<H, 4>::new(SMatrix::from_element(0.1), SVector::zeros());
+    let x = SVector::<f32, I>::from_element(0.5);
+    let mut h = SVector::<f32, H>::zeros();
+    // Warm-up outside the measurement: the CPU-feature detection caches its answer.
+    let _ = cell.step(&x, &h);
+    let info = allocation_counter::measure(|| {
+        for _ in 0..100 {
+            h = cell.step(&x, &h);
+            for backend in Backend::available() {
+                h = cell.step_with(backend, &x, &h);
+                h = relu.step_with(backend, &x, &h).map(fast_tanh);
+            }
+            h = cell.step_concatenated(&x, &h);
+            let y = readout.logits(&h);
+            std::hint::black_box((softmax(&y), argmax(&y)));
+        }
+    });
+    assert_eq!(info.count_total, 0, "({I}, {H}): {info:?}");
+    std::hint::black_box(h);
+}
+
+#[test]
+fn steps_allocate_nothing() {
+    steps_without_allocating::<3, 2>();
+    steps_without_allocating::<1, 16>();
+    steps_without_allocating::<7, 13>();
+    steps_without_allocating::<64, 128>();
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    let info = allocation_counter::measure(|| {
+        std::hint::black_box(vec![0.0_f32; 16]);
+    });
+    assert_eq!(info.count_total, 1);
+}
