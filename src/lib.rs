@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod activation;
+pub mod budget;
 pub mod cell;
 pub mod kernel;
 pub mod readout;
@@ -8,6 +9,7 @@ pub mod reference;
 pub mod tanh;
 
 pub use activation::{Activation, Relu, Tanh};
+pub use budget::ErrorBudget;
 pub use cell::RnnCell;
 pub use kernel::Backend;
 pub use nalgebra;
