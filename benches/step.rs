@@ -1,16 +1,32 @@
-//! Step latency with carried state: `step`, `step_concatenated` and the reference, one group
-//! per size, so the ratios within a group come from one run.
+//! Step latency with carried state, one group per size, every member in the same process so the
+//! ratios within a group are meaningful:
 //!
-//! `cargo bench --bench step`
+//! - `step`: `RnnCell::step` (the best backend for this CPU), and `step_with` each backend;
+//! - `naive`: the step a user writes first with nalgebra, `(w_xh * x + w_hh * h + b).map(f32::tanh)`
+//!   (the same code as `elman::reference::step`);
+//! - the floors of the size (see `Backend::floor_chain`, `fma_burst`, `stream_sum`), each timed
+//!   for the work of the same number of steps:
+//!   - `floor/column-chain`: H dependent multiply-adds and a fast tanh per step;
+//!   - `floor/tree-chain`: one multiply-add, ⌈log2 H⌉ additions and a fast tanh per step;
+//!   - `floor/fma-peak`: H·(I+H) multiply-adds per step at the machine's register-resident peak;
+//!   - `floor/l2-read`: reading H·(I+H) f32 (the weights) per step from a buffer of that size.
+//!
+//! `cargo bench --bench step`; `RUSTFLAGS="-C target-cpu=native" cargo bench --bench step` for
+//! the native build.
 
 use std::hint::black_box;
+use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput};
 use elman::nalgebra::{SMatrix, SVector};
-use elman::{RnnCell, reference};
+use elman::{Backend, RnnCell};
 
 /// Dependent steps per timed iteration: each step reads the state the previous one wrote.
 const T: usize = 64;
+
+/// Distinct inputs, used in turn: few enough that they take a small part of L1 beside the
+/// weights, as a stream of inputs arriving one per step does.
+const INPUTS: usize = 4;
 
 /// A cell with weights of modest size (scaled so that tanh neither saturates nor vanishes).
 fn cell<const I: usize, const H: usize>() -> RnnCell<I, H> {
@@ -30,57 +46,88 @@ fn cell<const I: usize, const H: usize>() -> RnnCell<I, H> {
 
 fn inputs<const I: usize>() -> Vec<SVector<f32, I>> {
     #[expect(clippy::cast_precision_loss, reason = "small indices")]
-    (0..T)
-        .map(|t| SVector::from_fn(|k, _| ((t * 31 + k * 17) % 13) as f32 / 6.5 - 1.0))
-        .collect()
+    (0..INPUTS).map(|t| SVector::from_fn(|k, _| ((t * 31 + k * 17) % 13) as f32 / 6.5 - 1.0)).collect()
 }
 
 fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
-    let cell = cell::<I, H>();
+    let cell = Box::new(cell::<I, H>());
     let xs = inputs::<I>();
-    let mut group = c.benchmark_group(format!("step/{I}x{H}"));
-    group.throughput(Throughput::Elements(T as u64));
     let size = format!("{I}x{H}");
+    let mut group = c.benchmark_group(format!("step/{size}"));
+    group.throughput(Throughput::Elements(T as u64));
 
     group.bench_function(BenchmarkId::new("step", &size), |b| {
         b.iter(|| {
             let mut h = black_box(SVector::<f32, H>::zeros());
-            for x in &xs {
+            for x in xs.iter().cycle().take(T) {
                 h = cell.step(black_box(x), &h);
             }
             h
         });
     });
-    group.bench_function(BenchmarkId::new("step_concatenated", &size), |b| {
+    for backend in Backend::available() {
+        group.bench_function(BenchmarkId::new(format!("step_with/{}", backend.name()), &size), |b| {
+            b.iter(|| {
+                let mut h = black_box(SVector::<f32, H>::zeros());
+                for x in xs.iter().cycle().take(T) {
+                    h = cell.step_with(backend, black_box(x), &h);
+                }
+                h
+            });
+        });
+    }
+    let (w_xh, w_hh, bias) = (cell.w_xh(), cell.w_hh(), cell.bias());
+    group.bench_function(BenchmarkId::new("naive", &size), |b| {
         b.iter(|| {
             let mut h = black_box(SVector::<f32, H>::zeros());
-            for x in &xs {
-                h = cell.step_concatenated(black_box(x), &h);
+            for x in xs.iter().cycle().take(T) {
+                h = (w_xh * black_box(x) + w_hh * h + bias).map(f32::tanh);
             }
             h
         });
     });
-    group.bench_function(BenchmarkId::new("reference", &size), |b| {
-        b.iter(|| {
-            let mut h = black_box(SVector::<f32, H>::zeros());
-            for x in &xs {
-                h = reference::step(&cell, black_box(x), &h);
-            }
-            h
-        });
+
+    let best = Backend::best();
+    let depth = H.next_power_of_two().trailing_zeros() as usize;
+    group.bench_function(BenchmarkId::new("floor/column-chain", &size), |b| {
+        b.iter(|| best.floor_chain(T, H, 0, black_box(0.3)));
     });
+    group.bench_function(BenchmarkId::new("floor/tree-chain", &size), |b| {
+        b.iter(|| best.floor_chain(T, 1, depth, black_box(0.3)));
+    });
+    if H >= 16 {
+        let rounds = (H * (I + H) * T).div_ceil(96);
+        group.bench_function(BenchmarkId::new("floor/fma-peak", &size), |b| {
+            b.iter(|| best.fma_burst(rounds, black_box(0.5)));
+        });
+    }
+    if H >= 64 {
+        let weights = vec![0.5_f32; (H * (I + H)).next_multiple_of(64)];
+        group.bench_function(BenchmarkId::new("floor/l2-read", &size), |b| {
+            b.iter(|| {
+                let mut total = 0.0;
+                for _ in 0..T {
+                    total += best.stream_sum(black_box(&weights));
+                }
+                total
+            });
+        });
+    }
     group.finish();
 }
 
-fn steps(c: &mut Criterion) {
-    bench_size::<3, 2>(c);
-    bench_size::<1, 8>(c);
-    bench_size::<1, 16>(c);
-    bench_size::<16, 16>(c);
-    bench_size::<32, 64>(c);
-    bench_size::<64, 128>(c);
-    bench_size::<128, 256>(c);
+fn main() {
+    println!("{}", elman::kernel::build_info());
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    bench_size::<3, 2>(&mut c);
+    bench_size::<1, 8>(&mut c);
+    bench_size::<1, 16>(&mut c);
+    bench_size::<16, 16>(&mut c);
+    bench_size::<32, 64>(&mut c);
+    bench_size::<64, 128>(&mut c);
+    bench_size::<128, 256>(&mut c);
+    c.final_summary();
 }
-
-criterion_group!(benches, steps);
-criterion_main!(benches);

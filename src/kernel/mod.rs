@@ -132,6 +132,45 @@ impl Backend {
         }
     }
 
+    /// A latency floor of a step, as a loop to time: `steps` times, `fmas` multiply-adds,
+    /// `adds` additions and one fast tanh on 8 lanes, each operation waiting for the one before.
+    ///
+    /// Two floors for a hidden size `H`: with `fmas = H, adds = 0`, the chain of a step that
+    /// accumulates `W_hh·h` one column after another and then applies tanh; with `fmas = 1,
+    /// adds = ⌈log2 H⌉`, the shortest chain any step can have (multiply the last state value
+    /// read, reduce the `H` products by a tree of additions, apply tanh), which leaves out the
+    /// broadcasts, loads and stores a real step needs.
+    #[must_use]
+    pub fn floor_chain(self, steps: usize, fmas: usize, adds: usize, seed: f32) -> f32 {
+        match self.0 {
+            Kind::Portable => portable::floor_chain(steps, fmas, adds, seed),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2Fma(token) => token.floor_chain(steps, fmas, adds, seed),
+        }
+    }
+
+    /// The machine's multiply-add peak, as a loop to time: `iterations` rounds of 12
+    /// independent 8-lane multiply-adds held in registers (`96·iterations` f32 multiply-adds).
+    #[must_use]
+    pub fn fma_burst(self, iterations: usize, seed: f32) -> f32 {
+        match self.0 {
+            Kind::Portable => portable::fma_burst(iterations, seed),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2Fma(token) => token.fma_burst(iterations, seed),
+        }
+    }
+
+    /// The sum of `values` (read up to the last multiple of 64), as a loop to time for the read
+    /// bandwidth of the cache level that holds them: 8-lane loads into eight accumulators.
+    #[must_use]
+    pub fn stream_sum(self, values: &[f32]) -> f32 {
+        match self.0 {
+            Kind::Portable => portable::stream_sum(values),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2Fma(token) => token.stream_sum(values),
+        }
+    }
+
     /// One step on this backend: `A(W_xh·x + W_hh·h + b)`.
     #[inline]
     pub(crate) fn step<const I: usize, const H: usize, A: Activation>(
@@ -153,6 +192,34 @@ impl Backend {
         }
         out
     }
+}
+
+/// One line naming the backend [`Backend::best`] picks and the SIMD target features the crate
+/// was compiled with, for benchmark reports.
+///
+/// ```
+/// let info = elman::kernel::build_info();
+/// assert!(info.starts_with("backend: "));
+/// ```
+#[must_use]
+pub fn build_info() -> String {
+    let compiled: Vec<&str> = [
+        ("sse2", cfg!(target_feature = "sse2")),
+        ("avx", cfg!(target_feature = "avx")),
+        ("avx2", cfg!(target_feature = "avx2")),
+        ("fma", cfg!(target_feature = "fma")),
+        ("avx512f", cfg!(target_feature = "avx512f")),
+        ("neon", cfg!(target_feature = "neon")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    format!(
+        "backend: {} (available: {}); compiled target features: {}",
+        Backend::best().name(),
+        Backend::available().map(Backend::name).collect::<Vec<_>>().join(", "),
+        if compiled.is_empty() { "none".to_owned() } else { compiled.join(" ") }
+    )
 }
 
 /// How many partial sums a block of `chunks` 8-unit chunks splits its sweep into, for a hidden
@@ -342,6 +409,61 @@ macro_rules! define_kernel {
                     *v = r;
                 }
             }
+        }
+
+        /// `steps` times: `fmas` multiply-adds `z = z·w + c` starting from the state, then
+        /// `adds` additions, then `state = tanh(z)`, each operation waiting for the one before.
+        $(#[$attr])*
+        pub(super) fn floor_chain(steps: usize, fmas: usize, adds: usize, seed: f32) -> f32 {
+            let (w, c, k) = (splat(0.75), splat(0.125), splat(-0.0625));
+            let mut state = splat(seed);
+            for _ in 0..steps {
+                let mut z = state;
+                for _ in 0..fmas {
+                    z = madd(z, w, c);
+                }
+                for _ in 0..adds {
+                    z = add(z, k);
+                }
+                state = tanh(z);
+            }
+            store(state)[0]
+        }
+
+        /// `iterations` rounds of 12 independent multiply-adds on 8 lanes, in registers.
+        $(#[$attr])*
+        pub(super) fn fma_burst(iterations: usize, seed: f32) -> f32 {
+            let (w, c) = (splat(0.999_9), splat(seed * 1e-4));
+            let mut acc = [splat(seed); 12];
+            for _ in 0..iterations {
+                for a in &mut acc {
+                    *a = madd(*a, w, c);
+                }
+            }
+            let mut total = acc[0];
+            for a in &acc[1..] {
+                total = add(total, *a);
+            }
+            store(total)[0]
+        }
+
+        /// The sum of `values` (up to the last multiple of 64), read with 8-lane loads into eight
+        /// independent accumulators (enough to cover the latency of two additions per cycle).
+        $(#[$attr])*
+        pub(super) fn stream_sum(values: &[f32]) -> f32 {
+            let mut acc = [splat(0.0); 8];
+            let (groups, _) = values.as_chunks::<64>();
+            for group in groups {
+                let (lanes, _) = group.as_chunks::<8>();
+                for (a, l) in acc.iter_mut().zip(lanes) {
+                    *a = add(*a, load(l));
+                }
+            }
+            let mut total = acc[0];
+            for a in &acc[1..] {
+                total = add(total, *a);
+            }
+            store(total).iter().sum()
         }
 
         /// Up to 8 values, zero-padded.

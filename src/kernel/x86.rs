@@ -61,6 +61,30 @@ impl Avx2Fma {
         unsafe { step::<I, H, A>(w_xh, w_hh, b, x, h, out) }
     }
 
+    /// [`floor_chain`] on this CPU.
+    #[inline]
+    #[expect(clippy::unused_self, reason = "the token is the proof that makes the call sound")]
+    pub(super) fn floor_chain(self, steps: usize, fmas: usize, adds: usize, seed: f32) -> f32 {
+        // SAFETY: as in `step`.
+        unsafe { floor_chain(steps, fmas, adds, seed) }
+    }
+
+    /// [`fma_burst`] on this CPU.
+    #[inline]
+    #[expect(clippy::unused_self, reason = "the token is the proof that makes the call sound")]
+    pub(super) fn fma_burst(self, iterations: usize, seed: f32) -> f32 {
+        // SAFETY: as in `step`.
+        unsafe { fma_burst(iterations, seed) }
+    }
+
+    /// [`stream_sum`] on this CPU.
+    #[inline]
+    #[expect(clippy::unused_self, reason = "the token is the proof that makes the call sound")]
+    pub(super) fn stream_sum(self, values: &[f32]) -> f32 {
+        // SAFETY: as in `step`.
+        unsafe { stream_sum(values) }
+    }
+
     /// [`tanh_in_place`] on this CPU.
     #[inline]
     #[expect(

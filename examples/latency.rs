@@ -1,0 +1,67 @@
+//! Tail latency of `RnnCell::step` with carried state: p50, p99, p99.9 and max per step, at
+//! (I, H) = (1, 16) and (64, 128), over 4 million steps each.
+//!
+//! `cargo run --release --example latency`
+//!
+//! The clock costs about 20 ns to read and ticks in coarse steps, more than a small step takes,
+//! so steps are timed in batches of 32 consecutive steps and each batch's time is divided by 32:
+//! the percentiles are over 125 000 batches, and a single slow step shows as 1/32 of its delay.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use elman::nalgebra::{SMatrix, SVector};
+use elman::RnnCell;
+
+const BATCH: usize = 32;
+const STEPS: usize = 4_000_000;
+
+fn report<const I: usize, const H: usize>() {
+    #[expect(clippy::cast_precision_loss, reason = "small indices")]
+    let cell: Box<RnnCell<I, H>> = Box::new(RnnCell::new(
+        SMatrix::from_fn(|r, c| ((r * 7 + c * 3) % 11) as f32 / 11.0 - 0.5),
+        SMatrix::from_fn(|r, c| (((r * 5 + c * 9) % 13) as f32 / 13.0 - 0.5) / (H as f32).sqrt()),
+        SVector::from_fn(|r, _| (r % 3) as f32 * 0.1),
+    ));
+    #[expect(clippy::cast_precision_loss, reason = "small indices")]
+    let xs: Vec<SVector<f32, I>> = (0..BATCH)
+        .map(|t| SVector::from_fn(|k, _| ((t * 3 + k) % 7) as f32 / 3.5 - 1.0))
+        .collect();
+    let mut h = SVector::<f32, H>::zeros();
+    // Warm up: caches, branch predictors, clock frequency.
+    for _ in 0..STEPS / 10 / BATCH {
+        for x in &xs {
+            h = cell.step(black_box(x), &h);
+        }
+    }
+    let mut per_step: Vec<f64> = Vec::with_capacity(STEPS / BATCH);
+    for _ in 0..STEPS / BATCH {
+        let start = Instant::now();
+        for x in &xs {
+            h = cell.step(black_box(x), &h);
+        }
+        #[expect(clippy::cast_precision_loss, reason = "a batch takes well under 2^52 ns")]
+        per_step.push(start.elapsed().as_nanos() as f64 / BATCH as f64);
+    }
+    black_box(h);
+    per_step.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "an index")]
+        #[expect(clippy::cast_precision_loss, reason = "a count of samples")]
+        let i = ((per_step.len() - 1) as f64 * q).round() as usize;
+        per_step[i]
+    };
+    let (p50, p99, p999, max) = (at(0.5), at(0.99), at(0.999), at(1.0));
+    println!(
+        "({I:>2}, {H:>3})  p50 {p50:>7.2} ns  p99 {p99:>7.2} ns  p99.9 {p999:>7.2} ns  max {max:>9.2} ns  \
+         p99.9/p50 {:.2}",
+        p999 / p50
+    );
+}
+
+fn main() {
+    println!("{}", elman::kernel::build_info());
+    println!("{STEPS} steps per size, timed in batches of {BATCH}");
+    report::<1, 16>();
+    report::<64, 128>();
+}
