@@ -46,7 +46,9 @@ fn cell<const I: usize, const H: usize>() -> RnnCell<I, H> {
 
 fn inputs<const I: usize>() -> Vec<SVector<f32, I>> {
     #[expect(clippy::cast_precision_loss, reason = "small indices")]
-    (0..INPUTS).map(|t| SVector::from_fn(|k, _| ((t * 31 + k * 17) % 13) as f32 / 6.5 - 1.0)).collect()
+    (0..INPUTS)
+        .map(|t| SVector::from_fn(|k, _| ((t * 31 + k * 17) % 13) as f32 / 6.5 - 1.0))
+        .collect()
 }
 
 fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
@@ -66,15 +68,18 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
         });
     });
     for backend in Backend::available() {
-        group.bench_function(BenchmarkId::new(format!("step_with/{}", backend.name()), &size), |b| {
-            b.iter(|| {
-                let mut h = black_box(SVector::<f32, H>::zeros());
-                for x in xs.iter().cycle().take(T) {
-                    h = cell.step_with(backend, black_box(x), &h);
-                }
-                h
-            });
-        });
+        group.bench_function(
+            BenchmarkId::new(format!("step_with/{}", backend.name()), &size),
+            |b| {
+                b.iter(|| {
+                    let mut h = black_box(SVector::<f32, H>::zeros());
+                    for x in xs.iter().cycle().take(T) {
+                        h = cell.step_with(backend, black_box(x), &h);
+                    }
+                    h
+                });
+            },
+        );
     }
     let (w_xh, w_hh, bias) = (cell.w_xh(), cell.w_hh(), cell.bias());
     group.bench_function(BenchmarkId::new("naive", &size), |b| {

@@ -10,8 +10,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use elman::nalgebra::{SMatrix, SVector};
 use elman::RnnCell;
+use elman::nalgebra::{SMatrix, SVector};
 
 const BATCH: usize = 32;
 const STEPS: usize = 4_000_000;
@@ -40,13 +40,20 @@ fn report<const I: usize, const H: usize>() {
         for x in &xs {
             h = cell.step(black_box(x), &h);
         }
-        #[expect(clippy::cast_precision_loss, reason = "a batch takes well under 2^52 ns")]
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "a batch takes well under 2^52 ns"
+        )]
         per_step.push(start.elapsed().as_nanos() as f64 / BATCH as f64);
     }
     black_box(h);
     per_step.sort_by(f64::total_cmp);
     let at = |q: f64| {
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "an index")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "an index"
+        )]
         #[expect(clippy::cast_precision_loss, reason = "a count of samples")]
         let i = ((per_step.len() - 1) as f64 * q).round() as usize;
         per_step[i]

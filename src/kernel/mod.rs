@@ -171,6 +171,25 @@ impl Backend {
         }
     }
 
+    /// Writes the fast tanh of `input[i]` to `output[i]`, eight at a time, for every `i` below
+    /// the shorter length.
+    ///
+    /// ```
+    /// use elman::{Backend, fast_tanh};
+    ///
+    /// let x = [0.5_f32, -2.0, 10.0];
+    /// let mut t = [0.0; 3];
+    /// Backend::best().tanh_into(&x, &mut t);
+    /// assert!((t[0] - fast_tanh(0.5)).abs() < 1e-7 && t[2] == 1.0);
+    /// ```
+    pub fn tanh_into(self, input: &[f32], output: &mut [f32]) {
+        match self.0 {
+            Kind::Portable => portable::tanh_into(input, output),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2Fma(token) => token.tanh_into(input, output),
+        }
+    }
+
     /// One step on this backend: `A(W_xh·x + W_hh·h + b)`.
     #[inline]
     pub(crate) fn step<const I: usize, const H: usize, A: Activation>(
@@ -217,8 +236,15 @@ pub fn build_info() -> String {
     format!(
         "backend: {} (available: {}); compiled target features: {}",
         Backend::best().name(),
-        Backend::available().map(Backend::name).collect::<Vec<_>>().join(", "),
-        if compiled.is_empty() { "none".to_owned() } else { compiled.join(" ") }
+        Backend::available()
+            .map(Backend::name)
+            .collect::<Vec<_>>()
+            .join(", "),
+        if compiled.is_empty() {
+            "none".to_owned()
+        } else {
+            compiled.join(" ")
+        }
     )
 }
 
@@ -406,6 +432,24 @@ macro_rules! define_kernel {
             if !tail.is_empty() {
                 let t = store(tanh(load(&padded_slice(tail))));
                 for (v, r) in tail.iter_mut().zip(t) {
+                    *v = r;
+                }
+            }
+        }
+
+        /// `output[i] = tanh(input[i])` for the first `min(len)` values, 8 at a time.
+        $(#[$attr])*
+        pub(super) fn tanh_into(input: &[f32], output: &mut [f32]) {
+            let n = input.len().min(output.len());
+            let (input, output) = (&input[..n], &mut output[..n]);
+            let (body_in, tail_in) = input.as_chunks::<8>();
+            let (body_out, tail_out) = output.as_chunks_mut::<8>();
+            for (src, dst) in body_in.iter().zip(body_out) {
+                *dst = store(tanh(load(src)));
+            }
+            if !tail_in.is_empty() {
+                let t = store(tanh(load(&padded_slice(tail_in))));
+                for (v, r) in tail_out.iter_mut().zip(t) {
                     *v = r;
                 }
             }

@@ -63,7 +63,10 @@ impl Avx2Fma {
 
     /// [`floor_chain`] on this CPU.
     #[inline]
-    #[expect(clippy::unused_self, reason = "the token is the proof that makes the call sound")]
+    #[expect(
+        clippy::unused_self,
+        reason = "the token is the proof that makes the call sound"
+    )]
     pub(super) fn floor_chain(self, steps: usize, fmas: usize, adds: usize, seed: f32) -> f32 {
         // SAFETY: as in `step`.
         unsafe { floor_chain(steps, fmas, adds, seed) }
@@ -71,7 +74,10 @@ impl Avx2Fma {
 
     /// [`fma_burst`] on this CPU.
     #[inline]
-    #[expect(clippy::unused_self, reason = "the token is the proof that makes the call sound")]
+    #[expect(
+        clippy::unused_self,
+        reason = "the token is the proof that makes the call sound"
+    )]
     pub(super) fn fma_burst(self, iterations: usize, seed: f32) -> f32 {
         // SAFETY: as in `step`.
         unsafe { fma_burst(iterations, seed) }
@@ -79,10 +85,24 @@ impl Avx2Fma {
 
     /// [`stream_sum`] on this CPU.
     #[inline]
-    #[expect(clippy::unused_self, reason = "the token is the proof that makes the call sound")]
+    #[expect(
+        clippy::unused_self,
+        reason = "the token is the proof that makes the call sound"
+    )]
     pub(super) fn stream_sum(self, values: &[f32]) -> f32 {
         // SAFETY: as in `step`.
         unsafe { stream_sum(values) }
+    }
+
+    /// [`tanh_into`] on this CPU.
+    #[inline]
+    #[expect(
+        clippy::unused_self,
+        reason = "the token is the proof that makes the call sound"
+    )]
+    pub(super) fn tanh_into(self, input: &[f32], output: &mut [f32]) {
+        // SAFETY: as in `step`.
+        unsafe { tanh_into(input, output) }
     }
 
     /// [`tanh_in_place`] on this CPU.
