@@ -29,6 +29,10 @@
 //!   same bits on every machine, whatever the build flags.
 //! - [`Backend::avx2_fma`] (x86-64): `core::arch` AVX2 with fused multiply-add, chosen at run
 //!   time when the CPU has it, so a default build (which targets SSE2) gets the full width.
+//! - [`Backend::avx512vl`] (x86-64): the same kernel compiled with AVX-512F and AVX-512VL
+//!   enabled, for their 32 vector registers; same arithmetic, same bits. A 16-lane kernel would
+//!   be a further backend of the same shape (one more `backend!` instantiation with its own
+//!   vector operations).
 //!
 //! [`Backend::best`] picks the fastest one the CPU runs; [`RnnCell::step`](crate::RnnCell::step)
 //! uses it, and [`RnnCell::step_with`](crate::RnnCell::step_with) takes one explicitly.
@@ -60,6 +64,8 @@ enum Kind {
     Portable,
     #[cfg(target_arch = "x86_64")]
     Avx2Fma(x86::Avx2Fma),
+    #[cfg(target_arch = "x86_64")]
+    Avx512Vl(x86::Avx512Vl),
 }
 
 impl Backend {
@@ -80,16 +86,32 @@ impl Backend {
         None
     }
 
+    /// The AVX-512VL backend, if this is an x86-64 CPU with AVX2, FMA, AVX-512F and AVX-512VL:
+    /// the AVX2+FMA kernel (the same 8-lane arithmetic, the same bits) compiled with AVX-512
+    /// enabled, which doubles the vector registers to 32, so large blocks spill less.
+    #[inline]
+    #[must_use]
+    pub fn avx512vl() -> Option<Self> {
+        #[cfg(target_arch = "x86_64")]
+        return x86::Avx512Vl::detect().map(|token| Self(Kind::Avx512Vl(token)));
+        #[cfg(not(target_arch = "x86_64"))]
+        None
+    }
+
     /// The fastest backend this CPU runs.
     #[inline]
     #[must_use]
     pub fn best() -> Self {
-        Self::avx2_fma().unwrap_or(Self::PORTABLE)
+        Self::avx512vl()
+            .or_else(Self::avx2_fma)
+            .unwrap_or(Self::PORTABLE)
     }
 
     /// Every backend this CPU runs, the portable one first.
     pub fn available() -> impl Iterator<Item = Self> {
-        core::iter::once(Self::PORTABLE).chain(Self::avx2_fma())
+        core::iter::once(Self::PORTABLE)
+            .chain(Self::avx2_fma())
+            .chain(Self::avx512vl())
     }
 
     /// A short name: `"portable"` or `"avx2+fma"`.
@@ -99,6 +121,8 @@ impl Backend {
             Kind::Portable => "portable",
             #[cfg(target_arch = "x86_64")]
             Kind::Avx2Fma(_) => "avx2+fma",
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512Vl(_) => "avx512vl",
         }
     }
 
@@ -110,7 +134,7 @@ impl Backend {
         match self.0 {
             Kind::Portable => false,
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx2Fma(_) => true,
+            Kind::Avx2Fma(_) | Kind::Avx512Vl(_) => true,
         }
     }
 
@@ -129,6 +153,8 @@ impl Backend {
             Kind::Portable => portable::tanh_in_place(values),
             #[cfg(target_arch = "x86_64")]
             Kind::Avx2Fma(token) => token.tanh_in_place(values),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512Vl(token) => token.tanh_in_place(values),
         }
     }
 
@@ -146,6 +172,8 @@ impl Backend {
             Kind::Portable => portable::floor_chain(steps, fmas, adds, seed),
             #[cfg(target_arch = "x86_64")]
             Kind::Avx2Fma(token) => token.floor_chain(steps, fmas, adds, seed),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512Vl(token) => token.floor_chain(steps, fmas, adds, seed),
         }
     }
 
@@ -157,6 +185,8 @@ impl Backend {
             Kind::Portable => portable::fma_burst(iterations, seed),
             #[cfg(target_arch = "x86_64")]
             Kind::Avx2Fma(token) => token.fma_burst(iterations, seed),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512Vl(token) => token.fma_burst(iterations, seed),
         }
     }
 
@@ -168,6 +198,8 @@ impl Backend {
             Kind::Portable => portable::stream_sum(values),
             #[cfg(target_arch = "x86_64")]
             Kind::Avx2Fma(token) => token.stream_sum(values),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512Vl(token) => token.stream_sum(values),
         }
     }
 
@@ -187,6 +219,8 @@ impl Backend {
             Kind::Portable => portable::tanh_into(input, output),
             #[cfg(target_arch = "x86_64")]
             Kind::Avx2Fma(token) => token.tanh_into(input, output),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512Vl(token) => token.tanh_into(input, output),
         }
     }
 
@@ -208,6 +242,8 @@ impl Backend {
             Kind::Portable => portable::step::<I, H, A>(w_xh, w_hh, b, x, h, out_data),
             #[cfg(target_arch = "x86_64")]
             Kind::Avx2Fma(token) => token.step::<I, H, A>(w_xh, w_hh, b, x, h, out_data),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512Vl(token) => token.step::<I, H, A>(w_xh, w_hh, b, x, h, out_data),
         }
         out
     }

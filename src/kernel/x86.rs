@@ -1,10 +1,15 @@
-//! The AVX2+FMA backend (x86-64), written against `core::arch` so that a default build, which
-//! targets SSE2, still runs 8-lane fused multiply-adds on a CPU that has them.
+//! The x86-64 backends, written against `core::arch` so that a default build, which targets
+//! SSE2, still runs 8-lane fused multiply-adds on a CPU that has them:
+//!
+//! - [`Avx2Fma`]: AVX2 and FMA, 16 vector registers;
+//! - [`Avx512Vl`]: the same 8-lane (256-bit) code compiled with AVX-512F and AVX-512VL enabled,
+//!   which gives it 32 vector registers: the large blocks keep more accumulators and
+//!   temporaries in registers. The arithmetic, and so every result bit, is the same.
 //!
 //! This module is the only place in the crate with `unsafe`, for two things: the unaligned loads
 //! and stores through pointers (each from a reference to exactly 8 `f32`s), and the calls into
-//! the `#[target_feature(enable = "avx2,fma")]` kernel, which happen only through an
-//! [`Avx2Fma`] token, a value that exists only once the CPU was found to have both features.
+//! the `#[target_feature]` kernels, which happen only through a token, a value that exists only
+//! once the CPU was found to have the token's features.
 //!
 //! The arithmetic mirrors the portable backend operation for operation, with one difference:
 //! `madd` is fused (one rounding). The fast tanh here gives the bits of
@@ -15,177 +20,183 @@
     reason = "core::arch loads, stores and target-feature calls"
 )]
 
-use core::arch::x86_64::{
-    __m256, _CMP_LT_OQ, _mm256_add_ps, _mm256_and_ps, _mm256_andnot_ps, _mm256_cmp_ps,
-    _mm256_div_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_min_ps, _mm256_mul_ps, _mm256_or_ps,
-    _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
-};
+/// The vector operations and the kernel, compiled for one set of target features.
+macro_rules! backend {
+    ($features:literal) => {
+        use core::arch::x86_64::{
+            __m256, _CMP_LT_OQ, _mm256_add_ps, _mm256_and_ps, _mm256_andnot_ps, _mm256_cmp_ps,
+            _mm256_div_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_min_ps, _mm256_mul_ps,
+            _mm256_or_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+        };
 
-use crate::tanh::{FAST_TANH_CLAMP, P1, P2, P3, P4, Q1, Q2, Q3, Q4};
+        use crate::tanh::{FAST_TANH_CLAMP, P1, P2, P3, P4, Q1, Q2, Q3, Q4};
 
-type V = __m256;
+        type V = __m256;
 
-/// Proof that the running CPU has AVX2 and FMA: [`detect`](Self::detect) is the only way to make
-/// one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(super) struct Avx2Fma(());
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn splat(v: f32) -> V {
+            _mm256_set1_ps(v)
+        }
 
-impl Avx2Fma {
-    /// The token, if the CPU has AVX2 and FMA. A build that enables both answers at compile
-    /// time; otherwise the standard library's detection runs once and is cached.
-    #[inline]
-    pub(super) fn detect() -> Option<Self> {
-        let compiled_in = cfg!(all(target_feature = "avx2", target_feature = "fma"));
-        (compiled_in
-            || (std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")))
-        .then_some(Self(()))
-    }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn load(lanes: &[f32; 8]) -> V {
+            // SAFETY: `lanes` is a valid, readable reference to 8 contiguous f32s; `loadu` has
+            // no alignment requirement.
+            unsafe { _mm256_loadu_ps(lanes.as_ptr()) }
+        }
 
-    /// [`step`] on this CPU.
-    #[inline]
-    #[expect(
-        clippy::unused_self,
-        reason = "the token is the proof that makes the call sound"
-    )]
-    pub(super) fn step<const I: usize, const H: usize, A: Activation>(
-        self,
-        w_xh: &[[f32; H]; I],
-        w_hh: &[[f32; H]; H],
-        b: &[f32; H],
-        x: &[f32; I],
-        h: &[f32; H],
-        out: &mut [f32; H],
-    ) {
-        // SAFETY: `self` exists only if the CPU has AVX2 and FMA, the features `step` enables.
-        unsafe { step::<I, H, A>(w_xh, w_hh, b, x, h, out) }
-    }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn store(v: V) -> [f32; 8] {
+            let mut lanes = [0.0; 8];
+            // SAFETY: `lanes` is a valid, writable array of 8 contiguous f32s; `storeu` has no
+            // alignment requirement.
+            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+            lanes
+        }
 
-    /// [`floor_chain`] on this CPU.
-    #[inline]
-    #[expect(
-        clippy::unused_self,
-        reason = "the token is the proof that makes the call sound"
-    )]
-    pub(super) fn floor_chain(self, steps: usize, fmas: usize, adds: usize, seed: f32) -> f32 {
-        // SAFETY: as in `step`.
-        unsafe { floor_chain(steps, fmas, adds, seed) }
-    }
+        /// `a·b + c`, fused: one rounding.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn madd(a: V, b: V, c: V) -> V {
+            _mm256_fmadd_ps(a, b, c)
+        }
 
-    /// [`fma_burst`] on this CPU.
-    #[inline]
-    #[expect(
-        clippy::unused_self,
-        reason = "the token is the proof that makes the call sound"
-    )]
-    pub(super) fn fma_burst(self, iterations: usize, seed: f32) -> f32 {
-        // SAFETY: as in `step`.
-        unsafe { fma_burst(iterations, seed) }
-    }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn add(a: V, b: V) -> V {
+            _mm256_add_ps(a, b)
+        }
 
-    /// [`stream_sum`] on this CPU.
-    #[inline]
-    #[expect(
-        clippy::unused_self,
-        reason = "the token is the proof that makes the call sound"
-    )]
-    pub(super) fn stream_sum(self, values: &[f32]) -> f32 {
-        // SAFETY: as in `step`.
-        unsafe { stream_sum(values) }
-    }
+        /// The fast tanh of `crate::tanh`, lane by lane, each multiply-add fused.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn tanh(x: V) -> V {
+            let k = _mm256_set1_ps;
+            let sign_bit = k(-0.0);
+            let sign = _mm256_and_ps(x, sign_bit);
+            // minps returns its second operand when either is NaN: NaN passes.
+            let a = _mm256_min_ps(k(FAST_TANH_CLAMP), _mm256_andnot_ps(sign_bit, x));
+            let t = _mm256_mul_ps(a, a);
+            let t2 = _mm256_mul_ps(t, t);
+            let fma = |a: V, b: V, c: V| _mm256_fmadd_ps(a, b, c);
+            let p = fma(fma(fma(k(P4), t, k(P3)), t, k(P2)), t2, fma(k(P1), t, k(1.0)));
+            let q = fma(fma(fma(k(Q4), t, k(Q3)), t, k(Q2)), t2, fma(k(Q1), t, k(1.0)));
+            let r = _mm256_min_ps(k(1.0), _mm256_mul_ps(a, _mm256_div_ps(p, q)));
+            _mm256_or_ps(r, sign)
+        }
 
-    /// [`tanh_into`] on this CPU.
-    #[inline]
-    #[expect(
-        clippy::unused_self,
-        reason = "the token is the proof that makes the call sound"
-    )]
-    pub(super) fn tanh_into(self, input: &[f32], output: &mut [f32]) {
-        // SAFETY: as in `step`.
-        unsafe { tanh_into(input, output) }
-    }
+        /// `max(v, 0)` with NaN kept: the ordered `v < 0` is false for NaN.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn relu(v: V) -> V {
+            let negative = _mm256_cmp_ps::<_CMP_LT_OQ>(v, _mm256_setzero_ps());
+            _mm256_andnot_ps(negative, v)
+        }
 
-    /// [`tanh_in_place`] on this CPU.
-    #[inline]
-    #[expect(
-        clippy::unused_self,
-        reason = "the token is the proof that makes the call sound"
-    )]
-    pub(super) fn tanh_in_place(self, values: &mut [f32]) {
-        // SAFETY: as in `step`.
-        unsafe { tanh_in_place(values) }
-    }
+        crate::kernel::define_kernel!(#[inline] #[target_feature(enable = $features)]);
+    };
 }
 
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn splat(v: f32) -> V {
-    _mm256_set1_ps(v)
+/// A proof that the CPU has a backend's features, and the safe entry points into its kernel.
+macro_rules! token {
+    ($(#[$doc:meta])* $name:ident, $module:ident, $detect:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub(super) struct $name(());
+
+        impl $name {
+            /// The token, if the CPU has the features (checked once and cached by the standard
+            /// library; a build that enables them answers at compile time).
+            #[inline]
+            pub(super) fn detect() -> Option<Self> {
+                $detect.then_some(Self(()))
+            }
+
+            /// `step` on this CPU.
+            #[inline]
+            pub(super) fn step<const I: usize, const H: usize, A: crate::Activation>(
+                self,
+                w_xh: &[[f32; H]; I],
+                w_hh: &[[f32; H]; H],
+                b: &[f32; H],
+                x: &[f32; I],
+                h: &[f32; H],
+                out: &mut [f32; H],
+            ) {
+                // SAFETY: `self` exists only if the CPU has the features `step` enables; so for
+                // every call below.
+                unsafe { $module::step::<I, H, A>(w_xh, w_hh, b, x, h, out) }
+            }
+
+            /// `tanh_in_place` on this CPU.
+            #[inline]
+            pub(super) fn tanh_in_place(self, values: &mut [f32]) {
+                // SAFETY: as in `step`.
+                unsafe { $module::tanh_in_place(values) }
+            }
+
+            /// `tanh_into` on this CPU.
+            #[inline]
+            pub(super) fn tanh_into(self, input: &[f32], output: &mut [f32]) {
+                // SAFETY: as in `step`.
+                unsafe { $module::tanh_into(input, output) }
+            }
+
+            /// `floor_chain` on this CPU.
+            #[inline]
+            pub(super) fn floor_chain(self, steps: usize, fmas: usize, adds: usize, seed: f32) -> f32 {
+                // SAFETY: as in `step`.
+                unsafe { $module::floor_chain(steps, fmas, adds, seed) }
+            }
+
+            /// `fma_burst` on this CPU.
+            #[inline]
+            pub(super) fn fma_burst(self, iterations: usize, seed: f32) -> f32 {
+                // SAFETY: as in `step`.
+                unsafe { $module::fma_burst(iterations, seed) }
+            }
+
+            /// `stream_sum` on this CPU.
+            #[inline]
+            pub(super) fn stream_sum(self, values: &[f32]) -> f32 {
+                // SAFETY: as in `step`.
+                unsafe { $module::stream_sum(values) }
+            }
+        }
+    };
 }
 
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn load(lanes: &[f32; 8]) -> V {
-    // SAFETY: `lanes` is a valid, readable reference to 8 contiguous f32s; `loadu` has no
-    // alignment requirement.
-    unsafe { _mm256_loadu_ps(lanes.as_ptr()) }
+mod avx2 {
+    backend!("avx2,fma");
 }
 
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn store(v: V) -> [f32; 8] {
-    let mut lanes = [0.0; 8];
-    // SAFETY: `lanes` is a valid, writable array of 8 contiguous f32s; `storeu` has no
-    // alignment requirement.
-    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
-    lanes
+mod avx512 {
+    backend!("avx2,fma,avx512f,avx512vl");
 }
 
-/// `a·b + c`, fused: one rounding.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn madd(a: V, b: V, c: V) -> V {
-    _mm256_fmadd_ps(a, b, c)
-}
+token!(
+    /// Proof that the running CPU has AVX2 and FMA.
+    Avx2Fma,
+    avx2,
+    cfg!(all(target_feature = "avx2", target_feature = "fma"))
+        || (std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma"))
+);
 
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn add(a: V, b: V) -> V {
-    _mm256_add_ps(a, b)
-}
-
-/// The fast tanh of `crate::tanh`, lane by lane, each multiply-add fused.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn tanh(x: V) -> V {
-    let k = _mm256_set1_ps;
-    let sign_bit = k(-0.0);
-    let sign = _mm256_and_ps(x, sign_bit);
-    // minps returns its second operand when either is NaN: NaN passes.
-    let a = _mm256_min_ps(k(FAST_TANH_CLAMP), _mm256_andnot_ps(sign_bit, x));
-    let t = _mm256_mul_ps(a, a);
-    let t2 = _mm256_mul_ps(t, t);
-    let fma = |a: V, b: V, c: V| _mm256_fmadd_ps(a, b, c);
-    let p = fma(
-        fma(fma(k(P4), t, k(P3)), t, k(P2)),
-        t2,
-        fma(k(P1), t, k(1.0)),
-    );
-    let q = fma(
-        fma(fma(k(Q4), t, k(Q3)), t, k(Q2)),
-        t2,
-        fma(k(Q1), t, k(1.0)),
-    );
-    let r = _mm256_min_ps(k(1.0), _mm256_mul_ps(a, _mm256_div_ps(p, q)));
-    _mm256_or_ps(r, sign)
-}
-
-/// `max(v, 0)` with NaN kept: the ordered `v < 0` is false for NaN.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn relu(v: V) -> V {
-    let negative = _mm256_cmp_ps::<_CMP_LT_OQ>(v, _mm256_setzero_ps());
-    _mm256_andnot_ps(negative, v)
-}
-
-crate::kernel::define_kernel!(#[inline] #[target_feature(enable = "avx2,fma")]);
+token!(
+    /// Proof that the running CPU has AVX2, FMA, AVX-512F and AVX-512VL.
+    Avx512Vl,
+    avx512,
+    cfg!(all(
+        target_feature = "avx2",
+        target_feature = "fma",
+        target_feature = "avx512f",
+        target_feature = "avx512vl"
+    )) || (std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512vl"))
+);
