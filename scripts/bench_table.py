@@ -52,17 +52,15 @@ def tanh():
     libm = mean("tanh_throughput", "f32__tanh", str(N))
     print("| tanh throughput | ns per value | × f32::tanh |")
     print("| --- | --- | --- |")
-    for name, label in [("f32__tanh", "f32::tanh"), ("fast_tanh (scalar loop)", "fast_tanh, scalar loop"), ("portable", "portable backend"), ("avx2+fma", "avx2+fma backend")]:
-        v = mean("tanh_throughput", name.replace(" ", "_").replace("(", "_").replace(")", "_"), str(N))
-        if v is None:
-            v = mean("tanh_throughput", name, str(N))
-        print(f"| {label} | {fmt(None if v is None else v / N, 3)} | {fmt(ratio(libm, v), 1)} |")
+    for d in sorted(p for p in (ROOT / "tanh_throughput").iterdir() if p.is_dir() and p.name != "report"):
+        v = mean("tanh_throughput", d.name, str(N))
+        print(f"| {d.name} | {fmt(None if v is None else v / N, 3)} | {fmt(ratio(libm, v), 1)} |")
     print()
-    print("| tanh latency (dependent chain, includes one multiply and one add) | ns per evaluation |")
+    print("| tanh latency (dependent chain) | ns per evaluation |")
     print("| --- | --- |")
-    for name in sorted(p.name for p in (ROOT / "tanh_latency").iterdir() if p.is_dir() and p.name != "report"):
-        v = mean("tanh_latency", name)
-        print(f"| {name} | {fmt(None if v is None else v / CHAIN, 2)} |")
+    for d in sorted(p for p in (ROOT / "tanh_latency").iterdir() if p.is_dir() and p.name != "report"):
+        v = mean("tanh_latency", d.name)
+        print(f"| {d.name} | {fmt(None if v is None else v / CHAIN, 2)} |")
 
 
 if __name__ == "__main__":

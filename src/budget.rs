@@ -38,9 +38,11 @@ pub const REFERENCE_TANH_ERROR: f32 = 1.0 / 8_388_608.0;
 ///
 /// let cell: RnnCell<1, 2> = RnnCell::from_row_major([[1.0], [-1.0]], [[0.5, 0.2], [0.1, 0.4]], [0.0; 2]);
 /// let budget = cell.error_budget(1.0, 1.0);
-/// assert!(budget.per_step < 1e-6);
-/// // ‖W_hh‖∞ = 0.7: a sequence stays within ε_seq / 0.3 of the reference.
-/// assert!(budget.sequence.unwrap() < 2e-6);
+/// // S = 1·1 + 0.7·1: ε = 2·γ(4)·1.7 + 3.3e-7 + 1.2e-7 ≈ 1.3e-6.
+/// assert!(budget.per_step > 1.2e-6 && budget.per_step < 1.4e-6);
+/// // ‖W_hh‖∞ = 0.7: a sequence stays within ε_seq / 0.3 ≈ 7.7e-6 of the reference.
+/// assert!((budget.contraction - 0.7).abs() < 1e-6);
+/// assert!(budget.sequence.unwrap() < 8e-6);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ErrorBudget {
