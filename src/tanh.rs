@@ -149,67 +149,50 @@ fn scalar(x: f32, madd: impl Fn(f32, f32, f32) -> f32) -> f32 {
     f32::from_bits(r.to_bits() | (x.to_bits() & SIGN))
 }
 
-/// The fast tanh of eight values, lane by lane: the same bits as [`fast_tanh`] on each lane.
-///
-/// ```
-/// use elman::{fast_tanh, fast_tanh_x8};
-/// use wide::f32x8;
-///
-/// let x = [-10.0, -1.0, -0.1, 0.0, 1e-5, 0.3, 2.0, f32::INFINITY];
-/// let t = fast_tanh_x8(f32x8::new(x)).to_array();
-/// for (ti, xi) in t.iter().zip(x) {
-///     assert_eq!(ti.to_bits(), fast_tanh(xi).to_bits());
-/// }
-/// ```
-#[inline]
-#[must_use]
-pub fn fast_tanh_x8(x: f32x8) -> f32x8 {
-    let sign = x & f32x8::splat(-0.0);
-    let a = f32x8::splat(FAST_TANH_CLAMP).fast_min(x.abs());
-    let t = a * a;
-    let t2 = t * t;
-    let madd = |a: f32x8, b: f32x8, c: f32x8| a * b + c;
-    let k = f32x8::splat;
-    let p = madd(
-        madd(madd(k(P4), t, k(P3)), t, k(P2)),
-        t2,
-        madd(k(P1), t, k(1.0)),
-    );
-    let q = madd(
-        madd(madd(k(Q4), t, k(Q3)), t, k(Q2)),
-        t2,
-        madd(k(Q1), t, k(1.0)),
-    );
-    // `fast_min` with the constant first passes a NaN second operand on every target (x86's
-    // minps returns its second operand when either is NaN; NEON, wasm and the scalar fallback
-    // propagate NaN).
-    let r = k(1.0).fast_min(a * (p / q));
-    r | sign
+/// Defines the fast tanh on one `wide` vector type: the operations of [`fast_tanh`], lane by
+/// lane.
+macro_rules! vector_tanh {
+    ($(#[$doc:meta])* $name:ident, $ty:ident) => {
+        $(#[$doc])*
+        #[inline]
+        #[must_use]
+        pub fn $name(x: $ty) -> $ty {
+            let k = $ty::splat;
+            let sign = x & k(-0.0);
+            // `fast_min` with the constant first passes a NaN second operand on every target
+            // (x86's minps returns its second operand when either is NaN; NEON, wasm and the
+            // scalar fallback propagate NaN), as the scalar form's comparisons do.
+            let a = k(FAST_TANH_CLAMP).fast_min(x.abs());
+            let t = a * a;
+            let t2 = t * t;
+            let madd = |a: $ty, b: $ty, c: $ty| a * b + c;
+            let p = madd(madd(madd(k(P4), t, k(P3)), t, k(P2)), t2, madd(k(P1), t, k(1.0)));
+            let q = madd(madd(madd(k(Q4), t, k(Q3)), t, k(Q2)), t2, madd(k(Q1), t, k(1.0)));
+            let r = k(1.0).fast_min(a * (p / q));
+            r | sign
+        }
+    };
 }
 
-/// The fast tanh of four values, lane by lane: the same bits as [`fast_tanh`] on each lane.
-#[inline]
-#[must_use]
-pub fn fast_tanh_x4(x: f32x4) -> f32x4 {
-    let sign = x & f32x4::splat(-0.0);
-    let a = f32x4::splat(FAST_TANH_CLAMP).fast_min(x.abs());
-    let t = a * a;
-    let t2 = t * t;
-    let madd = |a: f32x4, b: f32x4, c: f32x4| a * b + c;
-    let k = f32x4::splat;
-    let p = madd(
-        madd(madd(k(P4), t, k(P3)), t, k(P2)),
-        t2,
-        madd(k(P1), t, k(1.0)),
-    );
-    let q = madd(
-        madd(madd(k(Q4), t, k(Q3)), t, k(Q2)),
-        t2,
-        madd(k(Q1), t, k(1.0)),
-    );
-    // `fast_min` with the constant first passes a NaN second operand on every target (x86's
-    // minps returns its second operand when either is NaN; NEON, wasm and the scalar fallback
-    // propagate NaN).
-    let r = k(1.0).fast_min(a * (p / q));
-    r | sign
-}
+vector_tanh!(
+    /// The fast tanh of eight values, lane by lane: the same bits as [`fast_tanh`] on each lane.
+    ///
+    /// ```
+    /// use elman::{fast_tanh, fast_tanh_x8};
+    /// use wide::f32x8;
+    ///
+    /// let x = [-10.0, -1.0, -0.1, 0.0, 1e-5, 0.3, 2.0, f32::INFINITY];
+    /// let t = fast_tanh_x8(f32x8::new(x)).to_array();
+    /// for (ti, xi) in t.iter().zip(x) {
+    ///     assert_eq!(ti.to_bits(), fast_tanh(xi).to_bits());
+    /// }
+    /// ```
+    fast_tanh_x8,
+    f32x8
+);
+
+vector_tanh!(
+    /// The fast tanh of four values, lane by lane: the same bits as [`fast_tanh`] on each lane.
+    fast_tanh_x4,
+    f32x4
+);
