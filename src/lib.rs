@@ -6,7 +6,9 @@ pub mod cell;
 pub mod kernel;
 pub mod readout;
 pub mod reference;
+pub mod stack;
 pub mod tanh;
+pub mod torch;
 
 pub use activation::{Activation, Relu, Tanh};
 pub use budget::ErrorBudget;

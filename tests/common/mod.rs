@@ -5,7 +5,12 @@
     dead_code,
     reason = "each test file uses a different part of the helpers"
 )]
-#![allow(clippy::cast_precision_loss, reason = "sizes are small integers")]
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::type_complexity,
+    reason = "sizes are small integers; fixtures hold f32 values written as JSON numbers"
+)]
 
 use elman::nalgebra::{SMatrix, SVector};
 use elman::{Activation, RnnCell};
@@ -113,4 +118,55 @@ pub fn assert_within<const N: usize>(
         );
     }
     Ok(())
+}
+
+/// A safetensors file holding a one-layer oracle case's `rnn.*` and `head.*` tensors, as
+/// `safetensors.torch.save_file(model.state_dict())` writes them (f32, row-major).
+pub fn safetensors_from_case(case: &serde_json::Value) -> Vec<u8> {
+    let tensor = |key: &str| -> (Vec<usize>, Vec<u8>) {
+        let v = &case[key];
+        let (shape, values): (Vec<usize>, Vec<f32>) = match v.as_array() {
+            Some(items) if items.first().is_some_and(serde_json::Value::is_array) => {
+                let rows: Vec<Vec<f32>> = items
+                    .iter()
+                    .map(|r| {
+                        r.as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|x| x.as_f64().unwrap() as f32)
+                            .collect()
+                    })
+                    .collect();
+                (vec![rows.len(), rows[0].len()], rows.concat())
+            }
+            Some(items) => (
+                vec![items.len()],
+                items.iter().map(|x| x.as_f64().unwrap() as f32).collect(),
+            ),
+            None => panic!("{key} is not an array"),
+        };
+        (shape, values.iter().flat_map(|x| x.to_le_bytes()).collect())
+    };
+    let entries = [
+        ("rnn.weight_ih_l0", "weight_ih"),
+        ("rnn.weight_hh_l0", "weight_hh"),
+        ("rnn.bias_ih_l0", "bias_ih"),
+        ("rnn.bias_hh_l0", "bias_hh"),
+        ("head.weight", "weight_hy"),
+        ("head.bias", "bias_y"),
+    ];
+    let data: Vec<(String, (Vec<usize>, Vec<u8>))> = entries
+        .iter()
+        .map(|(name, key)| ((*name).to_owned(), tensor(key)))
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = data
+        .iter()
+        .map(|(name, (shape, bytes))| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                    .expect("a consistent view");
+            (name.clone(), view)
+        })
+        .collect();
+    safetensors::serialize(views, None).expect("serializable")
 }

@@ -1,0 +1,471 @@
+//! Loading PyTorch weights: a `state_dict` saved as safetensors
+//! (`safetensors.torch.save_file(model.state_dict(), path)`) into compile-time-sized cells and
+//! readouts.
+//!
+//! ```text
+//! nn.RNN  / nn.RNNCell:  h' = A(W_ih·x + b_ih + W_hh·h + b_hh)  →  RnnCell { W_xh = W_ih, W_hh, b = b_ih + b_hh }
+//! nn.Linear:             y  = W·h + b                           →  Readout { W_hy = W, b_y = b }
+//! ```
+//!
+//! PyTorch stores each matrix row-major, `[rows][columns]`; the loader reads it as such (a
+//! `weight_hh` is not transposed). Tensors of dtype f32, f64, f16 and bf16 are converted to f32.
+//! Anything wrong with the file or with a tensor is a [`LoadError`] that names it; loading never
+//! panics, whatever the bytes.
+//!
+//! ```
+//! use elman::torch::StateDict;
+//!
+//! let bytes = std::fs::read("tests/fixtures/oracle/textbook_i3_h2_o4_t5.safetensors").unwrap();
+//! let state = StateDict::from_bytes(&bytes)?;
+//! let cell = state.rnn_cell::<3, 2>("rnn", 0)?;
+//! let head = state.readout::<2, 4>("head")?;
+//! # let _ = (cell, head);
+//! # Ok::<(), elman::torch::LoadError>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use nalgebra::{SMatrix, SVector};
+use safetensors::{Dtype, SafeTensors};
+
+use crate::activation::{Activation, Tanh};
+use crate::cell::RnnCell;
+use crate::readout::Readout;
+use crate::stack::{LayerCount, Stack};
+
+/// What went wrong while loading weights. Every variant names what it is about.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file could not be read.
+    Io {
+        /// The path that was read.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid safetensors file: truncated, a header that is not JSON, offsets
+    /// that do not match the data, …
+    Malformed {
+        /// What the safetensors parser found wrong.
+        reason: String,
+    },
+    /// A tensor the model needs is not in the file.
+    Missing {
+        /// The name that was looked for.
+        name: String,
+        /// The names in the file that share its prefix (up to its last `.`), to spot a typo or
+        /// a different layout.
+        similar: Vec<String>,
+    },
+    /// A tensor has another shape than the compile-time sizes require.
+    Shape {
+        /// The tensor's name.
+        name: String,
+        /// The shape the sizes require.
+        expected: Vec<usize>,
+        /// The shape in the file.
+        found: Vec<usize>,
+    },
+    /// A tensor's dtype is not one of f32, f64, f16, bf16.
+    Dtype {
+        /// The tensor's name.
+        name: String,
+        /// Its dtype in the file.
+        found: String,
+    },
+    /// One of a layer's two biases is there and the other is not: PyTorch saves both or neither.
+    HalfBias {
+        /// The bias that is there.
+        present: String,
+        /// The bias that is missing.
+        missing: String,
+    },
+    /// The file holds more layers than the model that loads it (`weight_ih_l{layer}` exists).
+    ExtraLayer {
+        /// The module prefix.
+        prefix: String,
+        /// The first layer index that was not expected.
+        layer: usize,
+    },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { path, source } => write!(f, "cannot read {path}: {source}"),
+            Self::Malformed { reason } => write!(f, "not a valid safetensors file: {reason}"),
+            Self::Missing { name, similar } if similar.is_empty() => {
+                write!(
+                    f,
+                    "tensor `{name}` is missing, and no tensor shares its prefix"
+                )
+            }
+            Self::Missing { name, similar } => {
+                write!(
+                    f,
+                    "tensor `{name}` is missing; with its prefix there are: {}",
+                    similar.join(", ")
+                )
+            }
+            Self::Shape {
+                name,
+                expected,
+                found,
+            } => {
+                write!(
+                    f,
+                    "tensor `{name}` has shape {found:?}, expected {expected:?}"
+                )
+            }
+            Self::Dtype { name, found } => {
+                write!(
+                    f,
+                    "tensor `{name}` has dtype {found}; f32, f64, f16 and bf16 are supported"
+                )
+            }
+            Self::HalfBias { present, missing } => {
+                write!(f, "bias `{present}` is present but `{missing}` is missing")
+            }
+            Self::ExtraLayer { prefix, layer } => write!(
+                f,
+                "`{prefix}` has a layer {layer} (`{prefix}.weight_ih_l{layer}`), more layers than the model loading it"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Which naming a recurrent layer uses in the state dict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Layer {
+    /// Layer `k` of an `nn.RNN`: `{prefix}.weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`,
+    /// `bias_hh_l{k}`. A plain `usize` converts to this.
+    Index(usize),
+    /// An `nn.RNNCell`: `{prefix}.weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`.
+    Cell,
+}
+
+impl From<usize> for Layer {
+    fn from(k: usize) -> Self {
+        Self::Index(k)
+    }
+}
+
+impl Layer {
+    fn name(self, prefix: &str, what: &str) -> String {
+        let dot = if prefix.is_empty() { "" } else { "." };
+        match self {
+            Self::Index(k) => format!("{prefix}{dot}{what}_l{k}"),
+            Self::Cell => format!("{prefix}{dot}{what}"),
+        }
+    }
+}
+
+/// One tensor, as it is in the file.
+#[derive(Clone, Debug)]
+struct Tensor {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+/// A PyTorch `state_dict` read from a safetensors file: named tensors, validated when read and
+/// converted to `f32` when a model takes them.
+#[derive(Clone, Debug)]
+pub struct StateDict {
+    tensors: BTreeMap<String, Tensor>,
+}
+
+impl StateDict {
+    /// Parses a safetensors file. The whole file is validated here: a truncated or inconsistent
+    /// file is an error now, not when a tensor is taken.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Malformed`] if the bytes are not a valid safetensors file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, LoadError> {
+        let file = SafeTensors::deserialize(bytes).map_err(|e| LoadError::Malformed {
+            reason: e.to_string(),
+        })?;
+        let tensors = file
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| {
+                let tensor = Tensor {
+                    dtype: view.dtype(),
+                    shape: view.shape().to_vec(),
+                    data: view.data().to_vec(),
+                };
+                (name, tensor)
+            })
+            .collect();
+        Ok(Self { tensors })
+    }
+
+    /// Reads and parses a safetensors file.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Io`] if the file cannot be read, else as [`from_bytes`](Self::from_bytes).
+    pub fn read(path: impl AsRef<Path>) -> Result<Self, LoadError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// The names of the tensors, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// A tensor's shape, if it is there.
+    #[must_use]
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.tensors.get(name).map(|t| t.shape.as_slice())
+    }
+
+    /// A tensor's values converted to `f32`, in the file's (row-major) order, with its shape.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Missing`] or [`LoadError::Dtype`].
+    pub fn values(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>), LoadError> {
+        let tensor = self.tensors.get(name).ok_or_else(|| self.missing(name))?;
+        let data = &tensor.data;
+        let values: Vec<f32> = match tensor.dtype {
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "f64 weights, rounded to f32"
+            )]
+            Dtype::F64 => data
+                .chunks_exact(8)
+                .map(|b| {
+                    f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+                })
+                .collect(),
+            Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            other => {
+                return Err(LoadError::Dtype {
+                    name: name.to_owned(),
+                    found: format!("{other:?}"),
+                });
+            }
+        };
+        Ok((tensor.shape.clone(), values))
+    }
+
+    /// A matrix from a row-major `[R][C]` tensor.
+    fn matrix<const R: usize, const C: usize>(
+        &self,
+        name: &str,
+    ) -> Result<SMatrix<f32, R, C>, LoadError> {
+        let (shape, values) = self.values(name)?;
+        if shape != [R, C] {
+            return Err(LoadError::Shape {
+                name: name.to_owned(),
+                expected: vec![R, C],
+                found: shape,
+            });
+        }
+        Ok(SMatrix::from_row_slice(&values))
+    }
+
+    /// A vector from an `[N]` tensor.
+    fn vector<const N: usize>(&self, name: &str) -> Result<SVector<f32, N>, LoadError> {
+        let (shape, values) = self.values(name)?;
+        if shape != [N] {
+            return Err(LoadError::Shape {
+                name: name.to_owned(),
+                expected: vec![N],
+                found: shape,
+            });
+        }
+        Ok(SVector::from_column_slice(&values))
+    }
+
+    fn missing(&self, name: &str) -> LoadError {
+        let prefix = name.rfind('.').map_or("", |i| &name[..=i]);
+        let similar = self
+            .names()
+            .filter(|n| n.starts_with(prefix))
+            .map(str::to_owned)
+            .collect();
+        LoadError::Missing {
+            name: name.to_owned(),
+            similar,
+        }
+    }
+
+    /// A tanh cell from layer `layer` of the `nn.RNN` (or the `nn.RNNCell`, with [`Layer::Cell`])
+    /// saved under `prefix`: `weight_ih` (`H × I`), `weight_hh` (`H × H`) and, when present,
+    /// `bias_ih + bias_hh` folded into the cell's one bias (no biases: `bias=False`, zero bias).
+    ///
+    /// The file does not record the non-linearity: a model trained with
+    /// `nonlinearity='relu'` loads with [`rnn_cell_with`](Self::rnn_cell_with).
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Missing`], [`LoadError::Shape`], [`LoadError::Dtype`] for a weight or bias,
+    /// [`LoadError::HalfBias`] if only one of the two biases is there.
+    pub fn rnn_cell<const I: usize, const H: usize>(
+        &self,
+        prefix: &str,
+        layer: impl Into<Layer>,
+    ) -> Result<RnnCell<I, H>, LoadError> {
+        self.rnn_cell_with::<I, H, Tanh>(prefix, layer)
+    }
+
+    /// As [`rnn_cell`](Self::rnn_cell), with the non-linearity `A` (for example
+    /// [`Relu`](crate::Relu)).
+    ///
+    /// # Errors
+    ///
+    /// As [`rnn_cell`](Self::rnn_cell).
+    pub fn rnn_cell_with<const I: usize, const H: usize, A: Activation>(
+        &self,
+        prefix: &str,
+        layer: impl Into<Layer>,
+    ) -> Result<RnnCell<I, H, A>, LoadError> {
+        let layer = layer.into();
+        let w_xh = self.matrix::<H, I>(&layer.name(prefix, "weight_ih"))?;
+        let w_hh = self.matrix::<H, H>(&layer.name(prefix, "weight_hh"))?;
+        let (ih, hh) = (layer.name(prefix, "bias_ih"), layer.name(prefix, "bias_hh"));
+        let b = match (
+            self.tensors.contains_key(&ih),
+            self.tensors.contains_key(&hh),
+        ) {
+            (true, true) => self.vector::<H>(&ih)? + self.vector::<H>(&hh)?,
+            (false, false) => SVector::zeros(),
+            (true, false) => {
+                return Err(LoadError::HalfBias {
+                    present: ih,
+                    missing: hh,
+                });
+            }
+            (false, true) => {
+                return Err(LoadError::HalfBias {
+                    present: hh,
+                    missing: ih,
+                });
+            }
+        };
+        Ok(RnnCell::new(w_xh, w_hh, b))
+    }
+
+    /// A readout from the `nn.Linear` saved under `prefix`: `weight` (`O × H`) and, when
+    /// present, `bias` (`bias=False`: zero bias).
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Missing`], [`LoadError::Shape`] or [`LoadError::Dtype`].
+    pub fn readout<const H: usize, const O: usize>(
+        &self,
+        prefix: &str,
+    ) -> Result<Readout<H, O>, LoadError> {
+        let dot = if prefix.is_empty() { "" } else { "." };
+        let w = self.matrix::<O, H>(&format!("{prefix}{dot}weight"))?;
+        let bias = format!("{prefix}{dot}bias");
+        let b = if self.tensors.contains_key(&bias) {
+            self.vector::<O>(&bias)?
+        } else {
+            SVector::zeros()
+        };
+        Ok(Readout::new(w, b))
+    }
+
+    /// Checks that the `nn.RNN` under `prefix` has no layer `layers` or beyond: a model of
+    /// `layers` layers loads all of it.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::ExtraLayer`] naming the first extra layer.
+    pub fn expect_layers(&self, prefix: &str, layers: usize) -> Result<(), LoadError> {
+        let name = Layer::Index(layers).name(prefix, "weight_ih");
+        if self.tensors.contains_key(&name) {
+            return Err(LoadError::ExtraLayer {
+                prefix: prefix.to_owned(),
+                layer: layers,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A network the loader can fill from consecutive `nn.RNN` layers.
+pub trait FromLayers: Sized {
+    /// Loads layers `first`, `first + 1`, … of the `nn.RNN` under `prefix`.
+    ///
+    /// # Errors
+    ///
+    /// As [`StateDict::rnn_cell`], for the first layer that fails.
+    fn from_layers(state: &StateDict, prefix: &str, first: usize) -> Result<Self, LoadError>;
+}
+
+impl<const I: usize, const H: usize, A: Activation> FromLayers for RnnCell<I, H, A> {
+    fn from_layers(state: &StateDict, prefix: &str, first: usize) -> Result<Self, LoadError> {
+        state.rnn_cell_with::<I, H, A>(prefix, first)
+    }
+}
+
+impl<L, U, const M: usize> FromLayers for Stack<L, U, M>
+where
+    L: FromLayers + LayerCount,
+    U: FromLayers,
+{
+    fn from_layers(state: &StateDict, prefix: &str, first: usize) -> Result<Self, LoadError> {
+        let lower = L::from_layers(state, prefix, first)?;
+        let upper = U::from_layers(state, prefix, first + L::COUNT)?;
+        Ok(Self::new(lower, upper))
+    }
+}
+
+impl StateDict {
+    /// A whole stacked `nn.RNN` (one [`RnnCell`] or a [`Stack`](crate::stack::Stack) of them),
+    /// layer 0 at the bottom, checking that the file has no further layer.
+    ///
+    /// ```
+    /// use elman::stack::Rnn2;
+    /// use elman::torch::{LoadError, StateDict};
+    ///
+    /// let state = StateDict::read("tests/fixtures/oracle/textbook_i3_h2_o4_t5.safetensors")?;
+    /// // The file holds one layer: asking for two names the missing one.
+    /// let err = state.rnn::<Rnn2<3, 2>>("rnn").unwrap_err();
+    /// assert!(matches!(err, LoadError::Missing { ref name, .. } if name == "rnn.weight_ih_l1"));
+    /// # Ok::<(), LoadError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`rnn_cell`](Self::rnn_cell) for each layer, and [`LoadError::ExtraLayer`] if the
+    /// file holds more layers.
+    pub fn rnn<N: FromLayers + LayerCount>(&self, prefix: &str) -> Result<N, LoadError> {
+        let network = N::from_layers(self, prefix, 0)?;
+        self.expect_layers(prefix, N::COUNT)?;
+        Ok(network)
+    }
+}

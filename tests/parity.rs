@@ -1,0 +1,247 @@
+//! Parity with PyTorch: the committed fixtures hold models and their outputs computed by
+//! `torch.nn.RNN` + `torch.nn.Linear` in float32; each model is loaded through the public loader
+//! and run on the reference step and on every backend's fast step.
+//!
+//! Tolerances, derived rather than tuned (see `elman::budget`):
+//! - **each step, teacher-forced** (our step from PyTorch's previous state): within the cell's
+//!   per-step error budget, `2·γ(I+H+1)·S + δ_fast + δ_ref`: both sides round a sum of
+//!   `I + H + 1` terms (`γ·S` each) and evaluate tanh (`δ_fast` = 3.3e-7 for the fast tanh,
+//!   `δ_ref` = 2^-23 covering `f32::tanh` and PyTorch's tanh alike);
+//! - **the whole sequence, free-running** (our own state carried): each step adds at most the
+//!   per-step budget (plus the rounding of two different states) to a difference the recurrence
+//!   multiplies by at most `L = ‖W_hh‖∞`: `e_t ≤ ε·(1 + L + … + L^(t−1))`, capped at 2 (tanh
+//!   states lie in [−1, 1]);
+//! - **logits**, from PyTorch's state: `2·γ(H+1)·S_y` with `S_y = max_o Σ_k |W_hy[o,k]|·|h_k| + |b_o|`;
+//! - **probabilities**: a logit error `d` moves each probability by a factor within `e^{±2d}`,
+//!   plus 8 roundings on the two sides.
+//!
+//! Multi-layer fixtures apply the same bounds layer by layer.
+
+#![allow(clippy::cast_precision_loss, reason = "sizes and indices are small")]
+
+mod common;
+
+use common::U;
+use elman::nalgebra::{SMatrix, SVector};
+use elman::stack::{Recurrent, Stack};
+use elman::torch::StateDict;
+use elman::{Activation, Backend, Readout, Relu, RnnCell, Tanh, reference, softmax};
+use serde_json::Value;
+
+fn read_json(path: &str) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .expect("an array")
+        .iter()
+        .map(|x| x.as_f64().expect("a number") as f32)
+        .collect()
+}
+
+fn rows(v: &Value) -> Vec<Vec<f32>> {
+    v.as_array()
+        .expect("an array of rows")
+        .iter()
+        .map(floats)
+        .collect()
+}
+
+fn vector<const N: usize>(values: &[f32]) -> SVector<f32, N> {
+    assert_eq!(values.len(), N, "fixture length");
+    SVector::from_column_slice(values)
+}
+
+/// How a step is computed: the reference, or the fast step on a backend.
+#[derive(Clone, Copy, Debug)]
+enum Path {
+    Reference,
+    Fast(Backend),
+}
+
+fn paths() -> Vec<Path> {
+    std::iter::once(Path::Reference)
+        .chain(Backend::available().map(Path::Fast))
+        .collect()
+}
+
+fn step<const I: usize, const H: usize, A: Activation>(
+    path: Path,
+    cell: &RnnCell<I, H, A>,
+    x: &SVector<f32, I>,
+    h: &SVector<f32, H>,
+) -> SVector<f32, H> {
+    match path {
+        Path::Reference => reference::step(cell, x, h),
+        Path::Fast(backend) => cell.step_with(backend, x, h),
+    }
+}
+
+/// The free-running bound after `t` steps: `ε·(1 + L + … + L^(t−1))`, capped at `cap`.
+fn drift_bound(per_step: f64, contraction: f64, t: usize, cap: f64) -> f64 {
+    let mut total = 0.0;
+    let mut factor = 1.0;
+    for _ in 0..t {
+        total += per_step * factor;
+        factor *= contraction;
+        if total > cap {
+            return cap;
+        }
+    }
+    total
+}
+
+/// Checks one layer against PyTorch's states for it: teacher-forced per step, then free-running.
+/// Returns the worst teacher-forced difference.
+fn check_layer<const I: usize, const H: usize, A: Activation>(
+    name: &str,
+    cell: &RnnCell<I, H, A>,
+    xs: &[SVector<f32, I>],
+    h0: &SVector<f32, H>,
+    hs: &[SVector<f32, H>],
+) -> f32 {
+    let mut worst = 0.0_f32;
+    for path in paths() {
+        let mut carried = *h0;
+        for (t, (x, expected)) in xs.iter().zip(hs).enumerate() {
+            let previous = if t == 0 { h0 } else { &hs[t - 1] };
+            let h_max = previous.amax().max(1.0);
+            let budget = cell.error_budget(x.amax(), h_max);
+            let forced = step(path, cell, x, previous);
+            let diff = (forced - expected).amax();
+            assert!(
+                diff <= budget.per_step,
+                "{name} {path:?} step {t}: teacher-forced difference {diff:e} > budget {:e}",
+                budget.per_step
+            );
+            worst = worst.max(diff);
+
+            carried = step(path, cell, x, &carried);
+            let sequence_step = f64::from(budget.per_step) * 2.0; // ε plus the reference's rounding of two states
+            let cap = if A::NAME == "tanh" {
+                2.0
+            } else {
+                f64::INFINITY
+            };
+            let bound = drift_bound(sequence_step, f64::from(budget.contraction), t + 1, cap);
+            let drift = f64::from((carried - expected).amax());
+            assert!(
+                drift <= bound,
+                "{name} {path:?} step {t}: free-running drift {drift:e} > {bound:e}"
+            );
+        }
+    }
+    worst
+}
+
+/// Checks the head's logits and probabilities from PyTorch's states. Returns the worst logit
+/// difference.
+fn check_head<const H: usize, const O: usize>(
+    name: &str,
+    head: &Readout<H, O>,
+    hs: &[SVector<f32, H>],
+    ys: &[Vec<f32>],
+    probs: &[Vec<f32>],
+) -> f32 {
+    let mut worst = 0.0_f32;
+    for (t, h) in hs.iter().enumerate() {
+        let y = head.logits(h);
+        let expected = vector::<O>(&ys[t]);
+        let s: f64 = (0..O)
+            .map(|o| {
+                (0..H)
+                    .map(|k| f64::from(head.weight()[(o, k)].abs() * h[k].abs()))
+                    .sum::<f64>()
+                    + f64::from(head.bias()[o].abs())
+            })
+            .fold(0.0, f64::max);
+        let tol = 2.0 * common::gamma(H + 1) * s;
+        let d = f64::from((y - expected).amax());
+        assert!(
+            d <= tol,
+            "{name} step {t}: logits differ by {d:e} > {tol:e}"
+        );
+        worst = worst.max(d as f32);
+        let (p, q) = (softmax(&y), vector::<O>(&probs[t]));
+        for o in 0..O {
+            let pt = f64::from(q[o]);
+            let tol = pt * ((2.0 * tol).exp_m1() + 8.0 * U) + f64::from(f32::MIN_POSITIVE);
+            assert!(
+                (f64::from(p[o]) - pt).abs() <= tol,
+                "{name} step {t}: p[{o}] {} vs {}",
+                p[o],
+                q[o]
+            );
+        }
+    }
+    worst
+}
+
+/// A one-layer oracle case: weights from the safetensors file if there is one, else written into
+/// a safetensors file from the JSON (so the loader reads every case).
+fn oracle_case<const I: usize, const H: usize, const O: usize, A: Activation>(json: &str) {
+    let case = read_json(json);
+    let bytes = match std::fs::read(json.replace(".json", ".safetensors")) {
+        Ok(bytes) => bytes,
+        Err(_) => common::safetensors_from_case(&case),
+    };
+    let state = StateDict::from_bytes(&bytes).expect("the fixture loads");
+    let cell: RnnCell<I, H, A> = state.rnn_cell_with("rnn", 0).expect("the cell loads");
+    let head: Readout<H, O> = state.readout("head").expect("the head loads");
+    // The loader read PyTorch's row-major layout: compare with the JSON's rows.
+    let w_ih = rows(&case["weight_ih"]);
+    assert_eq!(
+        cell.w_xh(),
+        &SMatrix::<f32, H, I>::from_fn(|r, c| w_ih[r][c])
+    );
+
+    let xs: Vec<SVector<f32, I>> = rows(&case["xs"]).iter().map(|r| vector(r)).collect();
+    let hs: Vec<SVector<f32, H>> = rows(&case["hs"]).iter().map(|r| vector(r)).collect();
+    let h0 = vector::<H>(&floats(&case["h0"]));
+    let worst_h = check_layer(json, &cell, &xs, &h0, &hs);
+    let worst_y = check_head(json, &head, &hs, &rows(&case["ys"]), &rows(&case["probs"]));
+    println!(
+        "{json}: worst hidden-state difference {worst_h:e}, worst logit difference {worst_y:e}"
+    );
+}
+
+#[test]
+fn oracle_textbook() {
+    oracle_case::<3, 2, 4, Tanh>("tests/fixtures/oracle/textbook_i3_h2_o4_t5.json");
+}
+
+#[test]
+fn oracle_relu() {
+    oracle_case::<3, 2, 4, Relu>("tests/fixtures/oracle/relu_i3_h2_o4_t5.json");
+}
+
+#[test]
+fn oracle_small_with_initial_state() {
+    oracle_case::<8, 16, 5, Tanh>("tests/fixtures/oracle/small_i8_h16_o5_t100_h0.json");
+}
+
+/// A stack checks like its layers: the lower layer against PyTorch's states of layer 0, the
+/// upper against layer 1's, each teacher-forced on PyTorch's input to it.
+#[test]
+fn stacked_layers_chain() {
+    let lower: RnnCell<2, 3> = RnnCell::from_row_major(
+        [[0.5, -0.5], [0.25, 0.0], [0.0, 1.0]],
+        [[0.1; 3]; 3],
+        [0.0; 3],
+    );
+    let upper: RnnCell<3, 2> =
+        RnnCell::from_row_major([[1.0, 0.0, -1.0], [0.5, 0.5, 0.5]], [[0.2; 2]; 2], [0.1; 2]);
+    let net = Stack::new(lower.clone(), upper.clone());
+    let mut state = net.zero_state();
+    let (mut a, mut b) = (SVector::<f32, 3>::zeros(), SVector::<f32, 2>::zeros());
+    for t in 0..20 {
+        let x = SVector::<f32, 2>::new((t as f32 * 0.3).sin(), (t as f32 * 0.7).cos());
+        let y = net.step(&x, &mut state);
+        a = lower.step(&x, &a);
+        b = upper.step(&a, &b);
+        assert_eq!(y, b);
+        assert_eq!(state, (a, b));
+    }
+}
