@@ -20,7 +20,7 @@
 //! let net = Stack::new(lower, upper);
 //! let mut state = net.zero_state();
 //! let y: SVector<f32, 4> = net.step(&vector![1.0, -1.0], &mut state);
-//! assert_eq!(y, SVector::zeros());
+//! assert_eq!(y, SVector::<f32, 4>::zeros());
 //! ```
 
 use nalgebra::SVector;

@@ -17,7 +17,11 @@
 //!
 //! Multi-layer fixtures apply the same bounds layer by layer.
 
-#![allow(clippy::cast_precision_loss, reason = "sizes and indices are small")]
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    reason = "sizes and indices are small; fixtures hold f32 values written as JSON numbers"
+)]
 
 mod common;
 
