@@ -27,7 +27,7 @@ mod common;
 
 use common::U;
 use elman::nalgebra::{SMatrix, SVector};
-use elman::stack::{Recurrent, Stack};
+use elman::stack::{Recurrent, Rnn2, Stack};
 use elman::torch::StateDict;
 use elman::{Activation, Backend, Readout, Relu, RnnCell, Tanh, reference, softmax};
 use serde_json::Value;
@@ -247,5 +247,156 @@ fn stacked_layers_chain() {
         b = upper.step(&a, &b);
         assert_eq!(y, b);
         assert_eq!(state, (a, b));
+    }
+}
+
+/// A fixture exported by `scripts/export_fixtures.py` from real PyTorch.
+struct TorchCase {
+    name: String,
+    case: Value,
+    state: StateDict,
+}
+
+impl TorchCase {
+    fn open(name: &str) -> Self {
+        let base = format!("tests/fixtures/torch/{name}");
+        let case = read_json(&format!("{base}.json"));
+        let state = StateDict::read(format!("{base}.safetensors")).expect("the fixture loads");
+        Self {
+            name: name.to_owned(),
+            case,
+            state,
+        }
+    }
+
+    fn series<const N: usize>(&self, v: &Value) -> Vec<SVector<f32, N>> {
+        rows(v).iter().map(|r| vector(r)).collect()
+    }
+
+    /// Layer `k`'s initial state and states.
+    fn layer<const H: usize>(&self, k: usize) -> (SVector<f32, H>, Vec<SVector<f32, H>>) {
+        (
+            vector(&floats(&self.case["h0"][k])),
+            self.series(&self.case["hs"][k]),
+        )
+    }
+
+    fn head<const H: usize, const O: usize>(&self, hs: &[SVector<f32, H>]) -> f32 {
+        let head: Readout<H, O> = self.state.readout("head").expect("the head loads");
+        check_head(
+            &self.name,
+            &head,
+            hs,
+            &rows(&self.case["ys"]),
+            &rows(&self.case["probs"]),
+        )
+    }
+}
+
+/// One layer: load it with the state dict's single-cell loader and check it and the head.
+fn torch_one_layer<const I: usize, const H: usize, const O: usize, A: Activation>(name: &str) {
+    let fixture = TorchCase::open(name);
+    let cell: RnnCell<I, H, A> = fixture
+        .state
+        .rnn::<RnnCell<I, H, A>>("rnn")
+        .expect("one layer");
+    let xs = fixture.series::<I>(&fixture.case["xs"]);
+    let (h0, hs) = fixture.layer::<H>(0);
+    let worst_h = check_layer(name, &cell, &xs, &h0, &hs);
+    let worst_y = fixture.head::<H, O>(&hs);
+    println!(
+        "{name}: worst hidden-state difference {worst_h:e}, worst logit difference {worst_y:e}"
+    );
+}
+
+/// Two layers: load the stack; check each layer on PyTorch's input to it, then the whole stack
+/// stepping on its own.
+fn torch_two_layers<const I: usize, const H: usize, const O: usize, A: Activation>(name: &str) {
+    let fixture = TorchCase::open(name);
+    let net: Rnn2<I, H, A> = fixture.state.rnn("rnn").expect("two layers");
+    let xs = fixture.series::<I>(&fixture.case["xs"]);
+    let (h0_0, hs_0) = fixture.layer::<H>(0);
+    let (h0_1, hs_1) = fixture.layer::<H>(1);
+    let worst_0 = check_layer(name, &net.lower, &xs, &h0_0, &hs_0);
+    let worst_1 = check_layer(name, &net.upper, &hs_0, &h0_1, &hs_1);
+    let worst_y = fixture.head::<H, O>(&hs_1);
+    // The stack's own step gives the two layers' steps.
+    let mut state = (h0_0, h0_1);
+    let (mut a, mut b) = (h0_0, h0_1);
+    for x in &xs {
+        let y = net.step(x, &mut state);
+        a = net.lower.step(x, &a);
+        b = net.upper.step(&a, &b);
+        assert_eq!((y, state), (b, (a, b)));
+    }
+    println!(
+        "{name}: worst hidden-state difference {:e} (layer 0 {worst_0:e}, layer 1 {worst_1:e}), worst logit difference {worst_y:e}",
+        worst_0.max(worst_1)
+    );
+}
+
+#[test]
+fn torch_seed_tanh() {
+    torch_one_layer::<3, 2, 4, Tanh>("seed_tanh_i3_h2");
+}
+
+#[test]
+fn torch_seed_relu() {
+    torch_one_layer::<3, 2, 4, Relu>("seed_relu_i3_h2");
+}
+
+#[test]
+fn torch_no_bias_1000_steps() {
+    torch_one_layer::<1, 16, 3, Tanh>("nobias_i1_h16_t1000");
+}
+
+#[test]
+fn torch_two_tanh_layers() {
+    torch_two_layers::<7, 13, 5, Tanh>("two_layers_i7_h13");
+}
+
+#[test]
+fn torch_relu_two_layers_no_bias() {
+    torch_two_layers::<1, 16, 3, Relu>("relu_two_layers_nobias_i1_h16");
+}
+
+#[test]
+fn torch_saturating_64x128() {
+    torch_one_layer::<64, 128, 10, Tanh>("saturating_i64_h128");
+}
+
+/// f64, f16 and bf16 tensors load as their values converted to f32.
+#[test]
+fn torch_dtypes_convert_to_f32() {
+    let state = StateDict::read("tests/fixtures/torch/dtypes.safetensors").expect("loads");
+    let values = read_json("tests/fixtures/torch/dtypes.json");
+    for tag in ["f64", "f16", "bf16"] {
+        let cell: RnnCell<3, 2> = state.rnn_cell(&format!("{tag}.rnn"), 0).expect("a cell");
+        let head: Readout<2, 4> = state.readout(&format!("{tag}.head")).expect("a head");
+        let w_ih = rows(&values[format!("{tag}.rnn.weight_ih_l0")]);
+        let w_hh = rows(&values[format!("{tag}.rnn.weight_hh_l0")]);
+        let b_ih = floats(&values[format!("{tag}.rnn.bias_ih_l0")]);
+        let b_hh = floats(&values[format!("{tag}.rnn.bias_hh_l0")]);
+        let w_hy = rows(&values[format!("{tag}.head.weight")]);
+        assert_eq!(
+            cell.w_xh(),
+            &SMatrix::<f32, 2, 3>::from_fn(|r, c| w_ih[r][c]),
+            "{tag}"
+        );
+        assert_eq!(
+            cell.w_hh(),
+            &SMatrix::<f32, 2, 2>::from_fn(|r, c| w_hh[r][c]),
+            "{tag}"
+        );
+        assert_eq!(
+            cell.bias(),
+            &SVector::<f32, 2>::from_fn(|r, _| b_ih[r] + b_hh[r]),
+            "{tag}"
+        );
+        assert_eq!(
+            head.weight(),
+            &SMatrix::<f32, 4, 2>::from_fn(|r, c| w_hy[r][c]),
+            "{tag}"
+        );
     }
 }
