@@ -250,6 +250,11 @@ fn stacked_layers_chain() {
     }
 }
 
+/// A series of vectors, one per row.
+fn series<const N: usize>(v: &Value) -> Vec<SVector<f32, N>> {
+    rows(v).iter().map(|r| vector(r)).collect()
+}
+
 /// A fixture exported by `scripts/export_fixtures.py` from real PyTorch.
 struct TorchCase {
     name: String,
@@ -267,10 +272,6 @@ impl TorchCase {
             case,
             state,
         }
-    }
-
-    fn series<const N: usize>(&self, v: &Value) -> Vec<SVector<f32, N>> {
-        rows(v).iter().map(|r| vector(r)).collect()
     }
 
     /// Layer `k`'s initial state and states.
@@ -300,7 +301,7 @@ fn torch_one_layer<const I: usize, const H: usize, const O: usize, A: Activation
         .state
         .rnn::<RnnCell<I, H, A>>("rnn")
         .expect("one layer");
-    let xs = fixture.series::<I>(&fixture.case["xs"]);
+    let xs = series::<I>(&fixture.case["xs"]);
     let (h0, hs) = fixture.layer::<H>(0);
     let worst_h = check_layer(name, &cell, &xs, &h0, &hs);
     let worst_y = fixture.head::<H, O>(&hs);
@@ -314,7 +315,7 @@ fn torch_one_layer<const I: usize, const H: usize, const O: usize, A: Activation
 fn torch_two_layers<const I: usize, const H: usize, const O: usize, A: Activation>(name: &str) {
     let fixture = TorchCase::open(name);
     let net: Rnn2<I, H, A> = fixture.state.rnn("rnn").expect("two layers");
-    let xs = fixture.series::<I>(&fixture.case["xs"]);
+    let xs = series::<I>(&fixture.case["xs"]);
     let (h0_0, hs_0) = fixture.layer::<H>(0);
     let (h0_1, hs_1) = fixture.layer::<H>(1);
     let worst_0 = check_layer(name, &net.lower, &xs, &h0_0, &hs_0);
