@@ -278,7 +278,7 @@ impl TorchCase {
     fn layer<const H: usize>(&self, k: usize) -> (SVector<f32, H>, Vec<SVector<f32, H>>) {
         (
             vector(&floats(&self.case["h0"][k])),
-            self.series(&self.case["hs"][k]),
+            series(&self.case["hs"][k]),
         )
     }
 
