@@ -1,21 +1,25 @@
 #![doc = include_str!("../README.md")]
 
 pub mod activation;
+pub mod bank;
 pub mod budget;
 pub mod cell;
 pub mod kernel;
 pub mod readout;
 pub mod reference;
+pub mod rnn;
 pub mod stack;
 pub mod tanh;
 pub mod torch;
 
 pub use activation::{Activation, Relu, Tanh};
+pub use bank::RnnBank;
 pub use budget::ErrorBudget;
 pub use cell::RnnCell;
 pub use kernel::Backend;
 pub use nalgebra;
 pub use readout::{Readout, argmax, log_softmax, one_hot, one_hot_argmax, sigmoid, softmax};
+pub use rnn::{OnSwap, Rnn};
 pub use tanh::{
     FAST_TANH_CLAMP, FAST_TANH_MAX_ABS_ERROR, FAST_TANH_MAX_ULP_ERROR, FAST_TANH_TINY, fast_tanh,
     fast_tanh_fused, fast_tanh_x4, fast_tanh_x8,

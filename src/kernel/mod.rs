@@ -224,6 +224,27 @@ impl Backend {
         }
     }
 
+    /// One step of `N` streams on this backend, unit-major (`x[k][s]`, `h[j][s]`).
+    #[inline]
+    pub(crate) fn bank_step<const I: usize, const H: usize, const N: usize, A: Activation>(
+        self,
+        w_xh: &SMatrix<f32, H, I>,
+        w_hh: &SMatrix<f32, H, H>,
+        b: &SVector<f32, H>,
+        x: &[[f32; N]; I],
+        h: &[[f32; N]; H],
+        out: &mut [[f32; N]; H],
+    ) {
+        let (w_xh, w_hh, [b]) = (&w_xh.data.0, &w_hh.data.0, &b.data.0);
+        match self.0 {
+            Kind::Portable => portable::bank_step::<I, H, N, A>(w_xh, w_hh, b, x, h, out),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2Fma(token) => token.bank_step::<I, H, N, A>(w_xh, w_hh, b, x, h, out),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512Vl(token) => token.bank_step::<I, H, N, A>(w_xh, w_hh, b, x, h, out),
+        }
+    }
+
     /// One step on this backend: `A(W_xh·x + W_hh·h + b)`.
     #[inline]
     pub(crate) fn step<const I: usize, const H: usize, A: Activation>(
@@ -283,6 +304,16 @@ pub fn build_info() -> String {
         }
     )
 }
+
+/// After the non-linearity, every state value smaller than this in magnitude is flushed to +0.
+///
+/// A state that decays towards zero (no input, small weights) would otherwise pass through the
+/// subnormal numbers, which many CPUs process 10 to 100 times more slowly, without touching the
+/// FPU's global flush-to-zero flags (which would change every other computation of the
+/// program). 2^-64 is far below any error the step makes (it changes a result by less than
+/// 5.5e-20), and far enough above the subnormals (2^-126) that no weight above 2^-62 can turn a
+/// flushed-to-keep state value into a subnormal product.
+pub const FLUSH_BELOW: f32 = 1.0 / 18_446_744_073_709_551_616.0;
 
 /// How many partial sums a block of `chunks` 8-unit chunks splits its sweep into, for a hidden
 /// size `h`: enough independent accumulator chains (`chunks · S ≈ 8`) to cover the FMA latency,
@@ -390,17 +421,98 @@ macro_rules! define_kernel {
                 n = half;
             }
             for c in 0..B {
-                let y = match A::KIND {
-                    Nonlinearity::Tanh => tanh(acc[0][c]),
-                    Nonlinearity::Relu => relu(acc[0][c]),
-                };
-                let y = store(y);
+                let y = store(activate::<A>(acc[0][c]));
                 if H < 8 {
                     for (o, v) in out.iter_mut().zip(y) {
                         *o = v;
                     }
                 } else if let Some(dst) = out.get_mut(starts[c]..).and_then(<[f32]>::first_chunk_mut::<8>) {
                     *dst = y;
+                }
+            }
+        }
+
+        /// `A`, then tiny values flushed to zero (see [`FLUSH_BELOW`](crate::kernel::FLUSH_BELOW)).
+        $(#[$attr])*
+        fn activate<A: Activation>(z: V) -> V {
+            let y = match A::KIND {
+                Nonlinearity::Tanh => tanh(z),
+                Nonlinearity::Relu => relu(z),
+            };
+            flush_tiny(y)
+        }
+
+        /// One chunk of 8 streams of a bank starting at stream `start`, hidden units
+        /// `first..first + J`: the same sum as
+        /// `step`'s, each lane a stream, each weight broadcast.
+        $(#[$attr])*
+        fn bank_block<const I: usize, const H: usize, const N: usize, const J: usize, A: Activation>(
+            w_xh: &[[f32; H]; I],
+            w_hh: &[[f32; H]; H],
+            b: &[f32; H],
+            x: &[[f32; N]; I],
+            h: &[[f32; N]; H],
+            (start, first): (usize, usize),
+            out: &mut [[f32; N]; H],
+        ) {
+            let weight = |column: &[f32; H], j: usize| column.get(first + j).copied().unwrap_or(0.0);
+            let mut acc: [V; J] = core::array::from_fn(|j| splat(b.get(first + j).copied().unwrap_or(0.0)));
+            for (column, row) in w_xh.iter().zip(x) {
+                let v = lanes(row, start);
+                for j in 0..J {
+                    acc[j] = madd(splat(weight(column, j)), v, acc[j]);
+                }
+            }
+            for (column, row) in w_hh.iter().zip(h) {
+                let v = lanes(row, start);
+                for j in 0..J {
+                    acc[j] = madd(splat(weight(column, j)), v, acc[j]);
+                }
+            }
+            for j in 0..J {
+                let y = store(activate::<A>(acc[j]));
+                if let Some(row) = out.get_mut(first + j) {
+                    if N < 8 {
+                        for (o, v) in row.iter_mut().zip(y) {
+                            *o = v;
+                        }
+                    } else if let Some(dst) = row.get_mut(start..).and_then(<[f32]>::first_chunk_mut::<8>) {
+                        *dst = y;
+                    }
+                }
+            }
+        }
+
+        /// `out[j][s] = A(W_xh·x[:, s] + W_hh·h[:, s] + b)[j]` for every stream `s`: states and
+        /// inputs unit-major (`h[j]` holds unit `j` of every stream), 8 streams per vector, the
+        /// last chunk overlapping when 8 does not divide `N`.
+        $(#[$attr])*
+        pub(super) fn bank_step<const I: usize, const H: usize, const N: usize, A: Activation>(
+            w_xh: &[[f32; H]; I],
+            w_hh: &[[f32; H]; H],
+            b: &[f32; H],
+            x: &[[f32; N]; I],
+            h: &[[f32; N]; H],
+            out: &mut [[f32; N]; H],
+        ) {
+            if N == 0 {
+                return;
+            }
+            for chunk in 0..N.div_ceil(8) {
+                let start = if N < 8 { 0 } else { (chunk * 8).min(N - 8) };
+                let mut first = 0;
+                while first < H {
+                    match H - first {
+                        1 => bank_block::<I, H, N, 1, A>(w_xh, w_hh, b, x, h, (start, first), out),
+                        2 => bank_block::<I, H, N, 2, A>(w_xh, w_hh, b, x, h, (start, first), out),
+                        3 => bank_block::<I, H, N, 3, A>(w_xh, w_hh, b, x, h, (start, first), out),
+                        4 => bank_block::<I, H, N, 4, A>(w_xh, w_hh, b, x, h, (start, first), out),
+                        5 => bank_block::<I, H, N, 5, A>(w_xh, w_hh, b, x, h, (start, first), out),
+                        6 => bank_block::<I, H, N, 6, A>(w_xh, w_hh, b, x, h, (start, first), out),
+                        7 => bank_block::<I, H, N, 7, A>(w_xh, w_hh, b, x, h, (start, first), out),
+                        _ => bank_block::<I, H, N, 8, A>(w_xh, w_hh, b, x, h, (start, first), out),
+                    }
+                    first += 8;
                 }
             }
         }

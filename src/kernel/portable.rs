@@ -43,4 +43,13 @@ fn relu(v: V) -> V {
     v.simd_lt(f32x8::ZERO).select(f32x8::ZERO, v)
 }
 
+/// `v`, with lanes smaller than [`FLUSH_BELOW`](crate::kernel::FLUSH_BELOW) in magnitude set to
+/// +0 (NaN kept: the comparison is false for it).
+#[inline(always)]
+fn flush_tiny(v: V) -> V {
+    v.abs()
+        .simd_lt(f32x8::splat(crate::kernel::FLUSH_BELOW))
+        .select(f32x8::ZERO, v)
+}
+
 crate::kernel::define_kernel!(#[inline(always)]);

@@ -96,6 +96,16 @@ macro_rules! backend {
             _mm256_andnot_ps(negative, v)
         }
 
+        /// `v`, with lanes smaller than `FLUSH_BELOW` in magnitude set to +0 (NaN kept: the
+        /// ordered comparison is false for it).
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn flush_tiny(v: V) -> V {
+            let magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0), v);
+            let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(magnitude, _mm256_set1_ps(crate::kernel::FLUSH_BELOW));
+            _mm256_andnot_ps(tiny, v)
+        }
+
         crate::kernel::define_kernel!(#[inline] #[target_feature(enable = $features)]);
     };
 }
@@ -129,6 +139,21 @@ macro_rules! token {
                 // SAFETY: `self` exists only if the CPU has the features `step` enables; so for
                 // every call below.
                 unsafe { $module::step::<I, H, A>(w_xh, w_hh, b, x, h, out) }
+            }
+
+            /// `bank_step` on this CPU.
+            #[inline]
+            pub(super) fn bank_step<const I: usize, const H: usize, const N: usize, A: crate::Activation>(
+                self,
+                w_xh: &[[f32; H]; I],
+                w_hh: &[[f32; H]; H],
+                b: &[f32; H],
+                x: &[[f32; N]; I],
+                h: &[[f32; N]; H],
+                out: &mut [[f32; N]; H],
+            ) {
+                // SAFETY: as in `step`.
+                unsafe { $module::bank_step::<I, H, N, A>(w_xh, w_hh, b, x, h, out) }
             }
 
             /// `tanh_in_place` on this CPU.

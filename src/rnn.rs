@@ -1,0 +1,174 @@
+//! A stateful network: a cell, a readout and the hidden state they carry, for stepping one
+//! input at a time (an audio sample, a control tick) or whole blocks.
+//!
+//! ```text
+//! h ← A(W_xh·x + W_hh·h + b)      the state, owned by the network
+//! y = W_hy·h + b_y                 what `step` returns
+//! ```
+
+use nalgebra::SVector;
+
+use crate::activation::{Activation, Tanh};
+use crate::cell::RnnCell;
+use crate::kernel::Backend;
+use crate::readout::Readout;
+
+/// What happens to the hidden state when new weights are swapped in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OnSwap {
+    /// Keep the current state: the new weights continue from it.
+    KeepState,
+    /// Go back to the initial state.
+    Reset,
+}
+
+/// A vanilla RNN with its output layer and its state: `step` advances one input and returns
+/// the logits.
+///
+/// Everything lives inline (no heap): an `Rnn` can be a `static`, and swapping weights copies
+/// them into place.
+///
+/// ```
+/// use elman::{Readout, Rnn, RnnCell, softmax};
+/// use elman::nalgebra::vector;
+///
+/// let cell: RnnCell<1, 2> = RnnCell::from_row_major([[1.0], [-1.0]], [[0.5, 0.0], [0.0, 0.5]], [0.0; 2]);
+/// let readout: Readout<2, 2> = Readout::from_row_major([[1.0, 0.0], [0.0, 1.0]], [0.0; 2]);
+/// let mut rnn = Rnn::new(cell, readout);
+/// for sample in [0.5, 0.25, -1.0] {
+///     let y = rnn.step(&vector![sample]);
+///     let p = softmax(&y);
+///     assert!((p.sum() - 1.0).abs() < 1e-6);
+/// }
+/// rnn.reset();
+/// assert_eq!(rnn.state(), &vector![0.0, 0.0]);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rnn<const I: usize, const H: usize, const O: usize, A = Tanh> {
+    cell: RnnCell<I, H, A>,
+    readout: Readout<H, O>,
+    state: SVector<f32, H>,
+    initial: SVector<f32, H>,
+    backend: Option<Backend>,
+}
+
+impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O, A> {
+    /// A network with a zero initial state, stepping on [`Backend::best`].
+    #[must_use]
+    pub const fn new(cell: RnnCell<I, H, A>, readout: Readout<H, O>) -> Self {
+        Self::with_initial_state(
+            cell,
+            readout,
+            SVector::from_array_storage(nalgebra::ArrayStorage([[0.0; H]])),
+        )
+    }
+
+    /// A network starting from (and resetting to) a given or learned initial state `h0`.
+    #[must_use]
+    pub const fn with_initial_state(
+        cell: RnnCell<I, H, A>,
+        readout: Readout<H, O>,
+        h0: SVector<f32, H>,
+    ) -> Self {
+        Self {
+            cell,
+            readout,
+            state: h0,
+            initial: h0,
+            backend: None,
+        }
+    }
+
+    /// The same network stepping on `backend` ([`Backend::PORTABLE`] for results that are the
+    /// same bits on every machine).
+    #[must_use]
+    pub const fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    #[inline]
+    fn backend(&self) -> Backend {
+        match self.backend {
+            Some(backend) => backend,
+            None => Backend::best(),
+        }
+    }
+
+    /// One input: advances the state and returns the logits `W_hy·h + b_y` (take
+    /// [`softmax`](crate::softmax), [`sigmoid`](crate::sigmoid) or [`argmax`](crate::argmax) of
+    /// them for a reading). Allocates nothing.
+    #[inline]
+    pub fn step(&mut self, x: &SVector<f32, I>) -> SVector<f32, O> {
+        self.state = self.cell.step_with(self.backend(), x, &self.state);
+        self.readout.logits(&self.state)
+    }
+
+    /// Many-to-many: steps through `xs` and writes each step's logits to `ys[t]`, for `t` below
+    /// the shorter of the two. Allocates nothing; the same results, bit for bit, as calling
+    /// [`step`](Self::step) for each input.
+    pub fn process(&mut self, xs: &[SVector<f32, I>], ys: &mut [SVector<f32, O>]) {
+        for (x, y) in xs.iter().zip(ys) {
+            *y = self.step(x);
+        }
+    }
+
+    /// Many-to-one: steps through `xs` and returns the logits after the last one (`None` for
+    /// no input, the state untouched). The readout runs once.
+    pub fn process_last(&mut self, xs: &[SVector<f32, I>]) -> Option<SVector<f32, O>> {
+        let backend = self.backend();
+        for x in xs {
+            self.state = self.cell.step_with(backend, x, &self.state);
+        }
+        (!xs.is_empty()).then(|| self.readout.logits(&self.state))
+    }
+
+    /// The hidden state.
+    #[must_use]
+    pub const fn state(&self) -> &SVector<f32, H> {
+        &self.state
+    }
+
+    /// Replaces the hidden state.
+    pub const fn set_state(&mut self, h: SVector<f32, H>) {
+        self.state = h;
+    }
+
+    /// Goes back to the initial state.
+    pub const fn reset(&mut self) {
+        self.state = self.initial;
+    }
+
+    /// The initial state that [`reset`](Self::reset) returns to.
+    #[must_use]
+    pub const fn initial_state(&self) -> &SVector<f32, H> {
+        &self.initial
+    }
+
+    /// The cell.
+    #[must_use]
+    pub const fn cell(&self) -> &RnnCell<I, H, A> {
+        &self.cell
+    }
+
+    /// The readout.
+    #[must_use]
+    pub const fn readout(&self) -> &Readout<H, O> {
+        &self.readout
+    }
+
+    /// Swaps in new weights while running: they are copied into place (nothing is allocated),
+    /// and the state is kept or reset as `on_swap` says.
+    pub fn swap_weights(
+        &mut self,
+        cell: RnnCell<I, H, A>,
+        readout: Readout<H, O>,
+        on_swap: OnSwap,
+    ) {
+        self.cell = cell;
+        self.readout = readout;
+        if on_swap == OnSwap::Reset {
+            self.reset();
+        }
+    }
+}
