@@ -4,7 +4,7 @@
 #![allow(clippy::cast_precision_loss, reason = "small indices")]
 
 use elman::nalgebra::{SMatrix, SVector};
-use elman::{Backend, Readout, Relu, RnnCell, argmax, fast_tanh, softmax};
+use elman::{Backend, Readout, Relu, Rnn, RnnBank, RnnCell, argmax, fast_tanh, softmax};
 
 fn steps_without_allocating<const I: usize, const H: usize>() {
     let cell: RnnCell<I, H> = RnnCell::new(
@@ -16,9 +16,19 @@ fn steps_without_allocating<const I: usize, const H: usize>() {
     let readout = Readout::<H, 4>::new(SMatrix::from_element(0.1), SVector::zeros());
     let x = SVector::<f32, I>::from_element(0.5);
     let mut h = SVector::<f32, H>::zeros();
+    let mut rnn = Rnn::new(cell.clone(), readout.clone());
+    let mut bank: RnnBank<I, H, 11> = RnnBank::new(cell.clone());
+    let xs = [x; 11];
+    let block = [x; 16];
+    let mut ys = [SVector::<f32, 4>::zeros(); 16];
     // Warm-up outside the measurement: the CPU-feature detection caches its answer.
     let _ = cell.step(&x, &h);
     let info = allocation_counter::measure(|| {
+        let _ = rnn.step(&x);
+        rnn.process(&block, &mut ys);
+        let _ = rnn.process_last(&block);
+        bank.step(&xs);
+        std::hint::black_box(bank.outputs(&readout));
         for _ in 0..100 {
             h = cell.step(&x, &h);
             for backend in Backend::available() {

@@ -1,0 +1,177 @@
+//! The real-time layer: `Rnn` against the cell it wraps, block processing against stepping,
+//! `RnnBank` streams against single cells, and the flush of tiny states.
+
+#![allow(clippy::float_cmp, reason = "exact comparisons on purpose")]
+
+mod common;
+
+use common::{FAST_TANH_ERROR, cell, order_tolerance};
+use elman::kernel::FLUSH_BELOW;
+use elman::nalgebra::{SMatrix, SVector, vector};
+use elman::{Backend, OnSwap, Readout, Relu, Rnn, RnnBank, RnnCell, Tanh};
+use proptest::prelude::*;
+
+fn readout<const H: usize, const O: usize>() -> impl Strategy<Value = Readout<H, O>> {
+    (common::matrix::<O, H>(1.0), common::matrix::<O, 1>(1.0)).prop_map(|(w, b)| Readout::new(w, b))
+}
+
+fn inputs<const I: usize>(max: usize) -> impl Strategy<Value = Vec<SVector<f32, I>>> {
+    proptest::collection::vec(common::matrix::<I, 1>(2.0), 0..max)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// `Rnn::step` is the cell's step and the readout's logits, and `process` is stepping.
+    #[test]
+    fn rnn_is_cell_plus_readout(
+        cell in cell::<3, 7, Tanh>(), head in readout::<7, 4>(), xs in inputs::<3>(40)
+    ) {
+        for backend in Backend::available() {
+            let mut rnn = Rnn::new(cell.clone(), head.clone()).with_backend(backend);
+            let mut h = SVector::<f32, 7>::zeros();
+            for x in &xs {
+                let y = rnn.step(x);
+                h = cell.step_with(backend, x, &h);
+                prop_assert_eq!(rnn.state(), &h);
+                prop_assert_eq!(y, head.logits(&h));
+            }
+            let mut block = Rnn::new(cell.clone(), head.clone()).with_backend(backend);
+            let mut ys = vec![SVector::<f32, 4>::zeros(); xs.len()];
+            block.process(&xs, &mut ys);
+            prop_assert_eq!(block.state(), rnn.state());
+            let mut last = Rnn::new(cell.clone(), head.clone()).with_backend(backend);
+            prop_assert_eq!(last.process_last(&xs), ys.last().copied());
+            prop_assert_eq!(last.state(), rnn.state());
+        }
+    }
+
+    /// Each stream of a bank is the cell stepped alone, within the rounding of two summation
+    /// orders (the bank sums each unit's terms in order, the single step in interleaved partial
+    /// sums) and two evaluations of the fast tanh.
+    #[test]
+    fn bank_streams_are_single_cells(cell in cell::<3, 13, Tanh>(), seed in 0_u32..1000) {
+        bank_matches::<3, 13, 5, _>(&cell, seed)?;
+        bank_matches::<3, 13, 8, _>(&cell, seed)?;
+        bank_matches::<3, 13, 19, _>(&cell, seed)?;
+    }
+
+    #[test]
+    fn bank_streams_small(cell in cell::<1, 2, Tanh>(), seed in 0_u32..1000) {
+        bank_matches::<1, 2, 1, _>(&cell, seed)?;
+        bank_matches::<1, 2, 32, _>(&cell, seed)?;
+    }
+
+    #[test]
+    fn bank_streams_relu(cell in cell::<2, 16, Relu>(), seed in 0_u32..1000) {
+        bank_matches::<2, 16, 9, _>(&cell, seed)?;
+    }
+}
+
+fn bank_matches<const I: usize, const H: usize, const N: usize, A: elman::Activation>(
+    cell: &RnnCell<I, H, A>,
+    seed: u32,
+) -> Result<(), TestCaseError> {
+    for backend in Backend::available() {
+        let mut bank: RnnBank<I, H, N, A> = RnnBank::new(cell.clone()).with_backend(backend);
+        let mut alone = [SVector::<f32, H>::zeros(); N];
+        for t in 0..10 {
+            #[expect(clippy::cast_precision_loss, reason = "small integers")]
+            let xs: [SVector<f32, I>; N] = core::array::from_fn(|s| {
+                SVector::from_fn(|k, _| {
+                    ((seed as usize + 7 * t + 3 * s + k) % 11) as f32 / 5.5 - 1.0
+                })
+            });
+            let before = alone;
+            bank.step(&xs);
+            for s in 0..N {
+                // Both from the same state (the bank's), so the bound is per step.
+                let from = before[s];
+                let single = cell.step_with(backend, &xs[s], &from);
+                let activation = if A::NAME == "tanh" {
+                    2.0 * FAST_TANH_ERROR
+                } else {
+                    0.0
+                };
+                let tol = order_tolerance(cell, &xs[s], &from, activation);
+                common::assert_within(&bank.state(s), &single, &tol)?;
+                alone[s] = bank.state(s);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn rnn_state_controls() {
+    let cell: RnnCell<1, 2> =
+        RnnCell::from_row_major([[1.0], [-1.0]], [[0.5, 0.0], [0.0, 0.5]], [0.0; 2]);
+    let head: Readout<2, 2> = Readout::from_row_major([[1.0, 0.0], [0.0, 1.0]], [0.0; 2]);
+    let h0 = vector![0.25, -0.25];
+    let mut rnn = Rnn::with_initial_state(cell.clone(), head.clone(), h0);
+    assert_eq!(rnn.state(), &h0);
+    let _ = rnn.step(&vector![1.0]);
+    assert_ne!(rnn.state(), &h0);
+    rnn.reset();
+    assert_eq!(rnn.state(), &h0);
+    rnn.set_state(vector![0.5, 0.5]);
+    assert_eq!(rnn.state(), &vector![0.5, 0.5]);
+    // Swapping weights keeps or resets the state, as asked.
+    let other: RnnCell<1, 2> = RnnCell::from_row_major([[2.0], [2.0]], [[0.0; 2]; 2], [0.0; 2]);
+    rnn.swap_weights(other.clone(), head.clone(), OnSwap::KeepState);
+    assert_eq!(rnn.state(), &vector![0.5, 0.5]);
+    assert_eq!(rnn.cell(), &other);
+    rnn.swap_weights(cell, head, OnSwap::Reset);
+    assert_eq!(rnn.state(), &h0);
+    assert_eq!(rnn.process_last(&[]), None);
+}
+
+/// A state decaying by exactly half per step (tanh(z) = z below 2^-12) halves exactly until it
+/// falls under `FLUSH_BELOW`, then is exactly zero: the flush changes nothing above it, and no
+/// state is ever subnormal.
+#[test]
+fn tiny_states_flush_to_zero_and_nothing_else_changes() {
+    let cell: RnnCell<1, 3> = RnnCell::new(
+        SMatrix::zeros(),
+        SMatrix::identity() * 0.5,
+        SVector::zeros(),
+    );
+    for backend in Backend::available() {
+        let mut h = vector![4e-4, -3e-4, 2e-5];
+        let mut steps = 0;
+        while h != SVector::<f32, 3>::zeros() {
+            let next = cell.step_with(backend, &vector![0.0], &h);
+            for j in 0..3 {
+                let half = h[j] * 0.5;
+                if half.abs() >= FLUSH_BELOW {
+                    assert_eq!(next[j], half, "{} step {steps}", backend.name());
+                } else {
+                    assert_eq!(next[j].to_bits(), 0, "{} step {steps}", backend.name());
+                }
+                assert!(!next[j].is_subnormal());
+            }
+            h = next;
+            steps += 1;
+            assert!(steps < 200, "the state never reached zero");
+        }
+    }
+}
+
+#[test]
+fn bank_state_controls() {
+    let cell: RnnCell<1, 2> =
+        RnnCell::from_row_major([[1.0], [-1.0]], [[0.5, 0.0], [0.0, 0.5]], [0.0; 2]);
+    let mut bank: RnnBank<1, 2, 3> = RnnBank::new(cell);
+    bank.step_lanes(&[[1.0, 2.0, 3.0]]);
+    assert_eq!(bank.states()[0][1], bank.state(1)[0]);
+    bank.set_state(2, &vector![0.5, 0.25]);
+    assert_eq!(bank.state(2), vector![0.5, 0.25]);
+    bank.reset_stream(1);
+    assert_eq!(bank.state(1), SVector::<f32, 2>::zeros());
+    assert_ne!(bank.state(0), SVector::<f32, 2>::zeros());
+    let head: Readout<2, 1> = Readout::from_row_major([[1.0, 1.0]], [0.0]);
+    let ys = bank.outputs(&head);
+    assert_eq!(ys[2], vector![0.75]);
+    bank.reset();
+    assert_eq!(bank.states(), &[[0.0; 3]; 2]);
+}
