@@ -469,3 +469,151 @@ impl StateDict {
         Ok(network)
     }
 }
+
+impl StateDict {
+    /// Rust source defining the one-layer `nn.RNN` under `rnn_prefix` and the `nn.Linear` under
+    /// `head_prefix` as two `static` items, `{NAME}_CELL: RnnCell<I, H>` and
+    /// `{NAME}_HEAD: Readout<H, O>`, with the sizes read from the file. The values are written
+    /// so that they read back to the same `f32` bits, and the compiler checks the shapes when
+    /// the source is built. A model compiled in this way needs no file, allocator or loader.
+    ///
+    /// ```
+    /// use elman::torch::StateDict;
+    ///
+    /// let state = StateDict::read("tests/fixtures/torch/seed_tanh_i3_h2.safetensors")?;
+    /// let source = state.rust_statics("rnn", "head", "SEED")?;
+    /// assert!(source.contains("pub static SEED_CELL: elman::RnnCell<3, 2>"));
+    /// # Ok::<(), elman::torch::LoadError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`rnn_cell`](Self::rnn_cell) and [`readout`](Self::readout): a missing tensor, a
+    /// shape that is not a matrix or disagrees with the others, an unsupported dtype, a single
+    /// bias.
+    pub fn rust_statics(
+        &self,
+        rnn_prefix: &str,
+        head_prefix: &str,
+        name: &str,
+    ) -> Result<String, LoadError> {
+        let layer = Layer::Index(0);
+        let (ih, hh) = (
+            layer.name(rnn_prefix, "weight_ih"),
+            layer.name(rnn_prefix, "weight_hh"),
+        );
+        let (ih_shape, w_ih) = self.values(&ih)?;
+        let [h, i] = ih_shape[..] else {
+            return Err(LoadError::Shape {
+                name: ih,
+                expected: vec![0, 0],
+                found: ih_shape,
+            });
+        };
+        let w_hh = self.sized(&hh, &[h, h])?;
+        let (b_ih, b_hh) = (
+            layer.name(rnn_prefix, "bias_ih"),
+            layer.name(rnn_prefix, "bias_hh"),
+        );
+        let bias: Vec<f32> = match (
+            self.tensors.contains_key(&b_ih),
+            self.tensors.contains_key(&b_hh),
+        ) {
+            (true, true) => {
+                let (a, b) = (self.sized(&b_ih, &[h])?, self.sized(&b_hh, &[h])?);
+                a.iter().zip(&b).map(|(x, y)| x + y).collect()
+            }
+            (false, false) => vec![0.0; h],
+            (true, false) => {
+                return Err(LoadError::HalfBias {
+                    present: b_ih,
+                    missing: b_hh,
+                });
+            }
+            (false, true) => {
+                return Err(LoadError::HalfBias {
+                    present: b_hh,
+                    missing: b_ih,
+                });
+            }
+        };
+        let dot = if head_prefix.is_empty() { "" } else { "." };
+        let head_weight = format!("{head_prefix}{dot}weight");
+        let (head_shape, w_hy) = self.values(&head_weight)?;
+        let [o, head_h] = head_shape[..] else {
+            return Err(LoadError::Shape {
+                name: head_weight,
+                expected: vec![0, h],
+                found: head_shape,
+            });
+        };
+        if head_h != h {
+            return Err(LoadError::Shape {
+                name: head_weight,
+                expected: vec![o, h],
+                found: head_shape,
+            });
+        }
+        let head_bias = format!("{head_prefix}{dot}bias");
+        let b_y = if self.tensors.contains_key(&head_bias) {
+            self.sized(&head_bias, &[o])?
+        } else {
+            vec![0.0; o]
+        };
+
+        let rows = |values: &[f32], columns: usize| -> String {
+            let rows: Vec<String> = values
+                .chunks(columns.max(1))
+                .map(|r| format!("[{}]", literals(r)))
+                .collect();
+            format!("[{}]", rows.join(", "))
+        };
+        Ok(format!(
+            "// Generated from a PyTorch state_dict by elman's `StateDict::rust_statics`. Do not edit.\n\
+             \n\
+             /// The recurrent layer: `nn.RNN({i}, {h})`, biases folded.\n\
+             pub static {name}_CELL: elman::RnnCell<{i}, {h}> = elman::RnnCell::from_row_major(\n    {},\n    {},\n    [{}],\n);\n\
+             \n\
+             /// The output layer: `nn.Linear({h}, {o})`.\n\
+             pub static {name}_HEAD: elman::Readout<{h}, {o}> = elman::Readout::from_row_major(\n    {},\n    [{}],\n);\n",
+            rows(&w_ih, i),
+            rows(&w_hh, h),
+            literals(&bias),
+            rows(&w_hy, h),
+            literals(&b_y),
+        ))
+    }
+
+    /// A tensor's values, checked to have `shape`.
+    fn sized(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, LoadError> {
+        let (found, values) = self.values(name)?;
+        if found != shape {
+            return Err(LoadError::Shape {
+                name: name.to_owned(),
+                expected: shape.to_vec(),
+                found,
+            });
+        }
+        Ok(values)
+    }
+}
+
+/// `f32` values as Rust literals that read back to the same bits.
+fn literals(values: &[f32]) -> String {
+    let one = |v: &f32| {
+        if v.is_nan() {
+            "f32::NAN".to_owned()
+        } else if v.is_infinite() {
+            if *v > 0.0 {
+                "f32::INFINITY".to_owned()
+            } else {
+                "f32::NEG_INFINITY".to_owned()
+            }
+        } else {
+            // `Debug` prints the shortest decimal that reads back to the same f32, always with a
+            // `.` or an exponent, so the literal is a float.
+            format!("{v:?}")
+        }
+    };
+    values.iter().map(one).collect::<Vec<_>>().join(", ")
+}

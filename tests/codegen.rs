@@ -1,0 +1,50 @@
+//! Weights compiled into the binary: the committed sources in `tests/fixtures/generated/` are
+//! what `StateDict::rust_statics` generates today, they compile, and the statics they define are
+//! the models the loader reads from the same files, bit for bit, with the same outputs.
+
+use elman::nalgebra::SVector;
+use elman::torch::StateDict;
+use elman::{Readout, Rnn, RnnCell};
+
+include!("fixtures/generated/seed_tanh_i3_h2.rs");
+include!("fixtures/generated/saturating_i64_h128.rs");
+
+fn same_as_loaded<const I: usize, const H: usize, const O: usize>(
+    fixture: &str,
+    name: &str,
+    cell: &RnnCell<I, H>,
+    head: &Readout<H, O>,
+) {
+    let path = format!("tests/fixtures/torch/{fixture}.safetensors");
+    let state = StateDict::read(&path).expect("loads");
+    // The committed source is up to date.
+    let generated = state.rust_statics("rnn", "head", name).expect("generates");
+    let committed = std::fs::read_to_string(format!("tests/fixtures/generated/{fixture}.rs"))
+        .expect("committed");
+    assert_eq!(
+        generated, committed,
+        "regenerate with: cargo run --example codegen -- {path} {name}"
+    );
+    // The statics are the loaded model, and run the same.
+    let loaded_cell: RnnCell<I, H> = state.rnn("rnn").expect("a cell");
+    let loaded_head: Readout<H, O> = state.readout("head").expect("a head");
+    assert_eq!(cell, &loaded_cell);
+    assert_eq!(head, &loaded_head);
+    let mut compiled = Rnn::new(cell.clone(), head.clone());
+    let mut from_file = Rnn::new(loaded_cell, loaded_head);
+    for t in 0..50 {
+        #[expect(clippy::cast_precision_loss, reason = "small integers")]
+        let x = SVector::<f32, I>::from_fn(|k, _| ((t * 7 + k * 3) % 17) as f32 / 8.5 - 1.0);
+        assert_eq!(compiled.step(&x), from_file.step(&x));
+    }
+}
+
+#[test]
+fn seed_model_compiled_in() {
+    same_as_loaded("seed_tanh_i3_h2", "SEED", &SEED_CELL, &SEED_HEAD);
+}
+
+#[test]
+fn large_model_compiled_in() {
+    same_as_loaded("saturating_i64_h128", "LARGE", &LARGE_CELL, &LARGE_HEAD);
+}
