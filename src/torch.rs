@@ -572,9 +572,11 @@ impl StateDict {
             "// Generated from a PyTorch state_dict by elman's `StateDict::rust_statics`. Do not edit.\n\
              \n\
              /// The recurrent layer: `nn.RNN({i}, {h})`, biases folded.\n\
+             #[allow(clippy::unreadable_literal, clippy::excessive_precision, reason = \"generated weights\")]\n\
              pub static {name}_CELL: elman::RnnCell<{i}, {h}> = elman::RnnCell::from_row_major(\n    {},\n    {},\n    [{}],\n);\n\
              \n\
              /// The output layer: `nn.Linear({h}, {o})`.\n\
+             #[allow(clippy::unreadable_literal, clippy::excessive_precision, reason = \"generated weights\")]\n\
              pub static {name}_HEAD: elman::Readout<{h}, {o}> = elman::Readout::from_row_major(\n    {},\n    [{}],\n);\n",
             rows(&w_ih, i),
             rows(&w_hh, h),
