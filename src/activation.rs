@@ -59,7 +59,7 @@ impl Activation for Tanh {
 
     #[inline]
     fn reference(z: f32) -> f32 {
-        z.tanh()
+        crate::math::tanhf(z)
     }
 }
 

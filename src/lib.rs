@@ -1,15 +1,18 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(not(feature = "std"), no_std)]
 
 pub mod activation;
 pub mod bank;
 pub mod budget;
 pub mod cell;
 pub mod kernel;
+mod math;
 pub mod readout;
 pub mod reference;
 pub mod rnn;
 pub mod stack;
 pub mod tanh;
+#[cfg(feature = "std")]
 pub mod torch;
 
 pub use activation::{Activation, Relu, Tanh};

@@ -14,6 +14,7 @@
 use nalgebra::{SMatrix, SVector};
 
 use crate::cell::{from_rows, vector};
+use crate::math::{expf, ln, lnf};
 
 /// The output layer `y = W_hy·h + b_y`: `W_hy` is `O × H`, `b_y` has `O` values.
 ///
@@ -132,7 +133,7 @@ pub fn softmax<const N: usize>(logits: &SVector<f32, N>) -> SVector<f32, N> {
                 clippy::cast_possible_truncation,
                 reason = "a probability, rounded once to f32"
             )]
-            logits.map(|y| (f64::from((y - max).exp()) / sum) as f32)
+            logits.map(|y| (f64::from(expf(y - max)) / sum) as f32)
         }
     }
 }
@@ -156,7 +157,7 @@ pub fn log_softmax<const N: usize>(logits: &SVector<f32, N>) -> SVector<f32, N> 
     match Shifted::new(logits) {
         Shifted::Nan => SVector::repeat(f32::NAN),
         Shifted::Infinite(count) => {
-            let share = -count.ln();
+            let share = -lnf(count);
             logits.map(|y| {
                 if y == f32::INFINITY {
                     share
@@ -170,7 +171,7 @@ pub fn log_softmax<const N: usize>(logits: &SVector<f32, N>) -> SVector<f32, N> 
                 clippy::cast_possible_truncation,
                 reason = "ln of a sum in [1, N], to f32"
             )]
-            let log_sum = sum.ln() as f32;
+            let log_sum = ln(sum) as f32;
             logits.map(|y| (y - max) - log_sum)
         }
     }
@@ -200,7 +201,7 @@ impl Shifted {
         if max == f32::NEG_INFINITY {
             return Self::Nan;
         }
-        let sum = logits.iter().map(|&y| f64::from((y - max).exp())).sum();
+        let sum = logits.iter().map(|&y| f64::from(expf(y - max))).sum();
         Self::Finite { max, sum }
     }
 }
@@ -222,10 +223,10 @@ impl Shifted {
 pub fn sigmoid<const N: usize>(logits: &SVector<f32, N>) -> SVector<f32, N> {
     logits.map(|y| {
         if y >= 0.0 {
-            1.0 / (1.0 + (-y).exp())
+            1.0 / (1.0 + expf(-y))
         } else {
             // Also NaN: exp(NaN) is NaN.
-            let e = y.exp();
+            let e = expf(y);
             e / (1.0 + e)
         }
     })

@@ -122,7 +122,7 @@ pub fn fast_tanh(x: f32) -> f32 {
 #[inline]
 #[must_use]
 pub fn fast_tanh_fused(x: f32) -> f32 {
-    scalar(x, f32::mul_add)
+    scalar(x, crate::math::fmaf)
 }
 
 /// The scalar fast tanh with the given multiply-add `madd(a, b, c) = a·b + c`.

@@ -445,7 +445,7 @@ where
 }
 
 impl StateDict {
-    /// A whole stacked `nn.RNN` (one [`RnnCell`] or a [`Stack`](crate::stack::Stack) of them),
+    /// A whole stacked `nn.RNN` (one [`RnnCell`] or a [`Stack`] of them),
     /// layer 0 at the bottom, checking that the file has no further layer.
     ///
     /// ```

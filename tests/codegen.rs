@@ -2,6 +2,8 @@
 //! what `StateDict::rust_statics` generates today, they compile, and the statics they define are
 //! the models the loader reads from the same files, bit for bit, with the same outputs.
 
+#![cfg(feature = "std")]
+
 use elman::nalgebra::SVector;
 use elman::torch::StateDict;
 use elman::{Readout, Rnn, RnnCell};

@@ -17,6 +17,7 @@
 //!
 //! Multi-layer fixtures apply the same bounds layer by layer.
 
+#![cfg(feature = "std")]
 #![allow(
     clippy::cast_precision_loss,
     clippy::cast_possible_truncation,

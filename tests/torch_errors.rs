@@ -1,6 +1,7 @@
 //! The loader on files built by hand: PyTorch's names and layout, every dtype it converts, and
 //! every kind of bad input, each giving its own `LoadError`, none panicking.
 
+#![cfg(feature = "std")]
 #![allow(clippy::float_cmp, reason = "the loaded values are exact")]
 
 use elman::nalgebra::{matrix, vector};

@@ -270,6 +270,7 @@ impl Backend {
     }
 }
 
+#[cfg(feature = "std")]
 /// One line naming the backend [`Backend::best`] picks and the SIMD target features the crate
 /// was compiled with, for benchmark reports.
 ///

@@ -194,6 +194,25 @@ macro_rules! token {
     };
 }
 
+/// Whether the running CPU has every feature in `features`: the standard library's run-time
+/// detection, checked once and cached by it. Without `std` there is no run-time detection: only
+/// the features the build enables count (the `cfg!` beside each call).
+#[cfg(feature = "std")]
+fn detected(features: &[&str]) -> bool {
+    features.iter().all(|feature| match *feature {
+        "avx2" => std::arch::is_x86_feature_detected!("avx2"),
+        "fma" => std::arch::is_x86_feature_detected!("fma"),
+        "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
+        "avx512vl" => std::arch::is_x86_feature_detected!("avx512vl"),
+        _ => false,
+    })
+}
+
+#[cfg(not(feature = "std"))]
+fn detected(_features: &[&str]) -> bool {
+    false
+}
+
 mod avx2 {
     backend!("avx2,fma");
 }
@@ -207,8 +226,7 @@ token!(
     Avx2Fma,
     avx2,
     cfg!(all(target_feature = "avx2", target_feature = "fma"))
-        || (std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma"))
+        || detected(&["avx2", "fma"])
 );
 
 token!(
@@ -220,8 +238,5 @@ token!(
         target_feature = "fma",
         target_feature = "avx512f",
         target_feature = "avx512vl"
-    )) || (std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
-        && std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512vl"))
+    )) || detected(&["avx2", "fma", "avx512f", "avx512vl"])
 );

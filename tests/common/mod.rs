@@ -120,6 +120,7 @@ pub fn assert_within<const N: usize>(
     Ok(())
 }
 
+#[cfg(feature = "std")]
 /// A safetensors file holding a one-layer oracle case's `rnn.*` and `head.*` tensors, as
 /// `safetensors.torch.save_file(model.state_dict())` writes them (f32, row-major).
 pub fn safetensors_from_case(case: &serde_json::Value) -> Vec<u8> {
