@@ -1,7 +1,7 @@
 """Turn the estimates of the last `cargo bench --bench step` / `--bench tanh` run into the
 README's tables: nanoseconds per step (or per value) and the ratios within each group.
 
-Run after the benches: python3 scripts/bench_table.py [target/criterion]
+Run after the benches: python3 scripts/bench_table.py [target/criterion] [step|tanh|realtime]
 Only the Python standard library is needed. Every figure comes from criterion's mean estimate
 of one run; the ratios compare members of the same group, measured in the same process.
 """
@@ -49,6 +49,8 @@ def steps():
 
 
 def tanh():
+    if not (ROOT / "tanh_throughput").exists():
+        return
     libm = mean("tanh_throughput", "f32__tanh", str(N))
     print("| tanh throughput | ns per value | × f32::tanh |")
     print("| --- | --- | --- |")
@@ -63,7 +65,41 @@ def tanh():
         print(f"| {d.name} | {fmt(None if v is None else v / CHAIN, 2)} |")
 
 
-if __name__ == "__main__":
-    steps()
+def realtime():
+    banks = [(3, 2), (1, 8), (1, 16), (16, 32)]
+    print("| (I, H) | N | bank ns / stream-step | separate ns / stream-step | separate / bank | floor ns (FMA + tanh) | bank / floor |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for i, h in banks:
+        for n in (8, 32, 128):
+            g, s = f"bank_{i}x{h}_n{n}", f"{i}x{h}_n{n}"
+            per = lambda name: None if mean(g, name, s) is None else mean(g, name, s) / n
+            bank, separate = per("bank"), per("separate")
+            fma, tanh_ = per("floor_fma"), per("floor_tanh")
+            floor = None if fma is None or tanh_ is None else fma + tanh_
+            print(f"| ({i}, {h}) | {n} | {fmt(bank, 2)} | {fmt(separate, 2)} | {fmt(ratio(separate, bank), 2)} | {fmt(floor, 2)} | {fmt(ratio(bank, floor), 2)} |")
     print()
-    tanh()
+    print("| block | per-step calls ns / step | process ns / step | per-step / process |")
+    print("| --- | --- | --- | --- |")
+    for i, h, t in [(64, 128, 64), (64, 128, 1024), (1, 16, 1024)]:
+        g, s = f"block_{i}x{h}_t{t}", f"{i}x{h}_t{t}"
+        a, b = mean(g, "per-step", s), mean(g, "process", s)
+        a, b = (None if a is None else a / t), (None if b is None else b / t)
+        print(f"| ({i}, {h}), T = {t} | {fmt(a, 1)} | {fmt(b, 1)} | {fmt(ratio(a, b), 2)} |")
+    print()
+    print("| step from | (1, 16) ns | (64, 128) ns |")
+    print("| --- | --- | --- |")
+    for name in ("normal state", "subnormal state"):
+        vals = [mean(f"subnormal_{i}x{h}", name.replace(" ", "_"), f"{i}x{h}") or mean(f"subnormal_{i}x{h}", name, f"{i}x{h}") for i, h in [(1, 16), (64, 128)]]
+        print(f"| {name} | {fmt(vals[0], 1)} | {fmt(vals[1], 1)} |")
+
+
+if __name__ == "__main__":
+    which = sys.argv[2] if len(sys.argv) > 2 else "all"
+    if which in ("all", "step"):
+        steps()
+        print()
+    if which in ("all", "tanh"):
+        tanh()
+        print()
+    if which in ("all", "realtime"):
+        realtime()

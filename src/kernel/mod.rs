@@ -443,50 +443,94 @@ macro_rules! define_kernel {
             flush_tiny(y)
         }
 
-        /// One chunk of 8 streams of a bank starting at stream `start`, hidden units
-        /// `first..first + J`: the same sum as
-        /// `step`'s, each lane a stream, each weight broadcast.
+        /// `C` chunks of 8 streams of a bank, starting at the streams in `starts`, hidden units
+        /// `first..first + J`: the same sum as `step`'s, each lane a stream, each weight
+        /// broadcast once and used for all `C` chunks (`C·J` independent accumulators).
         $(#[$attr])*
-        fn bank_block<const I: usize, const H: usize, const N: usize, const J: usize, A: Activation>(
+        fn bank_block<
+            const I: usize,
+            const H: usize,
+            const N: usize,
+            const J: usize,
+            const C: usize,
+            A: Activation,
+        >(
             w_xh: &[[f32; H]; I],
             w_hh: &[[f32; H]; H],
             b: &[f32; H],
-            x: &[[f32; N]; I],
-            h: &[[f32; N]; H],
-            (start, first): (usize, usize),
+            (x, h): (&[[f32; N]; I], &[[f32; N]; H]),
+            (starts, first): (&[usize; C], usize),
             out: &mut [[f32; N]; H],
         ) {
-            let weight = |column: &[f32; H], j: usize| column.get(first + j).copied().unwrap_or(0.0);
-            let mut acc: [V; J] = core::array::from_fn(|j| splat(b.get(first + j).copied().unwrap_or(0.0)));
-            for (column, row) in w_xh.iter().zip(x) {
-                let v = lanes(row, start);
-                for j in 0..J {
-                    acc[j] = madd(splat(weight(column, j)), v, acc[j]);
+            let weights = |column: &[f32; H]| -> [V; J] {
+                core::array::from_fn(|j| splat(column.get(first + j).copied().unwrap_or(0.0)))
+            };
+            let mut acc: [[V; J]; C] = [weights(b); C];
+            for (column, row) in w_xh.iter().zip(x).chain(w_hh.iter().zip(h)) {
+                let w = weights(column);
+                for c in 0..C {
+                    let v = lanes(row, starts[c]);
+                    for j in 0..J {
+                        acc[c][j] = madd(w[j], v, acc[c][j]);
+                    }
                 }
             }
-            for (column, row) in w_hh.iter().zip(h) {
-                let v = lanes(row, start);
+            for c in 0..C {
                 for j in 0..J {
-                    acc[j] = madd(splat(weight(column, j)), v, acc[j]);
-                }
-            }
-            for j in 0..J {
-                let y = store(activate::<A>(acc[j]));
-                if let Some(row) = out.get_mut(first + j) {
-                    if N < 8 {
-                        for (o, v) in row.iter_mut().zip(y) {
-                            *o = v;
+                    let y = store(activate::<A>(acc[c][j]));
+                    if let Some(row) = out.get_mut(first + j) {
+                        if N < 8 {
+                            for (o, v) in row.iter_mut().zip(y) {
+                                *o = v;
+                            }
+                        } else if let Some(dst) =
+                            row.get_mut(starts[c]..).and_then(<[f32]>::first_chunk_mut::<8>)
+                        {
+                            *dst = y;
                         }
-                    } else if let Some(dst) = row.get_mut(start..).and_then(<[f32]>::first_chunk_mut::<8>) {
-                        *dst = y;
                     }
                 }
             }
         }
 
+        /// Units `first..first + J` of every stream: the chunks of 8 streams in groups of `C`,
+        /// the chunks left over one at a time.
+        $(#[$attr])*
+        fn bank_units<
+            const I: usize,
+            const H: usize,
+            const N: usize,
+            const J: usize,
+            const C: usize,
+            A: Activation,
+        >(
+            w_xh: &[[f32; H]; I],
+            w_hh: &[[f32; H]; H],
+            b: &[f32; H],
+            xh: (&[[f32; N]; I], &[[f32; N]; H]),
+            first: usize,
+            out: &mut [[f32; N]; H],
+        ) {
+            // Chunk k starts at stream 8k, the last one at N − 8 (overlapping when 8 does not
+            // divide N); fewer than 8 streams are one padded chunk.
+            let start = |k: usize| if N < 8 { 0 } else { (k * 8).min(N - 8) };
+            let chunks = N.div_ceil(8);
+            let mut k = 0;
+            while k + C <= chunks {
+                let starts: [usize; C] = core::array::from_fn(|c| start(k + c));
+                bank_block::<I, H, N, J, C, A>(w_xh, w_hh, b, xh, (&starts, first), out);
+                k += C;
+            }
+            while k < chunks {
+                bank_block::<I, H, N, J, 1, A>(w_xh, w_hh, b, xh, (&[start(k)], first), out);
+                k += 1;
+            }
+        }
+
         /// `out[j][s] = A(W_xh·x[:, s] + W_hh·h[:, s] + b)[j]` for every stream `s`: states and
-        /// inputs unit-major (`h[j]` holds unit `j` of every stream), 8 streams per vector, the
-        /// last chunk overlapping when 8 does not divide `N`.
+        /// inputs unit-major (`h[j]` holds unit `j` of every stream), 8 streams per vector, in
+        /// blocks of up to 8 units whose accumulators, with those of up to 4 chunks of streams,
+        /// stay in registers.
         $(#[$attr])*
         pub(super) fn bank_step<const I: usize, const H: usize, const N: usize, A: Activation>(
             w_xh: &[[f32; H]; I],
@@ -499,22 +543,21 @@ macro_rules! define_kernel {
             if N == 0 {
                 return;
             }
-            for chunk in 0..N.div_ceil(8) {
-                let start = if N < 8 { 0 } else { (chunk * 8).min(N - 8) };
-                let mut first = 0;
-                while first < H {
-                    match H - first {
-                        1 => bank_block::<I, H, N, 1, A>(w_xh, w_hh, b, x, h, (start, first), out),
-                        2 => bank_block::<I, H, N, 2, A>(w_xh, w_hh, b, x, h, (start, first), out),
-                        3 => bank_block::<I, H, N, 3, A>(w_xh, w_hh, b, x, h, (start, first), out),
-                        4 => bank_block::<I, H, N, 4, A>(w_xh, w_hh, b, x, h, (start, first), out),
-                        5 => bank_block::<I, H, N, 5, A>(w_xh, w_hh, b, x, h, (start, first), out),
-                        6 => bank_block::<I, H, N, 6, A>(w_xh, w_hh, b, x, h, (start, first), out),
-                        7 => bank_block::<I, H, N, 7, A>(w_xh, w_hh, b, x, h, (start, first), out),
-                        _ => bank_block::<I, H, N, 8, A>(w_xh, w_hh, b, x, h, (start, first), out),
-                    }
-                    first += 8;
+            let xh = (x, h);
+            let mut first = 0;
+            while first < H {
+                // J units × C chunks of accumulators: about 8 independent chains.
+                match H - first {
+                    1 => bank_units::<I, H, N, 1, 4, A>(w_xh, w_hh, b, xh, first, out),
+                    2 => bank_units::<I, H, N, 2, 4, A>(w_xh, w_hh, b, xh, first, out),
+                    3 => bank_units::<I, H, N, 3, 3, A>(w_xh, w_hh, b, xh, first, out),
+                    4 => bank_units::<I, H, N, 4, 2, A>(w_xh, w_hh, b, xh, first, out),
+                    5 => bank_units::<I, H, N, 5, 2, A>(w_xh, w_hh, b, xh, first, out),
+                    6 => bank_units::<I, H, N, 6, 2, A>(w_xh, w_hh, b, xh, first, out),
+                    7 => bank_units::<I, H, N, 7, 1, A>(w_xh, w_hh, b, xh, first, out),
+                    _ => bank_units::<I, H, N, 8, 1, A>(w_xh, w_hh, b, xh, first, out),
                 }
+                first += 8;
             }
         }
 

@@ -1,0 +1,142 @@
+//! The real-time layer, each question one group so that its ratios come from one run:
+//!
+//! - `bank/{I}x{H}/n{N}`: `RnnBank::step` against `N` separate `Rnn`s stepped in a loop, per
+//!   stream-step, beside the throughput floor of the same work: `N·H·(I+H)` multiply-adds at the
+//!   register-resident peak (`floor/fma`) plus `N·H` fast tanh evaluations at their buffer
+//!   throughput (`floor/tanh`); the floor is their sum.
+//! - `block/{I}x{H}/t{T}`: `Rnn::process` over `T` inputs against `T` calls of `Rnn::step`.
+//! - `subnormal/{I}x{H}`: a step from a normal state against the same step from a state of
+//!   subnormal numbers (which the step's flush can only meet as an input someone set).
+//!
+//! `cargo bench --bench realtime`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use elman::nalgebra::{SMatrix, SVector};
+use elman::{Backend, Readout, Rnn, RnnBank, RnnCell};
+
+fn cell<const I: usize, const H: usize>() -> RnnCell<I, H> {
+    #[expect(clippy::cast_precision_loss, reason = "small sizes")]
+    let scale = 1.0 / ((I + H) as f32).sqrt();
+    let value = |r: usize, c: usize, salt: usize| {
+        #[expect(clippy::cast_precision_loss, reason = "a hash folded into [-1, 1)")]
+        let v = ((r * 7919 + c * 104_729 + salt) % 2001) as f32 / 1000.0 - 1.0;
+        v * scale
+    };
+    RnnCell::new(
+        SMatrix::from_fn(|r, c| value(r, c, 1)),
+        SMatrix::from_fn(|r, c| value(r, c, 2)),
+        SVector::from_fn(|r, c| value(r, c, 3)),
+    )
+}
+
+fn readout<const H: usize>() -> Readout<H, 2> {
+    Readout::new(SMatrix::from_element(0.1), SVector::zeros())
+}
+
+fn bank<const I: usize, const H: usize, const N: usize>(c: &mut Criterion) {
+    let cell = cell::<I, H>();
+    let size = format!("{I}x{H}/n{N}");
+    let mut group = c.benchmark_group(format!("bank/{size}"));
+    group.throughput(Throughput::Elements(N as u64));
+    #[expect(clippy::cast_precision_loss, reason = "small indices")]
+    let xs: [SVector<f32, I>; N] =
+        core::array::from_fn(|s| SVector::from_element((s % 7) as f32 / 3.5 - 1.0));
+
+    let mut bank: RnnBank<I, H, N> = RnnBank::new(cell.clone());
+    group.bench_function(BenchmarkId::new("bank", &size), |b| {
+        b.iter(|| {
+            bank.step(black_box(&xs));
+        });
+    });
+    let mut separate: Vec<Rnn<I, H, 2>> =
+        (0..N).map(|_| Rnn::new(cell.clone(), readout())).collect();
+    group.bench_function(BenchmarkId::new("separate", &size), |b| {
+        b.iter(|| {
+            for (rnn, x) in separate.iter_mut().zip(black_box(&xs)) {
+                // The state update alone, as the bank does (no readout).
+                let h = rnn.cell().step(x, rnn.state());
+                rnn.set_state(h);
+            }
+        });
+    });
+    let best = Backend::best();
+    let rounds = (N * H * (I + H)).div_ceil(96);
+    group.bench_function(BenchmarkId::new("floor/fma", &size), |b| {
+        b.iter(|| best.fma_burst(rounds, black_box(0.5)));
+    });
+    let values = vec![0.25_f32; N * H];
+    let mut out = vec![0.0_f32; N * H];
+    group.bench_function(BenchmarkId::new("floor/tanh", &size), |b| {
+        b.iter(|| best.tanh_into(black_box(&values), &mut out));
+    });
+    group.finish();
+}
+
+fn block<const I: usize, const H: usize, const T: usize>(c: &mut Criterion) {
+    let mut rnn = Box::new(Rnn::new(cell::<I, H>(), readout::<H>()));
+    #[expect(clippy::cast_precision_loss, reason = "small indices")]
+    let xs: Vec<SVector<f32, I>> = (0..T)
+        .map(|t| SVector::from_element((t % 13) as f32 / 6.5 - 1.0))
+        .collect();
+    let mut ys = vec![SVector::<f32, 2>::zeros(); T];
+    let size = format!("{I}x{H}/t{T}");
+    let mut group = c.benchmark_group(format!("block/{size}"));
+    group.throughput(Throughput::Elements(T as u64));
+    group.bench_function(BenchmarkId::new("per-step", &size), |b| {
+        b.iter(|| {
+            for (x, y) in xs.iter().zip(ys.iter_mut()) {
+                *y = rnn.step(black_box(x));
+            }
+        });
+    });
+    group.bench_function(BenchmarkId::new("process", &size), |b| {
+        b.iter(|| rnn.process(black_box(&xs), &mut ys));
+    });
+    group.finish();
+}
+
+fn subnormal<const I: usize, const H: usize>(c: &mut Criterion) {
+    let cell = cell::<I, H>();
+    let x = SVector::<f32, I>::zeros();
+    let size = format!("{I}x{H}");
+    let mut group = c.benchmark_group(format!("subnormal/{size}"));
+    let normal = SVector::<f32, H>::from_element(0.25);
+    let tiny = SVector::<f32, H>::from_element(f32::MIN_POSITIVE / 64.0);
+    assert!(tiny[0].is_subnormal());
+    group.bench_function(BenchmarkId::new("normal state", &size), |b| {
+        b.iter(|| cell.step(black_box(&x), black_box(&normal)));
+    });
+    group.bench_function(BenchmarkId::new("subnormal state", &size), |b| {
+        b.iter(|| cell.step(black_box(&x), black_box(&tiny)));
+    });
+    group.finish();
+}
+
+fn main() {
+    println!("{}", elman::kernel::build_info());
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .configure_from_args();
+    bank::<3, 2, 8>(&mut c);
+    bank::<3, 2, 32>(&mut c);
+    bank::<3, 2, 128>(&mut c);
+    bank::<1, 8, 8>(&mut c);
+    bank::<1, 8, 32>(&mut c);
+    bank::<1, 8, 128>(&mut c);
+    bank::<1, 16, 8>(&mut c);
+    bank::<1, 16, 32>(&mut c);
+    bank::<1, 16, 128>(&mut c);
+    bank::<16, 32, 8>(&mut c);
+    bank::<16, 32, 32>(&mut c);
+    bank::<16, 32, 128>(&mut c);
+    block::<64, 128, 64>(&mut c);
+    block::<64, 128, 1024>(&mut c);
+    block::<1, 16, 1024>(&mut c);
+    subnormal::<1, 16>(&mut c);
+    subnormal::<64, 128>(&mut c);
+    c.final_summary();
+}
