@@ -1,7 +1,7 @@
 //! The real-time layer, each question one group so that its ratios come from one run:
 //!
-//! - `bank/{I}x{H}/n{N}`: `RnnBank::step` against `N` separate `Rnn`s stepped in a loop, per
-//!   stream-step, beside the throughput floor of the same work: `N·H·(I+H)` multiply-adds at the
+//! - `bank/{I}x{H}/n{N}`: `RnnBank::step` (inputs per stream) and `RnnBank::step_lanes` (inputs
+//!   already unit-major) against `N` separate `Rnn`s stepped in a loop, per stream-step, beside the throughput floor of the same work: `N·H·(I+H)` multiply-adds at the
 //!   register-resident peak (`floor/fma`) plus `N·H` fast tanh evaluations at their buffer
 //!   throughput (`floor/tanh`); the floor is their sum.
 //! - `block/{I}x{H}/t{T}`: `Rnn::process` over `T` inputs against `T` calls of `Rnn::step`.
@@ -49,6 +49,12 @@ fn bank<const I: usize, const H: usize, const N: usize>(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("bank", &size), |b| {
         b.iter(|| {
             bank.step(black_box(&xs));
+        });
+    });
+    let lanes: [[f32; N]; I] = core::array::from_fn(|k| core::array::from_fn(|s| xs[s][k]));
+    group.bench_function(BenchmarkId::new("bank lanes", &size), |b| {
+        b.iter(|| {
+            bank.step_lanes(black_box(&lanes));
         });
     });
     let mut separate: Vec<Rnn<I, H, 2>> =

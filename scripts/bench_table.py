@@ -67,16 +67,16 @@ def tanh():
 
 def realtime():
     banks = [(3, 2), (1, 8), (1, 16), (16, 32)]
-    print("| (I, H) | N | bank ns / stream-step | separate ns / stream-step | separate / bank | floor ns (FMA + tanh) | bank / floor |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| (I, H) | N | bank ns / stream-step | bank, step_lanes | separate ns / stream-step | separate / bank | floor ns (FMA + tanh) | bank / floor | step_lanes / floor |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for i, h in banks:
         for n in (8, 32, 128):
             g, s = f"bank_{i}x{h}_n{n}", f"{i}x{h}_n{n}"
             per = lambda name: None if mean(g, name, s) is None else mean(g, name, s) / n
-            bank, separate = per("bank"), per("separate")
+            bank, lanes, separate = per("bank"), per("bank_lanes"), per("separate")
             fma, tanh_ = per("floor_fma"), per("floor_tanh")
             floor = None if fma is None or tanh_ is None else fma + tanh_
-            print(f"| ({i}, {h}) | {n} | {fmt(bank, 2)} | {fmt(separate, 2)} | {fmt(ratio(separate, bank), 2)} | {fmt(floor, 2)} | {fmt(ratio(bank, floor), 2)} |")
+            print(f"| ({i}, {h}) | {n} | {fmt(bank, 2)} | {fmt(lanes, 2)} | {fmt(separate, 2)} | {fmt(ratio(separate, bank), 2)} | {fmt(floor, 2)} | {fmt(ratio(bank, floor), 2)} | {fmt(ratio(lanes, floor), 2)} |")
     print()
     print("| block | per-step calls ns / step | process ns / step | per-step / process |")
     print("| --- | --- | --- | --- |")

@@ -70,7 +70,14 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// Advances every stream by one input, `xs[s]` for stream `s`. Allocates nothing.
     #[inline]
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
-        let lanes: [[f32; N]; I] = core::array::from_fn(|k| core::array::from_fn(|s| xs[s][k]));
+        let mut lanes = [[0.0_f32; N]; I];
+        for (s, x) in xs.iter().enumerate() {
+            for (row, &v) in lanes.iter_mut().zip(x.iter()) {
+                if let Some(slot) = row.get_mut(s) {
+                    *slot = v;
+                }
+            }
+        }
         self.step_lanes(&lanes);
     }
 
