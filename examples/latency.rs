@@ -1,5 +1,6 @@
-//! Tail latency of `RnnCell::step` with carried state: p50, p99, p99.9 and max per step, at
-//! (I, H) = (1, 16) and (64, 128), over 4 million steps each.
+//! Tail latency with carried state: p50, p99, p99.9 and max per step of `RnnCell::step` at
+//! (I, H) = (1, 16) and (64, 128), and of `Rnn::step` (state update and readout) at (1, 16),
+//! over 4 million steps each.
 //!
 //! `cargo run --release --example latency`
 //!
@@ -10,11 +11,56 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use elman::RnnCell;
+use elman::{Readout, Rnn, RnnCell};
 use elman::nalgebra::{SMatrix, SVector};
 
 const BATCH: usize = 32;
 const STEPS: usize = 4_000_000;
+
+/// Sorts the per-step times and prints their percentiles.
+fn print_percentiles(what: &str, mut per_step: Vec<f64>) {
+    per_step.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        #[expect(clippy::cast_precision_loss, reason = "a count of samples")]
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "an index")]
+        let i = ((per_step.len() - 1) as f64 * q).round() as usize;
+        per_step[i]
+    };
+    let (p50, p99, p999, max) = (at(0.5), at(0.99), at(0.999), at(1.0));
+    println!(
+        "{what:<24} p50 {p50:>7.2} ns  p99 {p99:>7.2} ns  p99.9 {p999:>7.2} ns  max {max:>9.2} ns  \
+         p99.9/p50 {:.2}",
+        p999 / p50
+    );
+}
+
+/// `Rnn::step` at (1, 16), with a 4-class readout.
+fn report_rnn() {
+    #[expect(clippy::cast_precision_loss, reason = "small indices")]
+    let cell: RnnCell<1, 16> = RnnCell::new(
+        SMatrix::from_fn(|r, _| (r % 5) as f32 / 5.0 - 0.4),
+        SMatrix::from_fn(|r, c| (((r * 5 + c * 9) % 13) as f32 / 13.0 - 0.5) / 4.0),
+        SVector::zeros(),
+    );
+    let mut rnn = Rnn::new(cell, Readout::<16, 4>::new(SMatrix::from_element(0.1), SVector::zeros()));
+    #[expect(clippy::cast_precision_loss, reason = "small indices")]
+    let xs: Vec<SVector<f32, 1>> = (0..BATCH).map(|t| SVector::from_element((t % 7) as f32 / 3.5 - 1.0)).collect();
+    for _ in 0..STEPS / 10 / BATCH {
+        for x in &xs {
+            black_box(rnn.step(black_box(x)));
+        }
+    }
+    let mut per_step = Vec::with_capacity(STEPS / BATCH);
+    for _ in 0..STEPS / BATCH {
+        let start = Instant::now();
+        for x in &xs {
+            black_box(rnn.step(black_box(x)));
+        }
+        #[expect(clippy::cast_precision_loss, reason = "a batch takes well under 2^52 ns")]
+        per_step.push(start.elapsed().as_nanos() as f64 / BATCH as f64);
+    }
+    print_percentiles("Rnn::step (1, 16)", per_step);
+}
 
 fn report<const I: usize, const H: usize>() {
     #[expect(clippy::cast_precision_loss, reason = "small indices")]
@@ -47,23 +93,7 @@ fn report<const I: usize, const H: usize>() {
         per_step.push(start.elapsed().as_nanos() as f64 / BATCH as f64);
     }
     black_box(h);
-    per_step.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "an index"
-        )]
-        #[expect(clippy::cast_precision_loss, reason = "a count of samples")]
-        let i = ((per_step.len() - 1) as f64 * q).round() as usize;
-        per_step[i]
-    };
-    let (p50, p99, p999, max) = (at(0.5), at(0.99), at(0.999), at(1.0));
-    println!(
-        "({I:>2}, {H:>3})  p50 {p50:>7.2} ns  p99 {p99:>7.2} ns  p99.9 {p999:>7.2} ns  max {max:>9.2} ns  \
-         p99.9/p50 {:.2}",
-        p999 / p50
-    );
+    print_percentiles(&format!("RnnCell::step ({I}, {H})"), per_step);
 }
 
 fn main() {
@@ -71,4 +101,5 @@ fn main() {
     println!("{STEPS} steps per size, timed in batches of {BATCH}");
     report::<1, 16>();
     report::<64, 128>();
+    report_rnn();
 }

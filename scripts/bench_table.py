@@ -73,7 +73,7 @@ def realtime():
         for n in (8, 32, 128):
             g, s = f"bank_{i}x{h}_n{n}", f"{i}x{h}_n{n}"
             per = lambda name: None if mean(g, name, s) is None else mean(g, name, s) / n
-            bank, lanes, separate = per("bank"), per("bank_lanes"), per("separate")
+            bank, lanes, separate = per("bank"), per("bank lanes"), per("separate")
             fma, tanh_ = per("floor_fma"), per("floor_tanh")
             floor = None if fma is None or tanh_ is None else fma + tanh_
             print(f"| ({i}, {h}) | {n} | {fmt(bank, 2)} | {fmt(lanes, 2)} | {fmt(separate, 2)} | {fmt(ratio(separate, bank), 2)} | {fmt(floor, 2)} | {fmt(ratio(bank, floor), 2)} | {fmt(ratio(lanes, floor), 2)} |")
