@@ -11,8 +11,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use elman::{Readout, Rnn, RnnCell};
 use elman::nalgebra::{SMatrix, SVector};
+use elman::{Readout, Rnn, RnnCell};
 
 const BATCH: usize = 32;
 const STEPS: usize = 4_000_000;
@@ -22,7 +22,11 @@ fn print_percentiles(what: &str, mut per_step: Vec<f64>) {
     per_step.sort_by(f64::total_cmp);
     let at = |q: f64| {
         #[expect(clippy::cast_precision_loss, reason = "a count of samples")]
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "an index")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "an index"
+        )]
         let i = ((per_step.len() - 1) as f64 * q).round() as usize;
         per_step[i]
     };
@@ -42,9 +46,14 @@ fn report_rnn() {
         SMatrix::from_fn(|r, c| (((r * 5 + c * 9) % 13) as f32 / 13.0 - 0.5) / 4.0),
         SVector::zeros(),
     );
-    let mut rnn = Rnn::new(cell, Readout::<16, 4>::new(SMatrix::from_element(0.1), SVector::zeros()));
+    let mut rnn = Rnn::new(
+        cell,
+        Readout::<16, 4>::new(SMatrix::from_element(0.1), SVector::zeros()),
+    );
     #[expect(clippy::cast_precision_loss, reason = "small indices")]
-    let xs: Vec<SVector<f32, 1>> = (0..BATCH).map(|t| SVector::from_element((t % 7) as f32 / 3.5 - 1.0)).collect();
+    let xs: Vec<SVector<f32, 1>> = (0..BATCH)
+        .map(|t| SVector::from_element((t % 7) as f32 / 3.5 - 1.0))
+        .collect();
     for _ in 0..STEPS / 10 / BATCH {
         for x in &xs {
             black_box(rnn.step(black_box(x)));
@@ -56,7 +65,10 @@ fn report_rnn() {
         for x in &xs {
             black_box(rnn.step(black_box(x)));
         }
-        #[expect(clippy::cast_precision_loss, reason = "a batch takes well under 2^52 ns")]
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "a batch takes well under 2^52 ns"
+        )]
         per_step.push(start.elapsed().as_nanos() as f64 / BATCH as f64);
     }
     print_percentiles("Rnn::step (1, 16)", per_step);
