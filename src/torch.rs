@@ -354,26 +354,7 @@ impl StateDict {
         let layer = layer.into();
         let w_xh = self.matrix::<H, I>(&layer.name(prefix, "weight_ih"))?;
         let w_hh = self.matrix::<H, H>(&layer.name(prefix, "weight_hh"))?;
-        let (ih, hh) = (layer.name(prefix, "bias_ih"), layer.name(prefix, "bias_hh"));
-        let b = match (
-            self.tensors.contains_key(&ih),
-            self.tensors.contains_key(&hh),
-        ) {
-            (true, true) => self.vector::<H>(&ih)? + self.vector::<H>(&hh)?,
-            (false, false) => SVector::zeros(),
-            (true, false) => {
-                return Err(LoadError::HalfBias {
-                    present: ih,
-                    missing: hh,
-                });
-            }
-            (false, true) => {
-                return Err(LoadError::HalfBias {
-                    present: hh,
-                    missing: ih,
-                });
-            }
-        };
+        let b = SVector::from_column_slice(&self.folded_bias(prefix, layer, H)?);
         Ok(RnnCell::new(w_xh, w_hh, b))
     }
 
@@ -511,32 +492,7 @@ impl StateDict {
             });
         };
         let w_hh = self.sized(&hh, &[h, h])?;
-        let (b_ih, b_hh) = (
-            layer.name(rnn_prefix, "bias_ih"),
-            layer.name(rnn_prefix, "bias_hh"),
-        );
-        let bias: Vec<f32> = match (
-            self.tensors.contains_key(&b_ih),
-            self.tensors.contains_key(&b_hh),
-        ) {
-            (true, true) => {
-                let (a, b) = (self.sized(&b_ih, &[h])?, self.sized(&b_hh, &[h])?);
-                a.iter().zip(&b).map(|(x, y)| x + y).collect()
-            }
-            (false, false) => vec![0.0; h],
-            (true, false) => {
-                return Err(LoadError::HalfBias {
-                    present: b_ih,
-                    missing: b_hh,
-                });
-            }
-            (false, true) => {
-                return Err(LoadError::HalfBias {
-                    present: b_hh,
-                    missing: b_ih,
-                });
-            }
-        };
+        let bias = self.folded_bias(rnn_prefix, layer, h)?;
         let dot = if head_prefix.is_empty() { "" } else { "." };
         let head_weight = format!("{head_prefix}{dot}weight");
         let (head_shape, w_hy) = self.values(&head_weight)?;
@@ -584,6 +540,29 @@ impl StateDict {
             rows(&w_hy, h),
             literals(&b_y),
         ))
+    }
+
+    /// A layer's one bias, `bias_ih + bias_hh` (`h` values), or zeros if it has neither.
+    fn folded_bias(&self, prefix: &str, layer: Layer, h: usize) -> Result<Vec<f32>, LoadError> {
+        let (ih, hh) = (layer.name(prefix, "bias_ih"), layer.name(prefix, "bias_hh"));
+        match (
+            self.tensors.contains_key(&ih),
+            self.tensors.contains_key(&hh),
+        ) {
+            (true, true) => {
+                let (a, b) = (self.sized(&ih, &[h])?, self.sized(&hh, &[h])?);
+                Ok(a.iter().zip(&b).map(|(x, y)| x + y).collect())
+            }
+            (false, false) => Ok(vec![0.0; h]),
+            (true, false) => Err(LoadError::HalfBias {
+                present: ih,
+                missing: hh,
+            }),
+            (false, true) => Err(LoadError::HalfBias {
+                present: hh,
+                missing: ih,
+            }),
+        }
     }
 
     /// A tensor's values, checked to have `shape`.
