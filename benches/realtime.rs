@@ -11,33 +11,19 @@
 //! `cargo bench --bench realtime`
 
 use std::hint::black_box;
-use std::time::Duration;
+
+mod support;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use elman::nalgebra::{SMatrix, SVector};
-use elman::{Backend, Readout, Rnn, RnnBank, RnnCell};
-
-fn cell<const I: usize, const H: usize>() -> RnnCell<I, H> {
-    #[expect(clippy::cast_precision_loss, reason = "small sizes")]
-    let scale = 1.0 / ((I + H) as f32).sqrt();
-    let value = |r: usize, c: usize, salt: usize| {
-        #[expect(clippy::cast_precision_loss, reason = "a hash folded into [-1, 1)")]
-        let v = ((r * 7919 + c * 104_729 + salt) % 2001) as f32 / 1000.0 - 1.0;
-        v * scale
-    };
-    RnnCell::new(
-        SMatrix::from_fn(|r, c| value(r, c, 1)),
-        SMatrix::from_fn(|r, c| value(r, c, 2)),
-        SVector::from_fn(|r, c| value(r, c, 3)),
-    )
-}
+use elman::{Backend, Readout, Rnn, RnnBank};
 
 fn readout<const H: usize>() -> Readout<H, 2> {
     Readout::new(SMatrix::from_element(0.1), SVector::zeros())
 }
 
 fn bank<const I: usize, const H: usize, const N: usize>(c: &mut Criterion) {
-    let cell = cell::<I, H>();
+    let cell = support::cell::<I, H>();
     let size = format!("{I}x{H}/n{N}");
     let mut group = c.benchmark_group(format!("bank/{size}"));
     group.throughput(Throughput::Elements(N as u64));
@@ -82,7 +68,7 @@ fn bank<const I: usize, const H: usize, const N: usize>(c: &mut Criterion) {
 }
 
 fn block<const I: usize, const H: usize, const T: usize>(c: &mut Criterion) {
-    let mut rnn = Box::new(Rnn::new(cell::<I, H>(), readout::<H>()));
+    let mut rnn = Box::new(Rnn::new(support::cell::<I, H>(), readout::<H>()));
     #[expect(clippy::cast_precision_loss, reason = "small indices")]
     let xs: Vec<SVector<f32, I>> = (0..T)
         .map(|t| SVector::from_element((t % 13) as f32 / 6.5 - 1.0))
@@ -105,7 +91,7 @@ fn block<const I: usize, const H: usize, const T: usize>(c: &mut Criterion) {
 }
 
 fn subnormal<const I: usize, const H: usize>(c: &mut Criterion) {
-    let cell = cell::<I, H>();
+    let cell = support::cell::<I, H>();
     let x = SVector::<f32, I>::zeros();
     let size = format!("{I}x{H}");
     let mut group = c.benchmark_group(format!("subnormal/{size}"));
@@ -122,11 +108,7 @@ fn subnormal<const I: usize, const H: usize>(c: &mut Criterion) {
 }
 
 fn main() {
-    println!("{}", elman::kernel::build_info());
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .configure_from_args();
+    let mut c = support::criterion(300, 1000);
     bank::<3, 2, 8>(&mut c);
     bank::<3, 2, 32>(&mut c);
     bank::<3, 2, 128>(&mut c);

@@ -15,11 +15,12 @@
 //! the native build.
 
 use std::hint::black_box;
-use std::time::Duration;
+
+mod support;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use elman::nalgebra::{SMatrix, SVector};
-use elman::{Backend, RnnCell};
+use elman::nalgebra::SVector;
+use elman::Backend;
 
 /// Dependent steps per timed iteration: each step reads the state the previous one wrote.
 const T: usize = 64;
@@ -27,22 +28,6 @@ const T: usize = 64;
 /// Distinct inputs, used in turn: few enough that they take a small part of L1 beside the
 /// weights, as a stream of inputs arriving one per step does.
 const INPUTS: usize = 4;
-
-/// A cell with weights of modest size (scaled so that tanh neither saturates nor vanishes).
-fn cell<const I: usize, const H: usize>() -> RnnCell<I, H> {
-    #[expect(clippy::cast_precision_loss, reason = "small sizes")]
-    let scale = 1.0 / ((I + H) as f32).sqrt();
-    let value = |r: usize, c: usize, salt: usize| {
-        #[expect(clippy::cast_precision_loss, reason = "a hash folded into [-1, 1)")]
-        let v = ((r * 7919 + c * 104_729 + salt) % 2001) as f32 / 1000.0 - 1.0;
-        v * scale
-    };
-    RnnCell::new(
-        SMatrix::from_fn(|r, c| value(r, c, 1)),
-        SMatrix::from_fn(|r, c| value(r, c, 2)),
-        SVector::from_fn(|r, c| value(r, c, 3)),
-    )
-}
 
 fn inputs<const I: usize>() -> Vec<SVector<f32, I>> {
     #[expect(clippy::cast_precision_loss, reason = "small indices")]
@@ -52,7 +37,7 @@ fn inputs<const I: usize>() -> Vec<SVector<f32, I>> {
 }
 
 fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
-    let cell = Box::new(cell::<I, H>());
+    let cell = Box::new(support::cell::<I, H>());
     let xs = inputs::<I>();
     let size = format!("{I}x{H}");
     let mut group = c.benchmark_group(format!("step/{size}"));
@@ -122,11 +107,7 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
 }
 
 fn main() {
-    println!("{}", elman::kernel::build_info());
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
+    let mut c = support::criterion(500, 2000);
     bench_size::<3, 2>(&mut c);
     bench_size::<1, 8>(&mut c);
     bench_size::<1, 16>(&mut c);

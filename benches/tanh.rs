@@ -4,7 +4,8 @@
 //! `cargo bench --bench tanh`
 
 use std::hint::black_box;
-use std::time::Duration;
+
+mod support;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use elman::{Backend, fast_tanh, fast_tanh_fused};
@@ -79,11 +80,7 @@ fn latency(c: &mut Criterion) {
 }
 
 fn main() {
-    println!("{}", elman::kernel::build_info());
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
+    let mut c = support::criterion(500, 2000);
     throughput(&mut c);
     latency(&mut c);
     c.final_summary();

@@ -1,0 +1,36 @@
+//! What the benches share: the cells they time and criterion's settings.
+
+#![allow(dead_code, reason = "each bench uses part of it")]
+
+use std::time::Duration;
+
+use criterion::Criterion;
+use elman::RnnCell;
+use elman::nalgebra::{SMatrix, SVector};
+
+/// A cell with weights of modest size, scaled by `1/√(I+H)` so that tanh neither saturates nor
+/// vanishes, from a fixed hash (the same cell in every run).
+pub fn cell<const I: usize, const H: usize>() -> RnnCell<I, H> {
+    #[expect(clippy::cast_precision_loss, reason = "small sizes")]
+    let scale = 1.0 / ((I + H) as f32).sqrt();
+    let value = |r: usize, c: usize, salt: usize| {
+        #[expect(clippy::cast_precision_loss, reason = "a hash folded into [-1, 1)")]
+        let v = ((r * 7919 + c * 104_729 + salt) % 2001) as f32 / 1000.0 - 1.0;
+        v * scale
+    };
+    RnnCell::new(
+        SMatrix::from_fn(|r, c| value(r, c, 1)),
+        SMatrix::from_fn(|r, c| value(r, c, 2)),
+        SVector::from_fn(|r, c| value(r, c, 3)),
+    )
+}
+
+/// Prints the backend and compiled target features, and returns criterion with short warm-up
+/// and measurement times (the machines are shared: many short samples, ratios within a group).
+pub fn criterion(warm_up_ms: u64, measure_ms: u64) -> Criterion {
+    println!("{}", elman::kernel::build_info());
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(warm_up_ms))
+        .measurement_time(Duration::from_millis(measure_ms))
+        .configure_from_args()
+}
