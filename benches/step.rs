@@ -19,8 +19,8 @@ use std::hint::black_box;
 mod support;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use elman::nalgebra::SVector;
 use elman::Backend;
+use elman::nalgebra::SVector;
 
 /// Dependent steps per timed iteration: each step reads the state the previous one wrote.
 const T: usize = 64;
