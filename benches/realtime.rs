@@ -124,6 +124,8 @@ fn main() {
     block::<64, 128, 64>(&mut c);
     block::<64, 128, 1024>(&mut c);
     block::<1, 16, 1024>(&mut c);
+    block::<32, 64, 1024>(&mut c);
+    block::<128, 256, 1024>(&mut c);
     subnormal::<1, 16>(&mut c);
     subnormal::<64, 128>(&mut c);
     c.final_summary();

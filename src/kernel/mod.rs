@@ -245,6 +245,27 @@ impl Backend {
         }
     }
 
+    /// The input projections `W_xh·xs[t] + b` of `T` steps, each weight read once for all.
+    #[inline]
+    pub(crate) fn project<const I: usize, const H: usize, const T: usize>(
+        self,
+        w_xh: &SMatrix<f32, H, I>,
+        b: &SVector<f32, H>,
+        xs: &[SVector<f32, I>; T],
+    ) -> [SVector<f32, H>; T] {
+        let inputs: [[f32; I]; T] = core::array::from_fn(|t| xs[t].data.0[0]);
+        let mut out = [[0.0_f32; H]; T];
+        let (w_xh, [b]) = (&w_xh.data.0, &b.data.0);
+        match self.0 {
+            Kind::Portable => portable::project::<I, H, T>(w_xh, b, &inputs, &mut out),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2Fma(token) => token.project::<I, H, T>(w_xh, b, &inputs, &mut out),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512Vl(token) => token.project::<I, H, T>(w_xh, b, &inputs, &mut out),
+        }
+        out.map(|column| SVector::from_array_storage(nalgebra::ArrayStorage([column])))
+    }
+
     /// One step on this backend: `A(W_xh·x + W_hh·h + b)`.
     #[inline]
     pub(crate) fn step<const I: usize, const H: usize, A: Activation>(
@@ -611,6 +632,38 @@ macro_rules! define_kernel {
                     _ => run_block::<I, H, 8, A>(w_xh, w_hh, b, x, h, first, out),
                 }
                 first += 8;
+            }
+        }
+
+        /// The input projections of `T` steps, `out[t] = W_xh·xs[t] + b`, each chunk of 8 rows of
+        /// a weight column loaded once for all `T` inputs (`T` accumulators in registers).
+        $(#[$attr])*
+        pub(super) fn project<const I: usize, const H: usize, const T: usize>(
+            w_xh: &[[f32; H]; I],
+            b: &[f32; H],
+            xs: &[[f32; I]; T],
+            out: &mut [[f32; H]; T],
+        ) {
+            for chunk in 0..H.div_ceil(8) {
+                let start = if H < 8 { 0 } else { (chunk * 8).min(H - 8) };
+                let mut acc = [lanes(b, start); T];
+                for (k, column) in w_xh.iter().enumerate() {
+                    let w = lanes(column, start);
+                    for t in 0..T {
+                        let x = xs[t].get(k).copied().unwrap_or(0.0);
+                        acc[t] = madd(splat(x), w, acc[t]);
+                    }
+                }
+                for t in 0..T {
+                    let y = store(acc[t]);
+                    if H < 8 {
+                        for (o, v) in out[t].iter_mut().zip(y) {
+                            *o = v;
+                        }
+                    } else if let Some(dst) = out[t].get_mut(start..).and_then(<[f32]>::first_chunk_mut::<8>) {
+                        *dst = y;
+                    }
+                }
             }
         }
 

@@ -156,6 +156,19 @@ macro_rules! token {
                 unsafe { $module::bank_step::<I, H, N, A>(w_xh, w_hh, b, x, h, out) }
             }
 
+            /// `project` on this CPU.
+            #[inline]
+            pub(super) fn project<const I: usize, const H: usize, const T: usize>(
+                self,
+                w_xh: &[[f32; H]; I],
+                b: &[f32; H],
+                xs: &[[f32; I]; T],
+                out: &mut [[f32; H]; T],
+            ) {
+                // SAFETY: as in `step`.
+                unsafe { $module::project::<I, H, T>(w_xh, b, xs, out) }
+            }
+
             /// `tanh_in_place` on this CPU.
             #[inline]
             pub(super) fn tanh_in_place(self, values: &mut [f32]) {

@@ -56,6 +56,21 @@ pub fn cell<const I: usize, const H: usize, A: Activation>()
     })
 }
 
+/// A cell whose `W_hh` is rescaled to `‖W_hh‖∞ = l`, with `W_xh` and `b` at scale `s`.
+pub fn contractive<const I: usize, const H: usize>() -> impl Strategy<Value = RnnCell<I, H>> {
+    (prop_oneof![Just(0.3_f32), Just(2.0)], 0.1_f32..0.97).prop_flat_map(|(s, l)| {
+        (matrix::<H, I>(s), matrix::<H, H>(1.0), matrix::<H, 1>(s)).prop_map(
+            move |(w_xh, w_hh, b)| {
+                let norm = (0..H)
+                    .map(|j| w_hh.row(j).abs().sum())
+                    .fold(0.0_f32, f32::max);
+                let w_hh = if norm > 0.0 { w_hh * (l / norm) } else { w_hh };
+                RnnCell::new(w_xh, w_hh, b)
+            },
+        )
+    })
+}
+
 /// An input drawn at one of the [scales](scale).
 pub fn input<const N: usize>() -> impl Strategy<Value = SVector<f32, N>> {
     scale().prop_flat_map(matrix::<N, 1>)
