@@ -61,10 +61,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
 
     #[inline]
     fn backend(&self) -> Backend {
-        match self.backend {
-            Some(backend) => backend,
-            None => Backend::best(),
-        }
+        self.backend.unwrap_or_else(Backend::best)
     }
 
     /// Advances every stream by one input, `xs[s]` for stream `s`. Allocates nothing.

@@ -96,10 +96,7 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
 
     #[inline]
     fn backend(&self) -> Backend {
-        match self.backend {
-            Some(backend) => backend,
-            None => Backend::best(),
-        }
+        self.backend.unwrap_or_else(Backend::best)
     }
 
     /// One input: advances the state and returns the logits `W_hy·h + b_y` (take
