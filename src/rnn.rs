@@ -113,9 +113,10 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
     ///
     /// From 8 inputs per step on (`I ≥ 8`), the input projections `W_xh·x_t + b` are computed
     /// 8 steps at a time before the recurrence, each weight of `W_xh` read once for the 8
-    /// (input-projection hoisting), and the recurrence then adds `W_hh·h`; measured, this is
-    /// 1.15× to 1.5× faster at (32, 64) to (128, 256), and slower for a single input, so fewer
-    /// inputs are stepped one at a time, with `step`'s bits. The hoisted sums are rounded in
+    /// (input-projection hoisting), and the recurrence then adds `W_hh·h`. `cargo bench --bench
+    /// realtime` measured it 1.2× to 1.4× faster at (128, 256) and 0.9× to 1.3× at (64, 128)
+    /// across runs on a noisy machine (the README's table); with few input columns the extra
+    /// pass has little to save, so fewer inputs are stepped one at a time, with `step`'s bits. The hoisted sums are rounded in
     /// another order than [`step`](Self::step)'s, so the two agree within the rounding of two
     /// summation orders (`tests/realtime.rs` bounds it), not to the bit.
     pub fn process(&mut self, xs: &[SVector<f32, I>], ys: &mut [SVector<f32, O>]) {
