@@ -17,11 +17,14 @@
 //!   which keeps the cell's weights in nalgebra's own layout and its constructors `const`.
 //!   Cells with `H < 8` copy each column into a zeroed 8-lane vector (a constant-length copy,
 //!   one or two instructions).
-//! - Chunks are grouped into blocks of up to 8 (64 units); a block keeps its accumulators in
-//!   registers for the whole sweep. Small blocks split the sweep into `S` interleaved partial
-//!   sums (`B·S ≈ 8` independent chains, enough to keep two FMA units busy at 4 cycles of
-//!   latency), which also shortens the chain that the recurrent state `h` waits on. The partial
-//!   sums are added pairwise at the end.
+//! - Chunks are grouped into blocks of up to `BLOCK` (8 chunks, 64 units, with 32 vector
+//!   registers; 4 with 16); a block keeps its accumulators in registers for the whole sweep.
+//!   A block splits its sweep into `S` interleaved partial sums, so that `B·S` independent
+//!   chains keep two FMA units busy at 4 cycles of latency: 8 chains in the latency-bound sizes
+//!   (fewer than 4 chunks), where the partial sums also shorten the chain that the recurrent
+//!   state `h` waits on; `CHAINS` (16 with 32 registers, 12 with 16) in the throughput-bound
+//!   ones, where 8 chains of 4-cycle FMAs would leave no slack at all. The partial sums are
+//!   added pairwise at the end.
 //!
 //! # Backends
 //!
@@ -30,7 +33,8 @@
 //! - [`Backend::avx2_fma`] (x86-64): `core::arch` AVX2 with fused multiply-add, chosen at run
 //!   time when the CPU has it, so a default build (which targets SSE2) gets the full width.
 //! - [`Backend::avx512vl`] (x86-64): the same kernel compiled with AVX-512F and AVX-512VL
-//!   enabled, for their 32 vector registers; same arithmetic, same bits. A 16-lane kernel would
+//!   enabled, for their 32 vector registers: the same operations, larger blocks and more
+//!   partial sums (so, from `H ≥ 32`, another order of additions). A 16-lane kernel would
 //!   be a further backend of the same shape (one more `backend!` instantiation with its own
 //!   vector operations).
 //!
@@ -87,8 +91,10 @@ impl Backend {
     }
 
     /// The AVX-512VL backend, if this is an x86-64 CPU with AVX2, FMA, AVX-512F and AVX-512VL:
-    /// the AVX2+FMA kernel (the same 8-lane arithmetic, the same bits) compiled with AVX-512
-    /// enabled, which doubles the vector registers to 32, so large blocks spill less.
+    /// the AVX2+FMA kernel (the same 8-lane operations) compiled with AVX-512 enabled, which
+    /// doubles the vector registers to 32: blocks of 64 units with 16 accumulator chains. From
+    /// `H ≥ 32` its additions come in another order than the AVX2+FMA backend's, so the two
+    /// agree within the error budget, not to the bit.
     #[inline]
     #[must_use]
     pub fn avx512vl() -> Option<Self> {
@@ -276,18 +282,28 @@ impl Backend {
         x: &SVector<f32, I>,
         h: &SVector<f32, H>,
     ) -> SVector<f32, H> {
-        let mut out = SVector::<f32, H>::zeros();
-        let [out_data] = &mut out.data.0;
         let (w_xh, w_hh) = (&w_xh.data.0, &w_hh.data.0);
         let ([b], [x], [h]) = (&b.data.0, &x.data.0, &h.data.0);
-        match self.0 {
-            Kind::Portable => portable::step::<I, H, A>(w_xh, w_hh, b, x, h, out_data),
+        let out = match self.0 {
+            Kind::Portable => {
+                #[inline(never)]
+                fn p<const I: usize, const H: usize, A: Activation>(
+                    w_xh: &[[f32; H]; I],
+                    w_hh: &[[f32; H]; H],
+                    b: &[f32; H],
+                    x: &[f32; I],
+                    h: &[f32; H],
+                ) -> [f32; H] {
+                    portable::step::<I, H, A>(w_xh, w_hh, b, x, h)
+                }
+                p::<I, H, A>(w_xh, w_hh, b, x, h)
+            }
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx2Fma(token) => token.step::<I, H, A>(w_xh, w_hh, b, x, h, out_data),
+            Kind::Avx2Fma(token) => token.step::<I, H, A>(w_xh, w_hh, b, x, h),
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx512Vl(token) => token.step::<I, H, A>(w_xh, w_hh, b, x, h, out_data),
-        }
-        out
+            Kind::Avx512Vl(token) => token.step::<I, H, A>(w_xh, w_hh, b, x, h),
+        };
+        SVector::from_array_storage(nalgebra::ArrayStorage([out]))
     }
 }
 
@@ -338,11 +354,14 @@ pub fn build_info() -> String {
 pub const FLUSH_BELOW: f32 = 1.0 / 18_446_744_073_709_551_616.0;
 
 /// How many partial sums a block of `chunks` 8-unit chunks splits its sweep into, for a hidden
-/// size `h`: enough independent accumulator chains (`chunks · S ≈ 8`) to cover the FMA latency,
-/// and no more than half of `h`, past which the extra pairwise additions cost the recurrent
-/// chain more than they save.
-pub(crate) const fn partial_sums(chunks: usize, h: usize) -> usize {
-    let for_throughput = if chunks >= 8 { 1 } else { 8 / chunks };
+/// size `h` on a backend that keeps `chains` accumulators in registers: enough independent
+/// chains (`chunks · S ≈ chains`, or 8 below 4 chunks, where the step is latency-bound) to
+/// cover the FMA latency, and no more than half of `h`, past which the extra pairwise additions
+/// cost the recurrent chain more than they save.
+pub(crate) const fn partial_sums(chunks: usize, h: usize, chains: usize) -> usize {
+    // Below 4 chunks the step is latency-bound: 8 chains.
+    let chains = if chunks >= 4 { chains } else { 8 };
+    let for_throughput = if chunks >= chains { 1 } else { chains / chunks };
     let for_latency = if h < 4 { 1 } else { h / 2 };
     if for_throughput < for_latency {
         for_throughput
@@ -596,7 +615,7 @@ macro_rules! define_kernel {
             // Chunk c starts at 8c, the last one at H − 8 (overlapping when 8 does not divide H).
             let starts: [usize; B] =
                 core::array::from_fn(|c| if H < 8 { 0 } else { ((first + c) * 8).min(H - 8) });
-            match partial_sums(B, H) {
+            match partial_sums(B, H, CHAINS) {
                 1 => block::<I, H, B, 1, A>(w_xh, w_hh, b, x, h, &starts, out),
                 2 => block::<I, H, B, 2, A>(w_xh, w_hh, b, x, h, &starts, out),
                 3 => block::<I, H, B, 3, A>(w_xh, w_hh, b, x, h, &starts, out),
@@ -613,15 +632,16 @@ macro_rules! define_kernel {
             b: &[f32; H],
             x: &[f32; I],
             h: &[f32; H],
-            out: &mut [f32; H],
-        ) {
+        ) -> [f32; H] {
+            let mut out = [0.0; H];
+            let out = &mut out;
             if H == 0 {
-                return;
+                return *out;
             }
             let chunks = H.div_ceil(8);
             let mut first = 0;
             while first < chunks {
-                match chunks - first {
+                match (chunks - first).min(BLOCK) {
                     1 => run_block::<I, H, 1, A>(w_xh, w_hh, b, x, h, first, out),
                     2 => run_block::<I, H, 2, A>(w_xh, w_hh, b, x, h, first, out),
                     3 => run_block::<I, H, 3, A>(w_xh, w_hh, b, x, h, first, out),
@@ -631,8 +651,9 @@ macro_rules! define_kernel {
                     7 => run_block::<I, H, 7, A>(w_xh, w_hh, b, x, h, first, out),
                     _ => run_block::<I, H, 8, A>(w_xh, w_hh, b, x, h, first, out),
                 }
-                first += 8;
+                first += BLOCK;
             }
+            *out
         }
 
         /// The input projections of `T` steps, `out[t] = W_xh·xs[t] + b`, each chunk of 8 rows of

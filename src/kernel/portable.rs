@@ -6,6 +6,12 @@ use wide::f32x8;
 
 type V = f32x8;
 
+/// Accumulator chains in the throughput-bound sizes (see `kernel::partial_sums`).
+const CHAINS: usize = 8;
+
+/// The largest block, in 8-unit chunks.
+const BLOCK: usize = 8;
+
 #[inline(always)]
 fn splat(v: f32) -> V {
     f32x8::splat(v)

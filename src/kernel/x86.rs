@@ -1,10 +1,12 @@
 //! The x86-64 backends, written against `core::arch` so that a default build, which targets
 //! SSE2, still runs 8-lane fused multiply-adds on a CPU that has them:
 //!
-//! - [`Avx2Fma`]: AVX2 and FMA, 16 vector registers;
+//! - [`Avx2Fma`]: AVX2 and FMA, 16 vector registers: blocks of up to 4 chunks, 12 accumulator
+//!   chains in the throughput-bound sizes;
 //! - [`Avx512Vl`]: the same 8-lane (256-bit) code compiled with AVX-512F and AVX-512VL enabled,
-//!   which gives it 32 vector registers: the large blocks keep more accumulators and
-//!   temporaries in registers. The arithmetic, and so every result bit, is the same.
+//!   which gives it 32 vector registers: blocks of up to 8 chunks, 16 chains. The operations
+//!   are the same; where the blocking differs (`H ≥ 32`), so does the order of the additions,
+//!   and the two agree within the step's error budget rather than to the bit.
 //!
 //! This module is the only place in the crate with `unsafe`, for two things: the unaligned loads
 //! and stores through pointers (each from a reference to exactly 8 `f32`s), and the calls into
@@ -20,9 +22,15 @@
     reason = "core::arch loads, stores and target-feature calls"
 )]
 
-/// The vector operations and the kernel, compiled for one set of target features.
+/// The vector operations and the kernel, compiled for one set of target features, with the
+/// number of independent accumulator chains and the largest block (in chunks) that its
+/// registers hold (see `kernel::partial_sums`).
 macro_rules! backend {
-    ($features:literal) => {
+    ($features:literal, $chains:literal, $block:literal) => {
+        /// The largest block, in 8-unit chunks.
+        const BLOCK: usize = $block;
+        /// Accumulator chains in the throughput-bound sizes.
+        const CHAINS: usize = $chains;
         use core::arch::x86_64::{
             __m256, _CMP_LT_OQ, _mm256_add_ps, _mm256_and_ps, _mm256_andnot_ps, _mm256_cmp_ps,
             _mm256_div_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_min_ps, _mm256_mul_ps,
@@ -134,11 +142,10 @@ macro_rules! token {
                 b: &[f32; H],
                 x: &[f32; I],
                 h: &[f32; H],
-                out: &mut [f32; H],
-            ) {
+            ) -> [f32; H] {
                 // SAFETY: `self` exists only if the CPU has the features `step` enables; so for
                 // every call below.
-                unsafe { $module::step::<I, H, A>(w_xh, w_hh, b, x, h, out) }
+                unsafe { $module::step::<I, H, A>(w_xh, w_hh, b, x, h) }
             }
 
             /// `bank_step` on this CPU.
@@ -227,11 +234,11 @@ fn detected(_features: &[&str]) -> bool {
 }
 
 mod avx2 {
-    backend!("avx2,fma");
+    backend!("avx2,fma", 12, 4);
 }
 
 mod avx512 {
-    backend!("avx2,fma,avx512f,avx512vl");
+    backend!("avx2,fma,avx512f,avx512vl", 16, 8);
 }
 
 token!(
