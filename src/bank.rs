@@ -33,12 +33,23 @@ use crate::readout::Readout;
 /// bank.reset_stream(0);
 /// assert_eq!(bank.state(0), SVector::<f32, 4>::zeros());
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct RnnBank<const I: usize, const H: usize, const N: usize, A = Tanh> {
     cell: RnnCell<I, H, A>,
-    /// `states[j][s]`: unit `j` of stream `s`.
-    states: [[f32; N]; H],
+    /// Two sets of states, `states[current]` the live one (`[j][s]`: unit `j` of stream `s`):
+    /// a step reads one and writes the other, so it never copies the states.
+    states: [[[f32; N]; H]; 2],
+    current: usize,
     backend: Option<Backend>,
+}
+
+/// Equal cells, states and backend choice (whichever of the two buffers holds the states).
+impl<const I: usize, const H: usize, const N: usize, A: Activation> PartialEq
+    for RnnBank<I, H, N, A>
+{
+    fn eq(&self, other: &Self) -> bool {
+        self.cell == other.cell && self.states() == other.states() && self.backend == other.backend
+    }
 }
 
 impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H, N, A> {
@@ -47,7 +58,8 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     pub const fn new(cell: RnnCell<I, H, A>) -> Self {
         Self {
             cell,
-            states: [[0.0; N]; H],
+            states: [[[0.0; N]; H]; 2],
+            current: 0,
             backend: None,
         }
     }
@@ -69,10 +81,10 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
         let mut lanes = [[0.0_f32; N]; I];
         for (s, x) in xs.iter().enumerate() {
-            for (row, &v) in lanes.iter_mut().zip(x.iter()) {
-                if let Some(slot) = row.get_mut(s) {
-                    *slot = v;
-                }
+            let [x] = &x.data.0;
+            for k in 0..I {
+                // In bounds: `k < I` and `s < N` (the index of an `N`-array).
+                lanes[k][s] = x[k];
             }
         }
         self.step_lanes(&lanes);
@@ -82,32 +94,39 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// no transposition. For one input per stream (`I = 1`), `x[0]` is simply the `N` samples.
     #[inline]
     pub fn step_lanes(&mut self, x: &[[f32; N]; I]) {
-        let previous = self.states;
-        self.backend().bank_step::<I, H, N, A>(
+        let backend = self.backend();
+        let [first, second] = &mut self.states;
+        let (previous, next) = if self.current == 0 {
+            (&*first, second)
+        } else {
+            (&*second, first)
+        };
+        backend.bank_step::<I, H, N, A>(
             self.cell.w_xh(),
             self.cell.w_hh(),
             self.cell.bias(),
             x,
-            &previous,
-            &mut self.states,
+            previous,
+            next,
         );
+        self.current ^= 1;
     }
 
     /// Stream `s`'s hidden state (zeros for `s ≥ N`).
     #[must_use]
     pub fn state(&self, s: usize) -> SVector<f32, H> {
-        SVector::from_fn(|j, _| self.states[j].get(s).copied().unwrap_or(0.0))
+        SVector::from_fn(|j, _| self.states()[j].get(s).copied().unwrap_or(0.0))
     }
 
     /// All states, unit-major: `states()[j][s]` is unit `j` of stream `s`.
     #[must_use]
     pub const fn states(&self) -> &[[f32; N]; H] {
-        &self.states
+        &self.states[self.current & 1]
     }
 
     /// Sets stream `s`'s hidden state (nothing for `s ≥ N`).
     pub fn set_state(&mut self, s: usize, h: &SVector<f32, H>) {
-        for (row, &v) in self.states.iter_mut().zip(h.iter()) {
+        for (row, &v) in self.states[self.current & 1].iter_mut().zip(h.iter()) {
             if let Some(slot) = row.get_mut(s) {
                 *slot = v;
             }
@@ -121,7 +140,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
 
     /// Resets every stream to zero.
     pub const fn reset(&mut self) {
-        self.states = [[0.0; N]; H];
+        self.states[self.current & 1] = [[0.0; N]; H];
     }
 
     /// The cell every stream runs.
