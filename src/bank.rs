@@ -15,7 +15,7 @@ use nalgebra::SVector;
 
 use crate::activation::{Activation, Tanh};
 use crate::cell::RnnCell;
-use crate::kernel::Backend;
+use crate::kernel::{Backend, BankInput};
 use crate::readout::Readout;
 
 /// `N` independent streams (channels, voices, users) of one cell, advanced by one call.
@@ -79,21 +79,33 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// Advances every stream by one input, `xs[s]` for stream `s`. Allocates nothing.
     #[inline]
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
-        let mut lanes = [[0.0_f32; N]; I];
-        for (s, x) in xs.iter().enumerate() {
-            let [x] = &x.data.0;
-            for k in 0..I {
-                // In bounds: `k < I` and `s < N` (the index of an `N`-array).
-                lanes[k][s] = x[k];
+        if H <= 8 {
+            // One block of units: the kernel gathers each input once.
+            self.advance(xs);
+        } else {
+            // Several blocks of units would gather each input once per block: transpose once.
+            let mut lanes = [[0.0_f32; N]; I];
+            for (s, x) in xs.iter().enumerate() {
+                let [x] = &x.data.0;
+                for k in 0..I {
+                    // In bounds: `k < I` and `s < N` (the index of an `N`-array).
+                    lanes[k][s] = x[k];
+                }
             }
+            self.advance(&lanes);
         }
-        self.step_lanes(&lanes);
     }
 
     /// Advances every stream by one input given unit-major, `x[k][s]` (input `k` of stream `s`):
     /// no transposition. For one input per stream (`I = 1`), `x[0]` is simply the `N` samples.
     #[inline]
     pub fn step_lanes(&mut self, x: &[[f32; N]; I]) {
+        self.advance(x);
+    }
+
+    /// One step from inputs in either layout: the kernel gathers 8 streams' input `k` at a time.
+    #[inline]
+    fn advance<X: BankInput<I, N>>(&mut self, x: &X) {
         let backend = self.backend();
         let [first, second] = &mut self.states;
         let (previous, next) = if self.current == 0 {
@@ -101,7 +113,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
         } else {
             (&*second, first)
         };
-        backend.bank_step::<I, H, N, A>(
+        backend.bank_step::<I, H, N, A, X>(
             self.cell.w_xh(),
             self.cell.w_hh(),
             self.cell.bias(),

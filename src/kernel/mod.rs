@@ -232,22 +232,28 @@ impl Backend {
 
     /// One step of `N` streams on this backend, unit-major (`x[k][s]`, `h[j][s]`).
     #[inline]
-    pub(crate) fn bank_step<const I: usize, const H: usize, const N: usize, A: Activation>(
+    pub(crate) fn bank_step<
+        const I: usize,
+        const H: usize,
+        const N: usize,
+        A: Activation,
+        X: BankInput<I, N>,
+    >(
         self,
         w_xh: &SMatrix<f32, H, I>,
         w_hh: &SMatrix<f32, H, H>,
         b: &SVector<f32, H>,
-        x: &[[f32; N]; I],
+        x: &X,
         h: &[[f32; N]; H],
         out: &mut [[f32; N]; H],
     ) {
         let (w_xh, w_hh, [b]) = (&w_xh.data.0, &w_hh.data.0, &b.data.0);
         match self.0 {
-            Kind::Portable => portable::bank_step::<I, H, N, A>(w_xh, w_hh, b, x, h, out),
+            Kind::Portable => portable::bank_step::<I, H, N, A, X>(w_xh, w_hh, b, x, h, out),
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx2Fma(token) => token.bank_step::<I, H, N, A>(w_xh, w_hh, b, x, h, out),
+            Kind::Avx2Fma(token) => token.bank_step::<I, H, N, A, X>(w_xh, w_hh, b, x, h, out),
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx512Vl(token) => token.bank_step::<I, H, N, A>(w_xh, w_hh, b, x, h, out),
+            Kind::Avx512Vl(token) => token.bank_step::<I, H, N, A, X>(w_xh, w_hh, b, x, h, out),
         }
     }
 
@@ -367,6 +373,44 @@ pub(crate) const fn partial_sums(chunks: usize, h: usize, chains: usize) -> usiz
         for_throughput
     } else {
         for_latency
+    }
+}
+
+/// The inputs of a bank step, as the kernel reads them: input `k` of 8 streams at a time.
+pub(crate) trait BankInput<const I: usize, const N: usize> {
+    /// Input `k` of streams `start..start + 8`, zeros past the last stream.
+    fn lanes(&self, k: usize, start: usize) -> [f32; 8];
+}
+
+/// Unit-major, `x[k][s]`: 8 contiguous values.
+impl<const I: usize, const N: usize> BankInput<I, N> for [[f32; N]; I] {
+    #[inline(always)]
+    fn lanes(&self, k: usize, start: usize) -> [f32; 8] {
+        let row = self
+            .get(k)
+            .map_or(&[][..], |row| row.get(start..).unwrap_or(&[]));
+        if let Some(chunk) = row.first_chunk::<8>() {
+            *chunk
+        } else {
+            let mut lanes = [0.0; 8];
+            for (lane, value) in lanes.iter_mut().zip(row) {
+                *lane = *value;
+            }
+            lanes
+        }
+    }
+}
+
+/// Stream-major, one vector per stream: 8 values gathered with a stride of `I`.
+impl<const I: usize, const N: usize> BankInput<I, N> for [SVector<f32, I>; N] {
+    #[inline(always)]
+    fn lanes(&self, k: usize, start: usize) -> [f32; 8] {
+        core::array::from_fn(|l| {
+            self.get(start + l)
+                .and_then(|x| x.data.0[0].get(k))
+                .copied()
+                .unwrap_or(0.0)
+        })
     }
 }
 
@@ -494,11 +538,12 @@ macro_rules! define_kernel {
             const J: usize,
             const C: usize,
             A: Activation,
+            X: crate::kernel::BankInput<I, N>,
         >(
             w_xh: &[[f32; H]; I],
             w_hh: &[[f32; H]; H],
             b: &[f32; H],
-            (x, h): (&[[f32; N]; I], &[[f32; N]; H]),
+            (x, h): (&X, &[[f32; N]; H]),
             (starts, first): (&[usize; C], usize),
             out: &mut [[f32; N]; H],
         ) {
@@ -506,7 +551,16 @@ macro_rules! define_kernel {
                 core::array::from_fn(|j| splat(column.get(first + j).copied().unwrap_or(0.0)))
             };
             let mut acc: [[V; J]; C] = [weights(b); C];
-            for (column, row) in w_xh.iter().zip(x).chain(w_hh.iter().zip(h)) {
+            for (k, column) in w_xh.iter().enumerate() {
+                let w = weights(column);
+                for c in 0..C {
+                    let v = load(&x.lanes(k, starts[c]));
+                    for j in 0..J {
+                        acc[c][j] = madd(w[j], v, acc[c][j]);
+                    }
+                }
+            }
+            for (column, row) in w_hh.iter().zip(h) {
                 let w = weights(column);
                 for c in 0..C {
                     let v = lanes(row, starts[c]);
@@ -543,11 +597,12 @@ macro_rules! define_kernel {
             const J: usize,
             const C: usize,
             A: Activation,
+            X: crate::kernel::BankInput<I, N>,
         >(
             w_xh: &[[f32; H]; I],
             w_hh: &[[f32; H]; H],
             b: &[f32; H],
-            xh: (&[[f32; N]; I], &[[f32; N]; H]),
+            xh: (&X, &[[f32; N]; H]),
             first: usize,
             out: &mut [[f32; N]; H],
         ) {
@@ -558,11 +613,11 @@ macro_rules! define_kernel {
             let mut k = 0;
             while k + C <= chunks {
                 let starts: [usize; C] = core::array::from_fn(|c| start(k + c));
-                bank_block::<I, H, N, J, C, A>(w_xh, w_hh, b, xh, (&starts, first), out);
+                bank_block::<I, H, N, J, C, A, X>(w_xh, w_hh, b, xh, (&starts, first), out);
                 k += C;
             }
             while k < chunks {
-                bank_block::<I, H, N, J, 1, A>(w_xh, w_hh, b, xh, (&[start(k)], first), out);
+                bank_block::<I, H, N, J, 1, A, X>(w_xh, w_hh, b, xh, (&[start(k)], first), out);
                 k += 1;
             }
         }
@@ -572,11 +627,17 @@ macro_rules! define_kernel {
         /// blocks of up to 8 units whose accumulators, with those of up to 4 chunks of streams,
         /// stay in registers.
         $(#[$attr])*
-        pub(super) fn bank_step<const I: usize, const H: usize, const N: usize, A: Activation>(
+        pub(super) fn bank_step<
+            const I: usize,
+            const H: usize,
+            const N: usize,
+            A: Activation,
+            X: crate::kernel::BankInput<I, N>,
+        >(
             w_xh: &[[f32; H]; I],
             w_hh: &[[f32; H]; H],
             b: &[f32; H],
-            x: &[[f32; N]; I],
+            x: &X,
             h: &[[f32; N]; H],
             out: &mut [[f32; N]; H],
         ) {
@@ -588,14 +649,14 @@ macro_rules! define_kernel {
             while first < H {
                 // J units × C chunks of accumulators: about 8 independent chains.
                 match H - first {
-                    1 => bank_units::<I, H, N, 1, 4, A>(w_xh, w_hh, b, xh, first, out),
-                    2 => bank_units::<I, H, N, 2, 4, A>(w_xh, w_hh, b, xh, first, out),
-                    3 => bank_units::<I, H, N, 3, 3, A>(w_xh, w_hh, b, xh, first, out),
-                    4 => bank_units::<I, H, N, 4, 2, A>(w_xh, w_hh, b, xh, first, out),
-                    5 => bank_units::<I, H, N, 5, 2, A>(w_xh, w_hh, b, xh, first, out),
-                    6 => bank_units::<I, H, N, 6, 2, A>(w_xh, w_hh, b, xh, first, out),
-                    7 => bank_units::<I, H, N, 7, 1, A>(w_xh, w_hh, b, xh, first, out),
-                    _ => bank_units::<I, H, N, 8, 1, A>(w_xh, w_hh, b, xh, first, out),
+                    1 => bank_units::<I, H, N, 1, 4, A, X>(w_xh, w_hh, b, xh, first, out),
+                    2 => bank_units::<I, H, N, 2, 4, A, X>(w_xh, w_hh, b, xh, first, out),
+                    3 => bank_units::<I, H, N, 3, 3, A, X>(w_xh, w_hh, b, xh, first, out),
+                    4 => bank_units::<I, H, N, 4, 2, A, X>(w_xh, w_hh, b, xh, first, out),
+                    5 => bank_units::<I, H, N, 5, 2, A, X>(w_xh, w_hh, b, xh, first, out),
+                    6 => bank_units::<I, H, N, 6, 2, A, X>(w_xh, w_hh, b, xh, first, out),
+                    7 => bank_units::<I, H, N, 7, 1, A, X>(w_xh, w_hh, b, xh, first, out),
+                    _ => bank_units::<I, H, N, 8, 1, A, X>(w_xh, w_hh, b, xh, first, out),
                 }
                 first += 8;
             }

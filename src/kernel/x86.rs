@@ -150,17 +150,23 @@ macro_rules! token {
 
             /// `bank_step` on this CPU.
             #[inline]
-            pub(super) fn bank_step<const I: usize, const H: usize, const N: usize, A: crate::Activation>(
+            pub(super) fn bank_step<
+                const I: usize,
+                const H: usize,
+                const N: usize,
+                A: crate::Activation,
+                X: crate::kernel::BankInput<I, N>,
+            >(
                 self,
                 w_xh: &[[f32; H]; I],
                 w_hh: &[[f32; H]; H],
                 b: &[f32; H],
-                x: &[[f32; N]; I],
+                x: &X,
                 h: &[[f32; N]; H],
                 out: &mut [[f32; N]; H],
             ) {
                 // SAFETY: as in `step`.
-                unsafe { $module::bank_step::<I, H, N, A>(w_xh, w_hh, b, x, h, out) }
+                unsafe { $module::bank_step::<I, H, N, A, X>(w_xh, w_hh, b, x, h, out) }
             }
 
             /// `project` on this CPU.
