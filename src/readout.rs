@@ -72,11 +72,54 @@ impl<const H: usize, const O: usize> Readout<H, O> {
     #[inline]
     #[must_use]
     pub fn logits(&self, h: &SVector<f32, H>) -> SVector<f32, O> {
-        let mut acc = self.b_y;
-        for (column, &hk) in self.w_hy.column_iter().zip(h.iter()) {
-            acc.axpy(hk, &column, 1.0);
+        // Few outputs: each column is a short multiply-add, and one accumulator would chain
+        // all `H` of them; 8 partial sums keep 8 chains in flight. Many outputs: each column
+        // is long enough to fill the vector units, and 2 partial sums stay in registers.
+        if O <= 8 {
+            self.partial_logits::<8>(h)
+        } else {
+            self.partial_logits::<2>(h)
         }
-        acc
+    }
+
+    /// `W_hy·h + b_y`, column `k` added into partial sum `k mod S`, the sums added pairwise.
+    #[inline]
+    fn partial_logits<const S: usize>(&self, h: &SVector<f32, H>) -> SVector<f32, O> {
+        let mut sums = [[0.0_f32; O]; S];
+        let ([h], columns) = (&h.data.0, &self.w_hy.data.0);
+        let (groups, rest) = columns.as_chunks::<S>();
+        let (h_groups, h_rest) = h.as_chunks::<S>();
+        for (group, hs) in groups.iter().zip(h_groups) {
+            for s in 0..S {
+                for (sum, w) in sums[s].iter_mut().zip(&group[s]) {
+                    *sum += hs[s] * w;
+                }
+            }
+        }
+        for (s, (column, hk)) in rest.iter().zip(h_rest).enumerate() {
+            if let Some(partial) = sums.get_mut(s) {
+                for (sum, w) in partial.iter_mut().zip(column) {
+                    *sum += hk * w;
+                }
+            }
+        }
+        let mut n = S;
+        while n > 1 {
+            let half = n.div_ceil(2);
+            for s in 0..n - half {
+                let upper = sums[s + half];
+                for (sum, value) in sums[s].iter_mut().zip(upper) {
+                    *sum += value;
+                }
+            }
+            n = half;
+        }
+        let [bias] = &self.b_y.data.0;
+        let mut y = self.b_y;
+        for ((out, sum), b) in y.iter_mut().zip(&sums[0]).zip(bias) {
+            *out = b + sum;
+        }
+        y
     }
 
     /// The class probabilities `softmax(W_hy·h + b_y)`.

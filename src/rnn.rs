@@ -15,6 +15,17 @@ const HOIST: usize = 8;
 /// extra pass costs more than reading `W_xh` once per step).
 const HOIST_FROM_INPUTS: usize = 8;
 
+/// The weight size (bytes of `W_xh` and `W_hh`) from which [`Rnn::process`] hoists: above a
+/// typical 32 KiB L1 data cache, a step reads its weights from L2, and reading `W_xh` once per
+/// 8 steps saves more than the extra pass costs. Below it (e.g. (32, 64), 24 KiB) the weights
+/// stay in L1 and hoisting was measured slower than stepping.
+const HOIST_FROM_BYTES: usize = 32 * 1024;
+
+/// Whether [`Rnn::process`] hoists the input projections of an `(I, H)` cell.
+const fn hoists(i: usize, h: usize) -> bool {
+    i >= HOIST_FROM_INPUTS && h * (i + h) * size_of::<f32>() > HOIST_FROM_BYTES
+}
+
 use crate::activation::{Activation, Tanh};
 use crate::cell::RnnCell;
 use crate::kernel::Backend;
@@ -111,18 +122,19 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
     /// Many-to-many: steps through `xs` and writes each step's logits to `ys[t]`, for `t` below
     /// the shorter of the two. Allocates nothing.
     ///
-    /// From 8 inputs per step on (`I ≥ 8`), the input projections `W_xh·x_t + b` are computed
-    /// 8 steps at a time before the recurrence, each weight of `W_xh` read once for the 8
-    /// (input-projection hoisting), and the recurrence then adds `W_hh·h`. `cargo bench --bench
-    /// realtime` measured it 1.2× to 1.4× faster at (128, 256) and 0.9× to 1.3× at (64, 128)
-    /// across runs on a noisy machine (the README's table); with few input columns the extra
-    /// pass has little to save, so fewer inputs are stepped one at a time, with `step`'s bits. The hoisted sums are rounded in
-    /// another order than [`step`](Self::step)'s, so the two agree within the rounding of two
-    /// summation orders (`tests/realtime.rs` bounds it), not to the bit.
+    /// From 8 inputs per step on (`I ≥ 8`) and weights larger than 32 KiB (an L1 data cache),
+    /// the input projections `W_xh·x_t + b` are computed 8 steps at a time before the
+    /// recurrence, each weight of `W_xh` read once for the 8 (input-projection hoisting), and
+    /// the recurrence then adds `W_hh·h`; the README's table gives what `cargo bench --bench
+    /// realtime` measured. Smaller cells are stepped one input at a time, with `step`'s bits:
+    /// with few input columns the extra pass has little to save, and weights that stay in L1
+    /// cost nothing to read again. The hoisted sums are rounded in another order than
+    /// [`step`](Self::step)'s, so the two agree within the rounding of two summation orders
+    /// (`tests/realtime.rs` bounds it), not to the bit.
     pub fn process(&mut self, xs: &[SVector<f32, I>], ys: &mut [SVector<f32, O>]) {
         let n = xs.len().min(ys.len());
         let (xs, ys) = (&xs[..n], &mut ys[..n]);
-        if I < HOIST_FROM_INPUTS {
+        if !hoists(I, H) {
             for (x, y) in xs.iter().zip(ys) {
                 *y = self.step(x);
             }
@@ -142,10 +154,10 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
     /// returns the logits after the last one (`None` for no input, the state untouched). The
     /// readout runs once.
     pub fn process_last(&mut self, xs: &[SVector<f32, I>]) -> Option<SVector<f32, O>> {
-        let (blocks, rest) = if I < HOIST_FROM_INPUTS {
-            (&[][..], xs)
-        } else {
+        let (blocks, rest) = if hoists(I, H) {
             xs.as_chunks::<HOIST>()
+        } else {
+            (&[][..], xs)
         };
         for block in blocks {
             self.recur(block, |_, _| {});

@@ -146,17 +146,35 @@ proptest! {
     fn readout_logits_equal_reference(
         w in common::matrix::<5, 13>(3.0), b in common::matrix::<5, 1>(3.0), h in common::state::<13>()
     ) {
-        let readout = Readout::new(w, b);
-        let (fast, slow) = (readout.logits(&h), reference::logits(&readout, &h));
-        for o in 0..5 {
-            let s: f64 = (0..13).map(|k| f64::from(w[(o, k)].abs() * h[k].abs())).sum::<f64>()
-                + f64::from(b[o].abs());
-            let tol = 2.0 * common::gamma(14) * s;
-            prop_assert!((f64::from(fast[o]) - f64::from(slow[o])).abs() <= tol);
-        }
-        prop_assert_eq!(readout.predict(&h), argmax(&fast));
-        prop_assert_eq!(readout.probabilities(&h), softmax(&fast));
+        logits_match(&Readout::new(w, b), &h)?;
     }
+
+    /// The same with more than 8 outputs (two partial sums instead of eight).
+    #[test]
+    fn wide_readout_logits_equal_reference(
+        w in common::matrix::<11, 21>(3.0), b in common::matrix::<11, 1>(3.0), h in common::state::<21>()
+    ) {
+        logits_match(&Readout::new(w, b), &h)?;
+    }
+}
+
+fn logits_match<const H: usize, const O: usize>(
+    readout: &Readout<H, O>,
+    h: &SVector<f32, H>,
+) -> Result<(), TestCaseError> {
+    let (fast, slow) = (readout.logits(h), reference::logits(readout, h));
+    let (w, b) = (readout.weight(), readout.bias());
+    for o in 0..O {
+        let s: f64 = (0..H)
+            .map(|k| f64::from(w[(o, k)].abs() * h[k].abs()))
+            .sum::<f64>()
+            + f64::from(b[o].abs());
+        let tol = 2.0 * common::gamma(H + 1) * s;
+        prop_assert!((f64::from(fast[o]) - f64::from(slow[o])).abs() <= tol);
+    }
+    prop_assert_eq!(readout.predict(h), argmax(&fast));
+    prop_assert_eq!(readout.probabilities(h), softmax(&fast));
+    Ok(())
 }
 
 #[test]

@@ -726,23 +726,58 @@ macro_rules! define_kernel {
             xs: &[[f32; I]; T],
             out: &mut [[f32; H]; T],
         ) {
-            for chunk in 0..H.div_ceil(8) {
-                let start = if H < 8 { 0 } else { (chunk * 8).min(H - 8) };
-                let mut acc = [lanes(b, start); T];
-                for (k, column) in w_xh.iter().enumerate() {
-                    let w = lanes(column, start);
-                    for t in 0..T {
-                        let x = xs[t].get(k).copied().unwrap_or(0.0);
-                        acc[t] = madd(splat(x), w, acc[t]);
-                    }
+            let chunks = H.div_ceil(8);
+            let mut first = 0;
+            while first + PROJECT_BLOCK <= chunks {
+                project_block::<I, H, T, PROJECT_BLOCK>(w_xh, b, xs, first, out);
+                first += PROJECT_BLOCK;
+            }
+            while first < chunks {
+                project_block::<I, H, T, 1>(w_xh, b, xs, first, out);
+                first += 1;
+            }
+        }
+
+        /// `project` for the `B` chunks from chunk `first`: `T·B` accumulators, each weight
+        /// loaded once for the `T` inputs and each broadcast input used for the `B` chunks.
+        $(#[$attr])*
+        fn project_block<const I: usize, const H: usize, const T: usize, const B: usize>(
+            w_xh: &[[f32; H]; I],
+            b: &[f32; H],
+            xs: &[[f32; I]; T],
+            first: usize,
+            out: &mut [[f32; H]; T],
+        ) {
+            let starts: [usize; B] =
+                core::array::from_fn(|c| if H < 8 { 0 } else { ((first + c) * 8).min(H - 8) });
+            let mut acc = [[splat(0.0); B]; T];
+            for t in 0..T {
+                for c in 0..B {
+                    acc[t][c] = lanes(b, starts[c]);
+                }
+            }
+            for (k, column) in w_xh.iter().enumerate() {
+                let mut w = [splat(0.0); B];
+                for c in 0..B {
+                    w[c] = lanes(column, starts[c]);
                 }
                 for t in 0..T {
-                    let y = store(acc[t]);
+                    let x = splat(xs[t].get(k).copied().unwrap_or(0.0));
+                    for c in 0..B {
+                        acc[t][c] = madd(x, w[c], acc[t][c]);
+                    }
+                }
+            }
+            for t in 0..T {
+                for c in 0..B {
+                    let y = store(acc[t][c]);
                     if H < 8 {
                         for (o, v) in out[t].iter_mut().zip(y) {
                             *o = v;
                         }
-                    } else if let Some(dst) = out[t].get_mut(start..).and_then(<[f32]>::first_chunk_mut::<8>) {
+                    } else if let Some(dst) =
+                        out[t].get_mut(starts[c]..).and_then(<[f32]>::first_chunk_mut::<8>)
+                    {
                         *dst = y;
                     }
                 }

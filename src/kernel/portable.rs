@@ -12,6 +12,9 @@ const CHAINS: usize = 8;
 /// The largest block, in 8-unit chunks.
 const BLOCK: usize = 8;
 
+/// Chunks per block of the input projections.
+const PROJECT_BLOCK: usize = 1;
+
 #[inline(always)]
 fn splat(v: f32) -> V {
     f32x8::splat(v)

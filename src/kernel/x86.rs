@@ -26,7 +26,9 @@
 /// number of independent accumulator chains and the largest block (in chunks) that its
 /// registers hold (see `kernel::partial_sums`).
 macro_rules! backend {
-    ($features:literal, $chains:literal, $block:literal) => {
+    ($features:literal, $chains:literal, $block:literal, $project_block:literal) => {
+        /// Chunks per block of the input projections (`HOIST·PROJECT_BLOCK` accumulators).
+        const PROJECT_BLOCK: usize = $project_block;
         /// The largest block, in 8-unit chunks.
         const BLOCK: usize = $block;
         /// Accumulator chains in the throughput-bound sizes.
@@ -240,11 +242,11 @@ fn detected(_features: &[&str]) -> bool {
 }
 
 mod avx2 {
-    backend!("avx2,fma", 12, 4);
+    backend!("avx2,fma", 12, 4, 1);
 }
 
 mod avx512 {
-    backend!("avx2,fma,avx512f,avx512vl", 16, 8);
+    backend!("avx2,fma,avx512f,avx512vl", 16, 8, 3);
 }
 
 token!(
