@@ -4,9 +4,11 @@
 //!
 //! `cargo run --release --example latency`
 //!
-//! The clock costs about 20 ns to read and ticks in coarse steps, more than a small step takes,
-//! so steps are timed in batches of 32 consecutive steps and each batch's time is divided by 32:
-//! the percentiles are over 125 000 batches, and a single slow step shows as 1/32 of its delay.
+//! Reading the clock costs about 20 ns, as much as a small step, so small steps are timed in
+//! batches of 8 consecutive steps (about 200 ns: short enough that an interrupt or a
+//! neighbour's burst lands in few of them) and large ones one by one. The clock's own cost, the
+//! median of back-to-back readings measured first, is taken off each batch before dividing by
+//! its size; a single slow step shows as 1/8 of its delay in a batch of 8.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -14,8 +16,49 @@ use std::time::Instant;
 use elman::nalgebra::{SMatrix, SVector};
 use elman::{Readout, Rnn, RnnCell};
 
-const BATCH: usize = 32;
 const STEPS: usize = 4_000_000;
+
+/// Distinct inputs, used in turn (a power of two: the index is a mask).
+const INPUTS: usize = 32;
+
+/// Steps per timed batch for steps much shorter than the clock's cost.
+const SMALL_BATCH: usize = 8;
+
+/// The median cost of reading the clock twice back to back, in ns.
+fn clock_cost() -> f64 {
+    let mut costs: Vec<f64> = (0..100_000)
+        .map(|_| {
+            let start = Instant::now();
+            #[expect(clippy::cast_precision_loss, reason = "well under 2^52 ns")]
+            let ns = start.elapsed().as_nanos() as f64;
+            ns
+        })
+        .collect();
+    costs.sort_by(f64::total_cmp);
+    costs[costs.len() / 2]
+}
+
+/// Times `STEPS` calls of `step(t)` in batches of `batch`, after a tenth as many untimed ones
+/// (caches, branch predictors, clock frequency), and returns the time per step of each batch
+/// with the clock's cost taken off.
+fn time_steps(batch: usize, clock: f64, mut step: impl FnMut(usize)) -> Vec<f64> {
+    for t in 0..STEPS / 10 {
+        step(t);
+    }
+    // Filled (not only reserved) before timing, so that no page of it is first touched, and
+    // faulted in by the kernel, inside a timed batch.
+    let mut per_step = vec![f64::NAN; STEPS / batch];
+    for (b, slot) in per_step.iter_mut().enumerate() {
+        let start = Instant::now();
+        for t in b * batch..(b + 1) * batch {
+            step(t);
+        }
+        #[expect(clippy::cast_precision_loss, reason = "well under 2^52 ns; small batches")]
+        let (ns, n) = (start.elapsed().as_nanos() as f64, batch as f64);
+        *slot = (ns - clock).max(0.0) / n;
+    }
+    per_step
+}
 
 /// Sorts the per-step times and prints their percentiles.
 fn print_percentiles(what: &str, mut per_step: Vec<f64>) {
@@ -39,7 +82,7 @@ fn print_percentiles(what: &str, mut per_step: Vec<f64>) {
 }
 
 /// `Rnn::step` at (1, 16), with a 4-class readout.
-fn report_rnn() {
+fn report_rnn(clock: f64) {
     #[expect(clippy::cast_precision_loss, reason = "small indices")]
     let cell: RnnCell<1, 16> = RnnCell::new(
         SMatrix::from_fn(|r, _| (r % 5) as f32 / 5.0 - 0.4),
@@ -51,30 +94,17 @@ fn report_rnn() {
         Readout::<16, 4>::new(SMatrix::from_element(0.1), SVector::zeros()),
     );
     #[expect(clippy::cast_precision_loss, reason = "small indices")]
-    let xs: Vec<SVector<f32, 1>> = (0..BATCH)
+    let xs: Vec<SVector<f32, 1>> = (0..INPUTS)
         .map(|t| SVector::from_element((t % 7) as f32 / 3.5 - 1.0))
         .collect();
-    for _ in 0..STEPS / 10 / BATCH {
-        for x in &xs {
-            black_box(rnn.step(black_box(x)));
-        }
-    }
-    let mut per_step = Vec::with_capacity(STEPS / BATCH);
-    for _ in 0..STEPS / BATCH {
-        let start = Instant::now();
-        for x in &xs {
-            black_box(rnn.step(black_box(x)));
-        }
-        #[expect(
-            clippy::cast_precision_loss,
-            reason = "a batch takes well under 2^52 ns"
-        )]
-        per_step.push(start.elapsed().as_nanos() as f64 / BATCH as f64);
-    }
+    let per_step = time_steps(SMALL_BATCH, clock, |t| {
+        black_box(rnn.step(black_box(&xs[t % INPUTS])));
+    });
     print_percentiles("Rnn::step (1, 16)", per_step);
 }
 
-fn report<const I: usize, const H: usize>() {
+/// `RnnCell::step` at (I, H), `batch` steps per timing.
+fn report<const I: usize, const H: usize>(batch: usize, clock: f64) {
     #[expect(clippy::cast_precision_loss, reason = "small indices")]
     let cell: Box<RnnCell<I, H>> = Box::new(RnnCell::new(
         SMatrix::from_fn(|r, c| ((r * 7 + c * 3) % 11) as f32 / 11.0 - 0.5),
@@ -82,36 +112,25 @@ fn report<const I: usize, const H: usize>() {
         SVector::from_fn(|r, _| (r % 3) as f32 * 0.1),
     ));
     #[expect(clippy::cast_precision_loss, reason = "small indices")]
-    let xs: Vec<SVector<f32, I>> = (0..BATCH)
+    let xs: Vec<SVector<f32, I>> = (0..INPUTS)
         .map(|t| SVector::from_fn(|k, _| ((t * 3 + k) % 7) as f32 / 3.5 - 1.0))
         .collect();
     let mut h = SVector::<f32, H>::zeros();
-    // Warm up: caches, branch predictors, clock frequency.
-    for _ in 0..STEPS / 10 / BATCH {
-        for x in &xs {
-            h = cell.step(black_box(x), &h);
-        }
-    }
-    let mut per_step: Vec<f64> = Vec::with_capacity(STEPS / BATCH);
-    for _ in 0..STEPS / BATCH {
-        let start = Instant::now();
-        for x in &xs {
-            h = cell.step(black_box(x), &h);
-        }
-        #[expect(
-            clippy::cast_precision_loss,
-            reason = "a batch takes well under 2^52 ns"
-        )]
-        per_step.push(start.elapsed().as_nanos() as f64 / BATCH as f64);
-    }
+    let per_step = time_steps(batch, clock, |t| {
+        h = cell.step(black_box(&xs[t % INPUTS]), &h);
+    });
     black_box(h);
     print_percentiles(&format!("RnnCell::step ({I}, {H})"), per_step);
 }
 
 fn main() {
     println!("{}", elman::kernel::build_info());
-    println!("{STEPS} steps per size, timed in batches of {BATCH}");
-    report::<1, 16>();
-    report::<64, 128>();
-    report_rnn();
+    let clock = clock_cost();
+    println!(
+        "{STEPS} steps per size; (1, 16) timed in batches of {SMALL_BATCH}, (64, 128) one by \
+         one; clock cost {clock:.1} ns, taken off each batch"
+    );
+    report::<1, 16>(SMALL_BATCH, clock);
+    report::<64, 128>(1, clock);
+    report_rnn(clock);
 }
