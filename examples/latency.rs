@@ -53,7 +53,10 @@ fn time_steps(batch: usize, clock: f64, mut step: impl FnMut(usize)) -> Vec<f64>
         for t in b * batch..(b + 1) * batch {
             step(t);
         }
-        #[expect(clippy::cast_precision_loss, reason = "well under 2^52 ns; small batches")]
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "well under 2^52 ns; small batches"
+        )]
         let (ns, n) = (start.elapsed().as_nanos() as f64, batch as f64);
         *slot = (ns - clock).max(0.0) / n;
     }

@@ -228,6 +228,29 @@ fn tiny_states_flush_to_zero_and_nothing_else_changes() {
             steps += 1;
             assert!(steps < 200, "the state never reached zero");
         }
+        // ReLU: the same halving for positive states, +0 for negative ones.
+        let relu: RnnCell<1, 3, Relu> = cell.clone().with_activation();
+        let mut h = vector![4e-4, -3e-4, 2e-5];
+        let mut steps = 0;
+        while h != SVector::<f32, 3>::zeros() {
+            let next = relu.step_with(backend, &vector![0.0], &h);
+            for j in 0..3 {
+                let half = h[j] * 0.5;
+                if half >= FLUSH_BELOW {
+                    assert_eq!(next[j], half, "relu, {} step {steps}", backend.name());
+                } else {
+                    assert_eq!(
+                        next[j].to_bits(),
+                        0,
+                        "relu, {} step {steps}",
+                        backend.name()
+                    );
+                }
+            }
+            h = next;
+            steps += 1;
+            assert!(steps < 200, "the ReLU state never reached zero");
+        }
     }
 }
 

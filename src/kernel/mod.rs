@@ -517,14 +517,17 @@ macro_rules! define_kernel {
             }
         }
 
-        /// `A`, then tiny values flushed to zero (see [`FLUSH_BELOW`](crate::kernel::FLUSH_BELOW)).
+        /// `A`, with +0 where `z` is tiny (see [`FLUSH_BELOW`](crate::kernel::FLUSH_BELOW)).
         $(#[$attr])*
         fn activate<A: Activation>(z: V) -> V {
             let y = match A::KIND {
                 Nonlinearity::Tanh => tanh(z),
                 Nonlinearity::Relu => relu(z),
             };
-            flush_tiny(y)
+            // `A(z)` is below `FLUSH_BELOW` in magnitude exactly when `z` is (or is 0 either way):
+            // the fast tanh returns `z` itself below 2^-12, ReLU `z` or 0. So the mask comes
+            // from `z`, off the dependency chain through the activation.
+            flush_where_tiny(z, y)
         }
 
         /// `C` chunks of 8 streams of a bank, starting at the streams in `starts`, hidden units

@@ -52,13 +52,14 @@ fn relu(v: V) -> V {
     v.simd_lt(f32x8::ZERO).select(f32x8::ZERO, v)
 }
 
-/// `v`, with lanes smaller than [`FLUSH_BELOW`](crate::kernel::FLUSH_BELOW) in magnitude set to
-/// +0 (NaN kept: the comparison is false for it).
+/// `y`, with +0 in the lanes where `z` is smaller than
+/// [`FLUSH_BELOW`](crate::kernel::FLUSH_BELOW) in magnitude (NaN kept: the comparison is false
+/// for it).
 #[inline(always)]
-fn flush_tiny(v: V) -> V {
-    v.abs()
+fn flush_where_tiny(z: V, y: V) -> V {
+    z.abs()
         .simd_lt(f32x8::splat(crate::kernel::FLUSH_BELOW))
-        .select(f32x8::ZERO, v)
+        .select(f32x8::ZERO, y)
 }
 
 crate::kernel::define_kernel!(#[inline(always)]);

@@ -106,14 +106,14 @@ macro_rules! backend {
             _mm256_andnot_ps(negative, v)
         }
 
-        /// `v`, with lanes smaller than `FLUSH_BELOW` in magnitude set to +0 (NaN kept: the
-        /// ordered comparison is false for it).
+        /// `y`, with +0 in the lanes where `z` is smaller than `FLUSH_BELOW` in magnitude (NaN
+        /// kept: the ordered comparison is false for it).
         #[inline]
         #[target_feature(enable = $features)]
-        fn flush_tiny(v: V) -> V {
-            let magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0), v);
+        fn flush_where_tiny(z: V, y: V) -> V {
+            let magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0), z);
             let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(magnitude, _mm256_set1_ps(crate::kernel::FLUSH_BELOW));
-            _mm256_andnot_ps(tiny, v)
+            _mm256_andnot_ps(tiny, y)
         }
 
         crate::kernel::define_kernel!(#[inline] #[target_feature(enable = $features)]);
