@@ -9,7 +9,8 @@
 //!   - `floor/column-chain`: H dependent multiply-adds and a fast tanh per step;
 //!   - `floor/tree-chain`: one multiply-add, ⌈log2 H⌉ additions and a fast tanh per step;
 //!   - `floor/fma-peak`: H·(I+H) multiply-adds per step at the machine's register-resident peak;
-//!   - `floor/l2-read`: reading H·(I+H) f32 (the weights) per step from a buffer of that size.
+//!   - `floor/weight-read`: reading H·(I+H) f32 (the weights) per step from a buffer of that
+//!     size: an L1 read at (32, 64) (24 KiB), an L2 read from (64, 128) on.
 //!
 //! `cargo bench --bench step`; `RUSTFLAGS="-C target-cpu=native" cargo bench --bench step` for
 //! the native build.
@@ -93,7 +94,7 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
     }
     if H >= 64 {
         let weights = vec![0.5_f32; (H * (I + H)).next_multiple_of(64)];
-        group.bench_function(BenchmarkId::new("floor/l2-read", &size), |b| {
+        group.bench_function(BenchmarkId::new("floor/weight-read", &size), |b| {
             b.iter(|| {
                 let mut total = 0.0;
                 for _ in 0..T {

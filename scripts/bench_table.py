@@ -34,13 +34,13 @@ def ratio(a, b):
 
 
 def steps():
-    print("| (I, H) | step ns | portable ns | naive ns | naive / step | column-chain floor ns | step / column-chain | tree-chain floor ns | step / tree-chain | FMA-peak floor ns | FMA-peak / step | L2-read floor ns | L2-read / step |")
+    print("| (I, H) | step ns | portable ns | naive ns | naive / step | column-chain floor ns | step / column-chain | tree-chain floor ns | step / tree-chain | FMA-peak floor ns | FMA-peak / step | weight-read floor ns | weight-read / step |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for i, h in SIZES:
         g, s = f"step_{i}x{h}", f"{i}x{h}"
         per = lambda name: None if mean(g, name, s) is None else mean(g, name, s) / T
         step, portable, naive = per("step"), per("step_with_portable"), per("naive")
-        column, tree, peak, l2 = per("floor_column-chain"), per("floor_tree-chain"), per("floor_fma-peak"), per("floor_l2-read")
+        column, tree, peak, l2 = per("floor_column-chain"), per("floor_tree-chain"), per("floor_fma-peak"), per("floor_weight-read")
         print(
             f"| ({i}, {h}) | {fmt(step)} | {fmt(portable)} | {fmt(naive)} | {fmt(ratio(naive, step), 2)} | "
             f"{fmt(column)} | {fmt(ratio(step, column), 2)} | {fmt(tree)} | {fmt(ratio(step, tree), 2)} | "
