@@ -210,47 +210,46 @@ fn tiny_states_flush_to_zero_and_nothing_else_changes() {
         SMatrix::identity() * 0.5,
         SVector::zeros(),
     );
+    let relu: RnnCell<1, 3, Relu> = cell.clone().with_activation();
     for backend in Backend::available() {
-        let mut h = vector![4e-4, -3e-4, 2e-5];
-        let mut steps = 0;
-        while h != SVector::<f32, 3>::zeros() {
-            let next = cell.step_with(backend, &vector![0.0], &h);
-            for j in 0..3 {
-                let half = h[j] * 0.5;
-                if half.abs() >= FLUSH_BELOW {
-                    assert_eq!(next[j], half, "{} step {steps}", backend.name());
-                } else {
-                    assert_eq!(next[j].to_bits(), 0, "{} step {steps}", backend.name());
-                }
-                assert!(!next[j].is_subnormal());
+        // tanh: the state halves (tanh is the identity there) until it is flushed to +0.
+        halve_to_zero(
+            backend,
+            |h| cell.step_with(backend, &vector![0.0], h),
+            f32::abs,
+        );
+        // ReLU: the same for positive values; negative ones are +0 at once.
+        halve_to_zero(
+            backend,
+            |h| relu.step_with(backend, &vector![0.0], h),
+            |half| half,
+        );
+    }
+}
+
+/// Steps a state whose every value halves from `[4e-4, -3e-4, 2e-5]` until it is zero, checking
+/// that each value is the exact half while `kept(half) ≥ FLUSH_BELOW`, and +0 otherwise.
+fn halve_to_zero(
+    backend: Backend,
+    mut step: impl FnMut(&SVector<f32, 3>) -> SVector<f32, 3>,
+    kept: impl Fn(f32) -> f32,
+) {
+    let mut h = vector![4e-4, -3e-4, 2e-5];
+    let mut steps = 0;
+    while h != SVector::<f32, 3>::zeros() {
+        let next = step(&h);
+        for j in 0..3 {
+            let half = h[j] * 0.5;
+            if kept(half) >= FLUSH_BELOW {
+                assert_eq!(next[j], half, "{} step {steps}", backend.name());
+            } else {
+                assert_eq!(next[j].to_bits(), 0, "{} step {steps}", backend.name());
             }
-            h = next;
-            steps += 1;
-            assert!(steps < 200, "the state never reached zero");
+            assert!(!next[j].is_subnormal());
         }
-        // ReLU: the same halving for positive states, +0 for negative ones.
-        let relu: RnnCell<1, 3, Relu> = cell.clone().with_activation();
-        let mut h = vector![4e-4, -3e-4, 2e-5];
-        let mut steps = 0;
-        while h != SVector::<f32, 3>::zeros() {
-            let next = relu.step_with(backend, &vector![0.0], &h);
-            for j in 0..3 {
-                let half = h[j] * 0.5;
-                if half >= FLUSH_BELOW {
-                    assert_eq!(next[j], half, "relu, {} step {steps}", backend.name());
-                } else {
-                    assert_eq!(
-                        next[j].to_bits(),
-                        0,
-                        "relu, {} step {steps}",
-                        backend.name()
-                    );
-                }
-            }
-            h = next;
-            steps += 1;
-            assert!(steps < 200, "the ReLU state never reached zero");
-        }
+        h = next;
+        steps += 1;
+        assert!(steps < 200, "the state never reached zero");
     }
 }
 

@@ -631,6 +631,10 @@ macro_rules! define_kernel {
             }
         }
 
+        /// Chunks of streams per 7- or 8-unit block of a bank: 2 when the registers hold 16
+        /// accumulators beside the weights (`CHAINS ≥ 16`), else 1.
+        const WIDE: usize = if CHAINS >= 16 { 2 } else { 1 };
+
         /// `out[j][s] = A(W_xh·x[:, s] + W_hh·h[:, s] + b)[j]` for every stream `s`: states and
         /// inputs unit-major (`h[j]` holds unit `j` of every stream), 8 streams per vector, in
         /// blocks of up to 8 units whose accumulators, with those of up to 4 chunks of streams (8
@@ -656,25 +660,18 @@ macro_rules! define_kernel {
             let xh = (x, h);
             let mut first = 0;
             while first < H {
-                // J units × C chunks of accumulators: about 8 independent chains, 16 with 32
-                // vector registers (`CHAINS ≥ 16`); the chunks left over in groups of `HALF`.
-                match (H - first, CHAINS >= 16) {
-                    (1, false) => bank_units::<I, H, N, 1, 4, 2, A, X>(w_xh, w_hh, b, xh, first, out),
-                    (2, false) => bank_units::<I, H, N, 2, 4, 2, A, X>(w_xh, w_hh, b, xh, first, out),
-                    (3, false) => bank_units::<I, H, N, 3, 3, 2, A, X>(w_xh, w_hh, b, xh, first, out),
-                    (4, false) => bank_units::<I, H, N, 4, 2, 1, A, X>(w_xh, w_hh, b, xh, first, out),
-                    (5, false) => bank_units::<I, H, N, 5, 2, 1, A, X>(w_xh, w_hh, b, xh, first, out),
-                    (6, false) => bank_units::<I, H, N, 6, 2, 1, A, X>(w_xh, w_hh, b, xh, first, out),
-                    (7, false) => bank_units::<I, H, N, 7, 1, 1, A, X>(w_xh, w_hh, b, xh, first, out),
-                    (_, false) => bank_units::<I, H, N, 8, 1, 1, A, X>(w_xh, w_hh, b, xh, first, out),
-                    (1, true) => bank_units::<I, H, N, 1, 4, 2, A, X>(w_xh, w_hh, b, xh, first, out),
-                    (2, true) => bank_units::<I, H, N, 2, 4, 2, A, X>(w_xh, w_hh, b, xh, first, out),
-                    (3, true) => bank_units::<I, H, N, 3, 3, 2, A, X>(w_xh, w_hh, b, xh, first, out),
-                    (4, true) => bank_units::<I, H, N, 4, 2, 1, A, X>(w_xh, w_hh, b, xh, first, out),
-                    (5, true) => bank_units::<I, H, N, 5, 2, 1, A, X>(w_xh, w_hh, b, xh, first, out),
-                    (6, true) => bank_units::<I, H, N, 6, 2, 1, A, X>(w_xh, w_hh, b, xh, first, out),
-                    (7, true) => bank_units::<I, H, N, 7, 2, 1, A, X>(w_xh, w_hh, b, xh, first, out),
-                    (_, true) => bank_units::<I, H, N, 8, 2, 1, A, X>(w_xh, w_hh, b, xh, first, out),
+                // J units × C chunks of accumulators: about 8 independent chains, 16 for the
+                // 8-unit blocks with 32 vector registers; the chunks left over in groups of
+                // `HALF`, then one at a time.
+                match H - first {
+                    1 => bank_units::<I, H, N, 1, 4, 2, A, X>(w_xh, w_hh, b, xh, first, out),
+                    2 => bank_units::<I, H, N, 2, 4, 2, A, X>(w_xh, w_hh, b, xh, first, out),
+                    3 => bank_units::<I, H, N, 3, 3, 2, A, X>(w_xh, w_hh, b, xh, first, out),
+                    4 => bank_units::<I, H, N, 4, 2, 1, A, X>(w_xh, w_hh, b, xh, first, out),
+                    5 => bank_units::<I, H, N, 5, 2, 1, A, X>(w_xh, w_hh, b, xh, first, out),
+                    6 => bank_units::<I, H, N, 6, 2, 1, A, X>(w_xh, w_hh, b, xh, first, out),
+                    7 => bank_units::<I, H, N, 7, WIDE, 1, A, X>(w_xh, w_hh, b, xh, first, out),
+                    _ => bank_units::<I, H, N, 8, WIDE, 1, A, X>(w_xh, w_hh, b, xh, first, out),
                 }
                 first += 8;
             }
