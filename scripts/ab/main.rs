@@ -1,0 +1,185 @@
+//! `RnnCell::step` (carried state) and `RnnBank::step` / `step_lanes` of the working tree (`B`)
+//! against another revision of the crate (`A`, built as `elman_a`), in one process: 15 rounds,
+//! A and B interleaved in each, the best round of each kept. On a noisy machine this compares
+//! two versions far more reliably than two bench runs. Then, within `B` and the same way, the
+//! pairs of `benches/realtime.rs`: `Rnn::process` against per-step calls over 1024 inputs, and
+//! a step from a subnormal state against one from a normal state. Run through
+//! `scripts/ab.sh REV`.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use elman::nalgebra::{SMatrix, SVector};
+
+const ROUNDS: usize = 15;
+
+/// The benches' cell: a fixed hash scaled by `1/√(I+H)`.
+macro_rules! cell {
+    ($krate:ident, $i:expr, $h:expr) => {{
+        #[allow(clippy::cast_precision_loss)]
+        let scale = 1.0 / (($i + $h) as f32).sqrt();
+        #[allow(clippy::cast_precision_loss)]
+        let value = |r: usize, c: usize, salt: usize| {
+            (((r * 7919 + c * 104_729 + salt) % 2001) as f32 / 1000.0 - 1.0) * scale
+        };
+        $krate::RnnCell::<$i, $h>::new(
+            SMatrix::from_fn(|r, c| value(r, c, 1)),
+            SMatrix::from_fn(|r, c| value(r, c, 2)),
+            SVector::from_fn(|r, c| value(r, c, 3)),
+        )
+    }};
+}
+
+/// Nanoseconds per call of `f`, over `reps` calls.
+#[allow(clippy::cast_precision_loss)]
+fn time(mut f: impl FnMut(), reps: usize) -> f64 {
+    let start = Instant::now();
+    for _ in 0..reps {
+        f();
+    }
+    start.elapsed().as_nanos() as f64 / reps as f64
+}
+
+macro_rules! step_ab {
+    ($i:expr, $h:expr) => {{
+        #[allow(clippy::cast_precision_loss)]
+        let xs: Vec<SVector<f32, $i>> = (0..4)
+            .map(|t| SVector::from_fn(|k, _| ((t * 31 + k * 17) % 13) as f32 / 6.5 - 1.0))
+            .collect();
+        let a = Box::new(cell!(elman_a, $i, $h));
+        let b = Box::new(cell!(elman, $i, $h));
+        let reps = 4_000_000 / ($h * ($i + $h)) + 1000;
+        let (mut ta, mut tb) = (f64::MAX, f64::MAX);
+        for _ in 0..ROUNDS {
+            let mut h = SVector::<f32, $h>::zeros();
+            let mut r = 0;
+            ta = ta.min(time(
+                || {
+                    h = a.step(black_box(&xs[r & 3]), &h);
+                    r += 1;
+                },
+                reps,
+            ));
+            black_box(h);
+            let mut h = SVector::<f32, $h>::zeros();
+            let mut r = 0;
+            tb = tb.min(time(
+                || {
+                    h = b.step(black_box(&xs[r & 3]), &h);
+                    r += 1;
+                },
+                reps,
+            ));
+            black_box(h);
+        }
+        println!(
+            "step ({:3}, {:3})        A {ta:8.1}  B {tb:8.1} ns/step    B/A {:.2}",
+            $i,
+            $h,
+            tb / ta
+        );
+    }};
+}
+
+macro_rules! bank_ab {
+    ($i:expr, $h:expr, $n:expr) => {{
+        #[allow(clippy::cast_precision_loss)]
+        let xs: [SVector<f32, $i>; $n] =
+            core::array::from_fn(|s| SVector::from_element((s % 7) as f32 / 3.5 - 1.0));
+        let lanes: [[f32; $n]; $i] = core::array::from_fn(|k| core::array::from_fn(|s| xs[s][k]));
+        let mut a = Box::new(elman_a::RnnBank::<$i, $h, $n>::new(cell!(elman_a, $i, $h)));
+        let mut b = Box::new(elman::RnnBank::<$i, $h, $n>::new(cell!(elman, $i, $h)));
+        let reps = 2_000_000 / ($n * $h);
+        let (mut ta, mut tb, mut la, mut lb) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
+        for _ in 0..ROUNDS {
+            ta = ta.min(time(|| a.step(black_box(&xs)), reps));
+            tb = tb.min(time(|| b.step(black_box(&xs)), reps));
+            la = la.min(time(|| a.step_lanes(black_box(&lanes)), reps));
+            lb = lb.min(time(|| b.step_lanes(black_box(&lanes)), reps));
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let n = $n as f64;
+        println!(
+            "bank ({:2}, {:2}) N = {:3}  A {:8.2}  B {:8.2} ns/stream  B/A {:.2}   lanes: A {:6.2}  B {:6.2}  B/A {:.2}",
+            $i, $h, $n, ta / n, tb / n, tb / ta, la / n, lb / n, lb / la
+        );
+    }};
+}
+
+macro_rules! block_pair {
+    ($i:expr, $h:expr) => {{
+        #[allow(clippy::cast_precision_loss)]
+        let xs: Vec<SVector<f32, $i>> = (0..1024)
+            .map(|t| SVector::from_element((t % 13) as f32 / 6.5 - 1.0))
+            .collect();
+        let head = elman::Readout::<$h, 2>::new(SMatrix::from_element(0.1), SVector::zeros());
+        let mut rnn = Box::new(elman::Rnn::new(cell!(elman, $i, $h), head));
+        let mut ys = vec![SVector::<f32, 2>::zeros(); xs.len()];
+        let (mut per_step, mut block) = (f64::MAX, f64::MAX);
+        for _ in 0..ROUNDS {
+            per_step = per_step.min(time(
+                || {
+                    for (x, y) in xs.iter().zip(ys.iter_mut()) {
+                        *y = rnn.step(black_box(x));
+                    }
+                },
+                4,
+            ));
+            block = block.min(time(|| rnn.process(black_box(&xs), &mut ys), 4));
+        }
+        println!(
+            "B: process ({:3}, {:3}), T = 1024: per-step {:8.1}  process {:8.1} ns/step  per-step/process {:.2}",
+            $i, $h, per_step / 1024.0, block / 1024.0, per_step / block
+        );
+    }};
+}
+
+macro_rules! subnormal_pair {
+    ($i:expr, $h:expr) => {{
+        let cell = Box::new(cell!(elman, $i, $h));
+        let x = SVector::<f32, $i>::zeros();
+        let normal = SVector::<f32, $h>::from_element(0.25);
+        let tiny = SVector::<f32, $h>::from_element(f32::MIN_POSITIVE / 64.0);
+        let reps = 4_000_000 / ($h * ($i + $h)) + 1000;
+        let (mut tn, mut ts) = (f64::MAX, f64::MAX);
+        for _ in 0..ROUNDS {
+            tn = tn.min(time(|| { black_box(cell.step(black_box(&x), black_box(&normal))); }, reps));
+            ts = ts.min(time(|| { black_box(cell.step(black_box(&x), black_box(&tiny))); }, reps));
+        }
+        println!(
+            "B: step ({:3}, {:3}) from a normal state {tn:8.1}, from a subnormal state {ts:8.1} ns  subnormal/normal {:.2}",
+            $i, $h, ts / tn
+        );
+    }};
+}
+
+fn main() {
+    let rev = std::env::args().nth(1).unwrap_or_default();
+    println!(
+        "A = {rev}, B = the working tree; {}",
+        elman::kernel::build_info()
+    );
+    step_ab!(3, 2);
+    step_ab!(1, 8);
+    step_ab!(1, 16);
+    step_ab!(16, 16);
+    step_ab!(32, 64);
+    step_ab!(64, 128);
+    step_ab!(128, 256);
+    bank_ab!(3, 2, 8);
+    bank_ab!(3, 2, 32);
+    bank_ab!(3, 2, 128);
+    bank_ab!(1, 8, 8);
+    bank_ab!(1, 8, 32);
+    bank_ab!(1, 8, 128);
+    bank_ab!(1, 16, 8);
+    bank_ab!(1, 16, 32);
+    bank_ab!(1, 16, 128);
+    bank_ab!(16, 32, 8);
+    bank_ab!(16, 32, 32);
+    bank_ab!(16, 32, 128);
+    block_pair!(64, 128);
+    block_pair!(128, 256);
+    subnormal_pair!(1, 16);
+    subnormal_pair!(64, 128);
+}
