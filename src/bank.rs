@@ -9,7 +9,8 @@
 //! a bank does the work of `N` separate cells with `N / 8` times fewer instructions, and its
 //! streams never wait on each other. Any `N` works: when 8 does not divide it, the last chunk of
 //! streams overlaps its neighbour (computed twice, stored identically); fewer than 8 streams are
-//! padded.
+//! padded. A step reads one of two state buffers and writes the other, so it never copies the
+//! states.
 
 use nalgebra::SVector;
 
@@ -76,7 +77,11 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
         self.backend.unwrap_or_else(Backend::best)
     }
 
-    /// Advances every stream by one input, `xs[s]` for stream `s`. Allocates nothing.
+    /// Advances every stream by one input, `xs[s]` for stream `s`. Allocates nothing. With at
+    /// most 8 hidden units the kernel gathers each stream's inputs into its vectors; with more
+    /// it would gather them once per block of 8 units, so they are transposed once (on the
+    /// stack) instead. Either way the sums are those of [`step_lanes`](Self::step_lanes), to
+    /// the bit.
     #[inline]
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
         if H <= 8 {
