@@ -134,6 +134,33 @@ macro_rules! block_pair {
     }};
 }
 
+macro_rules! process_ab {
+    ($i:expr, $h:expr) => {{
+        #[allow(clippy::cast_precision_loss)]
+        let xs: Vec<SVector<f32, $i>> = (0..1024)
+            .map(|t| SVector::from_element((t % 13) as f32 / 6.5 - 1.0))
+            .collect();
+        let head_a = elman_a::Readout::<$h, 2>::new(SMatrix::from_element(0.1), SVector::zeros());
+        let head_b = elman::Readout::<$h, 2>::new(SMatrix::from_element(0.1), SVector::zeros());
+        let mut a = Box::new(elman_a::Rnn::new(cell!(elman_a, $i, $h), head_a));
+        let mut b = Box::new(elman::Rnn::new(cell!(elman, $i, $h), head_b));
+        let mut ys = vec![SVector::<f32, 2>::zeros(); xs.len()];
+        let (mut ta, mut tb) = (f64::MAX, f64::MAX);
+        for _ in 0..ROUNDS {
+            ta = ta.min(time(|| a.process(black_box(&xs), &mut ys), 4));
+            tb = tb.min(time(|| b.process(black_box(&xs), &mut ys), 4));
+        }
+        println!(
+            "process ({:3}, {:3}), T = 1024  A {:8.1}  B {:8.1} ns/step  B/A {:.2}",
+            $i,
+            $h,
+            ta / 1024.0,
+            tb / 1024.0,
+            tb / ta
+        );
+    }};
+}
+
 macro_rules! subnormal_pair {
     ($i:expr, $h:expr) => {{
         let cell = Box::new(cell!(elman, $i, $h));
@@ -178,6 +205,8 @@ fn main() {
     bank_ab!(16, 32, 8);
     bank_ab!(16, 32, 32);
     bank_ab!(16, 32, 128);
+    process_ab!(64, 128);
+    process_ab!(128, 256);
     block_pair!(64, 128);
     block_pair!(128, 256);
     subnormal_pair!(1, 16);
