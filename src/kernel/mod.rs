@@ -291,19 +291,7 @@ impl Backend {
         let (w_xh, w_hh) = (&w_xh.data.0, &w_hh.data.0);
         let ([b], [x], [h]) = (&b.data.0, &x.data.0, &h.data.0);
         let out = match self.0 {
-            Kind::Portable => {
-                #[inline(never)]
-                fn p<const I: usize, const H: usize, A: Activation>(
-                    w_xh: &[[f32; H]; I],
-                    w_hh: &[[f32; H]; H],
-                    b: &[f32; H],
-                    x: &[f32; I],
-                    h: &[f32; H],
-                ) -> [f32; H] {
-                    portable::step::<I, H, A>(w_xh, w_hh, b, x, h)
-                }
-                p::<I, H, A>(w_xh, w_hh, b, x, h)
-            }
+            Kind::Portable => portable::step::<I, H, A>(w_xh, w_hh, b, x, h),
             #[cfg(target_arch = "x86_64")]
             Kind::Avx2Fma(token) => token.step::<I, H, A>(w_xh, w_hh, b, x, h),
             #[cfg(target_arch = "x86_64")]
