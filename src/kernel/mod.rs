@@ -364,6 +364,32 @@ pub(crate) const fn partial_sums(chunks: usize, h: usize, chains: usize) -> usiz
     }
 }
 
+/// Where chunk `k` of a row of `len` values starts: at `8k`, the last one at `len − 8`
+/// (overlapping its neighbour when 8 does not divide `len`); a row shorter than 8 is one padded
+/// chunk at 0.
+pub(crate) const fn chunk_start(len: usize, k: usize) -> usize {
+    if len < 8 {
+        0
+    } else {
+        let start = k * 8;
+        if start < len - 8 { start } else { len - 8 }
+    }
+}
+
+/// Writes the chunk `lanes` that starts at `start` into `row`: its first `L` lanes when `L < 8`
+/// (the padded chunk), else the 8 values from `start` (nothing if they do not fit, which no
+/// start from [`chunk_start`] asks).
+#[inline(always)]
+pub(crate) fn put_chunk<const L: usize>(row: &mut [f32; L], start: usize, lanes: [f32; 8]) {
+    if L < 8 {
+        for (value, lane) in row.iter_mut().zip(lanes) {
+            *value = lane;
+        }
+    } else if let Some(chunk) = row.get_mut(start..).and_then(<[f32]>::first_chunk_mut::<8>) {
+        *chunk = lanes;
+    }
+}
+
 /// The inputs of a bank step, as the kernel reads them: input `k` of 8 streams at a time.
 pub(crate) trait BankInput<const I: usize, const N: usize> {
     /// Input `k` of streams `start..start + 8`, zeros past the last stream.
@@ -409,7 +435,7 @@ impl<const I: usize, const N: usize> BankInput<I, N> for [SVector<f32, I>; N] {
 macro_rules! define_kernel {
     ($(#[$attr:meta])*) => {
         use crate::activation::{Activation, Kind as Nonlinearity};
-        use crate::kernel::partial_sums;
+        use crate::kernel::{chunk_start, partial_sums, put_chunk};
 
         /// The 8 values of `column` from `start` (`start ≤ H − 8`), or zeros past the end (which
         /// the callers never ask for: every start is at most `H − 8`).
@@ -494,14 +520,7 @@ macro_rules! define_kernel {
                 n = half;
             }
             for c in 0..B {
-                let y = store(activate::<A>(acc[0][c]));
-                if H < 8 {
-                    for (o, v) in out.iter_mut().zip(y) {
-                        *o = v;
-                    }
-                } else if let Some(dst) = out.get_mut(starts[c]..).and_then(<[f32]>::first_chunk_mut::<8>) {
-                    *dst = y;
-                }
+                put_chunk(out, starts[c], store(activate::<A>(acc[0][c])));
             }
         }
 
@@ -562,17 +581,11 @@ macro_rules! define_kernel {
             }
             for c in 0..C {
                 for j in 0..J {
+                    // Computed whether or not the unit exists, outside the branch, so that the
+                    // block's activations interleave.
                     let y = store(activate::<A>(acc[c][j]));
                     if let Some(row) = out.get_mut(first + j) {
-                        if N < 8 {
-                            for (o, v) in row.iter_mut().zip(y) {
-                                *o = v;
-                            }
-                        } else if let Some(dst) =
-                            row.get_mut(starts[c]..).and_then(<[f32]>::first_chunk_mut::<8>)
-                        {
-                            *dst = y;
-                        }
+                        put_chunk(row, starts[c], y);
                     }
                 }
             }
@@ -598,9 +611,7 @@ macro_rules! define_kernel {
             first: usize,
             out: &mut [[f32; N]; H],
         ) {
-            // Chunk k starts at stream 8k, the last one at N − 8 (overlapping when 8 does not
-            // divide N); fewer than 8 streams are one padded chunk.
-            let start = |k: usize| if N < 8 { 0 } else { (k * 8).min(N - 8) };
+            let start = |k: usize| chunk_start(N, k);
             let chunks = N.div_ceil(8);
             let mut k = 0;
             while k + C <= chunks {
@@ -676,9 +687,7 @@ macro_rules! define_kernel {
             first: usize,
             out: &mut [f32; H],
         ) {
-            // Chunk c starts at 8c, the last one at H − 8 (overlapping when 8 does not divide H).
-            let starts: [usize; B] =
-                core::array::from_fn(|c| if H < 8 { 0 } else { ((first + c) * 8).min(H - 8) });
+            let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, first + c));
             match partial_sums(B, H, CHAINS) {
                 1 => block::<I, H, B, 1, A>(w_xh, w_hh, b, x, h, &starts, out),
                 2 => block::<I, H, B, 2, A>(w_xh, w_hh, b, x, h, &starts, out),
@@ -698,30 +707,30 @@ macro_rules! define_kernel {
             h: &[f32; H],
         ) -> [f32; H] {
             let mut out = [0.0; H];
-            let out = &mut out;
             if H == 0 {
-                return *out;
+                return out;
             }
             let chunks = H.div_ceil(8);
             let mut first = 0;
             while first < chunks {
                 match (chunks - first).min(BLOCK) {
-                    1 => run_block::<I, H, 1, A>(w_xh, w_hh, b, x, h, first, out),
-                    2 => run_block::<I, H, 2, A>(w_xh, w_hh, b, x, h, first, out),
-                    3 => run_block::<I, H, 3, A>(w_xh, w_hh, b, x, h, first, out),
-                    4 => run_block::<I, H, 4, A>(w_xh, w_hh, b, x, h, first, out),
-                    5 => run_block::<I, H, 5, A>(w_xh, w_hh, b, x, h, first, out),
-                    6 => run_block::<I, H, 6, A>(w_xh, w_hh, b, x, h, first, out),
-                    7 => run_block::<I, H, 7, A>(w_xh, w_hh, b, x, h, first, out),
-                    _ => run_block::<I, H, 8, A>(w_xh, w_hh, b, x, h, first, out),
+                    1 => run_block::<I, H, 1, A>(w_xh, w_hh, b, x, h, first, &mut out),
+                    2 => run_block::<I, H, 2, A>(w_xh, w_hh, b, x, h, first, &mut out),
+                    3 => run_block::<I, H, 3, A>(w_xh, w_hh, b, x, h, first, &mut out),
+                    4 => run_block::<I, H, 4, A>(w_xh, w_hh, b, x, h, first, &mut out),
+                    5 => run_block::<I, H, 5, A>(w_xh, w_hh, b, x, h, first, &mut out),
+                    6 => run_block::<I, H, 6, A>(w_xh, w_hh, b, x, h, first, &mut out),
+                    7 => run_block::<I, H, 7, A>(w_xh, w_hh, b, x, h, first, &mut out),
+                    _ => run_block::<I, H, 8, A>(w_xh, w_hh, b, x, h, first, &mut out),
                 }
                 first += BLOCK;
             }
-            *out
+            out
         }
 
-        /// The input projections of `T` steps, `out[t] = W_xh·xs[t] + b`, each chunk of 8 rows of
-        /// a weight column loaded once for all `T` inputs (`T` accumulators in registers).
+        /// The input projections of `T` steps, `out[t] = W_xh·xs[t] + b`, in blocks of
+        /// `PROJECT_BLOCK` chunks (then single chunks): each chunk of 8 rows of a weight column
+        /// loaded once for all `T` inputs, each broadcast input used for the block's chunks.
         $(#[$attr])*
         pub(super) fn project<const I: usize, const H: usize, const T: usize>(
             w_xh: &[[f32; H]; I],
@@ -751,8 +760,7 @@ macro_rules! define_kernel {
             first: usize,
             out: &mut [[f32; H]; T],
         ) {
-            let starts: [usize; B] =
-                core::array::from_fn(|c| if H < 8 { 0 } else { ((first + c) * 8).min(H - 8) });
+            let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, first + c));
             let mut acc = [[splat(0.0); B]; T];
             for t in 0..T {
                 for c in 0..B {
@@ -773,16 +781,7 @@ macro_rules! define_kernel {
             }
             for t in 0..T {
                 for c in 0..B {
-                    let y = store(acc[t][c]);
-                    if H < 8 {
-                        for (o, v) in out[t].iter_mut().zip(y) {
-                            *o = v;
-                        }
-                    } else if let Some(dst) =
-                        out[t].get_mut(starts[c]..).and_then(<[f32]>::first_chunk_mut::<8>)
-                    {
-                        *dst = y;
-                    }
+                    put_chunk(&mut out[t], starts[c], store(acc[t][c]));
                 }
             }
         }
