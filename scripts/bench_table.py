@@ -40,11 +40,11 @@ def steps():
         g, s = f"step_{i}x{h}", f"{i}x{h}"
         per = lambda name: None if mean(g, name, s) is None else mean(g, name, s) / T
         step, portable, naive = per("step"), per("step_with_portable"), per("naive")
-        column, tree, peak, l2 = per("floor_column-chain"), per("floor_tree-chain"), per("floor_fma-peak"), per("floor_weight-read")
+        column, tree, peak, read = per("floor_column-chain"), per("floor_tree-chain"), per("floor_fma-peak"), per("floor_weight-read")
         print(
             f"| ({i}, {h}) | {fmt(step)} | {fmt(portable)} | {fmt(naive)} | {fmt(ratio(naive, step), 2)} | "
             f"{fmt(column)} | {fmt(ratio(step, column), 2)} | {fmt(tree)} | {fmt(ratio(step, tree), 2)} | "
-            f"{fmt(peak)} | {fmt(ratio(peak, step), 2)} | {fmt(l2)} | {fmt(ratio(l2, step), 2)} |"
+            f"{fmt(peak)} | {fmt(ratio(peak, step), 2)} | {fmt(read)} | {fmt(ratio(read, step), 2)} |"
         )
 
 
