@@ -40,7 +40,11 @@ pub struct RnnBank<const I: usize, const H: usize, const N: usize, A = Tanh> {
     /// Two sets of states, `states[current]` the live one (`[j][s]`: unit `j` of stream `s`):
     /// a step reads one and writes the other, so it never copies the states.
     states: [[[f32; N]; H]; 2],
-    current: usize,
+    /// Which buffer is live. A `bool`, written and read as one byte: the next step's read of it
+    /// is then forwarded from the write. As a `usize`, flipped by a one-byte `xor` and read as
+    /// eight bytes, the read waited for the write to retire, and with it the whole previous
+    /// step: `scripts/ab.sh` measured small banks 0.70–0.91× the time with the `bool`.
+    current: bool,
     backend: Option<Backend>,
 }
 
@@ -60,7 +64,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
         Self {
             cell,
             states: [[[0.0; N]; H]; 2],
-            current: 0,
+            current: false,
             backend: None,
         }
     }
@@ -113,10 +117,10 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     fn advance<X: BankInput<I, N>>(&mut self, x: &X) {
         let backend = self.backend();
         let [first, second] = &mut self.states;
-        let (previous, next) = if self.current == 0 {
-            (&*first, second)
-        } else {
+        let (previous, next) = if self.current {
             (&*second, first)
+        } else {
+            (&*first, second)
         };
         backend.bank_step::<I, H, N, A, X>(
             self.cell.w_xh(),
@@ -126,7 +130,12 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
             previous,
             next,
         );
-        self.current ^= 1;
+        self.current = !self.current;
+    }
+
+    /// The index of the live buffer.
+    const fn live(&self) -> usize {
+        if self.current { 1 } else { 0 }
     }
 
     /// Stream `s`'s hidden state (zeros for `s ≥ N`).
@@ -138,12 +147,12 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// All states, unit-major: `states()[j][s]` is unit `j` of stream `s`.
     #[must_use]
     pub const fn states(&self) -> &[[f32; N]; H] {
-        &self.states[self.current & 1]
+        &self.states[self.live()]
     }
 
     /// Sets stream `s`'s hidden state (nothing for `s ≥ N`).
     pub fn set_state(&mut self, s: usize, h: &SVector<f32, H>) {
-        for (row, &v) in self.states[self.current & 1].iter_mut().zip(h.iter()) {
+        for (row, &v) in self.states[self.live()].iter_mut().zip(h.iter()) {
             if let Some(slot) = row.get_mut(s) {
                 *slot = v;
             }
@@ -157,7 +166,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
 
     /// Resets every stream to zero.
     pub const fn reset(&mut self) {
-        self.states[self.current & 1] = [[0.0; N]; H];
+        self.states[self.live()] = [[0.0; N]; H];
     }
 
     /// The cell every stream runs.
