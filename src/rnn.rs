@@ -171,13 +171,22 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
 
     /// `HOIST` steps: their input projections at once, then the recurrence, calling `after(t)`
     /// once step `t`'s state is in place.
+    ///
+    /// The recurrence sweeps the columns of `W_hh` first to last in even steps and last to first
+    /// in odd ones. `W_hh` is larger than L1 here, so a sweep in one direction only would find
+    /// none of it there (the least recently read column is always the next one); turned around,
+    /// each step starts on the columns the step before read last, which L1 still holds.
     fn recur(&mut self, xs: &[SVector<f32, I>; HOIST], mut after: impl FnMut(usize, &Self)) {
         let backend = self.backend();
         let projections = backend.project::<I, H, HOIST>(self.cell.w_xh(), self.cell.bias(), xs);
         let (no_input, nothing) = (SMatrix::<f32, H, 0>::zeros(), SVector::<f32, 0>::zeros());
+        let w_hh = self.cell.w_hh();
         for (t, u) in projections.iter().enumerate() {
-            self.state =
-                backend.step::<0, H, A>(&no_input, self.cell.w_hh(), u, &nothing, &self.state);
+            self.state = if t % 2 == 0 {
+                backend.step::<0, H, A, false>(&no_input, w_hh, u, &nothing, &self.state)
+            } else {
+                backend.step::<0, H, A, true>(&no_input, w_hh, u, &nothing, &self.state)
+            };
             after(t, self);
         }
     }

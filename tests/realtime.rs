@@ -62,6 +62,15 @@ proptest! {
     ) {
         blocks_match::<9, 90>(&cell, &head, &xs)?;
     }
+
+    /// The same where the recurrence's blocks end on an overlapping chunk (129 units): every
+    /// other hoisted step sweeps the columns backward, and each shape of block does both.
+    #[test]
+    fn hoisted_blocks_match_steps_overlapping(
+        cell in common::contractive::<8, 129>(), head in readout::<129, 4>(), xs in inputs::<8>(19)
+    ) {
+        blocks_match::<8, 129>(&cell, &head, &xs)?;
+    }
 }
 
 fn blocks_match<const I: usize, const H: usize>(

@@ -278,9 +278,11 @@ impl Backend {
         out.map(|column| SVector::from_array_storage(nalgebra::ArrayStorage([column])))
     }
 
-    /// One step on this backend: `A(W_xh·x + W_hh·h + b)`.
+    /// One step on this backend: `A(W_xh·x + W_hh·h + b)`, its columns taken last to first if
+    /// `BACKWARD`: the same sums in another order (see `Rnn::process`, which alternates the two
+    /// so that each step starts on the columns the step before read last, still in L1).
     #[inline]
-    pub(crate) fn step<const I: usize, const H: usize, A: Activation>(
+    pub(crate) fn step<const I: usize, const H: usize, A: Activation, const BACKWARD: bool>(
         self,
         w_xh: &SMatrix<f32, H, I>,
         w_hh: &SMatrix<f32, H, H>,
@@ -291,11 +293,11 @@ impl Backend {
         let (w_xh, w_hh) = (&w_xh.data.0, &w_hh.data.0);
         let ([b], [x], [h]) = (&b.data.0, &x.data.0, &h.data.0);
         let out = match self.0 {
-            Kind::Portable => portable::step::<I, H, A>(w_xh, w_hh, b, x, h),
+            Kind::Portable => portable::step::<I, H, A, BACKWARD>(w_xh, w_hh, b, x, h),
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx2Fma(token) => token.step::<I, H, A>(w_xh, w_hh, b, x, h),
+            Kind::Avx2Fma(token) => token.step::<I, H, A, BACKWARD>(w_xh, w_hh, b, x, h),
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx512Vl(token) => token.step::<I, H, A>(w_xh, w_hh, b, x, h),
+            Kind::Avx512Vl(token) => token.step::<I, H, A, BACKWARD>(w_xh, w_hh, b, x, h),
         };
         SVector::from_array_storage(nalgebra::ArrayStorage([out]))
     }
@@ -490,9 +492,43 @@ macro_rules! define_kernel {
             }
         }
 
-        /// One block of `B` chunks: the whole sweep with `S` partial sums, then `A`, stored.
+        /// `sweep` with the columns taken last to first, column `k` still into sum `k mod S`.
         $(#[$attr])*
-        fn block<const I: usize, const H: usize, const B: usize, const S: usize, A: Activation>(
+        fn sweep_backward<const H: usize, const B: usize, const S: usize>(
+            acc: &mut [[V; B]; S],
+            columns: &[[f32; H]],
+            z: &[f32],
+            starts: &[usize; B],
+        ) {
+            let (groups, rest) = columns.as_chunks::<S>();
+            let (z_groups, z_rest) = z.as_chunks::<S>();
+            for (s, (column, &zk)) in rest.iter().zip(z_rest).enumerate().rev() {
+                let broadcast = splat(zk);
+                for c in 0..B {
+                    acc[s][c] = madd(broadcast, lanes(column, starts[c]), acc[s][c]);
+                }
+            }
+            for (group, zs) in groups.iter().zip(z_groups).rev() {
+                for s in (0..S).rev() {
+                    let broadcast = splat(zs[s]);
+                    for c in 0..B {
+                        acc[s][c] = madd(broadcast, lanes(&group[s], starts[c]), acc[s][c]);
+                    }
+                }
+            }
+        }
+
+        /// One block of `B` chunks: the whole sweep with `S` partial sums (backward if
+        /// `BACKWARD`), then `A`, stored.
+        $(#[$attr])*
+        fn block<
+            const I: usize,
+            const H: usize,
+            const B: usize,
+            const S: usize,
+            A: Activation,
+            const BACKWARD: bool,
+        >(
             w_xh: &[[f32; H]; I],
             w_hh: &[[f32; H]; H],
             b: &[f32; H],
@@ -506,8 +542,13 @@ macro_rules! define_kernel {
             for c in 0..B {
                 acc[0][c] = lanes(b, starts[c]);
             }
-            sweep::<H, B, S>(&mut acc, w_xh, x, starts);
-            sweep::<H, B, S>(&mut acc, w_hh, h, starts);
+            if BACKWARD {
+                sweep_backward::<H, B, S>(&mut acc, w_hh, h, starts);
+                sweep_backward::<H, B, S>(&mut acc, w_xh, x, starts);
+            } else {
+                sweep::<H, B, S>(&mut acc, w_xh, x, starts);
+                sweep::<H, B, S>(&mut acc, w_hh, h, starts);
+            }
             // Pairwise: sums n..2n−1 into 0..n−1, halving until one is left.
             let mut n = S;
             while n > 1 {
@@ -678,7 +719,13 @@ macro_rules! define_kernel {
 
         /// A block of `B` chunks starting at chunk `first`, with its number of partial sums.
         $(#[$attr])*
-        fn run_block<const I: usize, const H: usize, const B: usize, A: Activation>(
+        fn run_block<
+            const I: usize,
+            const H: usize,
+            const B: usize,
+            A: Activation,
+            const BACKWARD: bool,
+        >(
             w_xh: &[[f32; H]; I],
             w_hh: &[[f32; H]; H],
             b: &[f32; H],
@@ -689,17 +736,17 @@ macro_rules! define_kernel {
         ) {
             let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, first + c));
             match partial_sums(B, H, CHAINS) {
-                1 => block::<I, H, B, 1, A>(w_xh, w_hh, b, x, h, &starts, out),
-                2 => block::<I, H, B, 2, A>(w_xh, w_hh, b, x, h, &starts, out),
-                3 => block::<I, H, B, 3, A>(w_xh, w_hh, b, x, h, &starts, out),
-                4 => block::<I, H, B, 4, A>(w_xh, w_hh, b, x, h, &starts, out),
-                _ => block::<I, H, B, 8, A>(w_xh, w_hh, b, x, h, &starts, out),
+                1 => block::<I, H, B, 1, A, BACKWARD>(w_xh, w_hh, b, x, h, &starts, out),
+                2 => block::<I, H, B, 2, A, BACKWARD>(w_xh, w_hh, b, x, h, &starts, out),
+                3 => block::<I, H, B, 3, A, BACKWARD>(w_xh, w_hh, b, x, h, &starts, out),
+                4 => block::<I, H, B, 4, A, BACKWARD>(w_xh, w_hh, b, x, h, &starts, out),
+                _ => block::<I, H, B, 8, A, BACKWARD>(w_xh, w_hh, b, x, h, &starts, out),
             }
         }
 
-        /// `out = A(W_xh·x + W_hh·h + b)`.
+        /// `out = A(W_xh·x + W_hh·h + b)`, the columns last to first if `BACKWARD`.
         $(#[$attr])*
-        pub(super) fn step<const I: usize, const H: usize, A: Activation>(
+        pub(super) fn step<const I: usize, const H: usize, A: Activation, const BACKWARD: bool>(
             w_xh: &[[f32; H]; I],
             w_hh: &[[f32; H]; H],
             b: &[f32; H],
@@ -714,14 +761,14 @@ macro_rules! define_kernel {
             let mut first = 0;
             while first < chunks {
                 match (chunks - first).min(BLOCK) {
-                    1 => run_block::<I, H, 1, A>(w_xh, w_hh, b, x, h, first, &mut out),
-                    2 => run_block::<I, H, 2, A>(w_xh, w_hh, b, x, h, first, &mut out),
-                    3 => run_block::<I, H, 3, A>(w_xh, w_hh, b, x, h, first, &mut out),
-                    4 => run_block::<I, H, 4, A>(w_xh, w_hh, b, x, h, first, &mut out),
-                    5 => run_block::<I, H, 5, A>(w_xh, w_hh, b, x, h, first, &mut out),
-                    6 => run_block::<I, H, 6, A>(w_xh, w_hh, b, x, h, first, &mut out),
-                    7 => run_block::<I, H, 7, A>(w_xh, w_hh, b, x, h, first, &mut out),
-                    _ => run_block::<I, H, 8, A>(w_xh, w_hh, b, x, h, first, &mut out),
+                    1 => run_block::<I, H, 1, A, BACKWARD>(w_xh, w_hh, b, x, h, first, &mut out),
+                    2 => run_block::<I, H, 2, A, BACKWARD>(w_xh, w_hh, b, x, h, first, &mut out),
+                    3 => run_block::<I, H, 3, A, BACKWARD>(w_xh, w_hh, b, x, h, first, &mut out),
+                    4 => run_block::<I, H, 4, A, BACKWARD>(w_xh, w_hh, b, x, h, first, &mut out),
+                    5 => run_block::<I, H, 5, A, BACKWARD>(w_xh, w_hh, b, x, h, first, &mut out),
+                    6 => run_block::<I, H, 6, A, BACKWARD>(w_xh, w_hh, b, x, h, first, &mut out),
+                    7 => run_block::<I, H, 7, A, BACKWARD>(w_xh, w_hh, b, x, h, first, &mut out),
+                    _ => run_block::<I, H, 8, A, BACKWARD>(w_xh, w_hh, b, x, h, first, &mut out),
                 }
                 first += BLOCK;
             }

@@ -137,7 +137,12 @@ macro_rules! token {
 
             /// `step` on this CPU.
             #[inline]
-            pub(super) fn step<const I: usize, const H: usize, A: crate::Activation>(
+            pub(super) fn step<
+                const I: usize,
+                const H: usize,
+                A: crate::Activation,
+                const BACKWARD: bool,
+            >(
                 self,
                 w_xh: &[[f32; H]; I],
                 w_hh: &[[f32; H]; H],
@@ -147,7 +152,7 @@ macro_rules! token {
             ) -> [f32; H] {
                 // SAFETY: `self` exists only if the CPU has the features `step` enables; so for
                 // every call below.
-                unsafe { $module::step::<I, H, A>(w_xh, w_hh, b, x, h) }
+                unsafe { $module::step::<I, H, A, BACKWARD>(w_xh, w_hh, b, x, h) }
             }
 
             /// `bank_step` on this CPU.
