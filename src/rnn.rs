@@ -6,7 +6,7 @@
 //! y = W_hy·h + b_y                 what `step` returns
 //! ```
 
-use nalgebra::{SMatrix, SVector};
+use nalgebra::{ArrayStorage, SVector};
 
 /// Steps whose input projections [`Rnn::process`] computes together.
 const HOIST: usize = 8;
@@ -178,15 +178,17 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
     /// each step starts on the columns the step before read last, which L1 still holds.
     fn recur(&mut self, xs: &[SVector<f32, I>; HOIST], mut after: impl FnMut(usize, &Self)) {
         let backend = self.backend();
-        let projections = backend.project::<I, H, HOIST>(self.cell.w_xh(), self.cell.bias(), xs);
-        let (no_input, nothing) = (SMatrix::<f32, H, 0>::zeros(), SVector::<f32, 0>::zeros());
-        let w_hh = self.cell.w_hh();
+        let mut projections = [[0.0; H]; HOIST];
+        backend.project::<I, H, HOIST>(self.cell.w_xh(), self.cell.bias(), xs, &mut projections);
+        let w_hh = &self.cell.w_hh().data.0;
         for (t, u) in projections.iter().enumerate() {
-            self.state = if t % 2 == 0 {
-                backend.step::<0, H, A, false>(&no_input, w_hh, u, &nothing, &self.state)
+            let [h] = &self.state.data.0;
+            let next = if t % 2 == 0 {
+                backend.step_arrays::<0, H, A, false>(&[], w_hh, u, &[], h)
             } else {
-                backend.step::<0, H, A, true>(&no_input, w_hh, u, &nothing, &self.state)
+                backend.step_arrays::<0, H, A, true>(&[], w_hh, u, &[], h)
             };
+            self.state = SVector::from_array_storage(ArrayStorage([next]));
             after(t, self);
         }
     }

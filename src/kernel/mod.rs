@@ -257,25 +257,25 @@ impl Backend {
         }
     }
 
-    /// The input projections `W_xh·xs[t] + b` of `T` steps, each weight read once for all.
+    /// The input projections `out[t] = W_xh·xs[t] + b` of `T` steps, each weight read once for
+    /// all. Written in place: the caller's buffer is the kernel's.
     #[inline]
     pub(crate) fn project<const I: usize, const H: usize, const T: usize>(
         self,
         w_xh: &SMatrix<f32, H, I>,
         b: &SVector<f32, H>,
         xs: &[SVector<f32, I>; T],
-    ) -> [SVector<f32, H>; T] {
-        let inputs: [[f32; I]; T] = core::array::from_fn(|t| xs[t].data.0[0]);
-        let mut out = [[0.0_f32; H]; T];
+        out: &mut [[f32; H]; T],
+    ) {
+        let inputs: [&[f32; I]; T] = core::array::from_fn(|t| &xs[t].data.0[0]);
         let (w_xh, [b]) = (&w_xh.data.0, &b.data.0);
         match self.0 {
-            Kind::Portable => portable::project::<I, H, T>(w_xh, b, &inputs, &mut out),
+            Kind::Portable => portable::project::<I, H, T>(w_xh, b, &inputs, out),
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx2Fma(token) => token.project::<I, H, T>(w_xh, b, &inputs, &mut out),
+            Kind::Avx2Fma(token) => token.project::<I, H, T>(w_xh, b, &inputs, out),
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx512Vl(token) => token.project::<I, H, T>(w_xh, b, &inputs, &mut out),
+            Kind::Avx512Vl(token) => token.project::<I, H, T>(w_xh, b, &inputs, out),
         }
-        out.map(|column| SVector::from_array_storage(nalgebra::ArrayStorage([column])))
     }
 
     /// One step on this backend: `A(W_xh·x + W_hh·h + b)`, its columns taken last to first if
@@ -290,16 +290,38 @@ impl Backend {
         x: &SVector<f32, I>,
         h: &SVector<f32, H>,
     ) -> SVector<f32, H> {
-        let (w_xh, w_hh) = (&w_xh.data.0, &w_hh.data.0);
-        let ([b], [x], [h]) = (&b.data.0, &x.data.0, &h.data.0);
-        let out = match self.0 {
+        let out = self.step_arrays::<I, H, A, BACKWARD>(
+            &w_xh.data.0,
+            &w_hh.data.0,
+            &b.data.0[0],
+            &x.data.0[0],
+            &h.data.0[0],
+        );
+        SVector::from_array_storage(nalgebra::ArrayStorage([out]))
+    }
+
+    /// [`step`](Self::step) on the matrices' column arrays.
+    #[inline]
+    pub(crate) fn step_arrays<
+        const I: usize,
+        const H: usize,
+        A: Activation,
+        const BACKWARD: bool,
+    >(
+        self,
+        w_xh: &[[f32; H]; I],
+        w_hh: &[[f32; H]; H],
+        b: &[f32; H],
+        x: &[f32; I],
+        h: &[f32; H],
+    ) -> [f32; H] {
+        match self.0 {
             Kind::Portable => portable::step::<I, H, A, BACKWARD>(w_xh, w_hh, b, x, h),
             #[cfg(target_arch = "x86_64")]
             Kind::Avx2Fma(token) => token.step::<I, H, A, BACKWARD>(w_xh, w_hh, b, x, h),
             #[cfg(target_arch = "x86_64")]
             Kind::Avx512Vl(token) => token.step::<I, H, A, BACKWARD>(w_xh, w_hh, b, x, h),
-        };
-        SVector::from_array_storage(nalgebra::ArrayStorage([out]))
+        }
     }
 }
 
@@ -782,7 +804,7 @@ macro_rules! define_kernel {
         pub(super) fn project<const I: usize, const H: usize, const T: usize>(
             w_xh: &[[f32; H]; I],
             b: &[f32; H],
-            xs: &[[f32; I]; T],
+            xs: &[&[f32; I]; T],
             out: &mut [[f32; H]; T],
         ) {
             let chunks = H.div_ceil(8);
@@ -803,7 +825,7 @@ macro_rules! define_kernel {
         fn project_block<const I: usize, const H: usize, const T: usize, const B: usize>(
             w_xh: &[[f32; H]; I],
             b: &[f32; H],
-            xs: &[[f32; I]; T],
+            xs: &[&[f32; I]; T],
             first: usize,
             out: &mut [[f32; H]; T],
         ) {

@@ -182,7 +182,7 @@ macro_rules! token {
                 self,
                 w_xh: &[[f32; H]; I],
                 b: &[f32; H],
-                xs: &[[f32; I]; T],
+                xs: &[&[f32; I]; T],
                 out: &mut [[f32; H]; T],
             ) {
                 // SAFETY: as in `step`.
