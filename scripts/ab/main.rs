@@ -91,17 +91,26 @@ macro_rules! bank_ab {
         let mut b = Box::new(elman::RnnBank::<$i, $h, $n>::new(cell!(elman, $i, $h)));
         let reps = 2_000_000 / ($n * $h);
         let (mut ta, mut tb, mut la, mut lb) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
+        // The throughput floor of benches/realtime.rs: the multiply-adds at the register-resident
+        // peak plus the tanh evaluations at their buffer throughput.
+        let best = elman::Backend::best();
+        let rounds = ($n * $h * ($i + $h) as usize).div_ceil(96);
+        let values = vec![0.25_f32; $n * $h];
+        let mut out = vec![0.0_f32; $n * $h];
+        let (mut fma, mut tanh) = (f64::MAX, f64::MAX);
         for _ in 0..ROUNDS {
             ta = ta.min(time(|| a.step(black_box(&xs)), reps));
             tb = tb.min(time(|| b.step(black_box(&xs)), reps));
             la = la.min(time(|| a.step_lanes(black_box(&lanes)), reps));
             lb = lb.min(time(|| b.step_lanes(black_box(&lanes)), reps));
+            fma = fma.min(time(|| { black_box(best.fma_burst(rounds, black_box(0.5))); }, reps));
+            tanh = tanh.min(time(|| best.tanh_into(black_box(&values), &mut out), reps));
         }
         #[allow(clippy::cast_precision_loss)]
         let n = $n as f64;
         println!(
-            "bank ({:2}, {:2}) N = {:3}  A {:8.2}  B {:8.2} ns/stream  B/A {:.2}   lanes: A {:6.2}  B {:6.2}  B/A {:.2}",
-            $i, $h, $n, ta / n, tb / n, tb / ta, la / n, lb / n, lb / la
+            "bank ({:2}, {:2}) N = {:3}  A {:8.2}  B {:8.2} ns/stream  B/A {:.2}   lanes: A {:6.2}  B {:6.2}  B/A {:.2}   B lanes/floor {:.2}",
+            $i, $h, $n, ta / n, tb / n, tb / ta, la / n, lb / n, lb / la, lb / (fma + tanh)
         );
     }};
 }
