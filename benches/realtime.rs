@@ -1,9 +1,13 @@
 //! The real-time layer, each question one group so that its ratios come from one run:
 //!
 //! - `bank/{I}x{H}/n{N}`: `RnnBank::step` (inputs per stream) and `RnnBank::step_lanes` (inputs
-//!   already unit-major) against `N` separate `Rnn`s stepped in a loop, per stream-step, beside the throughput floor of the same work: `N·H·(I+H)` multiply-adds at the
-//!   register-resident peak (`floor/fma`) plus `N·H` fast tanh evaluations at their buffer
-//!   throughput (`floor/tanh`); the floor is their sum.
+//!   already unit-major) against `N` separate `Rnn`s stepped in a loop, per stream-step, beside
+//!   two floors of the same step:
+//!   - throughput: `N·H·(I+H)` multiply-adds at the register-resident peak (`floor/fma`) plus
+//!     `N·H` fast tanh evaluations at their buffer throughput (`floor/tanh`), summed;
+//!   - latency (`floor/chain`): one step's dependent chain, `H` multiply-adds and a fast tanh,
+//!     each iteration starting from the last one's result, as each bank step starts from the
+//!     states of the one before. A bank step takes at least the larger of the two.
 //! - `block/{I}x{H}/t{T}`: `Rnn::process` over `T` inputs against `T` calls of `Rnn::step`.
 //! - `subnormal/{I}x{H}`: a step from a normal state against the same step from a state of
 //!   subnormal numbers (which the step's flush can only meet as an input someone set).
@@ -63,6 +67,13 @@ fn bank<const I: usize, const H: usize, const N: usize>(c: &mut Criterion) {
     let mut out = vec![0.0_f32; N * H];
     group.bench_function(BenchmarkId::new("floor/tanh", &size), |b| {
         b.iter(|| best.tanh_into(black_box(&values), &mut out));
+    });
+    let mut carried = 0.5_f32;
+    group.bench_function(BenchmarkId::new("floor/chain", &size), |b| {
+        b.iter(|| {
+            carried = best.floor_chain(1, H, 0, carried);
+            carried
+        });
     });
     group.finish();
 }

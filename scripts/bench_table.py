@@ -67,8 +67,8 @@ def tanh():
 
 def realtime():
     banks = [(3, 2), (1, 8), (1, 16), (16, 32)]
-    print("| (I, H) | N | bank ns / stream-step | bank, step_lanes | separate ns / stream-step | separate / bank | floor ns (FMA + tanh) | bank / floor | step_lanes / floor |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| (I, H) | N | bank ns / stream-step | bank, step_lanes | separate ns / stream-step | separate / bank | floor ns (FMA + tanh) | bank / floor | step_lanes / floor | chain floor ns | step_lanes / larger floor |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for i, h in banks:
         for n in (8, 32, 128):
             g, s = f"bank_{i}x{h}_n{n}", f"{i}x{h}_n{n}"
@@ -76,7 +76,9 @@ def realtime():
             bank, lanes, separate = per("bank"), per("bank lanes"), per("separate")
             fma, tanh_ = per("floor_fma"), per("floor_tanh")
             floor = None if fma is None or tanh_ is None else fma + tanh_
-            print(f"| ({i}, {h}) | {n} | {fmt(bank, 2)} | {fmt(lanes, 2)} | {fmt(separate, 2)} | {fmt(ratio(separate, bank), 2)} | {fmt(floor, 2)} | {fmt(ratio(bank, floor), 2)} | {fmt(ratio(lanes, floor), 2)} |")
+            chain = per("floor_chain")
+            larger = None if floor is None or chain is None else max(floor, chain)
+            print(f"| ({i}, {h}) | {n} | {fmt(bank, 2)} | {fmt(lanes, 2)} | {fmt(separate, 2)} | {fmt(ratio(separate, bank), 2)} | {fmt(floor, 2)} | {fmt(ratio(bank, floor), 2)} | {fmt(ratio(lanes, floor), 2)} | {fmt(chain, 2)} | {fmt(ratio(lanes, larger), 2)} |")
     print()
     print("| block | per-step calls ns / step | process ns / step | per-step / process |")
     print("| --- | --- | --- | --- |")

@@ -97,7 +97,8 @@ macro_rules! bank_ab {
         let rounds = ($n * $h * ($i + $h) as usize).div_ceil(96);
         let values = vec![0.25_f32; $n * $h];
         let mut out = vec![0.0_f32; $n * $h];
-        let (mut fma, mut tanh) = (f64::MAX, f64::MAX);
+        let (mut fma, mut tanh, mut chain) = (f64::MAX, f64::MAX, f64::MAX);
+        let mut carried = 0.5_f32;
         for _ in 0..ROUNDS {
             ta = ta.min(time(|| a.step(black_box(&xs)), reps));
             tb = tb.min(time(|| b.step(black_box(&xs)), reps));
@@ -105,12 +106,13 @@ macro_rules! bank_ab {
             lb = lb.min(time(|| b.step_lanes(black_box(&lanes)), reps));
             fma = fma.min(time(|| { black_box(best.fma_burst(rounds, black_box(0.5))); }, reps));
             tanh = tanh.min(time(|| best.tanh_into(black_box(&values), &mut out), reps));
+            chain = chain.min(time(|| carried = best.floor_chain(1, $h, 0, carried), reps));
         }
         #[allow(clippy::cast_precision_loss)]
         let n = $n as f64;
         println!(
-            "bank ({:2}, {:2}) N = {:3}  A {:8.2}  B {:8.2} ns/stream  B/A {:.2}   lanes: A {:6.2}  B {:6.2}  B/A {:.2}   B lanes/floor {:.2}",
-            $i, $h, $n, ta / n, tb / n, tb / ta, la / n, lb / n, lb / la, lb / (fma + tanh)
+            "bank ({:2}, {:2}) N = {:3}  A {:8.2}  B {:8.2} ns/stream  B/A {:.2}   lanes: A {:6.2}  B {:6.2}  B/A {:.2}   B lanes/floor {:.2} (chain floor {:.2})",
+            $i, $h, $n, ta / n, tb / n, tb / ta, la / n, lb / n, lb / la, lb / (fma + tanh), lb / chain
         );
     }};
 }
