@@ -7,6 +7,9 @@
 //! - the floors of the size (see `Backend::floor_chain`, `fma_burst`, `stream_sum`), each timed
 //!   for the work of the same number of steps:
 //!   - `floor/column-chain`: H dependent multiply-adds and a fast tanh per step;
+//!   - `floor/column-chain-calls` (H ≤ 16): the same chain, one call of the kernel per step
+//!     (`floor_chain(1, …)`, each from the last one's result): what a step that is a call, as
+//!     every dispatched step is, cannot go below;
 //!   - `floor/tree-chain`: one multiply-add, ⌈log2 H⌉ additions and a fast tanh per step;
 //!   - `floor/fma-peak`: H·(I+H) multiply-adds per step at the machine's register-resident peak;
 //!   - `floor/weight-read`: reading H·(I+H) f32 (the weights) per step from a buffer of that
@@ -83,6 +86,17 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("floor/column-chain", &size), |b| {
         b.iter(|| best.floor_chain(T, H, 0, black_box(0.3)));
     });
+    if H <= 16 {
+        group.bench_function(BenchmarkId::new("floor/column-chain-calls", &size), |b| {
+            b.iter(|| {
+                let mut carried = black_box(0.3);
+                for _ in 0..T {
+                    carried = best.floor_chain(1, H, 0, carried);
+                }
+                carried
+            });
+        });
+    }
     group.bench_function(BenchmarkId::new("floor/tree-chain", &size), |b| {
         b.iter(|| best.floor_chain(T, 1, depth, black_box(0.3)));
     });
