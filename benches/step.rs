@@ -9,7 +9,7 @@
 //!   - `floor/column-chain`: H dependent multiply-adds and a fast tanh per step;
 //!   - `floor/column-chain-calls` (H ≤ 16): the same chain, one call of the kernel per step
 //!     (`floor_chain(1, …)`, each from the last one's result): what a step that is a call, as
-//!     every dispatched step is, cannot go below;
+//!     every dispatched step is, cannot go below (a native build may inline both);
 //!   - `floor/tree-chain`: one multiply-add, ⌈log2 H⌉ additions and a fast tanh per step;
 //!   - `floor/fma-peak`: H·(I+H) multiply-adds per step at the machine's register-resident peak;
 //!   - `floor/weight-read`: reading H·(I+H) f32 (the weights) per step from a buffer of that
