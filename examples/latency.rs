@@ -9,6 +9,11 @@
 //! neighbour's burst lands in few of them) and large ones one by one. The clock's own cost, the
 //! median of back-to-back readings measured first, is taken off each batch before dividing by
 //! its size; a single slow step shows as 1/8 of its delay in a batch of 8.
+//!
+//! A control runs the same timing over work that is not a step: the column-chain floor of
+//! (1, 16) (16 dependent multiply-adds and a fast tanh, one kernel call per step, each from the
+//! last one's result), whose median is close to the step's. Its tail is the machine's: what
+//! interrupts, the hypervisor and neighbours add to any code of that length in the same run.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -126,6 +131,17 @@ fn report<const I: usize, const H: usize>(batch: usize, clock: f64) {
     print_percentiles(&format!("RnnCell::step ({I}, {H})"), per_step);
 }
 
+/// The control: the (1, 16) column-chain floor, one call per step, timed like the steps.
+fn report_control(clock: f64) {
+    let best = elman::Backend::best();
+    let mut carried = 0.5_f32;
+    let per_step = time_steps(SMALL_BATCH, clock, |_| {
+        carried = best.floor_chain(1, 16, 0, black_box(carried));
+    });
+    black_box(carried);
+    print_percentiles("control: chain (1, 16)", per_step);
+}
+
 fn main() {
     println!("{}", elman::kernel::build_info());
     let clock = clock_cost();
@@ -134,6 +150,8 @@ fn main() {
          one; clock cost {clock:.1} ns, taken off each batch"
     );
     report::<1, 16>(SMALL_BATCH, clock);
+    report_control(clock);
     report::<64, 128>(1, clock);
     report_rnn(clock);
+    report_control(clock);
 }

@@ -125,10 +125,12 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
     /// From 8 inputs per step on (`I ≥ 8`) and weights larger than 32 KiB (an L1 data cache),
     /// the input projections `W_xh·x_t + b` are computed 8 steps at a time before the
     /// recurrence, each weight of `W_xh` read once for the 8 (input-projection hoisting), and
-    /// the recurrence then adds `W_hh·h`; the README's table gives what `cargo bench --bench
-    /// realtime` measured. Smaller cells are stepped one input at a time, with `step`'s bits:
-    /// with few input columns the extra pass has little to save, and weights that stay in L1
-    /// cost nothing to read again. The hoisted sums are rounded in another order than
+    /// the recurrence then adds `W_hh·h`, sweeping the columns of `W_hh` backward in every
+    /// other step so that each step starts on the columns the one before read last, which L1
+    /// still holds. The README's table gives what `cargo bench --bench realtime` and
+    /// `scripts/ab.sh` measured. Smaller cells are stepped one input at a time, with `step`'s
+    /// bits: with few input columns the extra pass has little to save, and weights that stay in
+    /// L1 cost nothing to read again. The hoisted sums are rounded in other orders than
     /// [`step`](Self::step)'s, so the two agree within the rounding of two summation orders
     /// (`tests/realtime.rs` bounds it), not to the bit.
     pub fn process(&mut self, xs: &[SVector<f32, I>], ys: &mut [SVector<f32, O>]) {
