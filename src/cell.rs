@@ -240,7 +240,7 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
         x: &SVector<f32, I>,
         h: &SVector<f32, H>,
     ) -> SVector<f32, H> {
-        backend.step::<I, H, A, false>(&self.w_xh, &self.w_hh, &self.b, x, h)
+        backend.step::<I, H, A>(&self.w_xh, &self.w_hh, &self.b, x, h)
     }
 
     /// The step computed literally in the concatenated form, `h' = A(W·[x; h] + b)`: for each

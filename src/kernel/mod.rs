@@ -278,11 +278,9 @@ impl Backend {
         }
     }
 
-    /// One step on this backend: `A(W_xh·x + W_hh·h + b)`, its columns taken last to first if
-    /// `BACKWARD`: the same sums in another order (see `Rnn::process`, which alternates the two
-    /// so that each step starts on the columns the step before read last, still in L1).
+    /// One step on this backend: `A(W_xh·x + W_hh·h + b)`.
     #[inline]
-    pub(crate) fn step<const I: usize, const H: usize, A: Activation, const BACKWARD: bool>(
+    pub(crate) fn step<const I: usize, const H: usize, A: Activation>(
         self,
         w_xh: &SMatrix<f32, H, I>,
         w_hh: &SMatrix<f32, H, H>,
@@ -290,7 +288,7 @@ impl Backend {
         x: &SVector<f32, I>,
         h: &SVector<f32, H>,
     ) -> SVector<f32, H> {
-        let out = self.step_arrays::<I, H, A, BACKWARD>(
+        let out = self.step_arrays::<I, H, A, false>(
             &w_xh.data.0,
             &w_hh.data.0,
             &b.data.0[0],
@@ -300,7 +298,9 @@ impl Backend {
         SVector::from_array_storage(nalgebra::ArrayStorage([out]))
     }
 
-    /// [`step`](Self::step) on the matrices' column arrays.
+    /// [`step`](Self::step) on the matrices' column arrays, its columns taken last to first if
+    /// `BACKWARD`: the same sums in another order. `Rnn::process` alternates the two, so that
+    /// each step starts on the columns the step before read last, still in L1.
     #[inline]
     pub(crate) fn step_arrays<
         const I: usize,
