@@ -22,6 +22,8 @@
     reason = "core::arch loads, stores and target-feature calls"
 )]
 
+use core::sync::atomic::AtomicU8;
+
 /// The vector operations and the kernel, compiled for one set of target features, with the
 /// number of independent accumulator chains and the largest block (in chunks) that its
 /// registers hold (see `kernel::partial_sums`).
@@ -128,8 +130,8 @@ macro_rules! token {
         pub(super) struct $name(());
 
         impl $name {
-            /// The token, if the CPU has the features (checked once and cached by the standard
-            /// library; a build that enables them answers at compile time).
+            /// The token, if the CPU has the features (asked of the standard library once, the
+            /// answer kept in a static; a build that enables them answers at compile time).
             #[inline]
             pub(super) fn detect() -> Option<Self> {
                 $detect.then_some(Self(()))
@@ -228,10 +230,28 @@ macro_rules! token {
 }
 
 /// Whether the running CPU has every feature in `features`: the standard library's run-time
-/// detection, checked once and cached by it. Without `std` there is no run-time detection: only
-/// the features the build enables count (the `cfg!` beside each call).
+/// detection, asked once and kept in `answer` (0 not yet asked, 1 no, 2 yes), so that a step
+/// pays one load for it. Without `std` there is no run-time detection: only the features the
+/// build enables count (the `cfg!` beside each call).
 #[cfg(feature = "std")]
-fn detected(features: &[&str]) -> bool {
+#[inline]
+fn detected(answer: &core::sync::atomic::AtomicU8, features: &[&str]) -> bool {
+    use core::sync::atomic::Ordering::Relaxed;
+    match answer.load(Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let has = ask(features);
+            answer.store(if has { 2 } else { 1 }, Relaxed);
+            has
+        }
+    }
+}
+
+/// The standard library's answer for every feature in `features`.
+#[cfg(feature = "std")]
+#[cold]
+fn ask(features: &[&str]) -> bool {
     features.iter().all(|feature| match *feature {
         "avx2" => std::arch::is_x86_feature_detected!("avx2"),
         "fma" => std::arch::is_x86_feature_detected!("fma"),
@@ -242,7 +262,7 @@ fn detected(features: &[&str]) -> bool {
 }
 
 #[cfg(not(feature = "std"))]
-fn detected(_features: &[&str]) -> bool {
+fn detected(_answer: &core::sync::atomic::AtomicU8, _features: &[&str]) -> bool {
     false
 }
 
@@ -258,8 +278,10 @@ token!(
     /// Proof that the running CPU has AVX2 and FMA.
     Avx2Fma,
     avx2,
-    cfg!(all(target_feature = "avx2", target_feature = "fma"))
-        || detected(&["avx2", "fma"])
+    cfg!(all(target_feature = "avx2", target_feature = "fma")) || {
+        static ANSWER: AtomicU8 = AtomicU8::new(0);
+        detected(&ANSWER, &["avx2", "fma"])
+    }
 );
 
 token!(
@@ -271,5 +293,8 @@ token!(
         target_feature = "fma",
         target_feature = "avx512f",
         target_feature = "avx512vl"
-    )) || detected(&["avx2", "fma", "avx512f", "avx512vl"])
+    )) || {
+        static ANSWER: AtomicU8 = AtomicU8::new(0);
+        detected(&ANSWER, &["avx2", "fma", "avx512f", "avx512vl"])
+    }
 );
