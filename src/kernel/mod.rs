@@ -78,9 +78,9 @@ impl Backend {
     /// whatever the build flags: force it where results must be reproducible across machines.
     pub const PORTABLE: Self = Self(Kind::Portable);
 
-    /// The AVX2+FMA backend, if this is an x86-64 CPU that has both (checked at run time, once:
-    /// the standard library caches the answer; a build with both features enabled answers at
-    /// compile time).
+    /// The AVX2+FMA backend, if this is an x86-64 CPU that has both (checked at run time, once,
+    /// the answer kept in a static; a build with both features enabled answers at compile
+    /// time).
     #[inline]
     #[must_use]
     pub fn avx2_fma() -> Option<Self> {
