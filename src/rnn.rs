@@ -151,9 +151,14 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
     pub fn process(&mut self, xs: &[SVector<f32, I>], ys: &mut [SVector<f32, O>]) {
         let n = xs.len().min(ys.len());
         let (xs, ys) = (&xs[..n], &mut ys[..n]);
+        // The steps are written out here, the backend chosen once, rather than calls of
+        // `step`: the compiler kept `step` out of line in this loop, and `process` ran at
+        // 0.80–0.95 of the speed of the same steps called in a loop at (1, 16) and (32, 64).
+        let backend = self.backend();
         if !hoists(I, H) {
             for (x, y) in xs.iter().zip(ys) {
-                *y = self.step(x);
+                self.advance(backend, x);
+                *y = self.readout.logits(&self.state);
             }
             return;
         }
@@ -163,7 +168,8 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
             self.recur(xb, |t, rnn| yb[t] = rnn.readout.logits(&rnn.state));
         }
         for (x, y) in x_rest.iter().zip(y_rest) {
-            *y = self.step(x);
+            self.advance(backend, x);
+            *y = self.readout.logits(&self.state);
         }
     }
 
