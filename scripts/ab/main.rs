@@ -228,6 +228,8 @@ fn main() {
         process_ab!(128, 256);
     }
     if run("pairs") {
+        block_pair!(1, 16);
+        block_pair!(32, 64);
         block_pair!(64, 128);
         block_pair!(128, 256);
         subnormal_pair!(1, 16);
