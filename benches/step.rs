@@ -2,6 +2,8 @@
 //! ratios within a group are meaningful:
 //!
 //! - `step`: `RnnCell::step` (the best backend for this CPU), and `step_with` each backend;
+//! - `run`: the same `T` steps through `RnnCell::run`, one call (the loop in the kernel, the
+//!   state in registers from one step to the next);
 //! - `naive`: the step a user writes first with nalgebra, `(w_xh * x + w_hh * h + b).map(f32::tanh)`
 //!   (the same code as `elman::reference::step`);
 //! - the floors of the size (see `Backend::floor_chain`, `fma_burst`, `stream_sum`), each timed
@@ -55,6 +57,10 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
             }
             h
         });
+    });
+    let sequence: Vec<SVector<f32, I>> = xs.iter().cycle().take(T).copied().collect();
+    group.bench_function(BenchmarkId::new("run", &size), |b| {
+        b.iter(|| cell.run(black_box(&sequence), &black_box(SVector::zeros())));
     });
     for backend in Backend::available() {
         group.bench_function(

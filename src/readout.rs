@@ -83,7 +83,9 @@ impl<const H: usize, const O: usize> Readout<H, O> {
     }
 
     /// `W_hy·h + b_y`, column `k` added into partial sum `k mod S`, the sums added pairwise.
-    #[inline]
+    /// Always inlined: `Rnn::process` reads each state out inside the kernel's loop, where a
+    /// call would spill the state the next step is computing from.
+    #[inline(always)]
     fn partial_logits<const S: usize>(&self, h: &SVector<f32, H>) -> SVector<f32, O> {
         let mut sums = [[0.0_f32; O]; S];
         let ([h], columns) = (&h.data.0, &self.w_hy.data.0);

@@ -143,24 +143,18 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
     /// the recurrence then adds `W_hh·h`, sweeping the columns of `W_hh` backward in every
     /// other step so that each step starts on the columns the one before read last, which L1
     /// still holds. The README's table gives what `cargo bench --bench realtime` and
-    /// `scripts/ab.sh` measured. Smaller cells are stepped one input at a time, with `step`'s
-    /// bits: with few input columns the extra pass has little to save, and weights that stay in
-    /// L1 cost nothing to read again. The hoisted sums are rounded in other orders than
+    /// `scripts/ab.sh` measured. Smaller cells are not hoisted (with few input columns the extra
+    /// pass has little to save, and weights that stay in L1 cost nothing to read again): their
+    /// steps run as [`RnnCell::run`] runs them, many per call of the kernel with the state kept
+    /// in registers, and give `step`'s bits. The hoisted sums are rounded in other orders than
     /// [`step`](Self::step)'s, so the two agree within the rounding of two summation orders
     /// (`tests/realtime.rs` bounds it), not to the bit.
     pub fn process(&mut self, xs: &[SVector<f32, I>], ys: &mut [SVector<f32, O>]) {
         let n = xs.len().min(ys.len());
         let (xs, ys) = (&xs[..n], &mut ys[..n]);
-        // The steps are written out here, the backend chosen once, rather than calls of
-        // `step`: the compiler kept `step` out of line in this loop, and `scripts/ab.sh`'s pairs
-        // measured `process` at 0.89 (1, 16) and 0.95 (32, 64) of the speed of the same steps
-        // called in a loop; written out, 1.04 and 0.98.
         let backend = self.backend();
         if !hoists(I, H) {
-            for (x, y) in xs.iter().zip(ys) {
-                self.advance(backend, x);
-                *y = self.readout.logits(&self.state);
-            }
+            self.run_and_read(backend, xs, ys);
             return;
         }
         let (x_blocks, x_rest) = xs.as_chunks::<HOIST>();
@@ -187,10 +181,38 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
             self.recur(block, |_, _| {});
         }
         let backend = self.backend();
-        for x in rest {
-            self.advance(backend, x);
-        }
+        let cell = &self.cell;
+        let [state] = &mut self.state.data.0;
+        let weights = (cell.w_xh(), cell.w_hh(), cell.bias());
+        backend.run::<I, H, A, (), _>(weights, rest, state, core::iter::repeat(()), |_, ()| {});
         (!xs.is_empty()).then(|| self.readout.logits(&self.state))
+    }
+
+    /// `process` without hoisting: the steps run through the kernel in one call (the backend
+    /// chosen once, the state kept in registers from one step to the next), each state read
+    /// out as it comes. With `step`'s bits.
+    fn run_and_read(
+        &mut self,
+        backend: Backend,
+        xs: &[SVector<f32, I>],
+        ys: &mut [SVector<f32, O>],
+    ) {
+        let (cell, readout) = (&self.cell, &self.readout);
+        let weights = (cell.w_xh(), cell.w_hh(), cell.bias());
+        let [state] = &mut self.state.data.0;
+        backend.run::<I, H, A, _, _>(
+            weights,
+            xs,
+            state,
+            ys.iter_mut(),
+            // Inlined into the kernel's loop, readout and all (`partial_logits` is
+            // `inline(always)` too): called, it spills the state around every call, and
+            // `process` at (1, 16) took 36 ns per step instead of 21.
+            #[inline(always)]
+            |h, y| {
+                *y = readout.logits(&SVector::from(*h));
+            },
+        );
     }
 
     /// `HOIST` steps: their input projections at once, then the recurrence, calling `after(t)`

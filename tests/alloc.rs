@@ -31,6 +31,7 @@ fn steps_without_allocating<const I: usize, const H: usize>() {
         std::hint::black_box(bank.outputs(&readout));
         for _ in 0..100 {
             h = cell.step(&x, &h);
+            h = cell.run(&block, &h);
             for backend in Backend::available() {
                 h = cell.step_with(backend, &x, &h);
                 h = relu.step_with(backend, &x, &h).map(fast_tanh);

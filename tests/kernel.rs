@@ -30,6 +30,30 @@ fn check<const I: usize, const H: usize>() {
         let relu_tol = order_tolerance(&relu_cell, &x, &h, 0.0);
         let tanh_slow = reference::step(&tanh_cell, &x, &h);
         let relu_slow = reference::step(&relu_cell, &x, &h);
+        // A short sequence: `run` gives the bits of `step` called in a loop.
+        let xs: Vec<SVector<f32, I>> = (0..3)
+            .map(|t| SVector::from_fn(|r, _| value(r, 6 + t, 1.0)))
+            .collect();
+        for backend in Backend::available() {
+            let (mut tanh_h, mut relu_h) = (h, h);
+            for x in &xs {
+                tanh_h = tanh_cell.step_with(backend, x, &tanh_h);
+                relu_h = relu_cell.step_with(backend, x, &relu_h);
+            }
+            assert_eq!(
+                tanh_cell.run_with(backend, &xs, &h),
+                tanh_h,
+                "({I}, {H}) tanh run, {}",
+                backend.name()
+            );
+            assert_eq!(
+                relu_cell.run_with(backend, &xs, &h),
+                relu_h,
+                "({I}, {H}) relu run, {}",
+                backend.name()
+            );
+            assert_eq!(tanh_cell.run_with(backend, &[], &h), h);
+        }
         for backend in Backend::available() {
             for (fast, slow, tol, what) in [
                 (

@@ -50,6 +50,15 @@ proptest! {
     ) {
         blocks_match::<9, 7>(&cell, &head, &xs)?;
     }
+
+    /// The same with two chunks of hidden units (13), whose states `process` carries as
+    /// arrays (one chunk's, as its vector).
+    #[test]
+    fn blocks_match_steps_two_chunks(
+        cell in common::contractive::<3, 13>(), head in readout::<13, 4>(), xs in inputs::<3>(40)
+    ) {
+        blocks_match::<3, 13>(&cell, &head, &xs)?;
+    }
 }
 
 proptest! {

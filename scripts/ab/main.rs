@@ -224,10 +224,14 @@ fn main() {
         bank_ab!(16, 32, 128);
     }
     if run("process") {
+        process_ab!(3, 2);
+        process_ab!(1, 16);
+        process_ab!(32, 64);
         process_ab!(64, 128);
         process_ab!(128, 256);
     }
     if run("pairs") {
+        block_pair!(3, 2);
         block_pair!(1, 16);
         block_pair!(32, 64);
         block_pair!(64, 128);

@@ -157,6 +157,26 @@ macro_rules! token {
                 unsafe { $module::step::<I, H, A, BACKWARD>(w_xh, w_hh, b, x, h) }
             }
 
+            /// `run` on this CPU.
+            #[inline]
+            pub(super) fn run<
+                const I: usize,
+                const H: usize,
+                A: crate::Activation,
+                Y,
+                F: FnMut(&[f32; H], Y),
+            >(
+                self,
+                w: (&[[f32; H]; I], &[[f32; H]; H], &[f32; H]),
+                xs: &[nalgebra::SVector<f32, I>],
+                h: &mut [f32; H],
+                outs: impl Iterator<Item = Y>,
+                each: F,
+            ) {
+                // SAFETY: as in `step`.
+                unsafe { $module::run::<I, H, A, Y, F>(w, xs, h, outs, each) }
+            }
+
             /// `bank_step` on this CPU.
             #[inline]
             pub(super) fn bank_step<
