@@ -134,6 +134,7 @@ fn main() {
     bank::<16, 32, 128>(&mut c);
     block::<64, 128, 64>(&mut c);
     block::<64, 128, 1024>(&mut c);
+    block::<3, 2, 1024>(&mut c);
     block::<1, 16, 1024>(&mut c);
     block::<32, 64, 1024>(&mut c);
     block::<128, 256, 1024>(&mut c);

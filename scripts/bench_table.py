@@ -84,7 +84,7 @@ def realtime():
     print()
     print("| block | per-step calls ns / step | process ns / step | per-step / process |")
     print("| --- | --- | --- | --- |")
-    for i, h, t in [(64, 128, 64), (64, 128, 1024), (1, 16, 1024), (32, 64, 1024), (128, 256, 1024)]:
+    for i, h, t in [(64, 128, 64), (64, 128, 1024), (3, 2, 1024), (1, 16, 1024), (32, 64, 1024), (128, 256, 1024)]:
         g, s = f"block_{i}x{h}_t{t}", f"{i}x{h}_t{t}"
         a, b = mean(g, "per-step", s), mean(g, "process", s)
         a, b = (None if a is None else a / t), (None if b is None else b / t)
