@@ -582,11 +582,7 @@ macro_rules! define_kernel {
             h: &[f32; H],
             starts: &[usize; B],
         ) -> [V; B] {
-            let zero = splat(0.0);
-            let mut acc = [[zero; B]; S];
-            for c in 0..B {
-                acc[0][c] = lanes(b, starts[c]);
-            }
+            let mut acc = start_sums::<H, B, S>(b, starts);
             if BACKWARD {
                 sweep_backward::<H, B, S>(&mut acc, w_hh, h, starts);
                 sweep_backward::<H, B, S>(&mut acc, w_xh, x, starts);
@@ -594,7 +590,26 @@ macro_rules! define_kernel {
                 sweep::<H, B, S>(&mut acc, w_xh, x, starts);
                 sweep::<H, B, S>(&mut acc, w_hh, h, starts);
             }
-            // Pairwise: sums n..2n−1 into 0..n−1, halving until one is left.
+            pairwise::<B, S>(acc)
+        }
+
+        /// `S` partial sums of `B` chunks, the bias in the first, zeros in the others.
+        $(#[$attr])*
+        fn start_sums<const H: usize, const B: usize, const S: usize>(
+            b: &[f32; H],
+            starts: &[usize; B],
+        ) -> [[V; B]; S] {
+            let zero = splat(0.0);
+            let mut acc = [[zero; B]; S];
+            for c in 0..B {
+                acc[0][c] = lanes(b, starts[c]);
+            }
+            acc
+        }
+
+        /// The partial sums added pairwise: sums n..2n−1 into 0..n−1, halving until one is left.
+        $(#[$attr])*
+        fn pairwise<const B: usize, const S: usize>(mut acc: [[V; B]; S]) -> [V; B] {
             let mut n = S;
             while n > 1 {
                 let half = n.div_ceil(2);
@@ -873,6 +888,17 @@ macro_rules! define_kernel {
                     each(last, pending);
                     *h = *last;
                 }
+            } else if (4..=BLOCK).contains(&H.div_ceil(8)) {
+                // One block of 4 to 8 chunks, where the step is throughput-bound: pipelined.
+                let w = (w_xh, w_hh, b);
+                let x = &x.data.0[0];
+                match H.div_ceil(8) {
+                    4 => run_block_of::<I, H, 4, A, Y, F>(w, x, steps, (h, pending), each),
+                    5 => run_block_of::<I, H, 5, A, Y, F>(w, x, steps, (h, pending), each),
+                    6 => run_block_of::<I, H, 6, A, Y, F>(w, x, steps, (h, pending), each),
+                    7 => run_block_of::<I, H, 7, A, Y, F>(w, x, steps, (h, pending), each),
+                    _ => run_block_of::<I, H, 8, A, Y, F>(w, x, steps, (h, pending), each),
+                }
             } else {
                 let mut state = step::<I, H, A, false>(w_xh, w_hh, b, &x.data.0[0], h);
                 for (x, out) in steps {
@@ -883,6 +909,75 @@ macro_rules! define_kernel {
                 each(&state, pending);
                 *h = state;
             }
+        }
+
+        /// `run` of a cell whose units are one block of `B` chunks, with its partial sums.
+        $(#[$attr])*
+        fn run_block_of<
+            'a,
+            const I: usize,
+            const H: usize,
+            const B: usize,
+            A: Activation,
+            Y,
+            F: FnMut(&[f32; H], Y),
+        >(
+            w: (&[[f32; H]; I], &[[f32; H]; H], &[f32; H]),
+            x: &[f32; I],
+            steps: impl Iterator<Item = (&'a nalgebra::SVector<f32, I>, Y)>,
+            state: (&mut [f32; H], Y),
+            each: F,
+        ) {
+            match partial_sums(B, H, CHAINS) {
+                1 => run_pipelined::<I, H, B, 1, A, Y, F>(w, x, steps, state, each),
+                2 => run_pipelined::<I, H, B, 2, A, Y, F>(w, x, steps, state, each),
+                3 => run_pipelined::<I, H, B, 3, A, Y, F>(w, x, steps, state, each),
+                4 => run_pipelined::<I, H, B, 4, A, Y, F>(w, x, steps, state, each),
+                _ => run_pipelined::<I, H, B, 8, A, Y, F>(w, x, steps, state, each),
+            }
+        }
+
+        /// `run` of a cell whose units are one block (`B` chunks, `S` partial sums), from the
+        /// first input `x`, software-pipelined: each step's input sums `b + W_xh·x` are issued
+        /// before the previous step's activation, which the CPU then overlaps with them. The
+        /// same sums in the same order as `step`'s, so the same bits.
+        $(#[$attr])*
+        fn run_pipelined<
+            'a,
+            const I: usize,
+            const H: usize,
+            const B: usize,
+            const S: usize,
+            A: Activation,
+            Y,
+            F: FnMut(&[f32; H], Y),
+        >(
+            (w_xh, w_hh, b): (&[[f32; H]; I], &[[f32; H]; H], &[f32; H]),
+            x: &[f32; I],
+            steps: impl Iterator<Item = (&'a nalgebra::SVector<f32, I>, Y)>,
+            (h, mut pending): (&mut [f32; H], Y),
+            mut each: F,
+        ) {
+            let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, c));
+            let mut acc = start_sums::<H, B, S>(b, &starts);
+            sweep::<H, B, S>(&mut acc, w_xh, x, &starts);
+            sweep::<H, B, S>(&mut acc, w_hh, h, &starts);
+            let mut sums = pairwise::<B, S>(acc);
+            for (x, out) in steps {
+                let mut state = [0.0; H];
+                for c in 0..B {
+                    put_chunk(&mut state, starts[c], store(activate::<A>(sums[c])));
+                }
+                let mut acc = start_sums::<H, B, S>(b, &starts);
+                sweep::<H, B, S>(&mut acc, w_xh, &x.data.0[0], &starts);
+                sweep::<H, B, S>(&mut acc, w_hh, &state, &starts);
+                sums = pairwise::<B, S>(acc);
+                each(&state, core::mem::replace(&mut pending, out));
+            }
+            for c in 0..B {
+                put_chunk(h, starts[c], store(activate::<A>(sums[c])));
+            }
+            each(h, pending);
         }
 
         /// `step` of a cell of one chunk (`H ≤ 8`), its new state returned as the chunk's
