@@ -3,7 +3,8 @@
 //!
 //! - `step`: `RnnCell::step` (the best backend for this CPU), and `step_with` each backend;
 //! - `run`: the same `T` steps through `RnnCell::run`, one call (the loop in the kernel, the
-//!   state in registers from one step to the next);
+//!   state in registers from one step to the next); `run_relu` (H ≥ 32), the same with ReLU
+//!   in place of tanh: the step's multiply-adds without the cost of its tanh;
 //! - `naive`: the step a user writes first with nalgebra, `(w_xh * x + w_hh * h + b).map(f32::tanh)`
 //!   (the same code as `elman::reference::step`);
 //! - the floors of the size (see `Backend::floor_chain`, `fma_burst`, `stream_sum`), each timed
@@ -25,7 +26,7 @@ use std::hint::black_box;
 mod support;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use elman::Backend;
+use elman::{Backend, Relu, RnnCell};
 use elman::nalgebra::SVector;
 
 /// Dependent steps per timed iteration: each step reads the state the previous one wrote.
@@ -62,6 +63,13 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("run", &size), |b| {
         b.iter(|| cell.run(black_box(&sequence), &black_box(SVector::zeros())));
     });
+    if H >= 32 {
+        // The same sweep with ReLU instead of tanh: what the step costs without its tanh.
+        let relu: RnnCell<I, H, Relu> = (*cell).clone().with_activation();
+        group.bench_function(BenchmarkId::new("run_relu", &size), |b| {
+            b.iter(|| relu.run(black_box(&sequence), &black_box(SVector::zeros())));
+        });
+    }
     for backend in Backend::available() {
         group.bench_function(
             BenchmarkId::new(format!("step_with/{}", backend.name()), &size),

@@ -34,19 +34,19 @@ def ratio(a, b):
 
 
 def steps():
-    print("| (I, H) | step ns | run ns | portable ns | naive ns | naive / step | column-chain floor ns | step / column-chain | run / column-chain | column chain, a call per step ns | step / that | tree-chain floor ns | step / tree-chain | FMA-peak floor ns | FMA-peak / step | weight-read floor ns | weight-read / step |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| (I, H) | step ns | run ns | portable ns | naive ns | naive / step | column-chain floor ns | step / column-chain | run / column-chain | column chain, a call per step ns | step / that | tree-chain floor ns | step / tree-chain | FMA-peak floor ns | FMA-peak / step | FMA-peak / run | FMA-peak / run with ReLU | weight-read floor ns | weight-read / step |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for i, h in SIZES:
         g, s = f"step_{i}x{h}", f"{i}x{h}"
         per = lambda name: None if mean(g, name, s) is None else mean(g, name, s) / T
         step, portable, naive = per("step"), per("step_with_portable"), per("naive")
         column, tree, peak, read = per("floor_column-chain"), per("floor_tree-chain"), per("floor_fma-peak"), per("floor_weight-read")
-        calls, run = per("floor_column-chain-calls"), per("run")
+        calls, run, relu = per("floor_column-chain-calls"), per("run"), per("run_relu")
         print(
             f"| ({i}, {h}) | {fmt(step)} | {fmt(run)} | {fmt(portable)} | {fmt(naive)} | {fmt(ratio(naive, step), 2)} | "
             f"{fmt(column)} | {fmt(ratio(step, column), 2)} | {fmt(ratio(run, column), 2)} | {fmt(calls)} | {fmt(ratio(step, calls), 2)} | "
             f"{fmt(tree)} | {fmt(ratio(step, tree), 2)} | "
-            f"{fmt(peak)} | {fmt(ratio(peak, step), 2)} | {fmt(read)} | {fmt(ratio(read, step), 2)} |"
+            f"{fmt(peak)} | {fmt(ratio(peak, step), 2)} | {fmt(ratio(peak, run), 2)} | {fmt(ratio(peak, relu), 2)} | {fmt(read)} | {fmt(ratio(read, step), 2)} |"
         )
 
 
