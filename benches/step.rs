@@ -26,8 +26,8 @@ use std::hint::black_box;
 mod support;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use elman::{Backend, Relu, RnnCell};
 use elman::nalgebra::SVector;
+use elman::{Backend, Relu, RnnCell};
 
 /// Dependent steps per timed iteration: each step reads the state the previous one wrote.
 const T: usize = 64;
