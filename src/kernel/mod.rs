@@ -40,6 +40,14 @@
 //!
 //! [`Backend::best`] picks the fastest one the CPU runs; [`RnnCell::step`](crate::RnnCell::step)
 //! uses it, and [`RnnCell::step_with`](crate::RnnCell::step_with) takes one explicitly.
+//!
+//! # Sequences
+//!
+//! [`RnnCell::run`](crate::RnnCell::run) and `Rnn::process` step through a sequence inside one
+//! call of the kernel, with `step`'s operations: the state stays in registers from one step to
+//! the next (as the chunk's vector when `H ≤ 8`), and a cell of one throughput-bound block (4 to
+//! `BLOCK` chunks) issues each step's input sums right after the previous step's activation,
+//! so that the CPU overlaps the two.
 
 use nalgebra::{SMatrix, SVector};
 
