@@ -886,6 +886,7 @@ macro_rules! define_kernel {
                 let mut state = chunk_step::<I, H, A>(w_xh, w_hh, b, &x.data.0[0], h);
                 for (x, out) in steps {
                     let lanes = store(state);
+                    // Always there: `H ≤ 8`.
                     let Some(now) = lanes.first_chunk::<H>() else {
                         return;
                     };
@@ -947,8 +948,11 @@ macro_rules! define_kernel {
 
         /// `run` of a cell whose units are one block (`B` chunks, `S` partial sums), from the
         /// first input `x`, software-pipelined: each step's input sums `b + W_xh·x` are issued
-        /// before the previous step's activation, which the CPU then overlaps with them. The
-        /// same sums in the same order as `step`'s, so the same bits.
+        /// right after the previous step's activation, which the CPU overlaps with them, and
+        /// before the `W_hh` sweep that waits for it. The same sums in the same order as
+        /// `step`'s, so the same bits. `scripts/ab.sh c059761` measures `Rnn::process` at
+        /// (32, 64) at 0.95 of the time of the unpipelined loop; issued before the activation
+        /// instead, the input sums filled the CPU's window first, and the gain was smaller.
         $(#[$attr])*
         fn run_pipelined<
             'a,
