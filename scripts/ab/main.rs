@@ -30,14 +30,30 @@ macro_rules! cell {
     }};
 }
 
-/// Nanoseconds per call of `f`, over `reps` calls.
+/// Nanoseconds per call of `f`, over `reps` calls (each result handed to `black_box`).
 #[allow(clippy::cast_precision_loss)]
-fn time(mut f: impl FnMut(), reps: usize) -> f64 {
+fn time<R>(mut f: impl FnMut() -> R, reps: usize) -> f64 {
     let start = Instant::now();
     for _ in 0..reps {
-        f();
+        black_box(f());
     }
     start.elapsed().as_nanos() as f64 / reps as f64
+}
+
+/// `fn $name(cell, xs) -> h`: 64 dependent steps of a `$krate` cell from a zero state, as a
+/// function of its own.
+macro_rules! steps_fn {
+    ($name:ident, $krate:ident, $i:expr, $h:expr) => {
+        #[inline(never)]
+        fn $name(cell: &$krate::RnnCell<$i, $h>, xs: &[SVector<f32, $i>]) -> SVector<f32, $h> {
+            let h0 = black_box(SVector::<f32, $h>::zeros());
+            let mut h = h0;
+            for x in xs.iter().cycle().take(64) {
+                h = cell.step(black_box(x), &h);
+            }
+            h
+        }
+    };
 }
 
 macro_rules! step_ab {
@@ -49,28 +65,17 @@ macro_rules! step_ab {
         let a = Box::new(cell!(elman_a, $i, $h));
         let b = Box::new(cell!(elman, $i, $h));
         let reps = 4_000_000 / ($h * ($i + $h)) + 1000;
+        // 64 dependent steps per call, the state a local of the loop and returned (as in
+        // `benches/step.rs`), each loop a function of its own, as a caller's would be: a state
+        // captured by the timed closure, or handed to `black_box` itself, lives in memory, and
+        // in one large function the register allocator may keep it on the stack; either way
+        // every step's result would go through memory.
+        steps_fn!(steps_a, elman_a, $i, $h);
+        steps_fn!(steps_b, elman, $i, $h);
         let (mut ta, mut tb) = (f64::MAX, f64::MAX);
         for _ in 0..ROUNDS {
-            let mut h = SVector::<f32, $h>::zeros();
-            let mut r = 0;
-            ta = ta.min(time(
-                || {
-                    h = a.step(black_box(&xs[r & 3]), &h);
-                    r += 1;
-                },
-                reps,
-            ));
-            black_box(h);
-            let mut h = SVector::<f32, $h>::zeros();
-            let mut r = 0;
-            tb = tb.min(time(
-                || {
-                    h = b.step(black_box(&xs[r & 3]), &h);
-                    r += 1;
-                },
-                reps,
-            ));
-            black_box(h);
+            ta = ta.min(time(|| steps_a(&a, &xs), reps / 64 + 1) / 64.0);
+            tb = tb.min(time(|| steps_b(&b, &xs), reps / 64 + 1) / 64.0);
         }
         println!(
             "step ({:3}, {:3})        A {ta:8.1}  B {tb:8.1} ns/step    B/A {:.2}",

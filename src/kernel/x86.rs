@@ -119,6 +119,33 @@ macro_rules! backend {
         }
 
         crate::kernel::define_kernel!(#[inline] #[target_feature(enable = $features)]);
+
+        /// `step` of a cell of at most 4 units, the state in and out as two `f64`s holding its
+        /// lanes 0–1 and 2–3 (see `pack`): two scalars, which the calling convention passes and
+        /// returns in vector registers, where an array goes through memory or a general
+        /// register. The same block as `step`'s, so the same bits.
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub(super) fn step_packed<const I: usize, const H: usize, A: Activation>(
+            w_xh: &[[f32; H]; I],
+            w_hh: &[[f32; H]; H],
+            b: &[f32; H],
+            x: &[f32; I],
+            (low, high): (f64, f64),
+        ) -> (f64, f64) {
+            use core::arch::x86_64::{
+                _mm_castpd_ps, _mm_castps_pd, _mm_cvtsd_f64, _mm_setr_pd, _mm_unpackhi_pd,
+                _mm256_castps128_ps256, _mm256_castps256_ps128,
+            };
+            let lanes = store(_mm256_castps128_ps256(_mm_castpd_ps(_mm_setr_pd(low, high))));
+            let Some(h) = lanes.first_chunk::<H>() else {
+                return (0.0, 0.0);
+            };
+            let out = _mm_castps_pd(_mm256_castps256_ps128(chunk_step::<I, H, A>(
+                w_xh, w_hh, b, x, h,
+            )));
+            (_mm_cvtsd_f64(out), _mm_cvtsd_f64(_mm_unpackhi_pd(out, out)))
+        }
     };
 }
 
@@ -155,6 +182,20 @@ macro_rules! token {
                 // SAFETY: `self` exists only if the CPU has the features `step` enables; so for
                 // every call below.
                 unsafe { $module::step::<I, H, A, BACKWARD>(w_xh, w_hh, b, x, h) }
+            }
+
+            /// `step_packed` on this CPU.
+            #[inline]
+            pub(super) fn step_packed<const I: usize, const H: usize, A: crate::Activation>(
+                self,
+                w_xh: &[[f32; H]; I],
+                w_hh: &[[f32; H]; H],
+                b: &[f32; H],
+                x: &[f32; I],
+                h: (f64, f64),
+            ) -> (f64, f64) {
+                // SAFETY: `self` exists only if the CPU has the features `step_packed` enables.
+                unsafe { $module::step_packed::<I, H, A>(w_xh, w_hh, b, x, h) }
             }
 
             /// `run` on this CPU.
@@ -284,6 +325,41 @@ fn ask(features: &[&str]) -> bool {
 #[cfg(not(feature = "std"))]
 fn detected(_answer: &core::sync::atomic::AtomicU8, _features: &[&str]) -> bool {
     false
+}
+
+/// The state of a cell of at most 4 units as two `f64`s: its lanes 0–1 in the first and 2–3 in
+/// the second, bit for bit (zeros past `H`). Built and taken apart with SSE2 register
+/// operations (which every x86-64 target but the soft-float ones enables), so that the
+/// compiler keeps the two in vector registers; through integer bit operations, it carried them
+/// from one step to the next in a general register.
+#[cfg(target_feature = "sse2")]
+#[inline]
+pub(super) fn pack<const H: usize>(h: &[f32; H]) -> (f64, f64) {
+    use core::arch::x86_64::{_mm_castps_pd, _mm_cvtsd_f64, _mm_setr_ps, _mm_unpackhi_pd};
+    let lane = |j: usize| h.get(j).copied().unwrap_or(0.0);
+    // SAFETY: SSE and SSE2, the only features these operations need, are enabled for the whole
+    // build (the `cfg` above).
+    unsafe {
+        let v = _mm_castps_pd(_mm_setr_ps(lane(0), lane(1), lane(2), lane(3)));
+        (_mm_cvtsd_f64(v), _mm_cvtsd_f64(_mm_unpackhi_pd(v, v)))
+    }
+}
+
+/// The `H ≤ 4` lanes of a state that [`pack`] packed.
+#[cfg(target_feature = "sse2")]
+#[inline]
+pub(super) fn unpack<const H: usize>((low, high): (f64, f64)) -> [f32; H] {
+    use core::arch::x86_64::{_mm_castpd_ps, _mm_cvtss_f32, _mm_setr_pd, _mm_shuffle_ps};
+    // SAFETY: as in `pack`, the build enables SSE and SSE2.
+    unsafe {
+        let v = _mm_castpd_ps(_mm_setr_pd(low, high));
+        core::array::from_fn(|j| match j {
+            0 => _mm_cvtss_f32(v),
+            1 => _mm_cvtss_f32(_mm_shuffle_ps::<0b01>(v, v)),
+            2 => _mm_cvtss_f32(_mm_shuffle_ps::<0b10>(v, v)),
+            _ => _mm_cvtss_f32(_mm_shuffle_ps::<0b11>(v, v)),
+        })
+    }
 }
 
 mod avx2 {
