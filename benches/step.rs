@@ -16,7 +16,7 @@
 //!   - `floor/tree-chain`: one multiply-add, ⌈log2 H⌉ additions and a fast tanh per step;
 //!   - `floor/fma-peak`: H·(I+H) multiply-adds per step at the machine's register-resident peak;
 //!   - `floor/weight-read`: reading H·(I+H) f32 (the weights) per step from a buffer of that
-//!     size: an L1 read at (32, 64) (24 KiB), an L2 read from (64, 128) on.
+//!     size, aligned as the cell's weights are: an L1 read at (32, 64) (24 KiB), an L2 read from (64, 128) on.
 //!
 //! `cargo bench --bench step`; `RUSTFLAGS="-C target-cpu=native" cargo bench --bench step` for
 //! the native build.
@@ -131,12 +131,18 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
         });
     }
     if H >= 64 {
-        let weights = vec![0.5_f32; (H * (I + H)).next_multiple_of(64)];
+        // Aligned to 64 bytes, as the cell's weights are (`RnnCell` is `align(64)`): from a
+        // buffer at a 16-byte boundary, every other 32-byte load spans two cache lines, and
+        // the (32, 64) read took 1.7 times as long.
+        let len = (H * (I + H)).next_multiple_of(64);
+        let buffer = vec![0.5_f32; len + 16];
+        let start = buffer.as_ptr().align_offset(64).min(16);
+        let weights = &buffer[start..start + len];
         group.bench_function(BenchmarkId::new("floor/weight-read", &size), |b| {
             b.iter(|| {
                 let mut total = 0.0;
                 for _ in 0..T {
-                    total += best.stream_sum(black_box(&weights));
+                    total += best.stream_sum(black_box(weights));
                 }
                 total
             });

@@ -41,6 +41,12 @@
 //! [`Backend::best`] picks the fastest one the CPU runs; [`RnnCell::step`](crate::RnnCell::step)
 //! uses it, and [`RnnCell::step_with`](crate::RnnCell::step_with) takes one explicitly.
 //!
+//! In a default build each step is a call into the dispatched kernel. A cell of at most 4
+//! units passes its state to that call and gets the new one back as two `f64`s holding its
+//! lanes, which the calling convention keeps in vector registers: as a `[f32; 2]` the new state
+//! came back in a general register, and the caller's loop stored it for the next call to
+//! reload. Larger states go through memory, where their broadcasts load them anyway.
+//!
 //! # Sequences
 //!
 //! [`RnnCell::run`](crate::RnnCell::run) and `Rnn::process` step through a sequence inside one
