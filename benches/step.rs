@@ -16,7 +16,8 @@
 //!   - `floor/tree-chain`: one multiply-add, ⌈log2 H⌉ additions and a fast tanh per step;
 //!   - `floor/fma-peak`: H·(I+H) multiply-adds per step at the machine's register-resident peak;
 //!   - `floor/weight-read`: reading H·(I+H) f32 (the weights) per step from a buffer of that
-//!     size, aligned as the cell's weights are: an L1 read at (32, 64) (24 KiB), an L2 read from (64, 128) on.
+//!     size, aligned as the cell's weights are: an L1 read at (32, 64) (24 KiB), an L2 read
+//!     from (64, 128) on.
 //!
 //! `cargo bench --bench step`; `RUSTFLAGS="-C target-cpu=native" cargo bench --bench step` for
 //! the native build.
