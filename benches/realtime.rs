@@ -63,10 +63,10 @@ fn bank<const I: usize, const H: usize, const N: usize>(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("floor/fma", &size), |b| {
         b.iter(|| best.fma_burst(rounds, black_box(0.5)));
     });
-    let values = vec![0.25_f32; N * H];
-    let mut out = vec![0.0_f32; N * H];
+    let values = support::Aligned::new(&vec![0.25_f32; N * H]);
+    let mut out = support::Aligned::new(&vec![0.0_f32; N * H]);
     group.bench_function(BenchmarkId::new("floor/tanh", &size), |b| {
-        b.iter(|| best.tanh_into(black_box(&values), &mut out));
+        b.iter(|| best.tanh_into(black_box(values.as_slice()), out.as_mut_slice()));
     });
     let mut carried = 0.5_f32;
     group.bench_function(BenchmarkId::new("floor/chain", &size), |b| {

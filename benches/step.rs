@@ -132,18 +132,14 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
         });
     }
     if H >= 64 {
-        // Aligned to 64 bytes, as the cell's weights are (`RnnCell` is `align(64)`): from a
-        // buffer at a 16-byte boundary, every other 32-byte load spans two cache lines, and
-        // the (32, 64) read took 1.7 times as long.
-        let len = (H * (I + H)).next_multiple_of(64);
-        let buffer = vec![0.5_f32; len + 16];
-        let start = buffer.as_ptr().align_offset(64).min(16);
-        let weights = &buffer[start..start + len];
+        // Aligned as the cell's weights are: from a buffer at a 16-byte boundary, the (32, 64)
+        // read took 1.7 times as long.
+        let weights = support::Aligned::new(&vec![0.5_f32; (H * (I + H)).next_multiple_of(64)]);
         group.bench_function(BenchmarkId::new("floor/weight-read", &size), |b| {
             b.iter(|| {
                 let mut total = 0.0;
                 for _ in 0..T {
-                    total += best.stream_sum(black_box(weights));
+                    total += best.stream_sum(black_box(weights.as_slice()));
                 }
                 total
             });

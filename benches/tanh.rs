@@ -20,31 +20,33 @@ fn inputs() -> Vec<f32> {
 }
 
 fn throughput(c: &mut Criterion) {
-    let xs = inputs();
+    let aligned_xs = support::Aligned::new(&inputs());
+    let xs = aligned_xs.as_slice();
     let mut group = c.benchmark_group("tanh/throughput");
     group.throughput(Throughput::Elements(N as u64));
-    let mut out = vec![0.0_f32; N];
+    let mut aligned_out = support::Aligned::new(&[0.0_f32; N]);
+    let out = aligned_out.as_mut_slice();
     group.bench_function(BenchmarkId::new("f32::tanh", N), |b| {
         b.iter(|| {
-            for (o, x) in out.iter_mut().zip(black_box(&xs)) {
+            for (o, x) in out.iter_mut().zip(black_box(xs)) {
                 *o = x.tanh();
             }
-            black_box(&out);
+            black_box(&*out);
         });
     });
     group.bench_function(BenchmarkId::new("fast_tanh (scalar loop)", N), |b| {
         b.iter(|| {
-            for (o, x) in out.iter_mut().zip(black_box(&xs)) {
+            for (o, x) in out.iter_mut().zip(black_box(xs)) {
                 *o = fast_tanh(*x);
             }
-            black_box(&out);
+            black_box(&*out);
         });
     });
     for backend in Backend::available() {
         group.bench_function(BenchmarkId::new(backend.name(), N), |b| {
             b.iter(|| {
-                backend.tanh_into(black_box(&xs), &mut out);
-                black_box(&out);
+                backend.tanh_into(black_box(xs), out);
+                black_box(&*out);
             });
         });
     }

@@ -100,8 +100,11 @@ macro_rules! bank_ab {
         // peak plus the tanh evaluations at their buffer throughput.
         let best = elman::Backend::best();
         let rounds = ($n * $h * ($i + $h) as usize).div_ceil(96);
-        let values = vec![0.25_f32; $n * $h];
-        let mut out = vec![0.0_f32; $n * $h];
+        // 64-byte aligned, as in benches/support (`Aligned`).
+        let (mut values, mut out) = (vec![0.25_f32; $n * $h + 16], vec![0.0_f32; $n * $h + 16]);
+        let (vs, os) = (values.as_ptr().align_offset(64).min(16), out.as_ptr().align_offset(64).min(16));
+        let values = &mut values[vs..vs + $n * $h];
+        let out = &mut out[os..os + $n * $h];
         let (mut fma, mut tanh, mut chain) = (f64::MAX, f64::MAX, f64::MAX);
         let mut carried = 0.5_f32;
         for _ in 0..ROUNDS {
@@ -110,7 +113,7 @@ macro_rules! bank_ab {
             la = la.min(time(|| a.step_lanes(black_box(&lanes)), reps));
             lb = lb.min(time(|| b.step_lanes(black_box(&lanes)), reps));
             fma = fma.min(time(|| { black_box(best.fma_burst(rounds, black_box(0.5))); }, reps));
-            tanh = tanh.min(time(|| best.tanh_into(black_box(&values), &mut out), reps));
+            tanh = tanh.min(time(|| best.tanh_into(black_box(&*values), &mut *out), reps));
             chain = chain.min(time(|| carried = best.floor_chain(1, $h, 0, carried), reps));
         }
         #[allow(clippy::cast_precision_loss)]
