@@ -123,3 +123,56 @@ sizes! {
     h256: 128, 256;
     input_0: 0, 12;
 }
+
+/// Special state values (NaNs, infinities, signed zeros, subnormals, the largest finite value)
+/// through a step of each cell of at most 4 units, whose state goes to the kernel and back packed
+/// in two `f64`s: the same bits as the same step inside `run`, which carries the state as a
+/// vector, except that a NaN result is only required to be a NaN on both (which NaN an
+/// operation on two NaNs returns depends on the order the compiler gives its operands).
+fn special_states<const I: usize, const H: usize>() {
+    let specials = [
+        f32::from_bits(0x7fc0_1234),
+        f32::from_bits(0xffc0_0042),
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+        f32::from_bits(1),
+        -f32::from_bits(0x0040_0000),
+        f32::MAX,
+        1e-30,
+    ];
+    let w_xh = SMatrix::<f32, H, I>::from_fn(|r, c| value(r * I + c, 7, 0.5));
+    let w_hh = SMatrix::<f32, H, H>::from_fn(|r, c| value(r * H + c, 8, 0.5));
+    let b = SVector::<f32, H>::from_fn(|r, _| value(r, 9, 0.5));
+    let tanh_cell: RnnCell<I, H, Tanh> = RnnCell::new(w_xh, w_hh, b);
+    let relu_cell: RnnCell<I, H, Relu> = tanh_cell.clone().with_activation();
+    let x = SVector::<f32, I>::from_fn(|r, _| value(r, 10, 1.0));
+    // Every NaN as one value: the quiet NaN with no payload.
+    let bits = |v: SVector<f32, H>| v.map(|u| if u.is_nan() { 0x7fc0_0000 } else { u.to_bits() });
+    for start in 0..specials.len() {
+        let h = SVector::<f32, H>::from_fn(|r, _| specials[(start + r) % specials.len()]);
+        for backend in Backend::available() {
+            assert_eq!(
+                bits(tanh_cell.step_with(backend, &x, &h)),
+                bits(tanh_cell.run_with(backend, &[x], &h)),
+                "({I}, {H}) tanh from {h:?}, {}",
+                backend.name()
+            );
+            assert_eq!(
+                bits(relu_cell.step_with(backend, &x, &h)),
+                bits(relu_cell.run_with(backend, &[x], &h)),
+                "({I}, {H}) relu from {h:?}, {}",
+                backend.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn special_states_small_cells() {
+    special_states::<2, 1>();
+    special_states::<3, 2>();
+    special_states::<1, 3>();
+    special_states::<6, 4>();
+}
