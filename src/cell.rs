@@ -222,6 +222,10 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
 
     /// One step on the given backend; [`Backend::PORTABLE`] gives the same bits on every machine.
     ///
+    /// "The same bits", here and in the rest of the crate, holds for every result that is not
+    /// NaN. A NaN result is a NaN, but which one (sign and payload) is not fixed: Rust leaves it
+    /// to the compiler, which may order the operands of an addition either way.
+    ///
     /// ```
     /// use elman::{Backend, RnnCell};
     /// use elman::nalgebra::SVector;
