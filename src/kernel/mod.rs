@@ -334,17 +334,14 @@ impl Backend {
             // The state packed into two scalars from here to the kernel and back: a call then
             // passes and returns it in vector registers (see `x86::pack`), and in a caller's
             // loop of steps it stays there from one step to the next, whichever backend runs.
-            let h = x86::pack(h);
             let out = match self.0 {
-                Kind::Portable => x86::pack(&portable::step::<I, H, A, false>(
-                    w_xh,
-                    w_hh,
-                    b,
-                    x,
-                    &x86::unpack(h),
-                )),
-                Kind::Avx2Fma(token) => token.step_packed::<I, H, A>(w_xh, w_hh, b, x, h),
-                Kind::Avx512Vl(token) => token.step_packed::<I, H, A>(w_xh, w_hh, b, x, h),
+                Kind::Portable => x86::pack(&portable::step::<I, H, A, false>(w_xh, w_hh, b, x, h)),
+                Kind::Avx2Fma(token) => {
+                    token.step_packed::<I, H, A>(w_xh, w_hh, b, x, x86::pack(h))
+                }
+                Kind::Avx512Vl(token) => {
+                    token.step_packed::<I, H, A>(w_xh, w_hh, b, x, x86::pack(h))
+                }
             };
             return x86::unpack(out);
         }
