@@ -61,7 +61,7 @@ proptest! {
     }
 
     /// The same with one block of 5 chunks (40 units), where `process` pipelines its steps:
-    /// each step's input sums issued before the previous step's activation.
+    /// each step's input sums issued right after the previous step's activation.
     #[test]
     fn blocks_match_steps_pipelined(
         cell in common::contractive::<5, 40>(), head in readout::<40, 4>(), xs in inputs::<5>(24)
