@@ -82,25 +82,19 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     }
 
     /// Advances every stream by one input, `xs[s]` for stream `s`. Allocates nothing. With at
-    /// most 8 hidden units the kernel gathers each stream's inputs into its vectors; with more
-    /// it would gather them once per block of 8 units, so they are transposed once (on the
-    /// stack) instead. Either way the sums are those of [`step_lanes`](Self::step_lanes), to
-    /// the bit.
+    /// most 8 hidden units and fewer than 8 inputs the kernel gathers each stream's inputs into
+    /// its vectors; otherwise they are transposed once (on the stack, in 8×8 tiles where there
+    /// are at least 8 streams and 8 inputs), which is cheaper than gathering them once per
+    /// block of 8 units, or than gathering 8 or more. Either way the sums are those of
+    /// [`step_lanes`](Self::step_lanes), to the bit.
     #[inline]
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
-        if H <= 8 {
+        if H <= 8 && I < 8 {
             // One block of units: the kernel gathers each input once.
             self.advance(xs);
         } else {
-            // Several blocks of units would gather each input once per block: transpose once.
             let mut lanes = [[0.0_f32; N]; I];
-            for (s, x) in xs.iter().enumerate() {
-                let [x] = &x.data.0;
-                for k in 0..I {
-                    // In bounds: `k < I` and `s < N` (the index of an `N`-array).
-                    lanes[k][s] = x[k];
-                }
-            }
+            self.backend().transpose_inputs(xs, &mut lanes);
             self.advance(&lanes);
         }
     }

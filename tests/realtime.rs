@@ -157,6 +157,22 @@ proptest! {
         bank_matches::<3, 5, 19, _>(&cell, seed)?;
     }
 
+    /// 8 inputs or more: transposed in 8×8 tiles, the last ones overlapping when 8 divides
+    /// neither the streams nor the inputs; fewer than 8 streams, one value at a time.
+    #[test]
+    fn bank_streams_transposed(cell in cell::<11, 10, Tanh>(), seed in 0_u32..1000) {
+        bank_matches::<11, 10, 5, _>(&cell, seed)?;
+        bank_matches::<11, 10, 8, _>(&cell, seed)?;
+        bank_matches::<11, 10, 21, _>(&cell, seed)?;
+    }
+
+    /// 8 inputs into one block of units: transposed too, not gathered.
+    #[test]
+    fn bank_streams_transposed_small(cell in cell::<8, 3, Tanh>(), seed in 0_u32..1000) {
+        bank_matches::<8, 3, 16, _>(&cell, seed)?;
+        bank_matches::<8, 3, 9, _>(&cell, seed)?;
+    }
+
     #[test]
     fn bank_streams_small(cell in cell::<1, 2, Tanh>(), seed in 0_u32..1000) {
         bank_matches::<1, 2, 1, _>(&cell, seed)?;

@@ -271,6 +271,22 @@ impl Backend {
         }
     }
 
+    /// `out[k][s] = xs[s][k]`: a bank's inputs transposed to unit-major (exact: values moved).
+    #[inline]
+    pub(crate) fn transpose_inputs<const I: usize, const N: usize>(
+        self,
+        xs: &[SVector<f32, I>; N],
+        out: &mut [[f32; N]; I],
+    ) {
+        match self.0 {
+            Kind::Portable => portable::transpose_inputs::<I, N>(xs, out),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2Fma(token) => token.transpose_inputs::<I, N>(xs, out),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512Vl(token) => token.transpose_inputs::<I, N>(xs, out),
+        }
+    }
+
     /// The input projections `out[t] = W_xh·xs[t] + b` of `T` steps, each weight read once for
     /// all. Written in place: the caller's buffer is the kernel's.
     #[inline]
@@ -1107,6 +1123,46 @@ macro_rules! define_kernel {
                 let t = store(tanh(load(&padded_slice(tail))));
                 for (v, r) in tail.iter_mut().zip(t) {
                     *v = r;
+                }
+            }
+        }
+
+        /// `out[k][s] = xs[s][k]`: a bank's inputs, one vector per stream, transposed to
+        /// unit-major in tiles of 8 streams by 8 inputs (the last tile of each overlapping its
+        /// neighbour, which writes the same values again); with fewer than 8 streams or inputs,
+        /// one value at a time.
+        $(#[$attr])*
+        pub(super) fn transpose_inputs<const I: usize, const N: usize>(
+            xs: &[nalgebra::SVector<f32, I>; N],
+            out: &mut [[f32; N]; I],
+        ) {
+            if I < 8 || N < 8 {
+                for (s, x) in xs.iter().enumerate() {
+                    let [x] = &x.data.0;
+                    for (row, value) in out.iter_mut().zip(x) {
+                        if let Some(slot) = row.get_mut(s) {
+                            *slot = *value;
+                        }
+                    }
+                }
+                return;
+            }
+            for c in 0..N.div_ceil(8) {
+                let first_stream = chunk_start(N, c);
+                for d in 0..I.div_ceil(8) {
+                    let first_input = chunk_start(I, d);
+                    let rows: [V; 8] = core::array::from_fn(|l| {
+                        load(xs.get(first_stream + l).map_or(&[0.0; 8], |x| {
+                            let [x] = &x.data.0;
+                            chunk(x, first_input)
+                        }))
+                    });
+                    let columns = transpose8(rows);
+                    for (j, column) in columns.into_iter().enumerate() {
+                        if let Some(row) = out.get_mut(first_input + j) {
+                            put_chunk(row, first_stream, store(column));
+                        }
+                    }
                 }
             }
         }

@@ -62,4 +62,12 @@ fn flush_where_tiny(z: V, y: V) -> V {
         .select(f32x8::ZERO, y)
 }
 
+/// The 8×8 block whose rows are `rows`, transposed: lane `l` of column `j` is lane `j` of row
+/// `l`.
+#[inline(always)]
+fn transpose8(rows: [V; 8]) -> [V; 8] {
+    let rows = rows.map(f32x8::to_array);
+    core::array::from_fn(|j| f32x8::new(core::array::from_fn(|l| rows[l][j])))
+}
+
 crate::kernel::define_kernel!(#[inline(always)]);

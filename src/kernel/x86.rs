@@ -118,6 +118,43 @@ macro_rules! backend {
             _mm256_andnot_ps(tiny, y)
         }
 
+        /// The 8×8 block whose rows are `rows`, transposed: lane `l` of column `j` is lane `j`
+        /// of row `l`. Three rounds of shuffles, 24 in all.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn transpose8([r0, r1, r2, r3, r4, r5, r6, r7]: [V; 8]) -> [V; 8] {
+            use core::arch::x86_64::{
+                _mm256_permute2f128_ps, _mm256_shuffle_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+            };
+            // Rows interleaved in pairs: t0 = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5],
+            // t1 the same with lanes 2, 3 | 6, 7.
+            let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
+            let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
+            let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
+            let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
+            // In fours: u0 = lane 0 of rows 0–3 | lane 4 of rows 0–3, u1 lanes 1 | 5, u2 2 | 6,
+            // u3 3 | 7; u4–u7 the same of rows 4–7.
+            let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            // The low halves make columns 0–3, the high halves columns 4–7.
+            [
+                _mm256_permute2f128_ps::<0x20>(u0, u4),
+                _mm256_permute2f128_ps::<0x20>(u1, u5),
+                _mm256_permute2f128_ps::<0x20>(u2, u6),
+                _mm256_permute2f128_ps::<0x20>(u3, u7),
+                _mm256_permute2f128_ps::<0x31>(u0, u4),
+                _mm256_permute2f128_ps::<0x31>(u1, u5),
+                _mm256_permute2f128_ps::<0x31>(u2, u6),
+                _mm256_permute2f128_ps::<0x31>(u3, u7),
+            ]
+        }
+
         crate::kernel::define_kernel!(#[inline] #[target_feature(enable = $features)]);
 
         /// `step` of a cell of at most 4 units, the state in and out as two `f64`s holding its
@@ -237,6 +274,17 @@ macro_rules! token {
             ) {
                 // SAFETY: as in `step`.
                 unsafe { $module::bank_step::<I, H, N, A, X>(w_xh, w_hh, b, x, h, out) }
+            }
+
+            /// `transpose_inputs` on this CPU.
+            #[inline]
+            pub(super) fn transpose_inputs<const I: usize, const N: usize>(
+                self,
+                xs: &[nalgebra::SVector<f32, I>; N],
+                out: &mut [[f32; N]; I],
+            ) {
+                // SAFETY: as in `step`.
+                unsafe { $module::transpose_inputs::<I, N>(xs, out) }
             }
 
             /// `project` on this CPU.
