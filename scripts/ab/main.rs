@@ -119,8 +119,8 @@ macro_rules! bank_ab {
         #[allow(clippy::cast_precision_loss)]
         let n = $n as f64;
         println!(
-            "bank ({:2}, {:2}) N = {:3}  A {:8.2}  B {:8.2} ns/stream  B/A {:.2}   lanes: A {:6.2}  B {:6.2}  B/A {:.2}   B lanes/floor {:.2} (chain floor {:.2})",
-            $i, $h, $n, ta / n, tb / n, tb / ta, la / n, lb / n, lb / la, lb / (fma + tanh), lb / chain
+            "bank ({:2}, {:2}) N = {:3}  A {:8.2}  B {:8.2} ns/stream  B/A {:.2}   lanes: A {:6.2}  B {:6.2}  B/A {:.2}   B over floor: step {:.2}, lanes {:.2} (lanes over chain floor {:.2})",
+            $i, $h, $n, ta / n, tb / n, tb / ta, la / n, lb / n, lb / la, tb / (fma + tanh), lb / (fma + tanh), lb / chain
         );
     }};
 }
