@@ -46,6 +46,20 @@ pub struct RnnBank<const I: usize, const H: usize, const N: usize, A = Tanh> {
     /// step: `scripts/ab.sh` measured small banks 0.70–0.91× the time with the `bool`.
     current: bool,
     backend: Option<Backend>,
+    /// Where [`step`](Self::step) transposes the inputs for the kernel, when it does: kept
+    /// rather than made on the stack at every step, which would clear it first.
+    inputs: Scratch<I, N>,
+}
+
+/// A step's inputs, unit-major: written in full before every read, never part of the bank's
+/// value (not compared, not printed).
+#[derive(Clone)]
+struct Scratch<const I: usize, const N: usize>([[f32; N]; I]);
+
+impl<const I: usize, const N: usize> core::fmt::Debug for Scratch<I, N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Scratch")
+    }
 }
 
 /// Equal cells, states and backend choice (whichever of the two buffers holds the states).
@@ -66,6 +80,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
             states: [[[0.0; N]; H]; 2],
             current: false,
             backend: None,
+            inputs: Scratch([[0.0; N]; I]),
         }
     }
 
@@ -81,21 +96,29 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
         self.backend.unwrap_or_else(Backend::best)
     }
 
-    /// Advances every stream by one input, `xs[s]` for stream `s`. Allocates nothing. With at
-    /// most 8 hidden units and fewer than 8 inputs the kernel gathers each stream's inputs into
-    /// its vectors; otherwise they are transposed once (on the stack, in 8×8 tiles where there
-    /// are at least 8 streams and 8 inputs), which is cheaper than gathering them once per
-    /// block of 8 units, or than gathering 8 or more. Either way the sums are those of
+    /// Advances every stream by one input, `xs[s]` for stream `s`. Allocates nothing.
+    ///
+    /// With at most 8 hidden units (one block of them) and one input per stream or fewer than 8
+    /// streams, the kernel gathers each stream's inputs into its vectors itself. Otherwise they are first
+    /// transposed to unit-major (into a buffer the bank keeps), 8 streams at a time: in 8×8
+    /// tiles of shuffles with 8 inputs or more, by lane selects and a permutation of the
+    /// streams' consecutive values with fewer. Either way the sums are those of
     /// [`step_lanes`](Self::step_lanes), to the bit.
     #[inline]
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
-        if H <= 8 && I < 8 {
-            // One block of units: the kernel gathers each input once.
-            self.advance(xs);
+        let backend = self.backend();
+        if H <= 8 && (I == 1 || N < 8) {
+            Self::advance(&self.cell, &mut self.states, &mut self.current, backend, xs);
         } else {
-            let mut lanes = [[0.0_f32; N]; I];
-            self.backend().transpose_inputs(xs, &mut lanes);
-            self.advance(&lanes);
+            backend.transpose_inputs(xs, &mut self.inputs.0);
+            let inputs = &self.inputs.0;
+            Self::advance(
+                &self.cell,
+                &mut self.states,
+                &mut self.current,
+                backend,
+                inputs,
+            );
         }
     }
 
@@ -103,30 +126,36 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// no transposition. For one input per stream (`I = 1`), `x[0]` is simply the `N` samples.
     #[inline]
     pub fn step_lanes(&mut self, x: &[[f32; N]; I]) {
-        self.advance(x);
+        let backend = self.backend();
+        Self::advance(&self.cell, &mut self.states, &mut self.current, backend, x);
     }
 
     /// One step from inputs in either layout: the kernel gathers 8 streams' input `k` at a time.
+    /// (The bank's parts, not `self`, so that the inputs may be the bank's own buffer.)
     #[inline]
-    fn advance<X: BankInput<I, N>>(&mut self, x: &X) {
-        let backend = self.backend();
-        let [first, second] = &mut self.states;
-        let (previous, next) = if self.current {
+    fn advance<X: BankInput<I, N>>(
+        cell: &RnnCell<I, H, A>,
+        states: &mut [[[f32; N]; H]; 2],
+        current: &mut bool,
+        backend: Backend,
+        x: &X,
+    ) {
+        let [first, second] = states;
+        let (previous, next) = if *current {
             (&*second, first)
         } else {
             (&*first, second)
         };
         backend.bank_step::<I, H, N, A, X>(
-            self.cell.w_xh(),
-            self.cell.w_hh(),
-            self.cell.bias(),
+            cell.w_xh(),
+            cell.w_hh(),
+            cell.bias(),
             x,
             previous,
             next,
         );
-        self.current = !self.current;
+        *current = !*current;
     }
-
     /// The index of the live buffer.
     const fn live(&self) -> usize {
         if self.current { 1 } else { 0 }

@@ -173,6 +173,19 @@ proptest! {
         bank_matches::<8, 3, 9, _>(&cell, seed)?;
     }
 
+    /// Fewer than 8 inputs, at least 8 streams: each input picked out of the streams'
+    /// consecutive values by lane selects and a permutation, for an even and an odd count.
+    #[test]
+    fn bank_streams_deinterleaved(cell in cell::<6, 3, Tanh>(), seed in 0_u32..1000) {
+        bank_matches::<6, 3, 8, _>(&cell, seed)?;
+        bank_matches::<6, 3, 13, _>(&cell, seed)?;
+    }
+
+    #[test]
+    fn bank_streams_deinterleaved_odd(cell in cell::<7, 12, Tanh>(), seed in 0_u32..1000) {
+        bank_matches::<7, 12, 17, _>(&cell, seed)?;
+    }
+
     #[test]
     fn bank_streams_small(cell in cell::<1, 2, Tanh>(), seed in 0_u32..1000) {
         bank_matches::<1, 2, 1, _>(&cell, seed)?;

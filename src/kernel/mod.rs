@@ -468,6 +468,50 @@ pub(crate) const fn chunk_start(len: usize, k: usize) -> usize {
     }
 }
 
+/// Where input `k` of 8 streams lies among their `8·I` consecutive values (`I < 8` inputs per
+/// stream, stream after stream), loaded as `I` vectors: lane `s` of the result is value
+/// `s·I + k`, lane `(s·I + k) % 8` of vector `(s·I + k) / 8`.
+pub(crate) struct Gather<const I: usize>;
+
+#[expect(clippy::cast_possible_truncation, reason = "lane numbers, below 8")]
+impl<const I: usize> Gather<I> {
+    /// `ORDER[k][s] = (s·I + k) % 8`: the lane of stream `s`'s value in its vector.
+    pub(crate) const ORDER: [[u32; 8]; 8] = {
+        let mut order = [[0; 8]; 8];
+        let mut k = 0;
+        while k < 8 {
+            let mut s = 0;
+            while s < 8 {
+                order[k][s] = ((s * I + k) % 8) as u32;
+                s += 1;
+            }
+            k += 1;
+        }
+        order
+    };
+
+    /// `TAKE[k][m]`: −0 (sign bit set) in the lanes to take from vector `m`, +0 elsewhere.
+    /// With `I` odd the lanes `(s·I + k) % 8` of the 8 streams are all different: the mask
+    /// marks them in the vectors as loaded, which are merged first and permuted once. With `I`
+    /// even it marks the streams `s`, after each vector is permuted.
+    pub(crate) const TAKE: [[[f32; 8]; 8]; 8] = {
+        let mut take = [[[0.0; 8]; 8]; 8];
+        let mut k = 0;
+        while k < 8 {
+            let mut s = 0;
+            while s < 8 {
+                let (vector, lane) = ((s * I + k) / 8, (s * I + k) % 8);
+                if vector < 8 {
+                    take[k][vector][if I % 2 == 1 { lane } else { s }] = -0.0;
+                }
+                s += 1;
+            }
+            k += 1;
+        }
+        take
+    };
+}
+
 /// Writes the chunk `lanes` that starts at `start` into `row`: its first `L` lanes when `L < 8`
 /// (the padded chunk), else the 8 values from `start` (nothing if they do not fit, which no
 /// start from [`chunk_start`] asks).
@@ -1128,15 +1172,20 @@ macro_rules! define_kernel {
         }
 
         /// `out[k][s] = xs[s][k]`: a bank's inputs, one vector per stream, transposed to
-        /// unit-major in tiles of 8 streams by 8 inputs (the last tile of each overlapping its
-        /// neighbour, which writes the same values again); with fewer than 8 streams or inputs,
-        /// one value at a time.
+        /// unit-major, 8 streams at a time (the last 8 overlapping their neighbours when 8 does
+        /// not divide `N`, which writes the same values again):
+        /// - with 8 inputs or more, in tiles of 8 inputs (`transpose8`), the last tile
+        ///   overlapping likewise;
+        /// - with fewer, from the `8·I` consecutive values of the 8 streams, loaded as `I`
+        ///   vectors, each input picked out of them (`gather_input`);
+        /// - with fewer than 8 streams, one value at a time.
         $(#[$attr])*
         pub(super) fn transpose_inputs<const I: usize, const N: usize>(
             xs: &[nalgebra::SVector<f32, I>; N],
             out: &mut [[f32; N]; I],
         ) {
-            if I < 8 || N < 8 {
+            let values = bytemuck::try_cast_slice::<_, f32>(xs.as_slice()).unwrap_or(&[]);
+            if I == 0 || N < 8 || values.len() != N * I {
                 for (s, x) in xs.iter().enumerate() {
                     let [x] = &x.data.0;
                     for (row, value) in out.iter_mut().zip(x) {
@@ -1149,21 +1198,72 @@ macro_rules! define_kernel {
             }
             for c in 0..N.div_ceil(8) {
                 let first_stream = chunk_start(N, c);
-                for d in 0..I.div_ceil(8) {
-                    let first_input = chunk_start(I, d);
-                    let rows: [V; 8] = core::array::from_fn(|l| {
-                        load(xs.get(first_stream + l).map_or(&[0.0; 8], |x| {
-                            let [x] = &x.data.0;
-                            chunk(x, first_input)
-                        }))
-                    });
-                    let columns = transpose8(rows);
-                    for (j, column) in columns.into_iter().enumerate() {
-                        if let Some(row) = out.get_mut(first_input + j) {
-                            put_chunk(row, first_stream, store(column));
+                if I >= 8 {
+                    for d in 0..I.div_ceil(8) {
+                        let first_input = chunk_start(I, d);
+                        let rows: [V; 8] = core::array::from_fn(|l| {
+                            load(xs.get(first_stream + l).map_or(&[0.0; 8], |x| {
+                                let [x] = &x.data.0;
+                                chunk(x, first_input)
+                            }))
+                        });
+                        let columns = transpose8(rows);
+                        for (j, column) in columns.into_iter().enumerate() {
+                            if let Some(row) = out.get_mut(first_input + j) {
+                                put_chunk(row, first_stream, store(column));
+                            }
                         }
                     }
+                } else {
+                    let ours = values.get(first_stream * I..).unwrap_or(&[]);
+                    let vectors: [V; I] = core::array::from_fn(|m| {
+                        load(
+                            ours.get(8 * m..)
+                                .and_then(<[f32]>::first_chunk::<8>)
+                                .unwrap_or(&[0.0; 8]),
+                        )
+                    });
+                    for (k, row) in out.iter_mut().enumerate() {
+                        put_chunk(row, first_stream, store(gather_input(&vectors, k)));
+                    }
                 }
+            }
+        }
+
+        /// Input `k` of 8 streams from their `8·I` consecutive values (`I < 8`) in `I`
+        /// vectors, by the lane permutation and selects of [`Gather`](crate::kernel::Gather),
+        /// read from its tables.
+        $(#[$attr])*
+        fn gather_input<const I: usize>(vectors: &[V; I], k: usize) -> V {
+            let gather = (
+                vectors.first(),
+                crate::kernel::Gather::<I>::ORDER.get(k),
+                crate::kernel::Gather::<I>::TAKE.get(k),
+            );
+            let (Some(&first), Some(order), Some(take)) = gather else {
+                return splat(0.0);
+            };
+            if I == 1 {
+                return first;
+            }
+            let order = lane_order(order);
+            // Index loops: the compiler left an iterator adapter here out of line.
+            if I % 2 == 1 {
+                let mut merged = first;
+                for m in 1..I {
+                    if let (Some(&vector), Some(mask)) = (vectors.get(m), take.get(m)) {
+                        merged = select(load(mask), vector, merged);
+                    }
+                }
+                permute(merged, order)
+            } else {
+                let mut picked = permute(first, order);
+                for m in 1..I {
+                    if let (Some(&vector), Some(mask)) = (vectors.get(m), take.get(m)) {
+                        picked = select(load(mask), permute(vector, order), picked);
+                    }
+                }
+                picked
             }
         }
 

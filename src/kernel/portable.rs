@@ -62,6 +62,34 @@ fn flush_where_tiny(z: V, y: V) -> V {
         .select(f32x8::ZERO, y)
 }
 
+/// Lane numbers for [`permute`].
+type Order = [u32; 8];
+
+#[inline(always)]
+fn lane_order(order: &[u32; 8]) -> Order {
+    *order
+}
+
+/// Lane `l` is lane `order[l]` of `v` (every number below 8).
+#[inline(always)]
+fn permute(v: V, order: Order) -> V {
+    let lanes = v.to_array();
+    f32x8::new(order.map(|i| lanes.get(i as usize).copied().unwrap_or(0.0)))
+}
+
+/// Lane `l` from `a` where lane `l` of `mask` has its sign bit set, else from `b`.
+#[inline(always)]
+fn select(mask: V, a: V, b: V) -> V {
+    let (mask, a, b) = (mask.to_array(), a.to_array(), b.to_array());
+    f32x8::new(core::array::from_fn(|l| {
+        if mask[l].is_sign_negative() {
+            a[l]
+        } else {
+            b[l]
+        }
+    }))
+}
+
 /// The 8×8 block whose rows are `rows`, transposed: lane `l` of column `j` is lane `j` of row
 /// `l`.
 #[inline(always)]

@@ -118,6 +118,31 @@ macro_rules! backend {
             _mm256_andnot_ps(tiny, y)
         }
 
+        /// Lane numbers for [`permute`].
+        type Order = core::arch::x86_64::__m256i;
+
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn lane_order(order: &[u32; 8]) -> Order {
+            // SAFETY: `order` is a valid, readable reference to 8 contiguous u32s (32 bytes);
+            // `loadu` has no alignment requirement.
+            unsafe { core::arch::x86_64::_mm256_loadu_si256(order.as_ptr().cast()) }
+        }
+
+        /// Lane `l` is lane `order[l]` of `v` (every number below 8).
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn permute(v: V, order: Order) -> V {
+            core::arch::x86_64::_mm256_permutevar8x32_ps(v, order)
+        }
+
+        /// Lane `l` from `a` where lane `l` of `mask` has its sign bit set, else from `b`.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn select(mask: V, a: V, b: V) -> V {
+            core::arch::x86_64::_mm256_blendv_ps(b, a, mask)
+        }
+
         /// The 8×8 block whose rows are `rows`, transposed: lane `l` of column `j` is lane `j`
         /// of row `l`. Three rounds of shuffles, 24 in all.
         #[inline]
