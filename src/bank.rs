@@ -98,9 +98,8 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
 
     /// Advances every stream by one input, `xs[s]` for stream `s`. Allocates nothing.
     ///
-    /// With one input per stream, the inputs are already unit-major. With at most 8 hidden units
-    /// (one block of them) and fewer than 8 streams, the kernel gathers each stream's inputs
-    /// into its vectors itself. Otherwise they are first
+    /// With at most 8 hidden units (one block of them) and one input per stream or fewer than 8
+    /// streams, the kernel gathers each stream's inputs into its vectors itself. Otherwise they are first
     /// transposed to unit-major (into a buffer the bank keeps), 8 streams at a time: in 8×8
     /// tiles of shuffles with 8 inputs or more, by lane selects and a permutation of the
     /// streams' consecutive values with fewer. Either way the sums are those of
@@ -108,21 +107,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     #[inline]
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
         let backend = self.backend();
-        // One input per stream: the inputs, stream after stream, are already unit-major.
-        let unit_major = if I == 1 {
-            bytemuck::try_cast_slice::<_, [[f32; N]; I]>(xs.as_slice()).ok()
-        } else {
-            None
-        };
-        if let Some([lanes]) = unit_major {
-            Self::advance(
-                &self.cell,
-                &mut self.states,
-                &mut self.current,
-                backend,
-                lanes,
-            );
-        } else if H <= 8 && N < 8 {
+        if H <= 8 && (I == 1 || N < 8) {
             Self::advance(&self.cell, &mut self.states, &mut self.current, backend, xs);
         } else {
             backend.transpose_inputs(xs, &mut self.inputs.0);
