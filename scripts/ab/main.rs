@@ -105,24 +105,40 @@ macro_rules! bank_ab {
         let (vs, os) = (values.as_ptr().align_offset(64).min(16), out.as_ptr().align_offset(64).min(16));
         let values = &mut values[vs..vs + $n * $h];
         let out = &mut out[os..os + $n * $h];
-        let (mut fma, mut tanh, mut chain) = (f64::MAX, f64::MAX, f64::MAX);
+        let (mut fma, mut tanh) = (f64::MAX, f64::MAX);
         let mut carried = 0.5_f32;
+        // Per round, the bank over the floors timed right after it: on this machine the speed
+        // drifts in phases, and the best rounds of two things can come from different phases.
+        let (mut step_over, mut lanes_over, mut lanes_over_chain) = (vec![], vec![], vec![]);
         for _ in 0..ROUNDS {
             ta = ta.min(time(|| a.step(black_box(&xs)), reps));
-            tb = tb.min(time(|| b.step(black_box(&xs)), reps));
+            let tb_round = time(|| b.step(black_box(&xs)), reps);
             la = la.min(time(|| a.step_lanes(black_box(&lanes)), reps));
-            lb = lb.min(time(|| b.step_lanes(black_box(&lanes)), reps));
-            fma = fma.min(time(|| { black_box(best.fma_burst(rounds, black_box(0.5))); }, reps));
-            tanh = tanh.min(time(|| best.tanh_into(black_box(&*values), &mut *out), reps));
-            chain = chain.min(time(|| carried = best.floor_chain(1, $h, 0, carried), reps));
+            let lb_round = time(|| b.step_lanes(black_box(&lanes)), reps);
+            let fma_round = time(|| { black_box(best.fma_burst(rounds, black_box(0.5))); }, reps);
+            let tanh_round = time(|| best.tanh_into(black_box(&*values), &mut *out), reps);
+            let chain_round = time(|| carried = best.floor_chain(1, $h, 0, carried), reps);
+            step_over.push(tb_round / (fma_round + tanh_round));
+            lanes_over.push(lb_round / (fma_round + tanh_round));
+            lanes_over_chain.push(lb_round / chain_round);
+            (tb, lb) = (tb.min(tb_round), lb.min(lb_round));
+            (fma, tanh) = (fma.min(fma_round), tanh.min(tanh_round));
         }
         #[allow(clippy::cast_precision_loss)]
         let n = $n as f64;
         println!(
-            "bank ({:2}, {:2}) N = {:3}  A {:8.2}  B {:8.2} ns/stream  B/A {:.2}   lanes: A {:6.2}  B {:6.2}  B/A {:.2}   B over floor: step {:.2}, lanes {:.2} (lanes over chain floor {:.2})",
-            $i, $h, $n, ta / n, tb / n, tb / ta, la / n, lb / n, lb / la, tb / (fma + tanh), lb / (fma + tanh), lb / chain
+            "bank ({:2}, {:2}) N = {:3}  A {:8.2}  B {:8.2} ns/stream  B/A {:.2}   lanes: A {:6.2}  B {:6.2}  B/A {:.2}   B over floor, best over best (median of rounds): step {:.2} ({:.2}), lanes {:.2} ({:.2}); lanes over chain floor ({:.2})",
+            $i, $h, $n, ta / n, tb / n, tb / ta, la / n, lb / n, lb / la,
+            tb / (fma + tanh), median(step_over), lb / (fma + tanh), median(lanes_over),
+            median(lanes_over_chain)
         );
     }};
+}
+
+/// The median of `values` (the upper one of the middle two for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 macro_rules! block_pair {
