@@ -99,9 +99,9 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// Advances every stream by one input, `xs[s]` for stream `s`. Allocates nothing.
     ///
     /// With at most 8 hidden units (one block of them) and one input per stream or fewer than 8
-    /// streams, the kernel gathers each stream's inputs into its vectors itself. Otherwise they are first
-    /// transposed to unit-major (into a buffer the bank keeps), 8 streams at a time: in 8×8
-    /// tiles of shuffles with 8 inputs or more, by lane selects and a permutation of the
+    /// streams, the kernel gathers each stream's inputs into its vectors itself. Otherwise they
+    /// are first transposed to unit-major (into a buffer the bank keeps), 8 streams at a time:
+    /// in 8×8 tiles of shuffles with 8 inputs or more, by lane selects and a permutation of the
     /// streams' consecutive values with fewer. Either way the sums are those of
     /// [`step_lanes`](Self::step_lanes), to the bit.
     #[inline]
@@ -156,6 +156,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
         );
         *current = !*current;
     }
+
     /// The index of the live buffer.
     const fn live(&self) -> usize {
         if self.current { 1 } else { 0 }
