@@ -332,3 +332,24 @@ fn bank_state_controls() {
     bank.reset();
     assert_eq!(bank.states(), &[[0.0; 3]; 2]);
 }
+
+/// Banks with no inputs, no units or no streams step without panicking, on every backend and
+/// through every input path (gathered, transposed, unit-major).
+#[test]
+fn degenerate_banks_step() {
+    fn check<const I: usize, const H: usize, const N: usize>() {
+        for backend in Backend::available() {
+            let mut bank: RnnBank<I, H, N> = RnnBank::new(RnnCell::default()).with_backend(backend);
+            bank.step(&[SVector::from_element(0.5); N]);
+            bank.step_lanes(&[[0.5; N]; I]);
+            // Zero weights: every state stays tanh(0) = 0.
+            assert!(bank.states().iter().flatten().all(|&v| v == 0.0));
+        }
+    }
+    check::<0, 9, 10>();
+    check::<0, 2, 3>();
+    check::<3, 0, 9>();
+    check::<9, 9, 0>();
+    check::<3, 2, 0>();
+    check::<1, 0, 0>();
+}
