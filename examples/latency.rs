@@ -1,6 +1,7 @@
 //! Tail latency with carried state: p50, p99, p99.9 and max per step of `RnnCell::step` at
 //! (I, H) = (1, 16) and (64, 128), and of `Rnn::step` (state update and readout) at (1, 16),
-//! over 4 million steps each.
+//! over 4 million steps each; then p99.9 / p50 of each million of them in turn, which shows
+//! whether a long tail is spread over the run or comes from one stretch of it.
 //!
 //! `cargo run --release --example latency`
 //!
@@ -22,6 +23,9 @@ use elman::nalgebra::{SMatrix, SVector};
 use elman::{Readout, Rnn, RnnCell};
 
 const STEPS: usize = 4_000_000;
+
+/// The run in parts of a million steps, each with its own percentiles.
+const PASSES: usize = STEPS / 1_000_000;
 
 /// Distinct inputs, used in turn (a power of two: the index is a mask).
 const INPUTS: usize = 32;
@@ -68,24 +72,47 @@ fn time_steps(batch: usize, clock: f64, mut step: impl FnMut(usize)) -> Vec<f64>
     per_step
 }
 
-/// Sorts the per-step times and prints their percentiles.
-fn print_percentiles(what: &str, mut per_step: Vec<f64>) {
-    per_step.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        #[expect(clippy::cast_precision_loss, reason = "a count of samples")]
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "an index"
-        )]
-        let i = ((per_step.len() - 1) as f64 * q).round() as usize;
-        per_step[i]
-    };
-    let (p50, p99, p999, max) = (at(0.5), at(0.99), at(0.999), at(1.0));
+/// The `q` quantile of sorted values.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    #[expect(clippy::cast_precision_loss, reason = "a count of samples")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "an index"
+    )]
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i]
+}
+
+/// Prints the percentiles of the per-step times, then p99.9 / p50 of each million steps in
+/// turn (the timing in `PASSES` consecutive parts), which shows whether a long tail is spread
+/// over the run or comes from a stretch of it.
+fn print_percentiles(what: &str, per_step: &[f64]) {
+    let mut sorted = per_step.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let (p50, p99, p999, max) = (
+        quantile(&sorted, 0.5),
+        quantile(&sorted, 0.99),
+        quantile(&sorted, 0.999),
+        quantile(&sorted, 1.0),
+    );
     println!(
         "{what:<24} p50 {p50:>7.2} ns  p99 {p99:>7.2} ns  p99.9 {p999:>7.2} ns  max {max:>9.2} ns  \
          p99.9/p50 {:.2}",
         p999 / p50
+    );
+    let parts: Vec<String> = per_step
+        .chunks(per_step.len().div_ceil(PASSES))
+        .map(|part| {
+            let mut part = part.to_vec();
+            part.sort_by(f64::total_cmp);
+            format!("{:.2}", quantile(&part, 0.999) / quantile(&part, 0.5))
+        })
+        .collect();
+    println!(
+        "{:<24} p99.9/p50 of each million steps: {}",
+        "",
+        parts.join("  ")
     );
 }
 
@@ -108,7 +135,7 @@ fn report_rnn(clock: f64) {
     let per_step = time_steps(SMALL_BATCH, clock, |t| {
         black_box(rnn.step(black_box(&xs[t % INPUTS])));
     });
-    print_percentiles("Rnn::step (1, 16)", per_step);
+    print_percentiles("Rnn::step (1, 16)", &per_step);
 }
 
 /// `RnnCell::step` at (I, H), `batch` steps per timing.
@@ -128,7 +155,7 @@ fn report<const I: usize, const H: usize>(batch: usize, clock: f64) {
         h = cell.step(black_box(&xs[t % INPUTS]), &h);
     });
     black_box(h);
-    print_percentiles(&format!("RnnCell::step ({I}, {H})"), per_step);
+    print_percentiles(&format!("RnnCell::step ({I}, {H})"), &per_step);
 }
 
 /// The control: the (1, 16) column-chain floor, one call per step, timed like the steps.
@@ -139,7 +166,7 @@ fn report_control(clock: f64) {
         carried = best.floor_chain(1, 16, 0, black_box(carried));
     });
     black_box(carried);
-    print_percentiles("control: chain (1, 16)", per_step);
+    print_percentiles("control: chain (1, 16)", &per_step);
 }
 
 fn main() {
