@@ -806,8 +806,9 @@ macro_rules! define_kernel {
             // group of chunks to the next: otherwise it hoists every broadcast weight out of the
             // loop, keeps them all on the stack and reloads them (with the other copies this
             // makes, 191 stack accesses in the (1, 8) avx512vl kernel, 46 without). Default
-            // build, `scripts/ab.sh`: (1, 8) with 32 streams and (3, 2) with 128 took 0.87–0.89
-            // of the time; the other sizes 0.98–1.02.
+            // build, `AB_ONLY=bank scripts/ab.sh 733e772` and runs against the commit before:
+            // `step_lanes` at (1, 8) with 32 streams took 0.85–0.92 of the time, at (3, 2) with
+            // 128 0.86–0.94; the other sizes 0.98–1.02. Native build: 0.98–1.05.
             let weights = || core::hint::black_box((w_xh, w_hh, b));
             let mut k = 0;
             while k + C <= chunks {
