@@ -4,7 +4,7 @@
 #![allow(clippy::cast_precision_loss, reason = "small indices")]
 
 use elman::nalgebra::{SMatrix, SVector};
-use elman::{Backend, Readout, Relu, Rnn, RnnBank, RnnCell, argmax, fast_tanh, softmax};
+use elman::{Backend, OnSwap, Readout, Relu, Rnn, RnnBank, RnnCell, argmax, fast_tanh, softmax};
 
 fn steps_without_allocating<const I: usize, const H: usize>() {
     let cell: RnnCell<I, H> = RnnCell::new(
@@ -19,6 +19,10 @@ fn steps_without_allocating<const I: usize, const H: usize>() {
     let mut rnn = Rnn::new(cell.clone(), readout.clone());
     let mut bank: RnnBank<I, H, 11> = RnnBank::new(cell.clone());
     let xs = [x; 11];
+    let lanes = [[0.5; 11]; I];
+    // Fewer than 8 streams: the kernel gathers the inputs itself.
+    let mut small: RnnBank<I, H, 5> = RnnBank::new(cell.clone());
+    let (swapped_cell, swapped_readout) = (cell.clone(), readout.clone());
     let block = [x; 16];
     let mut ys = [SVector::<f32, 4>::zeros(); 16];
     // Warm-up outside the measurement: the CPU-feature detection caches its answer.
@@ -28,6 +32,9 @@ fn steps_without_allocating<const I: usize, const H: usize>() {
         rnn.process(&block, &mut ys);
         let _ = rnn.process_last(&block);
         bank.step(&xs);
+        bank.step_lanes(&lanes);
+        small.step(&[x; 5]);
+        rnn.swap_weights(swapped_cell, swapped_readout, OnSwap::KeepState);
         std::hint::black_box(bank.outputs(&readout));
         for _ in 0..100 {
             h = cell.step(&x, &h);
