@@ -9,8 +9,10 @@
 //!     each iteration starting from the last one's result, as each bank step starts from the
 //!     states of the one before. A bank step takes at least the larger of the two.
 //! - `block/{I}x{H}/t{T}`: `Rnn::process` over `T` inputs against `T` calls of `Rnn::step`.
-//! - `subnormal/{I}x{H}`: a step from a normal state against the same step from a state of
-//!   subnormal numbers (which the step's flush can only meet as an input someone set).
+//! - `subnormal/{I}x{H}`: a step from normal operands against the same step with subnormal
+//!   inputs, a subnormal state and subnormal weights; `decay/{I}x{H}`: `Rnn::step` over inputs
+//!   that decay through the subnormals to zero against ordinary inputs; `subnormal/bank/..`:
+//!   the same for a bank of streams. The flush (`elman::flush`) should make each pair equal.
 //!
 //! `cargo bench --bench realtime`
 
@@ -20,7 +22,7 @@ mod support;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use elman::nalgebra::{SMatrix, SVector};
-use elman::{Backend, Readout, Rnn, RnnBank};
+use elman::{Backend, Readout, Rnn, RnnBank, RnnCell};
 
 fn readout<const H: usize>() -> Readout<H, 2> {
     Readout::new(SMatrix::from_element(0.1), SVector::zeros())
@@ -101,20 +103,110 @@ fn block<const I: usize, const H: usize, const T: usize>(c: &mut Criterion) {
     group.finish();
 }
 
+/// A value that is subnormal: without the flush every multiply-add that reads it takes a
+/// microcode assist on many CPUs.
+const SUBNORMAL: f32 = f32::MIN_POSITIVE / 64.0;
+
+/// `m` with every other value replaced by a subnormal one.
+fn half_subnormal<const R: usize, const C: usize>(m: &SMatrix<f32, R, C>) -> SMatrix<f32, R, C> {
+    SMatrix::from_fn(|r, c| {
+        if (r + c) % 2 == 0 {
+            SUBNORMAL
+        } else {
+            m[(r, c)]
+        }
+    })
+}
+
+/// The cell of the benches with every other weight subnormal.
+fn tiny_weights<const I: usize, const H: usize>() -> RnnCell<I, H> {
+    let cell = support::cell::<I, H>();
+    RnnCell::new(
+        half_subnormal(cell.w_xh()),
+        half_subnormal(cell.w_hh()),
+        *cell.bias(),
+    )
+}
+
+/// One step from normal operands against the same step with subnormal inputs, a subnormal
+/// state, and subnormal weights (stored as zeros): each should take the normal step's time.
 fn subnormal<const I: usize, const H: usize>(c: &mut Criterion) {
     let cell = support::cell::<I, H>();
-    let x = SVector::<f32, I>::zeros();
     let size = format!("{I}x{H}");
     let mut group = c.benchmark_group(format!("subnormal/{size}"));
-    let normal = SVector::<f32, H>::from_element(0.25);
-    let tiny = SVector::<f32, H>::from_element(f32::MIN_POSITIVE / 64.0);
-    assert!(tiny[0].is_subnormal());
-    group.bench_function(BenchmarkId::new("normal state", &size), |b| {
-        b.iter(|| cell.step(black_box(&x), black_box(&normal)));
+    let x = SVector::<f32, I>::from_element(0.5);
+    let h = SVector::<f32, H>::from_element(0.25);
+    let tiny_x = SVector::<f32, I>::from_element(SUBNORMAL);
+    let tiny_h = SVector::<f32, H>::from_element(SUBNORMAL);
+    assert!(SUBNORMAL.is_subnormal());
+    group.bench_function(BenchmarkId::new("normal", &size), |b| {
+        b.iter(|| cell.step(black_box(&x), black_box(&h)));
+    });
+    group.bench_function(BenchmarkId::new("subnormal input", &size), |b| {
+        b.iter(|| cell.step(black_box(&tiny_x), black_box(&h)));
     });
     group.bench_function(BenchmarkId::new("subnormal state", &size), |b| {
-        b.iter(|| cell.step(black_box(&x), black_box(&tiny)));
+        b.iter(|| cell.step(black_box(&x), black_box(&tiny_h)));
     });
+    let tiny = Box::new(tiny_weights::<I, H>());
+    group.bench_function(BenchmarkId::new("tiny weights", &size), |b| {
+        b.iter(|| tiny.step(black_box(&x), black_box(&h)));
+    });
+    group.finish();
+}
+
+/// `Rnn::step` over 1500 inputs that decay as `0.9^t` (through the subnormals to 0, as a
+/// reverb tail or a settling sensor does) against 1500 ordinary inputs, per step.
+fn decay<const I: usize, const H: usize>(c: &mut Criterion) {
+    const T: usize = 1500;
+    let mut rnn = Box::new(Rnn::new(support::cell::<I, H>(), readout::<H>()));
+    let decaying: Vec<SVector<f32, I>> = (0..T)
+        .map(|t| SVector::from_element(0.9_f32.powi(i32::try_from(t).unwrap_or(i32::MAX))))
+        .collect();
+    assert!(decaying.iter().any(|x| x[0].is_subnormal()));
+    #[expect(clippy::cast_precision_loss, reason = "small indices")]
+    let ordinary: Vec<SVector<f32, I>> = (0..T)
+        .map(|t| SVector::from_element((t % 13) as f32 / 6.5 - 1.0))
+        .collect();
+    let size = format!("{I}x{H}");
+    let mut group = c.benchmark_group(format!("decay/{size}"));
+    group.throughput(Throughput::Elements(T as u64));
+    for (name, xs) in [("ordinary", &ordinary), ("decaying", &decaying)] {
+        group.bench_function(BenchmarkId::new(name, &size), |b| {
+            b.iter(|| {
+                rnn.reset();
+                for x in xs {
+                    black_box(rnn.step(black_box(x)));
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+/// A bank's step with ordinary inputs and states against subnormal inputs and subnormal
+/// states (set through `set_state`, as a caller restoring a snapshot would).
+fn subnormal_bank<const I: usize, const H: usize, const N: usize>(c: &mut Criterion) {
+    let size = format!("{I}x{H}/n{N}");
+    let mut group = c.benchmark_group(format!("subnormal/bank/{size}"));
+    group.throughput(Throughput::Elements(N as u64));
+    let ordinary = [SVector::<f32, I>::from_element(0.5); N];
+    let tiny = [SVector::<f32, I>::from_element(SUBNORMAL); N];
+    let mut bank: Box<RnnBank<I, H, N>> = Box::new(RnnBank::new(support::cell::<I, H>()));
+    for (name, xs, state) in [
+        ("normal", &ordinary, 0.25),
+        ("subnormal input", &tiny, 0.25),
+        ("subnormal state", &ordinary, SUBNORMAL),
+    ] {
+        group.bench_function(BenchmarkId::new(name, &size), |b| {
+            b.iter(|| {
+                for s in 0..N {
+                    bank.set_state(s, &SVector::from_element(state));
+                }
+                bank.step(black_box(xs));
+            });
+        });
+    }
     group.finish();
 }
 
@@ -140,5 +232,8 @@ fn main() {
     block::<128, 256, 1024>(&mut c);
     subnormal::<1, 16>(&mut c);
     subnormal::<64, 128>(&mut c);
+    decay::<1, 16>(&mut c);
+    decay::<64, 128>(&mut c);
+    subnormal_bank::<1, 16, 32>(&mut c);
     c.final_summary();
 }

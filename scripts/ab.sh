@@ -6,7 +6,7 @@
 #   scripts/ab.sh REV                                        # default build
 #   RUSTFLAGS="-C target-cpu=native" scripts/ab.sh REV       # native build
 #   AB_ONLY=process,pairs scripts/ab.sh REV                   # only those groups (step, bank,
-#                                                            # process, pairs)
+#                                                            # process, pairs, denormal)
 #
 # REV must have the API the timing uses (RnnCell::new/step, RnnBank::new/step/step_lanes).
 set -euo pipefail

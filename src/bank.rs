@@ -16,6 +16,7 @@ use nalgebra::SVector;
 
 use crate::activation::{Activation, Tanh};
 use crate::cell::RnnCell;
+use crate::flush::flush;
 use crate::kernel::{Backend, BankInput};
 use crate::readout::Readout;
 
@@ -162,9 +163,37 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
         if self.current { 1 } else { 0 }
     }
 
-    /// Stream `s`'s hidden state (zeros for `s ≥ N`).
+    /// Stream `s`'s hidden state.
+    ///
+    /// # Panics
+    ///
+    /// If `s ≥ N`, as indexing a slice does; [`get_state`](Self::get_state) returns `None`
+    /// instead.
     #[must_use]
+    #[track_caller]
     pub fn state(&self, s: usize) -> SVector<f32, H> {
+        match self.get_state(s) {
+            Some(h) => h,
+            None => out_of_range(s, N),
+        }
+    }
+
+    /// Stream `s`'s hidden state, or `None` if the bank has no stream `s` (`s ≥ N`).
+    ///
+    /// ```
+    /// use elman::{RnnBank, RnnCell};
+    ///
+    /// let bank: RnnBank<1, 2, 4> = RnnBank::new(RnnCell::default());
+    /// assert!(bank.get_state(3).is_some());
+    /// assert!(bank.get_state(4).is_none());
+    /// ```
+    #[must_use]
+    pub fn get_state(&self, s: usize) -> Option<SVector<f32, H>> {
+        (s < N).then(|| self.state_unchecked(s))
+    }
+
+    /// Stream `s`'s state, zeros past the last stream (`s < N` at every call).
+    fn state_unchecked(&self, s: usize) -> SVector<f32, H> {
         SVector::from_fn(|j, _| self.states()[j].get(s).copied().unwrap_or(0.0))
     }
 
@@ -174,16 +203,54 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
         &self.states[self.live()]
     }
 
-    /// Sets stream `s`'s hidden state (nothing for `s ≥ N`).
+    /// Sets stream `s`'s hidden state. Values below [`FLUSH_BELOW`](crate::FLUSH_BELOW) in
+    /// magnitude are stored as +0, so that no step meets a subnormal number.
+    ///
+    /// # Panics
+    ///
+    /// If `s ≥ N`; [`try_set_state`](Self::try_set_state) returns an error instead.
+    #[track_caller]
     pub fn set_state(&mut self, s: usize, h: &SVector<f32, H>) {
-        for (row, &v) in self.states[self.live()].iter_mut().zip(h.iter()) {
-            if let Some(slot) = row.get_mut(s) {
-                *slot = v;
-            }
+        if let Err(e) = self.try_set_state(s, h) {
+            out_of_range(e.stream, e.streams);
         }
     }
 
+    /// Sets stream `s`'s hidden state, or reports that the bank has no stream `s`.
+    ///
+    /// ```
+    /// use elman::{RnnBank, RnnCell};
+    /// use elman::nalgebra::SVector;
+    ///
+    /// let mut bank: RnnBank<1, 2, 4> = RnnBank::new(RnnCell::default());
+    /// let err = bank.try_set_state(4, &SVector::from([0.5, 0.5])).unwrap_err();
+    /// assert_eq!(err.to_string(), "stream 4 does not exist: the bank has 4 streams");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`NoSuchStream`] if `s ≥ N`; no state changes.
+    pub fn try_set_state(&mut self, s: usize, h: &SVector<f32, H>) -> Result<(), NoSuchStream> {
+        if s >= N {
+            return Err(NoSuchStream {
+                stream: s,
+                streams: N,
+            });
+        }
+        for (row, &v) in self.states[self.live()].iter_mut().zip(h.iter()) {
+            if let Some(slot) = row.get_mut(s) {
+                *slot = flush(v);
+            }
+        }
+        Ok(())
+    }
+
     /// Resets stream `s` to zero, leaving the others as they are.
+    ///
+    /// # Panics
+    ///
+    /// If `s ≥ N`, as [`set_state`](Self::set_state).
+    #[track_caller]
     pub fn reset_stream(&mut self, s: usize) {
         self.set_state(s, &SVector::zeros());
     }
@@ -202,6 +269,40 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// Every stream's logits through `readout`: `outputs[s] = W_hy·h_s + b_y`.
     #[must_use]
     pub fn outputs<const O: usize>(&self, readout: &Readout<H, O>) -> [SVector<f32, O>; N] {
-        core::array::from_fn(|s| readout.logits(&self.state(s)))
+        core::array::from_fn(|s| readout.logits_of_clean(&self.state_unchecked(s)))
     }
+}
+
+/// A stream index past the last stream of a bank.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoSuchStream {
+    /// The index asked for.
+    pub stream: usize,
+    /// How many streams the bank has (`N`).
+    pub streams: usize,
+}
+
+impl core::fmt::Display for NoSuchStream {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "stream {} does not exist: the bank has {} streams",
+            self.stream, self.streams
+        )
+    }
+}
+
+impl core::error::Error for NoSuchStream {}
+
+/// The panic of an out-of-range stream index, out of line (it is cold).
+#[cold]
+#[track_caller]
+fn out_of_range(s: usize, n: usize) -> ! {
+    panic!(
+        "{}",
+        NoSuchStream {
+            stream: s,
+            streams: n
+        }
+    )
 }

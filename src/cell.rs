@@ -13,6 +13,7 @@ use core::marker::PhantomData;
 use nalgebra::{ArrayStorage, SMatrix, SVector};
 
 use crate::activation::{Activation, Tanh};
+use crate::flush::flush_weights;
 use crate::kernel::Backend;
 
 /// A vanilla RNN cell: `h' = A(W_xh·x + W_hh·h + b)` with compile-time sizes.
@@ -85,7 +86,10 @@ pub(crate) const fn vector<const N: usize>(values: [f32; N]) -> SVector<f32, N> 
 impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
     /// A cell from the split form: `W_xh` (`H × I`), `W_hh` (`H × H`) and the bias `b`.
     ///
-    /// The shared `H` makes the compiler reject weights whose hidden sizes disagree.
+    /// The shared `H` makes the compiler reject weights whose hidden sizes disagree. Every
+    /// weight or bias smaller than [`WEIGHT_FLUSH_BELOW`](crate::WEIGHT_FLUSH_BELOW) (`2^-40`) in
+    /// magnitude is stored as +0, here and in every other constructor, so that no step meets a
+    /// subnormal number (see [`flush`](crate::flush)).
     #[inline]
     #[must_use]
     pub const fn new(
@@ -94,9 +98,9 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
         b: SVector<f32, H>,
     ) -> Self {
         Self {
-            w_xh,
-            w_hh,
-            b,
+            w_xh: flush_weights(w_xh),
+            w_hh: flush_weights(w_hh),
+            b: flush_weights(b),
             activation: PhantomData,
         }
     }
@@ -283,7 +287,7 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
         xs: &[SVector<f32, I>],
         h: &SVector<f32, H>,
     ) -> SVector<f32, H> {
-        let mut state = *h;
+        let mut state = crate::flush::flush_state(*h);
         let [h] = &mut state.data.0;
         let weights = (&self.w_xh, &self.w_hh, &self.b);
         backend.run::<I, H, A, (), _>(weights, xs, h, core::iter::repeat(()), |_, ()| {});

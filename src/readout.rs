@@ -14,6 +14,7 @@
 use nalgebra::{SMatrix, SVector};
 
 use crate::cell::{from_rows, vector};
+use crate::flush::{flush_weights, flushed};
 use crate::math::{expf, ln, lnf};
 
 /// The output layer `y = W_hy·h + b_y`: `W_hy` is `O × H`, `b_y` has `O` values.
@@ -40,11 +41,16 @@ pub struct Readout<const H: usize, const O: usize> {
 }
 
 impl<const H: usize, const O: usize> Readout<H, O> {
-    /// A readout from `W_hy` (`O × H`) and `b_y`.
+    /// A readout from `W_hy` (`O × H`) and `b_y`. Weights and biases smaller than
+    /// [`WEIGHT_FLUSH_BELOW`](crate::WEIGHT_FLUSH_BELOW) in magnitude are stored as +0, as a
+    /// cell's are.
     #[inline]
     #[must_use]
     pub const fn new(w_hy: SMatrix<f32, O, H>, b_y: SVector<f32, O>) -> Self {
-        Self { w_hy, b_y }
+        Self {
+            w_hy: flush_weights(w_hy),
+            b_y: flush_weights(b_y),
+        }
     }
 
     /// A readout from row-major arrays, PyTorch's `nn.Linear` order: `w_hy[row]` holds the `H`
@@ -69,9 +75,20 @@ impl<const H: usize, const O: usize> Readout<H, O> {
     }
 
     /// The logits `y = W_hy·h + b_y`: the raw linear output (regression reads it as it is).
+    ///
+    /// State values below [`FLUSH_BELOW`](crate::FLUSH_BELOW) in magnitude are read as +0, as
+    /// the step reads them.
     #[inline]
     #[must_use]
     pub fn logits(&self, h: &SVector<f32, H>) -> SVector<f32, O> {
+        let [h] = &h.data.0;
+        self.logits_of_clean(&SVector::from(flushed(h)))
+    }
+
+    /// [`logits`](Self::logits) of a state that is already flushed (one the kernel computed or
+    /// a network holds): no entry flush.
+    #[inline(always)]
+    pub(crate) fn logits_of_clean(&self, h: &SVector<f32, H>) -> SVector<f32, O> {
         // Few outputs: each column is a short multiply-add, and one accumulator would chain
         // all `H` of them; 8 partial sums keep 8 chains in flight. Many outputs: each column
         // is long enough to fill the vector units, and 2 partial sums stay in registers.

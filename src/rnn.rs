@@ -28,6 +28,7 @@ const fn hoists(i: usize, h: usize) -> bool {
 
 use crate::activation::{Activation, Tanh};
 use crate::cell::RnnCell;
+use crate::flush::flush_state;
 use crate::kernel::Backend;
 use crate::readout::Readout;
 
@@ -82,12 +83,14 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
     }
 
     /// A network starting from (and resetting to) a given or learned initial state `h0`.
+    /// Values of `h0` below [`FLUSH_BELOW`](crate::FLUSH_BELOW) in magnitude are stored as +0.
     #[must_use]
     pub const fn with_initial_state(
         cell: RnnCell<I, H, A>,
         readout: Readout<H, O>,
         h0: SVector<f32, H>,
     ) -> Self {
+        let h0 = flush_state(h0);
         Self {
             cell,
             readout,
@@ -116,7 +119,7 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
     #[inline]
     pub fn step(&mut self, x: &SVector<f32, I>) -> SVector<f32, O> {
         self.advance(self.backend(), x);
-        self.readout.logits(&self.state)
+        self.readout.logits_of_clean(&self.state)
     }
 
     /// `RnnCell::step`'s arithmetic, its result written over the state (one copy; through
@@ -160,11 +163,11 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
         let (x_blocks, x_rest) = xs.as_chunks::<HOIST>();
         let (y_blocks, y_rest) = ys.as_chunks_mut::<HOIST>();
         for (xb, yb) in x_blocks.iter().zip(y_blocks) {
-            self.recur(xb, |t, rnn| yb[t] = rnn.readout.logits(&rnn.state));
+            self.recur(xb, |t, rnn| yb[t] = rnn.readout.logits_of_clean(&rnn.state));
         }
         for (x, y) in x_rest.iter().zip(y_rest) {
             self.advance(backend, x);
-            *y = self.readout.logits(&self.state);
+            *y = self.readout.logits_of_clean(&self.state);
         }
     }
 
@@ -182,7 +185,7 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
         }
         let backend = self.backend();
         self.state = self.cell.run_with(backend, rest, &self.state);
-        (!xs.is_empty()).then(|| self.readout.logits(&self.state))
+        (!xs.is_empty()).then(|| self.readout.logits_of_clean(&self.state))
     }
 
     /// `process` without hoisting: the steps run through the kernel in one call (the backend
@@ -207,7 +210,7 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
             // around every call, back onto the chain from one step to the next.
             #[inline(always)]
             |h, y| {
-                *y = readout.logits(&SVector::from(*h));
+                *y = readout.logits_of_clean(&SVector::from(*h));
             },
         );
     }
@@ -241,9 +244,11 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
         &self.state
     }
 
-    /// Replaces the hidden state.
+    /// Replaces the hidden state. Values below [`FLUSH_BELOW`](crate::FLUSH_BELOW) in magnitude
+    /// are stored as +0: the state a network holds is always one its steps can read without
+    /// meeting a subnormal number.
     pub const fn set_state(&mut self, h: SVector<f32, H>) {
-        self.state = h;
+        self.state = flush_state(h);
     }
 
     /// Goes back to the initial state.

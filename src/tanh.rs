@@ -13,7 +13,9 @@
 //! Each range, and where its threshold comes from:
 //! - `|x| < 2^-12` ([`FAST_TANH_TINY`]): `p1·t` and `q1·t` are below half an ulp of 1, so `P` and
 //!   `Q` round to exactly 1 and the result is `x` itself, bit for bit (subnormals and `±0`
-//!   included). No test is needed for it, and `x` is `tanh(x)` correctly rounded there.
+//!   included). No test is needed for it, and `x` is `tanh(x)` correctly rounded there. The
+//!   polynomials are evaluated at `max(|x|, 2^-13)`, which changes none of these results and
+//!   keeps `t = x²` out of the subnormal range.
 //! - `2^-12 ≤ |x| < 9`: the rational, fitted on `[0, 9]`.
 //! - `9 ≤ |x| < 10`: `1 − tanh(x) < 3.05e-8`; `R` passes 1 near 9.04 and is capped at 1.
 //! - `|x| ≥ 10` ([`FAST_TANH_CLAMP`]) and `±inf`: `|x|` is capped at 10, where `R` is `1 + 1.8e-6`,
@@ -92,6 +94,12 @@ pub(crate) const Q2: f32 = f32::from_bits(0x3CD3_F53F); // 0x1.a7ea7ep-6
 pub(crate) const Q3: f32 = f32::from_bits(0x39AC_311D); // 0x1.58623ap-12
 pub(crate) const Q4: f32 = f32::from_bits(0x3550_8F12); // 0x1.a11e24p-21
 
+/// The floor of the polynomials' argument, `2^-13`: `P` and `Q` are evaluated at
+/// `max(|x|, POLY_FLOOR)`. Below [`FAST_TANH_TINY`] both round to exactly 1 (see there), so the
+/// floor changes no result; it keeps `t = a²` and `t²` from underflowing into the subnormal
+/// numbers for tiny `|x|`, which many CPUs process slowly (see [`flush`](crate::flush)).
+pub(crate) const POLY_FLOOR: f32 = FAST_TANH_TINY / 2.0;
+
 /// The sign bit of an `f32`.
 const SIGN: u32 = 0x8000_0000;
 
@@ -136,7 +144,9 @@ fn scalar(x: f32, madd: impl Fn(f32, f32, f32) -> f32) -> f32 {
     } else {
         a
     };
-    let t = a * a;
+    // The polynomials' argument, floored (NaN passes: the comparison is false for it).
+    let s = if a < POLY_FLOOR { POLY_FLOOR } else { a };
+    let t = s * s;
     let t2 = t * t;
     // Estrin: P = (1 + p1·t) + t²·(p2 + p3·t + p4·t²), likewise Q.
     let p = madd(madd(madd(P4, t, P3), t, P2), t2, madd(P1, t, 1.0));
@@ -163,7 +173,9 @@ macro_rules! vector_tanh {
             // (x86's minps returns its second operand when either is NaN; NEON, wasm and the
             // scalar fallback propagate NaN), as the scalar form's comparisons do.
             let a = k(FAST_TANH_CLAMP).fast_min(x.abs());
-            let t = a * a;
+            // A NaN `a` may take the floor here: it passes through `a · (p / q)` below.
+            let s = a.fast_max(k(POLY_FLOOR));
+            let t = s * s;
             let t2 = t * t;
             let madd = |a: $ty, b: $ty, c: $ty| a * b + c;
             let p = madd(madd(madd(k(P4), t, k(P3)), t, k(P2)), t2, madd(k(P1), t, k(1.0)));

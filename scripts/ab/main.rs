@@ -2,9 +2,10 @@
 //! against another revision of the crate (`A`, built as `elman_a`), in one process: 15 rounds,
 //! A and B interleaved in each, the best round of each kept. On a noisy machine this compares
 //! two versions far more reliably than two bench runs. Then, within `B` and the same way, the
-//! pairs of `benches/realtime.rs`: `Rnn::process` against per-step calls over 1024 inputs, and
-//! a step from a subnormal state against one from a normal state. Run through
-//! `scripts/ab.sh REV`.
+//! pairs of `benches/realtime.rs`: `Rnn::process` against per-step calls over 1024 inputs.
+//! The `denormal` group times, for `A` and `B` interleaved, steps and banks with subnormal
+//! inputs, states and weights and a decaying input sequence, each over its normal twin. Run
+//! through `scripts/ab.sh REV`.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -196,22 +197,111 @@ macro_rules! process_ab {
     }};
 }
 
-macro_rules! subnormal_pair {
+/// The cell of `cell!` with every other weight subnormal.
+macro_rules! tiny_cell {
+    ($krate:ident, $i:expr, $h:expr) => {{
+        let c = cell!($krate, $i, $h);
+        let tiny = f32::MIN_POSITIVE / 64.0;
+        $krate::RnnCell::<$i, $h>::new(
+            SMatrix::from_fn(|r, k| if (r + k) % 2 == 0 { tiny } else { c.w_xh()[(r, k)] }),
+            SMatrix::from_fn(|r, k| if (r + k) % 2 == 0 { tiny } else { c.w_hh()[(r, k)] }),
+            *c.bias(),
+        )
+    }};
+}
+
+/// For `A` and `B` in turn, interleaved: a step from normal operands and the same step with a
+/// subnormal input, a subnormal state and subnormal weights; `Rnn::step` over 1500 inputs
+/// decaying as `0.9^t` against 1500 ordinary ones; each case over its normal twin.
+macro_rules! denormal_ab {
     ($i:expr, $h:expr) => {{
-        let cell = Box::new(cell!(elman, $i, $h));
-        let x = SVector::<f32, $i>::zeros();
-        let normal = SVector::<f32, $h>::from_element(0.25);
-        let tiny = SVector::<f32, $h>::from_element(f32::MIN_POSITIVE / 64.0);
+        let tiny = f32::MIN_POSITIVE / 64.0;
+        let (x, tx) = (SVector::<f32, $i>::from_element(0.5), SVector::<f32, $i>::from_element(tiny));
+        let (h, th) = (SVector::<f32, $h>::from_element(0.25), SVector::<f32, $h>::from_element(tiny));
         let reps = 4_000_000 / ($h * ($i + $h)) + 1000;
-        let (mut tn, mut ts) = (f64::MAX, f64::MAX);
-        for _ in 0..ROUNDS {
-            tn = tn.min(time(|| { black_box(cell.step(black_box(&x), black_box(&normal))); }, reps));
-            ts = ts.min(time(|| { black_box(cell.step(black_box(&x), black_box(&tiny))); }, reps));
+        let decaying: Vec<SVector<f32, $i>> =
+            (0..1500).map(|t| SVector::from_element(0.9_f32.powi(t))).collect();
+        #[allow(clippy::cast_precision_loss)]
+        let ordinary: Vec<SVector<f32, $i>> =
+            (0..1500).map(|t| SVector::from_element((t % 13) as f32 / 6.5 - 1.0)).collect();
+        macro_rules! side {
+            ($krate:ident) => {{
+                let cell = Box::new(cell!($krate, $i, $h));
+                let tiny_cell = Box::new(tiny_cell!($krate, $i, $h));
+                let head = $krate::Readout::<$h, 4>::new(SMatrix::from_element(0.1), SVector::zeros());
+                let mut rnn = Box::new($krate::Rnn::new(cell!($krate, $i, $h), head));
+                let mut times = [f64::MAX; 6];
+                move |times_out: &mut [f64; 6]| {
+                    let t = [
+                        time(|| cell.step(black_box(&x), black_box(&h)), reps),
+                        time(|| cell.step(black_box(&tx), black_box(&h)), reps),
+                        time(|| cell.step(black_box(&x), black_box(&th)), reps),
+                        time(|| tiny_cell.step(black_box(&x), black_box(&h)), reps),
+                        time(|| { rnn.reset(); for x in &ordinary { black_box(rnn.step(black_box(x))); } }, 3) / 1500.0,
+                        time(|| { rnn.reset(); for x in &decaying { black_box(rnn.step(black_box(x))); } }, 3) / 1500.0,
+                    ];
+                    for (best, now) in times.iter_mut().zip(t) {
+                        *best = best.min(now);
+                    }
+                    *times_out = times;
+                }
+            }};
         }
-        println!(
-            "B: step ({:3}, {:3}) from a normal state {tn:8.1}, from a subnormal state {ts:8.1} ns  subnormal/normal {:.2}",
-            $i, $h, ts / tn
-        );
+        let (mut a, mut b) = (side!(elman_a), side!(elman));
+        let (mut ta, mut tb) = ([0.0; 6], [0.0; 6]);
+        for _ in 0..ROUNDS {
+            a(&mut ta);
+            b(&mut tb);
+        }
+        for (name, t) in [("A", ta), ("B", tb)] {
+            println!(
+                "{name}: denormal ({:3}, {:3}): step {:8.1} ns; over it: subnormal input {:6.2}, subnormal state {:6.2}, tiny weights {:6.2}; Rnn::step decaying {:8.1} over ordinary {:8.1} ns: {:6.2}",
+                $i, $h, t[0], t[1] / t[0], t[2] / t[0], t[3] / t[0], t[5], t[4], t[5] / t[4]
+            );
+        }
+    }};
+}
+
+/// The same for a bank of `N` streams: subnormal inputs and states against normal ones.
+macro_rules! denormal_bank_ab {
+    ($i:expr, $h:expr, $n:expr) => {{
+        let tiny = f32::MIN_POSITIVE / 64.0;
+        let ordinary = [SVector::<f32, $i>::from_element(0.5); $n];
+        let tiny_xs = [SVector::<f32, $i>::from_element(tiny); $n];
+        let reps = 2_000_000 / ($n * $h);
+        macro_rules! side {
+            ($krate:ident) => {{
+                let mut bank = Box::new($krate::RnnBank::<$i, $h, $n>::new(cell!($krate, $i, $h)));
+                let mut times = [f64::MAX; 3];
+                move |times_out: &mut [f64; 3]| {
+                    let mut with = |xs: &[SVector<f32, $i>; $n], state: f32| {
+                        time(|| {
+                            for s in 0..$n {
+                                bank.set_state(s, &SVector::from_element(state));
+                            }
+                            bank.step(black_box(xs));
+                        }, reps)
+                    };
+                    let t = [with(&ordinary, 0.25), with(&tiny_xs, 0.25), with(&ordinary, tiny)];
+                    for (best, now) in times.iter_mut().zip(t) {
+                        *best = best.min(now);
+                    }
+                    *times_out = times;
+                }
+            }};
+        }
+        let (mut a, mut b) = (side!(elman_a), side!(elman));
+        let (mut ta, mut tb) = ([0.0; 3], [0.0; 3]);
+        for _ in 0..ROUNDS {
+            a(&mut ta);
+            b(&mut tb);
+        }
+        for (name, t) in [("A", ta), ("B", tb)] {
+            println!(
+                "{name}: denormal bank ({:2}, {:2}) N = {:3}: step {:8.1} ns; over it: subnormal input {:6.2}, subnormal state {:6.2}",
+                $i, $h, $n, t[0], t[1] / t[0], t[2] / t[0]
+            );
+        }
     }};
 }
 
@@ -260,7 +350,10 @@ fn main() {
         block_pair!(32, 64);
         block_pair!(64, 128);
         block_pair!(128, 256);
-        subnormal_pair!(1, 16);
-        subnormal_pair!(64, 128);
+    }
+    if run("denormal") {
+        denormal_ab!(1, 16);
+        denormal_ab!(64, 128);
+        denormal_bank_ab!(1, 16, 32);
     }
 }

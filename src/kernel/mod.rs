@@ -58,6 +58,7 @@
 use nalgebra::{SMatrix, SVector};
 
 use crate::activation::Activation;
+use crate::flush::{flush, flushed};
 
 mod portable;
 #[cfg(target_arch = "x86_64")]
@@ -318,12 +319,13 @@ impl Backend {
         x: &SVector<f32, I>,
         h: &SVector<f32, H>,
     ) -> SVector<f32, H> {
+        // The state comes from the caller: flushed on entry (the kernel flushes the input).
         let out = self.step_arrays::<I, H, A, false>(
             &w_xh.data.0,
             &w_hh.data.0,
             &b.data.0[0],
             &x.data.0[0],
-            &h.data.0[0],
+            &crate::flush::flushed(&h.data.0[0]),
         );
         SVector::from_array_storage(nalgebra::ArrayStorage([out]))
     }
@@ -429,15 +431,7 @@ pub fn build_info() -> String {
     )
 }
 
-/// After the non-linearity, every state value smaller than this in magnitude is flushed to +0.
-///
-/// A state that decays towards zero (no input, small weights) would otherwise pass through the
-/// subnormal numbers, which many CPUs process 10 to 100 times more slowly, without touching the
-/// FPU's global flush-to-zero flags (which would change every other computation of the
-/// program). 2^-64 is far below any error the step makes (it changes a result by less than
-/// 5.5e-20), and far enough above the subnormals (2^-126) that no weight above 2^-62 can turn a
-/// flushed-to-keep state value into a subnormal product.
-pub const FLUSH_BELOW: f32 = 1.0 / 18_446_744_073_709_551_616.0;
+pub use crate::flush::FLUSH_BELOW;
 
 /// How many partial sums a block of `chunks` 8-unit chunks splits its sweep into, for a hidden
 /// size `h` on a backend that keeps `chains` accumulators in registers: enough independent
@@ -526,7 +520,8 @@ pub(crate) fn put_chunk<const L: usize>(row: &mut [f32; L], start: usize, lanes:
     }
 }
 
-/// The inputs of a bank step, as the kernel reads them: input `k` of 8 streams at a time.
+/// The inputs of a bank step, as the kernel reads them: input `k` of 8 streams at a time, each
+/// value below [`FLUSH_BELOW`] in magnitude read as +0.
 pub(crate) trait BankInput<const I: usize, const N: usize> {
     /// Input `k` of streams `start..start + 8`, zeros past the last stream.
     fn lanes(&self, k: usize, start: usize) -> [f32; 8];
@@ -540,11 +535,11 @@ impl<const I: usize, const N: usize> BankInput<I, N> for [[f32; N]; I] {
             .get(k)
             .map_or(&[][..], |row| row.get(start..).unwrap_or(&[]));
         if let Some(chunk) = row.first_chunk::<8>() {
-            *chunk
+            flushed(chunk)
         } else {
             let mut lanes = [0.0; 8];
             for (lane, value) in lanes.iter_mut().zip(row) {
-                *lane = *value;
+                *lane = flush(*value);
             }
             lanes
         }
@@ -559,7 +554,7 @@ impl<const I: usize, const N: usize> BankInput<I, N> for [SVector<f32, I>; N] {
             self.get(start + l)
                 .and_then(|x| x.data.0[0].get(k))
                 .copied()
-                .unwrap_or(0.0)
+                .map_or(0.0, flush)
         })
     }
 }
@@ -933,6 +928,7 @@ macro_rules! define_kernel {
             if H == 0 {
                 return out;
             }
+            let x = &crate::flush::flushed(x);
             let chunks = H.div_ceil(8);
             let mut first = 0;
             while first < chunks {
@@ -1065,7 +1061,7 @@ macro_rules! define_kernel {
         ) {
             let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, c));
             let mut acc = start_sums::<H, B, S>(b, &starts);
-            sweep::<H, B, S>(&mut acc, w_xh, x, &starts);
+            sweep::<H, B, S>(&mut acc, w_xh, &crate::flush::flushed(x), &starts);
             sweep::<H, B, S>(&mut acc, w_hh, h, &starts);
             let mut sums = pairwise::<B, S>(acc);
             for (x, out) in steps {
@@ -1074,7 +1070,7 @@ macro_rules! define_kernel {
                     put_chunk(&mut state, starts[c], store(activate::<A>(sums[c])));
                 }
                 let mut acc = start_sums::<H, B, S>(b, &starts);
-                sweep::<H, B, S>(&mut acc, w_xh, &x.data.0[0], &starts);
+                sweep::<H, B, S>(&mut acc, w_xh, &crate::flush::flushed(&x.data.0[0]), &starts);
                 sweep::<H, B, S>(&mut acc, w_hh, &state, &starts);
                 sums = pairwise::<B, S>(acc);
                 each(&state, core::mem::replace(&mut pending, out));
@@ -1095,6 +1091,7 @@ macro_rules! define_kernel {
             x: &[f32; I],
             h: &[f32; H],
         ) -> V {
+            let x = &crate::flush::flushed(x);
             let [sums] = sums_at::<I, H, 1, false>(w_xh, w_hh, b, x, h, 0);
             activate::<A>(sums)
         }
@@ -1109,6 +1106,9 @@ macro_rules! define_kernel {
             xs: &[&[f32; I]; T],
             out: &mut [[f32; H]; T],
         ) {
+            // The inputs flushed once, here, not in each block.
+            let flushed: [[f32; I]; T] = core::array::from_fn(|t| crate::flush::flushed(xs[t]));
+            let xs: &[&[f32; I]; T] = &core::array::from_fn(|t| &flushed[t]);
             let chunks = H.div_ceil(8);
             let mut first = 0;
             while first + PROJECT_BLOCK <= chunks {

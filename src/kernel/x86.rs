@@ -37,11 +37,11 @@ macro_rules! backend {
         const CHAINS: usize = $chains;
         use core::arch::x86_64::{
             __m256, _CMP_LT_OQ, _mm256_add_ps, _mm256_and_ps, _mm256_andnot_ps, _mm256_cmp_ps,
-            _mm256_div_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_min_ps, _mm256_mul_ps,
+            _mm256_div_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_max_ps, _mm256_min_ps, _mm256_mul_ps,
             _mm256_or_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
         };
 
-        use crate::tanh::{FAST_TANH_CLAMP, P1, P2, P3, P4, Q1, Q2, Q3, Q4};
+        use crate::tanh::{FAST_TANH_CLAMP, P1, P2, P3, P4, POLY_FLOOR, Q1, Q2, Q3, Q4};
 
         type V = __m256;
 
@@ -91,7 +91,10 @@ macro_rules! backend {
             let sign = _mm256_and_ps(x, sign_bit);
             // minps returns its second operand when either is NaN: NaN passes.
             let a = _mm256_min_ps(k(FAST_TANH_CLAMP), _mm256_andnot_ps(sign_bit, x));
-            let t = _mm256_mul_ps(a, a);
+            // The polynomials' argument, floored so that `t` cannot underflow; a NaN `a` may take
+            // the floor here and passes through `a · (p / q)` below.
+            let s = _mm256_max_ps(a, k(POLY_FLOOR));
+            let t = _mm256_mul_ps(s, s);
             let t2 = _mm256_mul_ps(t, t);
             let fma = |a: V, b: V, c: V| _mm256_fmadd_ps(a, b, c);
             let p = fma(fma(fma(k(P4), t, k(P3)), t, k(P2)), t2, fma(k(P1), t, k(1.0)));
