@@ -108,10 +108,17 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     #[inline]
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
         let backend = self.backend();
-        if H <= 8 && (I == 1 || N < 8) {
+        // Input values below `FLUSH_BELOW` are read as +0: checked over all the inputs at once,
+        // flushed (in the bank's own buffer) only when one is there.
+        let tiny = bytemuck::try_cast_slice::<_, f32>(xs.as_slice())
+            .map_or(true, crate::flush::needs_flush);
+        if H <= 8 && (I == 1 || N < 8) && !tiny {
             Self::advance(&self.cell, &mut self.states, &mut self.current, backend, xs);
         } else {
             backend.transpose_inputs(xs, &mut self.inputs.0);
+            if tiny {
+                flush_rows(&mut self.inputs.0);
+            }
             let inputs = &self.inputs.0;
             Self::advance(
                 &self.cell,
@@ -128,7 +135,20 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     #[inline]
     pub fn step_lanes(&mut self, x: &[[f32; N]; I]) {
         let backend = self.backend();
-        Self::advance(&self.cell, &mut self.states, &mut self.current, backend, x);
+        if crate::flush::needs_flush(x.as_flattened()) {
+            self.inputs.0 = *x;
+            flush_rows(&mut self.inputs.0);
+            let inputs = &self.inputs.0;
+            Self::advance(
+                &self.cell,
+                &mut self.states,
+                &mut self.current,
+                backend,
+                inputs,
+            );
+        } else {
+            Self::advance(&self.cell, &mut self.states, &mut self.current, backend, x);
+        }
     }
 
     /// One step from inputs in either layout: the kernel gathers 8 streams' input `k` at a time.
@@ -305,4 +325,11 @@ fn out_of_range(s: usize, n: usize) -> ! {
             streams: n
         }
     )
+}
+
+/// Every value of `rows` through the flush, in place.
+fn flush_rows<const N: usize, const I: usize>(rows: &mut [[f32; N]; I]) {
+    for row in rows {
+        *row = crate::flush::flushed(row);
+    }
 }

@@ -287,7 +287,7 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
         xs: &[SVector<f32, I>],
         h: &SVector<f32, H>,
     ) -> SVector<f32, H> {
-        let mut state = crate::flush::flush_state(*h);
+        let mut state = *h;
         let [h] = &mut state.data.0;
         let weights = (&self.w_xh, &self.w_hh, &self.b);
         backend.run::<I, H, A, (), _>(weights, xs, h, core::iter::repeat(()), |_, ()| {});

@@ -115,6 +115,36 @@ pub(crate) fn flushed<const N: usize>(v: &[f32; N]) -> [f32; N] {
     v.map(flush)
 }
 
+/// Whether [`flush`] would change a value of `v`: one is nonzero and below `FLUSH_BELOW` in
+/// magnitude (−0 needs no flush: it reads as fast as +0 and sums to the same bits). Integer
+/// comparisons, or-ed without short-circuit so that the compiler can vectorise them.
+#[inline(always)]
+#[must_use]
+pub(crate) fn needs_flush(v: &[f32]) -> bool {
+    v.iter().fold(false, |any, x| {
+        any | ((x.to_bits() & MAGNITUDE).wrapping_sub(1) < FLUSH_BITS - 1)
+    })
+}
+
+/// `v` as a step reads it on entry: `v` itself when no value needs the flush (the common case,
+/// which copies nothing), else `copy` filled with its flushed values.
+///
+/// A branch rather than an unconditional flush: predicted, it keeps the check off the
+/// dependency chain from one step's state to the next, where a flush through a copy would add
+/// its latency to every step.
+#[inline(always)]
+pub(crate) fn on_entry<'a, const N: usize>(
+    v: &'a [f32; N],
+    copy: &'a mut [f32; N],
+) -> &'a [f32; N] {
+    if needs_flush(v) {
+        *copy = flushed(v);
+        copy
+    } else {
+        v
+    }
+}
+
 /// Every value of `v` through [`flush`], in `const` context: a state a network is given.
 #[must_use]
 pub(crate) const fn flush_state<const N: usize>(mut v: SVector<f32, N>) -> SVector<f32, N> {

@@ -302,6 +302,8 @@ fn bank_flush<const I: usize, const H: usize, const N: usize>() {
 #[test]
 fn banks_flush_states_and_inputs() {
     bank_flush::<3, 2, 5>();
+    bank_flush::<1, 2, 13>();
+    bank_flush::<1, 8, 32>();
     bank_flush::<3, 2, 32>();
     bank_flush::<1, 16, 32>();
     bank_flush::<9, 20, 13>();
@@ -499,6 +501,7 @@ fn no_subnormal_arithmetic<const I: usize, const H: usize, const N: usize>() {
 #[test]
 fn no_arithmetic_meets_a_subnormal() {
     no_subnormal_arithmetic::<3, 2, 8>();
+    no_subnormal_arithmetic::<1, 8, 32>();
     no_subnormal_arithmetic::<1, 16, 32>();
     no_subnormal_arithmetic::<16, 32, 32>();
     no_subnormal_arithmetic::<64, 128, 5>();

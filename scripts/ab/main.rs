@@ -224,6 +224,8 @@ macro_rules! denormal_ab {
         #[allow(clippy::cast_precision_loss)]
         let ordinary: Vec<SVector<f32, $i>> =
             (0..1500).map(|t| SVector::from_element((t % 13) as f32 / 6.5 - 1.0)).collect();
+        // Borrowed by both sides' closures.
+        let (ordinary, decaying) = (&ordinary, &decaying);
         macro_rules! side {
             ($krate:ident) => {{
                 let cell = Box::new(cell!($krate, $i, $h));
@@ -237,8 +239,8 @@ macro_rules! denormal_ab {
                         time(|| cell.step(black_box(&tx), black_box(&h)), reps),
                         time(|| cell.step(black_box(&x), black_box(&th)), reps),
                         time(|| tiny_cell.step(black_box(&x), black_box(&h)), reps),
-                        time(|| { rnn.reset(); for x in &ordinary { black_box(rnn.step(black_box(x))); } }, 3) / 1500.0,
-                        time(|| { rnn.reset(); for x in &decaying { black_box(rnn.step(black_box(x))); } }, 3) / 1500.0,
+                        time(|| { rnn.reset(); for x in ordinary { black_box(rnn.step(black_box(x))); } }, 3) / 1500.0,
+                        time(|| { rnn.reset(); for x in decaying { black_box(rnn.step(black_box(x))); } }, 3) / 1500.0,
                     ];
                     for (best, now) in times.iter_mut().zip(t) {
                         *best = best.min(now);

@@ -58,7 +58,6 @@
 use nalgebra::{SMatrix, SVector};
 
 use crate::activation::Activation;
-use crate::flush::{flush, flushed};
 
 mod portable;
 #[cfg(target_arch = "x86_64")]
@@ -319,13 +318,16 @@ impl Backend {
         x: &SVector<f32, I>,
         h: &SVector<f32, H>,
     ) -> SVector<f32, H> {
-        // The state comes from the caller: flushed on entry (the kernel flushes the input).
+        // The state comes from the caller: flushed on entry, here, where a call passes it
+        // through memory anyway (the kernel flushes the input, off the state's chain).
+        let mut copy = [0.0; H];
+        let h = crate::flush::on_entry(&h.data.0[0], &mut copy);
         let out = self.step_arrays::<I, H, A, false>(
             &w_xh.data.0,
             &w_hh.data.0,
             &b.data.0[0],
             &x.data.0[0],
-            &crate::flush::flushed(&h.data.0[0]),
+            h,
         );
         SVector::from_array_storage(nalgebra::ArrayStorage([out]))
     }
@@ -520,8 +522,8 @@ pub(crate) fn put_chunk<const L: usize>(row: &mut [f32; L], start: usize, lanes:
     }
 }
 
-/// The inputs of a bank step, as the kernel reads them: input `k` of 8 streams at a time, each
-/// value below [`FLUSH_BELOW`] in magnitude read as +0.
+/// The inputs of a bank step, as the kernel reads them: input `k` of 8 streams at a time. The
+/// bank flushes them before the kernel reads them.
 pub(crate) trait BankInput<const I: usize, const N: usize> {
     /// Input `k` of streams `start..start + 8`, zeros past the last stream.
     fn lanes(&self, k: usize, start: usize) -> [f32; 8];
@@ -535,11 +537,11 @@ impl<const I: usize, const N: usize> BankInput<I, N> for [[f32; N]; I] {
             .get(k)
             .map_or(&[][..], |row| row.get(start..).unwrap_or(&[]));
         if let Some(chunk) = row.first_chunk::<8>() {
-            flushed(chunk)
+            *chunk
         } else {
             let mut lanes = [0.0; 8];
             for (lane, value) in lanes.iter_mut().zip(row) {
-                *lane = flush(*value);
+                *lane = *value;
             }
             lanes
         }
@@ -554,7 +556,7 @@ impl<const I: usize, const N: usize> BankInput<I, N> for [SVector<f32, I>; N] {
             self.get(start + l)
                 .and_then(|x| x.data.0[0].get(k))
                 .copied()
-                .map_or(0.0, flush)
+                .unwrap_or(0.0)
         })
     }
 }
@@ -924,11 +926,15 @@ macro_rules! define_kernel {
             x: &[f32; I],
             h: &[f32; H],
         ) -> [f32; H] {
+            // Inputs below `FLUSH_BELOW` read as +0 (see `crate::flush`); a caller's state is
+            // flushed before the call (`Backend::step`), so that the check is off the chain
+            // from one step's state to the next.
+            let mut copy = [0.0; I];
+            let x = crate::flush::on_entry(x, &mut copy);
             let mut out = [0.0; H];
             if H == 0 {
                 return out;
             }
-            let x = &crate::flush::flushed(x);
             let chunks = H.div_ceil(8);
             let mut first = 0;
             while first < chunks {
@@ -968,18 +974,27 @@ macro_rules! define_kernel {
             let Some((x, mut pending)) = steps.next() else {
                 return;
             };
+            // The first state is the caller's: flushed once, here (see `crate::flush`). The
+            // states the loop carries are the kernel's own, flushed by `activate`.
+            if crate::flush::needs_flush(h) {
+                *h = crate::flush::flushed(h);
+            }
             if H <= 8 {
                 // One chunk: the state carried as its vector. Carried as an array, a state of
                 // 2 units went through a general register (an 8-byte integer to the compiler)
                 // on its way from one step's tanh to the next step's broadcasts.
-                let mut state = chunk_step::<I, H, A>(w_xh, w_hh, b, &x.data.0[0], h);
+                // Each input flushed on entry.
+                let mut x_copy = [0.0; I];
+                let first = crate::flush::on_entry(&x.data.0[0], &mut x_copy);
+                let mut state = chunk_step::<I, H, A>(w_xh, w_hh, b, first, h);
                 for (x, out) in steps {
                     let lanes = store(state);
                     // Always there: `H ≤ 8`.
                     let Some(now) = lanes.first_chunk::<H>() else {
                         return;
                     };
-                    state = chunk_step::<I, H, A>(w_xh, w_hh, b, &x.data.0[0], now);
+                    let x = crate::flush::on_entry(&x.data.0[0], &mut x_copy);
+                    state = chunk_step::<I, H, A>(w_xh, w_hh, b, x, now);
                     each(now, core::mem::replace(&mut pending, out));
                 }
                 if let Some(last) = store(state).first_chunk::<H>() {
@@ -1061,7 +1076,8 @@ macro_rules! define_kernel {
         ) {
             let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, c));
             let mut acc = start_sums::<H, B, S>(b, &starts);
-            sweep::<H, B, S>(&mut acc, w_xh, &crate::flush::flushed(x), &starts);
+            let mut copy = [0.0; I];
+            sweep::<H, B, S>(&mut acc, w_xh, crate::flush::on_entry(x, &mut copy), &starts);
             sweep::<H, B, S>(&mut acc, w_hh, h, &starts);
             let mut sums = pairwise::<B, S>(acc);
             for (x, out) in steps {
@@ -1070,7 +1086,8 @@ macro_rules! define_kernel {
                     put_chunk(&mut state, starts[c], store(activate::<A>(sums[c])));
                 }
                 let mut acc = start_sums::<H, B, S>(b, &starts);
-                sweep::<H, B, S>(&mut acc, w_xh, &crate::flush::flushed(&x.data.0[0]), &starts);
+                let x = crate::flush::on_entry(&x.data.0[0], &mut copy);
+                sweep::<H, B, S>(&mut acc, w_xh, x, &starts);
                 sweep::<H, B, S>(&mut acc, w_hh, &state, &starts);
                 sums = pairwise::<B, S>(acc);
                 each(&state, core::mem::replace(&mut pending, out));
@@ -1091,7 +1108,6 @@ macro_rules! define_kernel {
             x: &[f32; I],
             h: &[f32; H],
         ) -> V {
-            let x = &crate::flush::flushed(x);
             let [sums] = sums_at::<I, H, 1, false>(w_xh, w_hh, b, x, h, 0);
             activate::<A>(sums)
         }

@@ -206,9 +206,11 @@ macro_rules! backend {
             let Some(h) = lanes.first_chunk::<H>() else {
                 return (0.0, 0.0);
             };
-            let out = _mm_castps_pd(_mm256_castps256_ps128(chunk_step::<I, H, A>(
-                w_xh, w_hh, b, x, h,
-            )));
+            // Inputs below `FLUSH_BELOW` read as +0 (the caller's state is flushed by the caller).
+            let mut copy = [0.0; I];
+            let x = crate::flush::on_entry(x, &mut copy);
+            let state = chunk_step::<I, H, A>(w_xh, w_hh, b, x, h);
+            let out = _mm_castps_pd(_mm256_castps256_ps128(state));
             (_mm_cvtsd_f64(out), _mm_cvtsd_f64(_mm_unpackhi_pd(out, out)))
         }
     };
