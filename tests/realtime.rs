@@ -28,7 +28,7 @@ proptest! {
         cell in cell::<3, 7, Tanh>(), head in readout::<7, 4>(), xs in inputs::<3>(40)
     ) {
         for backend in Backend::available() {
-            let mut rnn = Rnn::new(cell.clone(), head.clone()).with_backend(backend);
+            let mut rnn = common::boxed_rnn(&cell, &head, backend);
             let mut h = SVector::<f32, 7>::zeros();
             for x in &xs {
                 let y = rnn.step(x);
@@ -104,9 +104,11 @@ fn blocks_match<const I: usize, const H: usize>(
         let l = f64::from(cell.error_budget(2.0, 1.0).contraction);
         let bound = (2.0 * common::gamma(I + H + 1) * s + 2.0 * FAST_TANH_ERROR) / (1.0 - l);
         for backend in Backend::available() {
-            let mut rnn = Rnn::new(cell.clone(), head.clone()).with_backend(backend);
+            // On the heap: at (8, 129) copies on the stack overflow a test thread's.
+            let new = || common::boxed_rnn(cell, head, backend);
+            let mut rnn = new();
             let stepped: Vec<SVector<f32, 4>> = xs.iter().map(|x| rnn.step(x)).collect();
-            let mut block = Rnn::new(cell.clone(), head.clone()).with_backend(backend);
+            let mut block = new();
             let mut ys = vec![SVector::<f32, 4>::zeros(); xs.len()];
             block.process(xs, &mut ys);
             // Below 8 inputs or 32 KiB of weights `process` steps, with `step`'s bits.
@@ -128,7 +130,7 @@ fn blocks_match<const I: usize, const H: usize>(
                     w_hy * bound + 2.0 * common::gamma(8) * (w_hy + f64::from(head.bias().amax()));
                 prop_assert!(f64::from((a - b).amax()) <= y_bound);
             }
-            let mut last = Rnn::new(cell.clone(), head.clone()).with_backend(backend);
+            let mut last = new();
             prop_assert_eq!(last.process_last(xs), ys.last().copied());
             prop_assert_eq!(last.state(), block.state());
         }
