@@ -5,7 +5,9 @@
 //! `cargo run --release --example codegen -- model.safetensors NAME [rnn-prefix head-prefix] > model.rs`
 //!
 //! Then, in the program: `include!("model.rs");` and
-//! `let mut rnn = elman::Rnn::new(NAME_CELL.clone(), NAME_HEAD.clone());`.
+//! `let mut rnn = elman::Rnn::new(NAME_CELL.clone(), NAME_HEAD.clone());`, or for a large model
+//! (the README's "Model sizes and large models"), built in place on the heap:
+//! `let mut rnn = elman::Rnn::new_boxed(&NAME_CELL, &NAME_HEAD);`.
 
 use elman::torch::StateDict;
 

@@ -17,7 +17,8 @@ use nalgebra::SVector;
 use crate::activation::{Activation, Tanh};
 use crate::cell::RnnCell;
 use crate::flush::flush;
-use crate::kernel::{Backend, BankInput};
+use crate::in_place::{InPlace, copy_pod, impl_zeroable};
+use crate::kernel::{Backend, BackendChoice, BankInput};
 use crate::readout::Readout;
 
 /// `N` independent streams (channels, voices, users) of one cell, advanced by one call.
@@ -46,7 +47,7 @@ pub struct RnnBank<const I: usize, const H: usize, const N: usize, A = Tanh> {
     /// eight bytes, the read waited for the write to retire, and with it the whole previous
     /// step: `scripts/ab.sh` measured small banks 0.70–0.91× the time with the `bool`.
     current: bool,
-    backend: Option<Backend>,
+    backend: BackendChoice,
     /// Where [`step`](Self::step) transposes the inputs for the kernel, when it does: kept
     /// rather than made on the stack at every step, which would clear it first.
     inputs: Scratch<I, N>,
@@ -80,7 +81,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
             cell,
             states: [[[0.0; N]; H]; 2],
             current: false,
-            backend: None,
+            backend: BackendChoice::BEST,
             inputs: Scratch([[0.0; N]; I]),
         }
     }
@@ -88,13 +89,13 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// The same bank stepping on `backend`.
     #[must_use]
     pub const fn with_backend(mut self, backend: Backend) -> Self {
-        self.backend = Some(backend);
+        self.backend = BackendChoice::of(backend);
         self
     }
 
     #[inline]
     fn backend(&self) -> Backend {
-        self.backend.unwrap_or_else(Backend::best)
+        self.backend.backend()
     }
 
     /// Advances every stream by one input, `xs[s]` for stream `s`. Allocates nothing.
@@ -333,3 +334,51 @@ fn flush_rows<const N: usize, const I: usize>(rows: &mut [[f32; N]; I]) {
         *row = crate::flush::flushed(row);
     }
 }
+
+/// Built and copied in place: see [`InPlace`].
+impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H, N, A> {
+    /// `N` streams of `cell` on the heap, all starting from zero, as [`new`](Self::new) builds
+    /// them: the cell is copied into place, and the bank is never on the stack, whatever its
+    /// size.
+    ///
+    /// ```
+    /// use elman::{InPlace, RnnBank, RnnCell};
+    /// use elman::nalgebra::SVector;
+    ///
+    /// let cell = RnnCell::<64, 128>::zeroed_box();
+    /// let mut bank = RnnBank::<64, 128, 16>::new_boxed(&cell);
+    /// bank.step(&[SVector::zeros(); 16]);
+    /// assert_eq!(bank.state(15), SVector::<f32, 128>::zeros());
+    /// ```
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn new_boxed(cell: &RnnCell<I, H, A>) -> Box<Self> {
+        let mut bank = Self::zeroed_box();
+        bank.cell.copy_from(cell);
+        bank
+    }
+
+    /// Steps on `backend` from now on: [`with_backend`](Self::with_backend), in place.
+    pub const fn set_backend(&mut self, backend: Backend) {
+        self.backend = BackendChoice::of(backend);
+    }
+}
+
+impl<const I: usize, const H: usize, const N: usize, A> InPlace for RnnBank<I, H, N, A> {
+    /// Copies the cell, the states and the backend choice (the scratch buffer's contents are
+    /// not part of the bank's value).
+    fn copy_from(&mut self, source: &Self) {
+        self.cell.copy_from(&source.cell);
+        copy_pod(&mut self.states, &source.states);
+        self.current = source.current;
+        self.backend = source.backend;
+    }
+}
+
+impl_zeroable!(impl[const I: usize, const H: usize, const N: usize, A] for RnnBank<I, H, N, A> {
+    RnnBank { cell, states, current, backend, inputs } => cell, states, current, backend, inputs
+});
+
+impl_zeroable!(impl[const I: usize, const N: usize] for Scratch<I, N> {
+    Scratch(inputs) => inputs
+});

@@ -13,7 +13,8 @@ use core::marker::PhantomData;
 use nalgebra::{ArrayStorage, SMatrix, SVector};
 
 use crate::activation::{Activation, Tanh};
-use crate::flush::flush_weights;
+use crate::flush::{flush_weights, flush_weights_in_place};
+use crate::in_place::{InPlace, copy_pod, impl_zeroable, write_rows};
 use crate::kernel::Backend;
 
 /// A vanilla RNN cell: `h' = A(W_xh·x + W_hh·h + b)` with compile-time sizes.
@@ -317,3 +318,70 @@ impl<const I: usize, const H: usize, A: Activation> Default for RnnCell<I, H, A>
         Self::new(SMatrix::zeros(), SMatrix::zeros(), SVector::zeros())
     }
 }
+
+/// Built and copied in place: see [`InPlace`].
+impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
+    /// A cell on the heap from row-major weights, as [`from_row_major`](Self::from_row_major)
+    /// builds one, written in place ([`zeroed_box`](InPlace::zeroed_box), then
+    /// [`set_row_major`](Self::set_row_major)): the weights are read through references and the
+    /// cell is never on the stack, whatever its size.
+    ///
+    /// ```
+    /// use elman::RnnCell;
+    ///
+    /// let w_hh = vec![[0.5; 256]; 256];
+    /// let w_hh: &[[f32; 256]; 256] = w_hh.as_slice().try_into().unwrap();
+    /// let cell = RnnCell::<1, 256>::boxed_from_row_major(&[[1.0]; 256], w_hh, &[0.0; 256]);
+    /// assert_eq!(cell.w_hh()[(3, 7)], 0.5);
+    /// ```
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn boxed_from_row_major(
+        w_xh: &[[f32; I]; H],
+        w_hh: &[[f32; H]; H],
+        b: &[f32; H],
+    ) -> Box<Self> {
+        let mut cell = Self::zeroed_box();
+        cell.set_row_major(w_xh, w_hh, b);
+        cell
+    }
+
+    /// Replaces the weights by row-major ones (PyTorch's order, as
+    /// [`from_row_major`](Self::from_row_major) takes them), written in place: nothing the size
+    /// of the cell is built on the stack: the way to fill or change a large cell where it lives,
+    /// with or without `std`.
+    ///
+    /// ```
+    /// use elman::RnnCell;
+    ///
+    /// let mut cell: RnnCell<1, 2> = RnnCell::default();
+    /// cell.set_row_major(&[[1.0], [2.0]], &[[0.5, 0.0], [0.0, 0.5]], &[0.0, 0.1]);
+    /// assert_eq!(cell, RnnCell::from_row_major([[1.0], [2.0]], [[0.5, 0.0], [0.0, 0.5]], [0.0, 0.1]));
+    /// ```
+    pub fn set_row_major(&mut self, w_xh: &[[f32; I]; H], w_hh: &[[f32; H]; H], b: &[f32; H]) {
+        self.store_row_major(w_xh.as_flattened(), w_hh.as_flattened(), b);
+    }
+
+    /// Stores weights given row-major (`H·I`, `H·H` and `H` values) over the cell's: the one way
+    /// the in-place constructors and the loader store new weights in a cell.
+    pub(crate) fn store_row_major(&mut self, w_xh: &[f32], w_hh: &[f32], b: &[f32]) {
+        write_rows(w_xh, &mut self.w_xh);
+        write_rows(w_hh, &mut self.w_hh);
+        write_rows(b, &mut self.b);
+        flush_weights_in_place(&mut self.w_xh);
+        flush_weights_in_place(&mut self.w_hh);
+        flush_weights_in_place(&mut self.b);
+    }
+}
+
+impl<const I: usize, const H: usize, A> InPlace for RnnCell<I, H, A> {
+    fn copy_from(&mut self, source: &Self) {
+        copy_pod(&mut self.w_xh, &source.w_xh);
+        copy_pod(&mut self.w_hh, &source.w_hh);
+        copy_pod(&mut self.b, &source.b);
+    }
+}
+
+impl_zeroable!(impl[const I: usize, const H: usize, A] for RnnCell<I, H, A> {
+    RnnCell { w_xh, w_hh, b, activation } => w_xh, w_hh, b, activation
+});

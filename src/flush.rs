@@ -174,3 +174,10 @@ pub(crate) const fn flush_weights<const R: usize, const C: usize>(
     }
     m
 }
+
+/// Every weight of `m` through [`flush_weight`], in place (a large matrix is not copied).
+pub(crate) fn flush_weights_in_place<const R: usize, const C: usize>(m: &mut SMatrix<f32, R, C>) {
+    for w in m.data.0.as_flattened_mut() {
+        *w = flush_weight(*w);
+    }
+}

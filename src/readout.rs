@@ -14,7 +14,8 @@
 use nalgebra::{SMatrix, SVector};
 
 use crate::cell::{from_rows, vector};
-use crate::flush::{flush_weights, flushed};
+use crate::flush::{flush_weights, flush_weights_in_place, flushed};
+use crate::in_place::{InPlace, copy_pod, impl_zeroable, write_rows};
 use crate::math::{expf, ln, lnf};
 
 /// The output layer `y = W_hy·h + b_y`: `W_hy` is `O × H`, `b_y` has `O` values.
@@ -346,3 +347,52 @@ pub fn one_hot_argmax<const N: usize>(values: &SVector<f32, N>) -> SVector<f32, 
     let k = argmax(values);
     SVector::from_fn(|i, _| if i == k { 1.0 } else { 0.0 })
 }
+
+/// Built and copied in place: see [`InPlace`].
+impl<const H: usize, const O: usize> Readout<H, O> {
+    /// A readout on the heap from row-major weights, as
+    /// [`from_row_major`](Self::from_row_major) builds one, written in place
+    /// ([`zeroed_box`](InPlace::zeroed_box), then [`set_row_major`](Self::set_row_major)): it is
+    /// never on the stack, whatever its size.
+    ///
+    /// ```
+    /// use elman::Readout;
+    ///
+    /// let head = Readout::<2, 3>::boxed_from_row_major(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], &[0.0; 3]);
+    /// assert_eq!(head.weight()[(2, 1)], 6.0);
+    /// ```
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn boxed_from_row_major(w_hy: &[[f32; H]; O], b_y: &[f32; O]) -> Box<Self> {
+        let mut readout = Self::zeroed_box();
+        readout.set_row_major(w_hy, b_y);
+        readout
+    }
+
+    /// Replaces the weights by row-major ones (`nn.Linear`'s order, as
+    /// [`from_row_major`](Self::from_row_major) takes them), written in place: nothing the size
+    /// of the readout is built on the stack.
+    pub fn set_row_major(&mut self, w_hy: &[[f32; H]; O], b_y: &[f32; O]) {
+        self.store_row_major(w_hy.as_flattened(), b_y);
+    }
+
+    /// Stores weights given row-major (`O·H` and `O` values) over the readout's: the one way the
+    /// in-place constructors and the loader store new weights in a readout.
+    pub(crate) fn store_row_major(&mut self, w_hy: &[f32], b_y: &[f32]) {
+        write_rows(w_hy, &mut self.w_hy);
+        write_rows(b_y, &mut self.b_y);
+        flush_weights_in_place(&mut self.w_hy);
+        flush_weights_in_place(&mut self.b_y);
+    }
+}
+
+impl<const H: usize, const O: usize> InPlace for Readout<H, O> {
+    fn copy_from(&mut self, source: &Self) {
+        copy_pod(&mut self.w_hy, &source.w_hy);
+        copy_pod(&mut self.b_y, &source.b_y);
+    }
+}
+
+impl_zeroable!(impl[const H: usize, const O: usize] for Readout<H, O> {
+    Readout { w_hy, b_y } => w_hy, b_y
+});

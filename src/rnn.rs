@@ -29,7 +29,8 @@ const fn hoists(i: usize, h: usize) -> bool {
 use crate::activation::{Activation, Tanh};
 use crate::cell::RnnCell;
 use crate::flush::flush_state;
-use crate::kernel::Backend;
+use crate::in_place::{InPlace, copy_pod, impl_zeroable};
+use crate::kernel::{Backend, BackendChoice};
 use crate::readout::Readout;
 
 /// What happens to the hidden state when new weights are swapped in.
@@ -68,7 +69,7 @@ pub struct Rnn<const I: usize, const H: usize, const O: usize, A = Tanh> {
     readout: Readout<H, O>,
     state: SVector<f32, H>,
     initial: SVector<f32, H>,
-    backend: Option<Backend>,
+    backend: BackendChoice,
 }
 
 impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O, A> {
@@ -96,7 +97,7 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
             readout,
             state: h0,
             initial: h0,
-            backend: None,
+            backend: BackendChoice::BEST,
         }
     }
 
@@ -104,13 +105,13 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
     /// same bits on every machine).
     #[must_use]
     pub const fn with_backend(mut self, backend: Backend) -> Self {
-        self.backend = Some(backend);
+        self.backend = BackendChoice::of(backend);
         self
     }
 
     #[inline]
     fn backend(&self) -> Backend {
-        self.backend.unwrap_or_else(Backend::best)
+        self.backend.backend()
     }
 
     /// One input: advances the state and returns the logits `W_hy·h + b_y` (take
@@ -289,3 +290,68 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O,
         }
     }
 }
+
+/// Built, copied and swapped in place: see [`InPlace`].
+impl<const I: usize, const H: usize, const O: usize, A: Activation> Rnn<I, H, O, A> {
+    /// A network on the heap from a cell and a readout, as [`new`](Self::new) builds one: they
+    /// are copied into place, and the network is never on the stack, whatever its size.
+    ///
+    /// ```
+    /// use elman::{InPlace, Readout, Rnn, RnnCell};
+    /// use elman::nalgebra::SVector;
+    ///
+    /// let cell = RnnCell::<64, 128>::zeroed_box();
+    /// let head: Readout<128, 4> = Readout::default();
+    /// let mut rnn = Rnn::new_boxed(&cell, &head);
+    /// assert_eq!(rnn.step(&SVector::zeros()), SVector::<f32, 4>::zeros());
+    /// ```
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn new_boxed(cell: &RnnCell<I, H, A>, readout: &Readout<H, O>) -> Box<Self> {
+        let mut rnn = Self::zeroed_box();
+        rnn.swap_weights_from(cell, readout, OnSwap::Reset);
+        rnn
+    }
+
+    /// [`swap_weights`](Self::swap_weights) from references: the weights are copied into place
+    /// and never pass through the stack, whatever their size.
+    pub fn swap_weights_from(
+        &mut self,
+        cell: &RnnCell<I, H, A>,
+        readout: &Readout<H, O>,
+        on_swap: OnSwap,
+    ) {
+        self.cell.copy_from(cell);
+        self.readout.copy_from(readout);
+        if on_swap == OnSwap::Reset {
+            self.reset();
+        }
+    }
+
+    /// Makes `h0` the initial state and resets to it: what
+    /// [`with_initial_state`](Self::with_initial_state) builds, in place.
+    pub const fn set_initial_state(&mut self, h0: SVector<f32, H>) {
+        let h0 = flush_state(h0);
+        self.initial = h0;
+        self.state = h0;
+    }
+
+    /// Steps on `backend` from now on: [`with_backend`](Self::with_backend), in place.
+    pub const fn set_backend(&mut self, backend: Backend) {
+        self.backend = BackendChoice::of(backend);
+    }
+}
+
+impl<const I: usize, const H: usize, const O: usize, A> InPlace for Rnn<I, H, O, A> {
+    fn copy_from(&mut self, source: &Self) {
+        self.cell.copy_from(&source.cell);
+        self.readout.copy_from(&source.readout);
+        copy_pod(&mut self.state, &source.state);
+        copy_pod(&mut self.initial, &source.initial);
+        self.backend = source.backend;
+    }
+}
+
+impl_zeroable!(impl[const I: usize, const H: usize, const O: usize, A] for Rnn<I, H, O, A> {
+    Rnn { cell, readout, state, initial, backend } => cell, readout, state, initial, backend
+});

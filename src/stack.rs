@@ -27,6 +27,7 @@ use nalgebra::SVector;
 
 use crate::activation::Activation;
 use crate::cell::RnnCell;
+use crate::in_place::{InPlace, impl_zeroable};
 
 /// A recurrent network from `I` inputs to `O` outputs per step, with a state of its own type.
 pub trait Recurrent<const I: usize, const O: usize> {
@@ -113,3 +114,41 @@ impl<const I: usize, const H: usize, A> LayerCount for RnnCell<I, H, A> {
 impl<L: LayerCount, U: LayerCount, const M: usize> LayerCount for Stack<L, U, M> {
     const COUNT: usize = L::COUNT + U::COUNT;
 }
+
+/// Built and copied in place: see [`InPlace`].
+#[cfg(feature = "std")]
+impl<L: InPlace, U: InPlace, const M: usize> Stack<L, U, M> {
+    /// `upper` on top of `lower`, on the heap, as [`new`](Self::new) builds it: both are copied
+    /// into place, and the network never passes through the thread's stack, whatever its size.
+    /// Boxed layers are passed as `&*layer`, or as `&layer` where the stack's type is written
+    /// out (as here), so that `L` and `U` are the layers and not their boxes.
+    ///
+    /// ```
+    /// use elman::stack::{Recurrent, Rnn2, Stack};
+    /// use elman::{InPlace, RnnCell};
+    /// use elman::nalgebra::SVector;
+    ///
+    /// let (lower, upper) = (RnnCell::<64, 128>::zeroed_box(), RnnCell::<128, 128>::zeroed_box());
+    /// let net: Box<Rnn2<64, 128>> = Stack::new_boxed(&lower, &upper);
+    /// let mut state = net.zero_state();
+    /// assert_eq!(net.step(&SVector::zeros(), &mut state), SVector::<f32, 128>::zeros());
+    /// ```
+    #[must_use]
+    pub fn new_boxed(lower: &L, upper: &U) -> Box<Self> {
+        let mut stack = Self::zeroed_box();
+        stack.lower.copy_from(lower);
+        stack.upper.copy_from(upper);
+        stack
+    }
+}
+
+impl<L: InPlace, U: InPlace, const M: usize> InPlace for Stack<L, U, M> {
+    fn copy_from(&mut self, source: &Self) {
+        self.lower.copy_from(&source.lower);
+        self.upper.copy_from(&source.upper);
+    }
+}
+
+impl_zeroable!(impl[L: bytemuck::Zeroable, U: bytemuck::Zeroable, const M: usize] for Stack<L, U, M> {
+    Stack { lower, upper } => lower, upper
+});

@@ -32,6 +32,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::activation::{Activation, Tanh};
 use crate::cell::RnnCell;
+use crate::in_place::InPlace;
 use crate::readout::Readout;
 use crate::stack::{LayerCount, Stack};
 
@@ -597,4 +598,148 @@ fn literals(values: &[f32]) -> String {
         }
     };
     values.iter().map(one).collect::<Vec<_>>().join(", ")
+}
+
+/// A network the loader can write in place from consecutive `nn.RNN` layers: what
+/// [`StateDict::rnn_into`] and [`StateDict::rnn_boxed`] fill.
+pub trait LoadLayers: LayerCount {
+    /// Writes layers `first`, `first + 1`, … of the `nn.RNN` under `prefix` over this
+    /// network's weights, in place.
+    ///
+    /// # Errors
+    ///
+    /// As [`StateDict::rnn_cell`], for the first layer that fails; the layers below it have
+    /// been written.
+    fn load_layers(
+        &mut self,
+        state: &StateDict,
+        prefix: &str,
+        first: usize,
+    ) -> Result<(), LoadError>;
+}
+
+impl<const I: usize, const H: usize, A: Activation> LoadLayers for RnnCell<I, H, A> {
+    fn load_layers(
+        &mut self,
+        state: &StateDict,
+        prefix: &str,
+        first: usize,
+    ) -> Result<(), LoadError> {
+        state.rnn_cell_into(prefix, first, self)
+    }
+}
+
+impl<L, U, const M: usize> LoadLayers for Stack<L, U, M>
+where
+    L: LoadLayers,
+    U: LoadLayers,
+{
+    fn load_layers(
+        &mut self,
+        state: &StateDict,
+        prefix: &str,
+        first: usize,
+    ) -> Result<(), LoadError> {
+        self.lower.load_layers(state, prefix, first)?;
+        self.upper.load_layers(state, prefix, first + L::COUNT)
+    }
+}
+
+/// Loading in place, for models too large for the stack (see [`InPlace`]): the tensors are
+/// read into vectors on the heap and copied into the model where it lives.
+impl StateDict {
+    /// [`rnn_cell_with`](Self::rnn_cell_with) written into `cell`, in place (the non-linearity
+    /// is the cell's). Everything is checked before anything is written: on an error the cell
+    /// is as it was.
+    ///
+    /// ```
+    /// use elman::torch::{Layer, StateDict};
+    /// use elman::{InPlace, RnnCell};
+    ///
+    /// let state = StateDict::read("tests/fixtures/torch/saturating_i64_h128.safetensors")?;
+    /// let mut cell = RnnCell::<64, 128>::zeroed_box();
+    /// state.rnn_cell_into("rnn", 0, &mut cell)?;
+    /// assert_ne!(cell.w_hh()[(0, 0)], 0.0);
+    /// // A file saved from an `nn.RNNCell` names its tensors without a layer index.
+    /// assert!(state.rnn_cell_into("rnn", Layer::Cell, &mut cell).is_err());
+    /// # Ok::<(), elman::torch::LoadError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`rnn_cell`](Self::rnn_cell).
+    pub fn rnn_cell_into<const I: usize, const H: usize, A: Activation>(
+        &self,
+        prefix: &str,
+        layer: impl Into<Layer>,
+        cell: &mut RnnCell<I, H, A>,
+    ) -> Result<(), LoadError> {
+        let layer = layer.into();
+        let w_xh = self.sized(&layer.name(prefix, "weight_ih"), &[H, I])?;
+        let w_hh = self.sized(&layer.name(prefix, "weight_hh"), &[H, H])?;
+        let b = self.folded_bias(prefix, layer, H)?;
+        cell.store_row_major(&w_xh, &w_hh, &b);
+        Ok(())
+    }
+
+    /// [`readout`](Self::readout) written into `readout`, in place. Everything is checked
+    /// before anything is written: on an error the readout is as it was.
+    ///
+    /// # Errors
+    ///
+    /// As [`readout`](Self::readout).
+    pub fn readout_into<const H: usize, const O: usize>(
+        &self,
+        prefix: &str,
+        readout: &mut Readout<H, O>,
+    ) -> Result<(), LoadError> {
+        let dot = if prefix.is_empty() { "" } else { "." };
+        let w_hy = self.sized(&format!("{prefix}{dot}weight"), &[O, H])?;
+        let bias = format!("{prefix}{dot}bias");
+        let b_y = if self.tensors.contains_key(&bias) {
+            self.sized(&bias, &[O])?
+        } else {
+            vec![0.0; O]
+        };
+        readout.store_row_major(&w_hy, &b_y);
+        Ok(())
+    }
+
+    /// [`rnn`](Self::rnn) written into `network`, in place, layer by layer. That the file has
+    /// no further layer is checked first; a layer that fails to load leaves the layers below it
+    /// written, so load into a network not in use (or use [`rnn_boxed`](Self::rnn_boxed)) when
+    /// the one running must stay as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::ExtraLayer`] if the file holds more layers, else as
+    /// [`rnn_cell`](Self::rnn_cell) for the first layer that fails.
+    pub fn rnn_into<N: LoadLayers>(&self, prefix: &str, network: &mut N) -> Result<(), LoadError> {
+        self.expect_layers(prefix, N::COUNT)?;
+        network.load_layers(self, prefix, 0)
+    }
+
+    /// [`rnn`](Self::rnn) on the heap: a zeroed box, loaded in place, so that the network is
+    /// never on the stack, whatever its size.
+    ///
+    /// ```
+    /// use elman::torch::StateDict;
+    /// use elman::{Readout, Rnn, RnnCell};
+    ///
+    /// let state = StateDict::read("tests/fixtures/torch/saturating_i64_h128.safetensors")?;
+    /// let cell: Box<RnnCell<64, 128>> = state.rnn_boxed("rnn")?;
+    /// let head: Readout<128, 10> = state.readout("head")?;
+    /// let rnn = Rnn::new_boxed(&cell, &head);
+    /// assert_eq!(rnn.cell(), &*cell);
+    /// # Ok::<(), elman::torch::LoadError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`rnn_into`](Self::rnn_into).
+    pub fn rnn_boxed<N: LoadLayers + InPlace>(&self, prefix: &str) -> Result<Box<N>, LoadError> {
+        let mut network = N::zeroed_box();
+        self.rnn_into(prefix, &mut *network)?;
+        Ok(network)
+    }
 }

@@ -76,7 +76,7 @@ macro_rules! algebra_at {
                 #[test]
                 fn concatenated_round_trips(cell in cell::<$i, $h, Tanh>()) {
                     let w: SMatrix<f32, $h, { $i + $h }> = cell.concatenated();
-                    prop_assert_eq!(&RnnCell::<$i, $h>::from_concatenated(w, *cell.bias()), &cell);
+                    prop_assert_eq!(&RnnCell::<$i, $h>::from_concatenated(w, *cell.bias()), &*cell);
                 }
 
                 #[test]

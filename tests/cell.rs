@@ -65,16 +65,26 @@ fn concatenated_form_splits_into_the_seed_blocks() {
 
 #[test]
 fn sizes_past_typenum_range_construct_from_concatenated() {
-    // 64 + 128 = 192 and 128 + 256 = 384 columns: beyond typenum's 127.
-    let w = SMatrix::<f32, 128, 192>::from_fn(|r, c| (r * 192 + c) as f32);
-    let cell = RnnCell::<64, 128>::from_concatenated(w, SVector::zeros());
-    assert_eq!(cell.w_hh()[(5, 7)], (5 * 192 + 64 + 7) as f32);
-    assert_eq!(cell.concatenated::<192>(), w);
+    // `from_concatenated` takes its matrix and returns the cell by value, and the test holds
+    // both: at (128, 256) 384 and 385 KiB, several copies of each in a debug build's frames,
+    // beyond a test thread's 2 MiB. What this test checks is that by-value constructor, so it
+    // gets a thread with room for them (the in-place ways are `tests/stack_size.rs`'s).
+    let big_stack = std::thread::Builder::new().stack_size(16 << 20);
+    let test = big_stack.spawn(|| {
+        // 64 + 128 = 192 and 128 + 256 = 384 columns: beyond typenum's 127.
+        let w = SMatrix::<f32, 128, 192>::from_fn(|r, c| (r * 192 + c) as f32);
+        let cell = RnnCell::<64, 128>::from_concatenated(w, SVector::zeros());
+        assert_eq!(cell.w_hh()[(5, 7)], (5 * 192 + 64 + 7) as f32);
+        assert_eq!(cell.concatenated::<192>(), w);
 
-    let w = Box::new(SMatrix::<f32, 256, 384>::from_fn(|r, c| (r + c) as f32));
-    let cell = Box::new(RnnCell::<128, 256>::from_concatenated(*w, SVector::zeros()));
-    assert_eq!(cell.w_xh()[(3, 127)], 130.0);
-    assert_eq!(cell.w_hh()[(3, 0)], 131.0);
+        let w = Box::new(SMatrix::<f32, 256, 384>::from_fn(|r, c| (r + c) as f32));
+        let cell = Box::new(RnnCell::<128, 256>::from_concatenated(*w, SVector::zeros()));
+        assert_eq!(cell.w_xh()[(3, 127)], 130.0);
+        assert_eq!(cell.w_hh()[(3, 0)], 131.0);
+    });
+    if let Err(panic) = test.expect("a thread").join() {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use elman::nalgebra::SVector;
 use elman::torch::StateDict;
-use elman::{Readout, Rnn, RnnCell};
+use elman::{InPlace, Readout, Rnn, RnnCell};
 
 include!("fixtures/generated/seed_tanh_i3_h2.rs");
 include!("fixtures/generated/saturating_i64_h128.rs");
@@ -27,13 +27,18 @@ fn same_as_loaded<const I: usize, const H: usize, const O: usize>(
         generated, committed,
         "regenerate with: cargo run --example codegen -- {path} {name}"
     );
-    // The statics are the loaded model, and run the same.
-    let loaded_cell: RnnCell<I, H> = state.rnn("rnn").expect("a cell");
-    let loaded_head: Readout<H, O> = state.readout("head").expect("a head");
-    assert_eq!(cell, &loaded_cell);
-    assert_eq!(head, &loaded_head);
-    let mut compiled = Rnn::new(cell.clone(), head.clone());
-    let mut from_file = Rnn::new(loaded_cell, loaded_head);
+    // The statics are the loaded model, and run the same. Loaded and copied in place: the
+    // (64, 128) model built by value, several times over, overflows a test thread's stack in a
+    // debug build.
+    let loaded_cell: Box<RnnCell<I, H>> = state.rnn_boxed("rnn").expect("a cell");
+    let mut loaded_head = Readout::<H, O>::zeroed_box();
+    state
+        .readout_into("head", &mut loaded_head)
+        .expect("a head");
+    assert_eq!(cell, &*loaded_cell);
+    assert_eq!(head, &*loaded_head);
+    let mut compiled = Rnn::new_boxed(cell, head);
+    let mut from_file = Rnn::new_boxed(&loaded_cell, &loaded_head);
     for t in 0..50 {
         #[expect(clippy::cast_precision_loss, reason = "small integers")]
         let x = SVector::<f32, I>::from_fn(|k, _| ((t * 7 + k * 3) % 17) as f32 / 8.5 - 1.0);

@@ -141,6 +141,25 @@ fn every_constructor_flushes_weights() {
     let head: Readout<12, 12> = Readout::new(w, b);
     expect(head.weight());
     assert_eq!(bits(head.bias()), expected);
+    // The in-place ways store through the same flush.
+    let square: [[f32; 12]; 12] = core::array::from_fn(|r| core::array::from_fn(|c| w[(r, c)]));
+    let bias: [f32; 12] = b.into();
+    let mut cell: RnnCell<12, 12> = RnnCell::default();
+    cell.set_row_major(&square, &square, &bias);
+    expect(cell.w_xh());
+    expect(cell.w_hh());
+    assert_eq!(bits(cell.bias()), expected);
+    let mut head: Readout<12, 12> = Readout::default();
+    head.set_row_major(&square, &bias);
+    expect(head.weight());
+    assert_eq!(bits(head.bias()), expected);
+    #[cfg(feature = "std")]
+    {
+        let cell = RnnCell::<12, 12>::boxed_from_row_major(&square, &square, &bias);
+        expect(cell.w_hh());
+        let head = Readout::<12, 12>::boxed_from_row_major(&square, &bias);
+        expect(head.weight());
+    }
 }
 
 #[test]
@@ -177,6 +196,11 @@ fn the_loader_flushes_weights() {
     let file = safetensors::serialize(&views, None).expect("serialized");
     let state = elman::torch::StateDict::from_bytes(&file).expect("loads");
     let cell = state.rnn_cell::<2, 2>("rnn", 0).expect("a cell");
+    let mut in_place: RnnCell<2, 2> = RnnCell::default();
+    state
+        .rnn_cell_into("rnn", 0, &mut in_place)
+        .expect("a cell, in place");
+    assert_eq!(in_place, cell);
     // Row-major in the file: weight_ih = [[SUBNORMAL, 0.5], [-BELOW, WEIGHT_FLUSH_BELOW]].
     assert_eq!(cell.w_xh()[(0, 0)].to_bits(), 0);
     assert_eq!(cell.w_xh()[(0, 1)], 0.5);
@@ -249,6 +273,8 @@ fn network_flush<const I: usize, const H: usize>() {
         rnn.process(&xs, &mut ys);
         plain.process(&zs, &mut ys_plain);
         assert_eq!(ys, ys_plain, "{} process", backend.name());
+        rnn.set_initial_state(h0);
+        assert_eq!(bits(rnn.initial_state()), bits(&zeroed(&h0)));
         rnn.set_state(h0);
         assert_eq!(bits(rnn.state()), bits(&zeroed(&h0)));
         plain.set_state(zeroed(&h0));

@@ -4,35 +4,34 @@
 
 mod common;
 
-use common::{FAST_TANH_ERROR, TANH_ERROR, order_tolerance};
+use common::{FAST_TANH_ERROR, TANH_ERROR, boxed_cell, hashed, order_tolerance};
 use elman::nalgebra::{SMatrix, SVector};
 use elman::{Backend, Relu, RnnCell, Tanh, reference};
 
-/// A deterministic value in `[-scale, scale]`.
-fn value(i: usize, salt: usize, scale: f32) -> f32 {
-    let mixed = (i.wrapping_mul(2_654_435_761) ^ salt.wrapping_mul(40_503)) % 10_007;
-    #[expect(clippy::cast_precision_loss, reason = "below 10007")]
-    let unit = mixed as f32 / 5003.5 - 1.0;
-    unit * scale
+/// `R` rows of `C` deterministic values, on the heap (a large cell built by value overflows a
+/// test thread's stack in a debug build).
+fn rows<const R: usize, const C: usize>(salt: usize, scale: f32) -> Vec<[f32; C]> {
+    (0..R)
+        .map(|r| core::array::from_fn(|c| hashed(r * C + c, salt, scale)))
+        .collect()
 }
 
 fn check<const I: usize, const H: usize>() {
     // Scales where tanh is mostly linear, and where it saturates.
     for scale in [0.2_f32, 3.0] {
-        let w_xh = SMatrix::<f32, H, I>::from_fn(|r, c| value(r * I + c, 1, scale));
-        let w_hh = SMatrix::<f32, H, H>::from_fn(|r, c| value(r * H + c, 2, scale));
-        let b = SVector::<f32, H>::from_fn(|r, _| value(r, 3, scale));
-        let x = SVector::<f32, I>::from_fn(|r, _| value(r, 4, 1.0));
-        let h = SVector::<f32, H>::from_fn(|r, _| value(r, 5, 1.0));
-        let tanh_cell: RnnCell<I, H, Tanh> = RnnCell::new(w_xh, w_hh, b);
-        let relu_cell: RnnCell<I, H, Relu> = tanh_cell.clone().with_activation();
+        let (w_xh, w_hh) = (rows::<H, I>(1, scale), rows::<H, H>(2, scale));
+        let b: [f32; H] = core::array::from_fn(|r| hashed(r, 3, scale));
+        let x = SVector::<f32, I>::from_fn(|r, _| hashed(r, 4, 1.0));
+        let h = SVector::<f32, H>::from_fn(|r, _| hashed(r, 5, 1.0));
+        let tanh_cell = boxed_cell::<I, H, Tanh>(&w_xh, &w_hh, &b);
+        let relu_cell = boxed_cell::<I, H, Relu>(&w_xh, &w_hh, &b);
         let tanh_tol = order_tolerance(&tanh_cell, &x, &h, FAST_TANH_ERROR + TANH_ERROR);
         let relu_tol = order_tolerance(&relu_cell, &x, &h, 0.0);
         let tanh_slow = reference::step(&tanh_cell, &x, &h);
         let relu_slow = reference::step(&relu_cell, &x, &h);
         // A short sequence: `run` gives the bits of `step` called in a loop.
         let xs: Vec<SVector<f32, I>> = (0..3)
-            .map(|t| SVector::from_fn(|r, _| value(r, 6 + t, 1.0)))
+            .map(|t| SVector::from_fn(|r, _| hashed(r, 6 + t, 1.0)))
             .collect();
         for backend in Backend::available() {
             let (mut tanh_h, mut relu_h) = (h, h);
@@ -142,12 +141,12 @@ fn special_states<const I: usize, const H: usize>() {
         f32::MAX,
         1e-30,
     ];
-    let w_xh = SMatrix::<f32, H, I>::from_fn(|r, c| value(r * I + c, 7, 0.5));
-    let w_hh = SMatrix::<f32, H, H>::from_fn(|r, c| value(r * H + c, 8, 0.5));
-    let b = SVector::<f32, H>::from_fn(|r, _| value(r, 9, 0.5));
+    let w_xh = SMatrix::<f32, H, I>::from_fn(|r, c| hashed(r * I + c, 7, 0.5));
+    let w_hh = SMatrix::<f32, H, H>::from_fn(|r, c| hashed(r * H + c, 8, 0.5));
+    let b = SVector::<f32, H>::from_fn(|r, _| hashed(r, 9, 0.5));
     let tanh_cell: RnnCell<I, H, Tanh> = RnnCell::new(w_xh, w_hh, b);
     let relu_cell: RnnCell<I, H, Relu> = tanh_cell.clone().with_activation();
-    let x = SVector::<f32, I>::from_fn(|r, _| value(r, 10, 1.0));
+    let x = SVector::<f32, I>::from_fn(|r, _| hashed(r, 10, 1.0));
     // Every NaN as one value: the quiet NaN with no payload.
     let bits = |v: SVector<f32, H>| v.map(|u| if u.is_nan() { 0x7fc0_0000 } else { u.to_bits() });
     for start in 0..specials.len() {

@@ -28,7 +28,7 @@ proptest! {
         cell in cell::<3, 7, Tanh>(), head in readout::<7, 4>(), xs in inputs::<3>(40)
     ) {
         for backend in Backend::available() {
-            let mut rnn = Rnn::new(cell.clone(), head.clone()).with_backend(backend);
+            let mut rnn = common::boxed_rnn(&cell, &head, backend);
             let mut h = SVector::<f32, 7>::zeros();
             for x in &xs {
                 let y = rnn.step(x);
@@ -104,9 +104,11 @@ fn blocks_match<const I: usize, const H: usize>(
         let l = f64::from(cell.error_budget(2.0, 1.0).contraction);
         let bound = (2.0 * common::gamma(I + H + 1) * s + 2.0 * FAST_TANH_ERROR) / (1.0 - l);
         for backend in Backend::available() {
-            let mut rnn = Rnn::new(cell.clone(), head.clone()).with_backend(backend);
+            // On the heap: at (8, 129) copies on the stack overflow a test thread's.
+            let new = || common::boxed_rnn(cell, head, backend);
+            let mut rnn = new();
             let stepped: Vec<SVector<f32, 4>> = xs.iter().map(|x| rnn.step(x)).collect();
-            let mut block = Rnn::new(cell.clone(), head.clone()).with_backend(backend);
+            let mut block = new();
             let mut ys = vec![SVector::<f32, 4>::zeros(); xs.len()];
             block.process(xs, &mut ys);
             // Below 8 inputs or 32 KiB of weights `process` steps, with `step`'s bits.
@@ -128,7 +130,7 @@ fn blocks_match<const I: usize, const H: usize>(
                     w_hy * bound + 2.0 * common::gamma(8) * (w_hy + f64::from(head.bias().amax()));
                 prop_assert!(f64::from((a - b).amax()) <= y_bound);
             }
-            let mut last = Rnn::new(cell.clone(), head.clone()).with_backend(backend);
+            let mut last = new();
             prop_assert_eq!(last.process_last(xs), ys.last().copied());
             prop_assert_eq!(last.state(), block.state());
         }
@@ -331,6 +333,52 @@ fn bank_state_controls() {
     assert_eq!(ys[2], vector![0.75]);
     bank.reset();
     assert_eq!(bank.states(), &[[0.0; 3]; 2]);
+}
+
+/// A stream index past the last stream has no silent value: the checked forms say so and
+/// change nothing, the indexing forms panic as slice indexing does.
+#[test]
+fn bank_streams_out_of_range() {
+    let cell: RnnCell<1, 2> = RnnCell::from_row_major([[1.0], [-1.0]], [[0.5, 0.0]; 2], [0.0; 2]);
+    let mut bank: RnnBank<1, 2, 3> = RnnBank::new(cell);
+    bank.step_lanes(&[[1.0, 2.0, 3.0]]);
+    let before = *bank.states();
+    assert_eq!(bank.get_state(2), Some(bank.state(2)));
+    assert_eq!(bank.get_state(3), None);
+    let err = bank.try_set_state(3, &vector![0.5, 0.5]).unwrap_err();
+    assert_eq!((err.stream, err.streams), (3, 3));
+    assert_eq!(
+        err.to_string(),
+        "stream 3 does not exist: the bank has 3 streams"
+    );
+    assert_eq!(bank.states(), &before, "nothing changed");
+    assert!(bank.try_set_state(2, &vector![0.5, 0.5]).is_ok());
+    assert_eq!(bank.state(2), vector![0.5, 0.5]);
+    for (name, result) in [
+        (
+            "state",
+            std::panic::catch_unwind(|| bank.state(3)).map(|_| ()),
+        ),
+        (
+            "set_state",
+            std::panic::catch_unwind(|| bank.clone().set_state(7, &vector![0.0, 0.0])),
+        ),
+        (
+            "reset_stream",
+            std::panic::catch_unwind(|| bank.clone().reset_stream(3)),
+        ),
+    ] {
+        let payload = result.expect_err(name);
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or_default();
+        assert!(
+            message.starts_with("stream ")
+                && message.ends_with("does not exist: the bank has 3 streams"),
+            "{name}: {message}"
+        );
+    }
 }
 
 /// Banks with no inputs, no units or no streams step without panicking, on every backend and

@@ -59,6 +59,9 @@ use nalgebra::{SMatrix, SVector};
 
 use crate::activation::Activation;
 
+pub(crate) use choice::BackendChoice;
+
+mod choice;
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86;

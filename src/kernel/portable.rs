@@ -98,4 +98,10 @@ fn transpose8(rows: [V; 8]) -> [V; 8] {
     core::array::from_fn(|j| f32x8::new(core::array::from_fn(|l| rows[l][j])))
 }
 
-crate::kernel::define_kernel!(#[inline(always)]);
+// Forced inline where the build optimises. An unoptimised build gives every inlined call its
+// own stack slots, so forcing it there put every size's arm of the kernel into one frame: a
+// debug build's `Backend::run` at (128, 256) took 1 MiB of stack and `step_arrays` 452 KiB.
+crate::kernel::define_kernel!(
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+);

@@ -11,9 +11,13 @@
     clippy::type_complexity,
     reason = "sizes are small integers; fixtures hold f32 values written as JSON numbers"
 )]
+#![allow(
+    clippy::unnecessary_box_returns,
+    reason = "the boxes are the point: large models built and kept on the heap, off the stack"
+)]
 
 use elman::nalgebra::{SMatrix, SVector};
-use elman::{Activation, RnnCell};
+use elman::{Activation, Backend, InPlace, OnSwap, Readout, Rnn, RnnCell};
 use proptest::prelude::*;
 
 /// The unit roundoff of f32, `u = 2^-24`: one correctly rounded operation is off by at most a
@@ -47,25 +51,88 @@ pub fn matrix<const R: usize, const C: usize>(s: f32) -> impl Strategy<Value = S
     proptest::collection::vec(-s..=s, R * C).prop_map(|v| SMatrix::from_column_slice(&v))
 }
 
-/// A cell whose weights and bias are drawn at one of the [scales](scale).
+/// `R × C` values uniform in `[-s, s]`, column after column: the values of [`matrix`], on the
+/// heap (a large matrix held by value in proptest's trees overflows a test thread's stack).
+fn columns<const R: usize, const C: usize>(s: f32) -> impl Strategy<Value = Vec<f32>> {
+    proptest::collection::vec(-s..=s, R * C)
+}
+
+/// A zeroed model on the heap (`InPlace::zeroed_box`, which a build of the crate without `std`
+/// does not have; the tests have an allocator either way).
+#[must_use]
+pub fn zeroed<T: InPlace>() -> Box<T> {
+    bytemuck::zeroed_box()
+}
+
+/// The cell with these row-major weights, built on the heap: a large cell built by value, and
+/// held by value in proptest's trees, overflows a test thread's stack in a debug build.
+#[must_use]
+pub fn boxed_cell<const I: usize, const H: usize, A: Activation>(
+    w_xh: &[[f32; I]],
+    w_hh: &[[f32; H]],
+    b: &[f32],
+) -> Box<RnnCell<I, H, A>> {
+    let mut cell = zeroed::<RnnCell<I, H, A>>();
+    let (w_xh, w_hh, b) = (w_xh.try_into(), w_hh.try_into(), b.try_into());
+    cell.set_row_major(
+        w_xh.expect("H rows"),
+        w_hh.expect("H rows"),
+        b.expect("H values"),
+    );
+    cell
+}
+
+/// The cell `RnnCell::new` builds from matrices with these columns, built on the heap.
+fn cell_from_columns<const I: usize, const H: usize, A: Activation>(
+    w_xh: &[f32],
+    w_hh: &[f32],
+    b: &[f32],
+) -> Box<RnnCell<I, H, A>> {
+    fn rows<const R: usize, const C: usize>(columns: &[f32]) -> Vec<[f32; C]> {
+        (0..R)
+            .map(|r| core::array::from_fn(|c| columns[c * R + r]))
+            .collect()
+    }
+    boxed_cell(&rows::<H, I>(w_xh), &rows::<H, H>(w_hh), b)
+}
+
+/// `Rnn::new(cell, readout).with_backend(backend)`, built on the heap.
+#[must_use]
+pub fn boxed_rnn<const I: usize, const H: usize, const O: usize, A: Activation>(
+    cell: &RnnCell<I, H, A>,
+    readout: &Readout<H, O>,
+    backend: Backend,
+) -> Box<Rnn<I, H, O, A>> {
+    let mut rnn = zeroed::<Rnn<I, H, O, A>>();
+    rnn.swap_weights_from(cell, readout, OnSwap::Reset);
+    rnn.set_backend(backend);
+    rnn
+}
+
+/// A cell whose weights and bias are drawn at one of the [scales](scale), on the heap.
 pub fn cell<const I: usize, const H: usize, A: Activation>()
--> impl Strategy<Value = RnnCell<I, H, A>> {
+-> impl Strategy<Value = Box<RnnCell<I, H, A>>> {
     scale().prop_flat_map(|s| {
-        (matrix::<H, I>(s), matrix::<H, H>(s), matrix::<H, 1>(s))
-            .prop_map(|(w_xh, w_hh, b)| RnnCell::new(w_xh, w_hh, b))
+        (columns::<H, I>(s), columns::<H, H>(s), columns::<H, 1>(s))
+            .prop_map(|(w_xh, w_hh, b)| cell_from_columns(&w_xh, &w_hh, &b))
     })
 }
 
-/// A cell whose `W_hh` is rescaled to `‖W_hh‖∞ = l`, with `W_xh` and `b` at scale `s`.
-pub fn contractive<const I: usize, const H: usize>() -> impl Strategy<Value = RnnCell<I, H>> {
+/// A cell whose `W_hh` is rescaled to `‖W_hh‖∞ = l`, with `W_xh` and `b` at scale `s`, on the
+/// heap.
+pub fn contractive<const I: usize, const H: usize>() -> impl Strategy<Value = Box<RnnCell<I, H>>> {
     (prop_oneof![Just(0.3_f32), Just(2.0)], 0.1_f32..0.97).prop_flat_map(|(s, l)| {
-        (matrix::<H, I>(s), matrix::<H, H>(1.0), matrix::<H, 1>(s)).prop_map(
-            move |(w_xh, w_hh, b)| {
+        (columns::<H, I>(s), columns::<H, H>(1.0), columns::<H, 1>(s)).prop_map(
+            move |(w_xh, mut w_hh, b)| {
                 let norm = (0..H)
-                    .map(|j| w_hh.row(j).abs().sum())
+                    .map(|j| (0..H).fold(0.0_f32, |sum, c| sum + w_hh[c * H + j].abs()))
                     .fold(0.0_f32, f32::max);
-                let w_hh = if norm > 0.0 { w_hh * (l / norm) } else { w_hh };
-                RnnCell::new(w_xh, w_hh, b)
+                if norm > 0.0 {
+                    for w in &mut w_hh {
+                        *w *= l / norm;
+                    }
+                }
+                cell_from_columns(&w_xh, &w_hh, &b)
             },
         )
     })
@@ -185,4 +252,31 @@ pub fn safetensors_from_case(case: &serde_json::Value) -> Vec<u8> {
         })
         .collect();
     safetensors::serialize(views, None).expect("serializable")
+}
+
+#[cfg(feature = "std")]
+/// A safetensors file of f32 tensors `(name, shape, values)`, the values row-major.
+pub fn safetensors_f32(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+    let bytes: Vec<(&String, &Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, shape, values)| {
+            let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (name, shape, data)
+        })
+        .collect();
+    let views = bytes.iter().map(|(name, shape, data)| {
+        let view =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, (*shape).clone(), data)
+                .expect("a consistent view");
+        ((*name).clone(), view)
+    });
+    safetensors::serialize(views, None).expect("serializable")
+}
+
+/// A deterministic value in `[-scale, scale]`, from an index and a salt (usable in `const`
+/// context, for `static` weights).
+#[must_use]
+pub const fn hashed(i: usize, salt: usize, scale: f32) -> f32 {
+    let mixed = (i.wrapping_mul(2_654_435_761) ^ salt.wrapping_mul(40_503)) % 10_007;
+    (mixed as f32 / 5003.5 - 1.0) * scale
 }
