@@ -22,6 +22,53 @@
 //! # let _ = (cell, head);
 //! # Ok::<(), elman::torch::LoadError>(())
 //! ```
+//!
+//! # Strict loading
+//!
+//! As PyTorch's `load_state_dict(strict=True)`, a load checks that it used every tensor it owns,
+//! and that every weight and bias it reads is finite:
+//!
+//! - [`rnn`](StateDict::rnn) owns everything under `{prefix}.`, [`readout`](StateDict::readout)
+//!   too (an `nn.Linear` holds `weight` and `bias`), [`rnn_cell`](StateDict::rnn_cell) of layer
+//!   `k` the tensors of that layer (names under `{prefix}.` with `_l{k}` not followed by a digit,
+//!   such as `weight_ih_l0_reverse`; a stack may load layer by layer) and of [`Layer::Cell`]
+//!   everything under `{prefix}.`. The empty prefix owns the whole file.
+//!   A tensor left over (the `*_reverse` half of a bidirectional layer, `weight_hr_l0` of a
+//!   `proj_size` model, `weight_g` of weight norm, a layer beyond the ones asked for) is
+//!   [`LoadError::Unused`], naming them all; if whole layers are all that is left,
+//!   [`LoadError::ExtraLayer`].
+//! - A NaN or infinite weight or bias is [`LoadError::NonFinite`], naming the tensor and the
+//!   index of its first bad element, as in `` `rnn.weight_hh_l0[1, 0]` is NaN ``.
+//!
+//! Both checks are on by default. [`StateDict::with_options`] turns either off:
+//!
+//! ```
+//! use elman::RnnCell;
+//! use elman::torch::{LoadError, LoadOptions, StateDict, Unused};
+//!
+//! // The state dict of an `nn.RNN(1, 1, bias=False, bidirectional=True)`, all weights 0.5.
+//! let w = 0.5_f32.to_le_bytes();
+//! let names = ["weight_ih_l0", "weight_hh_l0", "weight_ih_l0_reverse", "weight_hh_l0_reverse"];
+//! let tensor = || safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1, 1], &w);
+//! let views: Vec<_> = names.iter().map(|n| (format!("rnn.{n}"), tensor().unwrap())).collect();
+//! let bytes = safetensors::serialize(views, None).unwrap();
+//!
+//! let state = StateDict::from_bytes(&bytes)?;
+//! let err = state.rnn::<RnnCell<1, 1>>("rnn").unwrap_err();
+//! assert!(matches!(&err, LoadError::Unused { names, .. } if names.len() == 2));
+//! assert_eq!(
+//!     err.to_string(),
+//!     "`rnn` holds tensors the load did not use: rnn.weight_hh_l0_reverse, \
+//!      rnn.weight_ih_l0_reverse (bidirectional layers are not supported); \
+//!      `StateDict::with_options` with `Unused::Ignore` ignores them"
+//! );
+//!
+//! // Its forward half, on purpose:
+//! let lenient = state.with_options(LoadOptions { unused: Unused::Ignore, ..LoadOptions::default() });
+//! let forward: RnnCell<1, 1> = lenient.rnn("rnn")?;
+//! # assert_eq!(forward.w_hh()[(0, 0)], 0.5);
+//! # Ok::<(), LoadError>(())
+//! ```
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -84,13 +131,52 @@ pub enum LoadError {
         /// The bias that is missing.
         missing: String,
     },
-    /// The file holds more layers than the model that loads it (`weight_ih_l{layer}` exists).
+    /// The file holds more layers than the model that loads it: from
+    /// [`expect_layers`](StateDict::expect_layers) if `weight_ih_l{layer}` exists, from
+    /// [`rnn`](StateDict::rnn) (and [`rust_statics`](StateDict::rust_statics)) if the tensors
+    /// under the prefix that the load did not use are all weights and biases of layers `layer`
+    /// and beyond (else [`Unused`](Self::Unused)).
     ExtraLayer {
         /// The module prefix.
         prefix: String,
         /// The first layer index that was not expected.
         layer: usize,
     },
+    /// Tensors that the load owns (see [strict loading](self#strict-loading)) and did not use:
+    /// the `*_reverse` half of a bidirectional layer, a stray tensor, … Ignoring them would
+    /// silently give another model than the one saved.
+    /// [`StateDict::with_options`] with [`Unused::Ignore`] ignores them.
+    Unused {
+        /// The module prefix.
+        prefix: String,
+        /// The unused tensors' full names, in order.
+        names: Vec<String>,
+    },
+    /// A weight or bias holds a NaN or an infinity, which would make every step NaN.
+    /// [`StateDict::with_options`] with [`NonFinite::Allow`] loads it as it is.
+    NonFinite {
+        /// The tensor's name; for a bias folded from two finite biases whose sum overflows `f32`,
+        /// `(bias_ih + bias_hh)` with their full names.
+        name: String,
+        /// The first bad element's index in the tensor, one entry per dimension of its shape in
+        /// the file (`[row, column]` for a weight, as PyTorch indexes it): row-major order.
+        index: Vec<usize>,
+        /// Its value, converted to `f32`.
+        value: f32,
+    },
+}
+
+/// How [`LoadError`] Display names a prefix: the module, or the whole file for the empty one.
+struct Scope<'a>(&'a str);
+
+impl fmt::Display for Scope<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("the state dict")
+        } else {
+            write!(f, "`{}`", self.0)
+        }
+    }
 }
 
 impl fmt::Display for LoadError {
@@ -132,8 +218,32 @@ impl fmt::Display for LoadError {
             }
             Self::ExtraLayer { prefix, layer } => write!(
                 f,
-                "`{prefix}` has a layer {layer} (`{prefix}.weight_ih_l{layer}`), more layers than the model loading it"
+                "{} has a layer {layer} (`{}`), more layers than the model loading it; \
+                 `StateDict::with_options` with `Unused::Ignore` lets `rnn` load the first ones",
+                Scope(prefix),
+                Layer::Index(*layer).name(prefix, "*")
             ),
+            Self::Unused { prefix, names } => {
+                write!(
+                    f,
+                    "{} holds tensors the load did not use: {}",
+                    Scope(prefix),
+                    names.join(", ")
+                )?;
+                if names.iter().any(|n| n.ends_with("_reverse")) {
+                    f.write_str(" (bidirectional layers are not supported)")?;
+                }
+                f.write_str("; `StateDict::with_options` with `Unused::Ignore` ignores them")
+            }
+            Self::NonFinite { name, index, value } => {
+                let index: Vec<String> = index.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "`{name}[{}]` is {value}; `StateDict::with_options` with `NonFinite::Allow` \
+                     loads non-finite weights",
+                    index.join(", ")
+                )
+            }
         }
     }
 }
@@ -163,6 +273,9 @@ impl From<usize> for Layer {
     }
 }
 
+/// The four tensors of a recurrent layer, as PyTorch names them.
+const LAYER_TENSORS: [&str; 4] = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"];
+
 impl Layer {
     fn name(self, prefix: &str, what: &str) -> String {
         let dot = if prefix.is_empty() { "" } else { "." };
@@ -171,6 +284,89 @@ impl Layer {
             Self::Cell => format!("{prefix}{dot}{what}"),
         }
     }
+
+    /// The names of the layer's weights and biases.
+    fn tensors(self, prefix: &str) -> [String; 4] {
+        LAYER_TENSORS.map(|what| self.name(prefix, what))
+    }
+
+    /// Whether the tensor `name` belongs to this layer: for [`Layer::Index`]`(k)` a name under
+    /// `prefix` with `_l{k}` in it (`weight_ih_l0_reverse`, `weight_hr_l0`, not `weight_ih_l10`),
+    /// for [`Layer::Cell`] any name under `prefix`.
+    fn owns(self, prefix: &str, name: &str) -> bool {
+        let Some(rest) = under(prefix, name) else {
+            return false;
+        };
+        match self {
+            Self::Cell => true,
+            Self::Index(k) => {
+                let token = format!("_l{k}");
+                rest.match_indices(&token).any(|(at, _)| {
+                    !rest[at + token.len()..].starts_with(|c: char| c.is_ascii_digit())
+                })
+            }
+        }
+    }
+}
+
+/// The rest of `name` after `{prefix}.`, if it is under the prefix; the empty prefix holds every
+/// name. `rnn2.weight` is not under `rnn`.
+fn under<'a>(prefix: &str, name: &'a str) -> Option<&'a str> {
+    if prefix.is_empty() {
+        return Some(name);
+    }
+    name.strip_prefix(prefix)?.strip_prefix('.')
+}
+
+/// The layer `k` of a name `{weight,bias}_{ih,hh}_l{k}` (the rest after the prefix).
+fn layer_of(rest: &str) -> Option<usize> {
+    let digits = LAYER_TENSORS
+        .iter()
+        .find_map(|what| rest.strip_prefix(what)?.strip_prefix("_l"))?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// What a load does with tensors it owns and did not use (see
+/// [strict loading](self#strict-loading)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Unused {
+    /// [`LoadError::Unused`] (or [`LoadError::ExtraLayer`]) naming them, as PyTorch's
+    /// `load_state_dict(strict=True)`. The default.
+    #[default]
+    Reject,
+    /// Ignore them, as `strict=False` does with unexpected keys: a bidirectional layer loads as
+    /// its forward half, an `nn.RNN` of more layers as its first ones.
+    Ignore,
+}
+
+/// What a load does with a NaN or infinite weight or bias.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum NonFinite {
+    /// [`LoadError::NonFinite`] naming the tensor and the first bad element. The default.
+    #[default]
+    Reject,
+    /// Load the values as they are.
+    Allow,
+}
+
+/// How strict a [`StateDict`]'s loads are; the default rejects both unused tensors and
+/// non-finite weights. Set with [`StateDict::with_options`].
+///
+/// ```
+/// use elman::torch::{LoadOptions, NonFinite, Unused};
+///
+/// let lenient = LoadOptions { unused: Unused::Ignore, ..LoadOptions::default() };
+/// assert_eq!(lenient.non_finite, NonFinite::Reject);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LoadOptions {
+    /// Tensors that a load owns and did not use.
+    pub unused: Unused,
+    /// NaN and infinite weights and biases.
+    pub non_finite: NonFinite,
 }
 
 /// One tensor, as it is in the file.
@@ -182,10 +378,12 @@ struct Tensor {
 }
 
 /// A PyTorch `state_dict` read from a safetensors file: named tensors, validated when read and
-/// converted to `f32` when a model takes them.
+/// converted to `f32` when a model takes them, loaded strictly unless
+/// [`with_options`](Self::with_options) says otherwise.
 #[derive(Clone, Debug)]
 pub struct StateDict {
     tensors: BTreeMap<String, Tensor>,
+    options: LoadOptions,
 }
 
 impl StateDict {
@@ -211,7 +409,37 @@ impl StateDict {
                 (name, tensor)
             })
             .collect();
-        Ok(Self { tensors })
+        Ok(Self {
+            tensors,
+            options: LoadOptions::default(),
+        })
+    }
+
+    /// The same tensors, loaded with `options` from now on: ignoring unused tensors, allowing
+    /// non-finite weights, or both.
+    ///
+    /// ```
+    /// use elman::torch::{LoadOptions, NonFinite, StateDict, Unused};
+    ///
+    /// let state = StateDict::read("tests/fixtures/torch/two_layers_i7_h13.safetensors")?;
+    /// // The file holds two layers: load the first alone, and allow NaN and infinite weights.
+    /// let state = state.with_options(LoadOptions {
+    ///     unused: Unused::Ignore,
+    ///     non_finite: NonFinite::Allow,
+    /// });
+    /// let first: elman::RnnCell<7, 13> = state.rnn("rnn")?;
+    /// # let _ = first;
+    /// # Ok::<(), elman::torch::LoadError>(())
+    /// ```
+    #[must_use]
+    pub fn with_options(self, options: LoadOptions) -> Self {
+        Self { options, ..self }
+    }
+
+    /// The options loads follow.
+    #[must_use]
+    pub fn options(&self) -> LoadOptions {
+        self.options
     }
 
     /// Reads and parses a safetensors file.
@@ -285,28 +513,51 @@ impl StateDict {
         &self,
         name: &str,
     ) -> Result<SMatrix<f32, R, C>, LoadError> {
-        let (shape, values) = self.values(name)?;
-        if shape != [R, C] {
-            return Err(LoadError::Shape {
-                name: name.to_owned(),
-                expected: vec![R, C],
-                found: shape,
-            });
-        }
-        Ok(SMatrix::from_row_slice(&values))
+        Ok(SMatrix::from_row_slice(&self.sized(name, &[R, C])?))
     }
 
     /// A vector from an `[N]` tensor.
     fn vector<const N: usize>(&self, name: &str) -> Result<SVector<f32, N>, LoadError> {
-        let (shape, values) = self.values(name)?;
-        if shape != [N] {
+        Ok(SVector::from_column_slice(&self.sized(name, &[N])?))
+    }
+
+    /// A weight's or bias's values, checked to have `shape` and to be finite.
+    fn sized(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, LoadError> {
+        let (found, values) = self.values(name)?;
+        if found != shape {
             return Err(LoadError::Shape {
                 name: name.to_owned(),
-                expected: vec![N],
-                found: shape,
+                expected: shape.to_vec(),
+                found,
             });
         }
-        Ok(SVector::from_column_slice(&values))
+        self.finite(name, shape, &values)?;
+        Ok(values)
+    }
+
+    /// [`LoadError::NonFinite`] for the first NaN or infinity in `values` (of a tensor of
+    /// `shape`, row-major), unless the options allow them.
+    fn finite(&self, name: &str, shape: &[usize], values: &[f32]) -> Result<(), LoadError> {
+        if self.options.non_finite == NonFinite::Allow {
+            return Ok(());
+        }
+        let Some(flat) = values.iter().position(|v| !v.is_finite()) else {
+            return Ok(());
+        };
+        // Row-major: the last dimension varies fastest.
+        let mut rest = flat;
+        let mut index = vec![0; shape.len()];
+        for (i, &extent) in shape.iter().enumerate().rev() {
+            if extent > 0 {
+                index[i] = rest % extent;
+                rest /= extent;
+            }
+        }
+        Err(LoadError::NonFinite {
+            name: name.to_owned(),
+            index,
+            value: values[flat],
+        })
     }
 
     fn missing(&self, name: &str) -> LoadError {
@@ -322,6 +573,46 @@ impl StateDict {
         }
     }
 
+    /// Unless the options ignore them: the tensors under `prefix` that `owns` selects and no
+    /// name in `used` is, as [`LoadError::Unused`]; as [`LoadError::ExtraLayer`] if they are all
+    /// weights and biases of layers `layers` and beyond of an `nn.RNN`.
+    fn reject_unused(
+        &self,
+        prefix: &str,
+        owns: impl Fn(&str) -> bool,
+        used: &[String],
+        layers: Option<usize>,
+    ) -> Result<(), LoadError> {
+        if self.options.unused == Unused::Ignore {
+            return Ok(());
+        }
+        let names: Vec<String> = self
+            .names()
+            .filter(|n| owns(n) && !used.iter().any(|u| u == n))
+            .map(str::to_owned)
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let extra: Option<Vec<usize>> = names
+            .iter()
+            .map(|n| under(prefix, n).and_then(layer_of))
+            .collect();
+        if let (Some(count), Some(extra)) = (layers, extra)
+            && let Some(&layer) = extra.iter().min()
+            && layer >= count
+        {
+            return Err(LoadError::ExtraLayer {
+                prefix: prefix.to_owned(),
+                layer,
+            });
+        }
+        Err(LoadError::Unused {
+            prefix: prefix.to_owned(),
+            names,
+        })
+    }
+
     /// A tanh cell from layer `layer` of the `nn.RNN` (or the `nn.RNNCell`, with [`Layer::Cell`])
     /// saved under `prefix`: `weight_ih` (`H × I`), `weight_hh` (`H × H`) and, when present,
     /// `bias_ih + bias_hh` folded into the cell's one bias (no biases: `bias=False`, zero bias).
@@ -329,10 +620,17 @@ impl StateDict {
     /// The file does not record the non-linearity: a model trained with
     /// `nonlinearity='relu'` loads with [`rnn_cell_with`](Self::rnn_cell_with).
     ///
+    /// Strictly (the default), every other tensor of the layer (under `prefix`, with `_l{layer}`
+    /// not followed by a digit, such as `weight_ih_l0_reverse`; for [`Layer::Cell`] every tensor
+    /// under `prefix`) is an error, but other layers' tensors are not: a stack loads layer by
+    /// layer, or whole with [`rnn`](Self::rnn), which checks them all.
+    ///
     /// # Errors
     ///
     /// [`LoadError::Missing`], [`LoadError::Shape`], [`LoadError::Dtype`] for a weight or bias,
-    /// [`LoadError::HalfBias`] if only one of the two biases is there.
+    /// [`LoadError::HalfBias`] if only one of the two biases is there,
+    /// [`LoadError::NonFinite`] for a NaN or infinite weight or bias (or a folded bias that
+    /// overflows), [`LoadError::Unused`] for another tensor of the layer.
     pub fn rnn_cell<const I: usize, const H: usize>(
         &self,
         prefix: &str,
@@ -353,6 +651,22 @@ impl StateDict {
         layer: impl Into<Layer>,
     ) -> Result<RnnCell<I, H, A>, LoadError> {
         let layer = layer.into();
+        let cell = self.layer_cell(prefix, layer)?;
+        self.reject_unused(
+            prefix,
+            |n| layer.owns(prefix, n),
+            &layer.tensors(prefix),
+            None,
+        )?;
+        Ok(cell)
+    }
+
+    /// The cell of `layer`, its weights and biases checked, without looking for unused tensors.
+    fn layer_cell<const I: usize, const H: usize, A: Activation>(
+        &self,
+        prefix: &str,
+        layer: Layer,
+    ) -> Result<RnnCell<I, H, A>, LoadError> {
         let w_xh = self.matrix::<H, I>(&layer.name(prefix, "weight_ih"))?;
         let w_hh = self.matrix::<H, H>(&layer.name(prefix, "weight_hh"))?;
         let b = SVector::from_column_slice(&self.folded_bias(prefix, layer, H)?);
@@ -360,28 +674,42 @@ impl StateDict {
     }
 
     /// A readout from the `nn.Linear` saved under `prefix`: `weight` (`O × H`) and, when
-    /// present, `bias` (`bias=False`: zero bias).
+    /// present, `bias` (`bias=False`: zero bias). Strictly (the default), any other tensor under
+    /// `prefix` (`weight_g` and `weight_v` of weight norm, …) is an error.
     ///
     /// # Errors
     ///
-    /// [`LoadError::Missing`], [`LoadError::Shape`] or [`LoadError::Dtype`].
+    /// [`LoadError::Missing`], [`LoadError::Shape`] or [`LoadError::Dtype`],
+    /// [`LoadError::NonFinite`] for a NaN or infinite value, [`LoadError::Unused`] for another
+    /// tensor under `prefix`.
     pub fn readout<const H: usize, const O: usize>(
         &self,
         prefix: &str,
     ) -> Result<Readout<H, O>, LoadError> {
-        let dot = if prefix.is_empty() { "" } else { "." };
-        let w = self.matrix::<O, H>(&format!("{prefix}{dot}weight"))?;
-        let bias = format!("{prefix}{dot}bias");
+        let [weight, bias] = Self::linear(prefix);
+        let w = self.matrix::<O, H>(&weight)?;
         let b = if self.tensors.contains_key(&bias) {
             self.vector::<O>(&bias)?
         } else {
             SVector::zeros()
         };
+        self.reject_unused(
+            prefix,
+            |n| under(prefix, n).is_some(),
+            &[weight, bias],
+            None,
+        )?;
         Ok(Readout::new(w, b))
     }
 
+    /// The names of an `nn.Linear`'s weight and bias.
+    fn linear(prefix: &str) -> [String; 2] {
+        let dot = if prefix.is_empty() { "" } else { "." };
+        ["weight", "bias"].map(|what| format!("{prefix}{dot}{what}"))
+    }
+
     /// Checks that the `nn.RNN` under `prefix` has no layer `layers` or beyond: a model of
-    /// `layers` layers loads all of it.
+    /// `layers` layers loads all of it. Whatever the [options](Self::with_options).
     ///
     /// # Errors
     ///
@@ -400,17 +728,18 @@ impl StateDict {
 
 /// A network the loader can fill from consecutive `nn.RNN` layers.
 pub trait FromLayers: Sized {
-    /// Loads layers `first`, `first + 1`, … of the `nn.RNN` under `prefix`.
+    /// Loads layers `first`, `first + 1`, … of the `nn.RNN` under `prefix`. It does not look
+    /// for unused tensors: [`StateDict::rnn`] does, for the whole module.
     ///
     /// # Errors
     ///
-    /// As [`StateDict::rnn_cell`], for the first layer that fails.
+    /// As [`StateDict::rnn_cell`] (but [`LoadError::Unused`]), for the first layer that fails.
     fn from_layers(state: &StateDict, prefix: &str, first: usize) -> Result<Self, LoadError>;
 }
 
 impl<const I: usize, const H: usize, A: Activation> FromLayers for RnnCell<I, H, A> {
     fn from_layers(state: &StateDict, prefix: &str, first: usize) -> Result<Self, LoadError> {
-        state.rnn_cell_with::<I, H, A>(prefix, first)
+        state.layer_cell::<I, H, A>(prefix, Layer::Index(first))
     }
 }
 
@@ -428,7 +757,8 @@ where
 
 impl StateDict {
     /// A whole stacked `nn.RNN` (one [`RnnCell`] or a [`Stack`] of them),
-    /// layer 0 at the bottom, checking that the file has no further layer.
+    /// layer 0 at the bottom. Strictly (the default), every other tensor under `prefix` is an
+    /// error: a further layer, the `*_reverse` half of a bidirectional layer, a stray tensor.
     ///
     /// ```
     /// use elman::stack::Rnn2;
@@ -443,11 +773,20 @@ impl StateDict {
     ///
     /// # Errors
     ///
-    /// As [`rnn_cell`](Self::rnn_cell) for each layer, and [`LoadError::ExtraLayer`] if the
-    /// file holds more layers.
+    /// As [`rnn_cell`](Self::rnn_cell) for each layer, [`LoadError::ExtraLayer`] if the file
+    /// holds more layers and nothing else unused, else [`LoadError::Unused`] naming the tensors
+    /// under `prefix` that no layer used.
     pub fn rnn<N: FromLayers + LayerCount>(&self, prefix: &str) -> Result<N, LoadError> {
         let network = N::from_layers(self, prefix, 0)?;
-        self.expect_layers(prefix, N::COUNT)?;
+        let used: Vec<String> = (0..N::COUNT)
+            .flat_map(|k| Layer::Index(k).tensors(prefix))
+            .collect();
+        self.reject_unused(
+            prefix,
+            |n| under(prefix, n).is_some(),
+            &used,
+            Some(N::COUNT),
+        )?;
         Ok(network)
     }
 }
@@ -458,6 +797,8 @@ impl StateDict {
     /// `{NAME}_HEAD: Readout<H, O>`, with the sizes read from the file. The values are written
     /// so that they read back to the same `f32` bits, and the compiler checks the shapes when
     /// the source is built. A model compiled in this way needs no file, allocator or loader.
+    ///
+    /// As strict as [`rnn`](Self::rnn) and [`readout`](Self::readout) under the two prefixes.
     ///
     /// ```
     /// use elman::torch::StateDict;
@@ -470,9 +811,9 @@ impl StateDict {
     ///
     /// # Errors
     ///
-    /// As [`rnn_cell`](Self::rnn_cell) and [`readout`](Self::readout): a missing tensor, a
-    /// shape that is not a matrix or disagrees with the others, an unsupported dtype, a single
-    /// bias.
+    /// As [`rnn`](Self::rnn) and [`readout`](Self::readout): a missing tensor, a shape that is
+    /// not a matrix or disagrees with the others, an unsupported dtype, a single bias, a
+    /// non-finite value, an unused tensor under either prefix.
     pub fn rust_statics(
         &self,
         rnn_prefix: &str,
@@ -480,10 +821,7 @@ impl StateDict {
         name: &str,
     ) -> Result<String, LoadError> {
         let layer = Layer::Index(0);
-        let (ih, hh) = (
-            layer.name(rnn_prefix, "weight_ih"),
-            layer.name(rnn_prefix, "weight_hh"),
-        );
+        let [ih, hh, ..] = layer.tensors(rnn_prefix);
         let (ih_shape, w_ih) = self.values(&ih)?;
         let [h, i] = ih_shape[..] else {
             return Err(LoadError::Shape {
@@ -492,10 +830,10 @@ impl StateDict {
                 found: ih_shape,
             });
         };
+        self.finite(&ih, &ih_shape, &w_ih)?;
         let w_hh = self.sized(&hh, &[h, h])?;
         let bias = self.folded_bias(rnn_prefix, layer, h)?;
-        let dot = if head_prefix.is_empty() { "" } else { "." };
-        let head_weight = format!("{head_prefix}{dot}weight");
+        let [head_weight, head_bias] = Self::linear(head_prefix);
         let (head_shape, w_hy) = self.values(&head_weight)?;
         let [o, head_h] = head_shape[..] else {
             return Err(LoadError::Shape {
@@ -511,12 +849,27 @@ impl StateDict {
                 found: head_shape,
             });
         }
-        let head_bias = format!("{head_prefix}{dot}bias");
+        self.finite(&head_weight, &head_shape, &w_hy)?;
         let b_y = if self.tensors.contains_key(&head_bias) {
             self.sized(&head_bias, &[o])?
         } else {
             vec![0.0; o]
         };
+        // One set of used names for both prefixes, so that either may hold the other.
+        let mut used = layer.tensors(rnn_prefix).to_vec();
+        used.extend([head_weight, head_bias]);
+        self.reject_unused(
+            rnn_prefix,
+            |n| under(rnn_prefix, n).is_some(),
+            &used,
+            Some(1),
+        )?;
+        self.reject_unused(
+            head_prefix,
+            |n| under(head_prefix, n).is_some(),
+            &used,
+            None,
+        )?;
 
         let rows = |values: &[f32], columns: usize| -> String {
             let rows: Vec<String> = values
@@ -543,7 +896,9 @@ impl StateDict {
         ))
     }
 
-    /// A layer's one bias, `bias_ih + bias_hh` (`h` values), or zeros if it has neither.
+    /// A layer's one bias, `bias_ih + bias_hh` (`h` values), or zeros if it has neither. Each is
+    /// checked to be finite, and so is their sum: two finite biases near `f32::MAX` add up to an
+    /// infinity, named `(bias_ih + bias_hh)`.
     fn folded_bias(&self, prefix: &str, layer: Layer, h: usize) -> Result<Vec<f32>, LoadError> {
         let (ih, hh) = (layer.name(prefix, "bias_ih"), layer.name(prefix, "bias_hh"));
         match (
@@ -552,7 +907,9 @@ impl StateDict {
         ) {
             (true, true) => {
                 let (a, b) = (self.sized(&ih, &[h])?, self.sized(&hh, &[h])?);
-                Ok(a.iter().zip(&b).map(|(x, y)| x + y).collect())
+                let sum: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+                self.finite(&format!("({ih} + {hh})"), &[h], &sum)?;
+                Ok(sum)
             }
             (false, false) => Ok(vec![0.0; h]),
             (true, false) => Err(LoadError::HalfBias {
@@ -564,19 +921,6 @@ impl StateDict {
                 missing: ih,
             }),
         }
-    }
-
-    /// A tensor's values, checked to have `shape`.
-    fn sized(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, LoadError> {
-        let (found, values) = self.values(name)?;
-        if found != shape {
-            return Err(LoadError::Shape {
-                name: name.to_owned(),
-                expected: shape.to_vec(),
-                found,
-            });
-        }
-        Ok(values)
     }
 }
 

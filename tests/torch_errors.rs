@@ -5,8 +5,9 @@
 #![allow(clippy::float_cmp, reason = "the loaded values are exact")]
 
 use elman::nalgebra::{matrix, vector};
-use elman::torch::{Layer, LoadError, StateDict};
-use elman::{Relu, RnnCell};
+use elman::stack::Rnn2;
+use elman::torch::{Layer, LoadError, LoadOptions, NonFinite, StateDict, Unused};
+use elman::{Readout, Relu, RnnCell};
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 
@@ -256,6 +257,305 @@ fn an_extra_layer() {
         matches!(&err, LoadError::ExtraLayer { prefix, layer: 1 } if prefix == "rnn"),
         "{err:?}"
     );
+}
+
+/// The state dict with unused tensors ignored.
+fn ignoring_unused(state: StateDict) -> StateDict {
+    state.with_options(LoadOptions {
+        unused: Unused::Ignore,
+        ..LoadOptions::default()
+    })
+}
+
+/// The state dict with non-finite weights allowed.
+fn allowing_non_finite(state: StateDict) -> StateDict {
+    state.with_options(LoadOptions {
+        non_finite: NonFinite::Allow,
+        ..LoadOptions::default()
+    })
+}
+
+/// The names an `Unused` error lists, or a panic naming the error it is instead.
+fn unused(err: &LoadError, module: &str) -> Vec<String> {
+    match err {
+        LoadError::Unused { prefix, names } if prefix == module => {
+            let message = err.to_string();
+            for name in names {
+                assert!(message.contains(name.as_str()), "{message}");
+            }
+            assert!(message.contains("Unused::Ignore"), "{message}");
+            names.clone()
+        }
+        other => panic!("expected Unused under `{module}`, got {other:?}"),
+    }
+}
+
+#[test]
+fn strict_is_the_default() {
+    let state = StateDict::from_bytes(&file(&rnn_3x2())).unwrap();
+    assert_eq!(state.options(), LoadOptions::default());
+    assert_eq!(
+        LoadOptions::default(),
+        LoadOptions {
+            unused: Unused::Reject,
+            non_finite: NonFinite::Reject
+        }
+    );
+    let options = LoadOptions {
+        unused: Unused::Ignore,
+        non_finite: NonFinite::Allow,
+    };
+    assert_eq!(state.with_options(options).options(), options);
+}
+
+#[test]
+fn a_bidirectional_rnn_is_not_its_forward_half() {
+    let forward = StateDict::from_bytes(&file(&rnn_3x2())).unwrap();
+    let mut tensors = rnn_3x2();
+    tensors.push(("rnn.weight_ih_l0_reverse", vec![2, 3], vec![-1.0; 6]));
+    tensors.push(("rnn.weight_hh_l0_reverse", vec![2, 2], vec![-1.0; 4]));
+    tensors.push(("rnn.bias_ih_l0_reverse", vec![2], vec![-1.0; 2]));
+    tensors.push(("rnn.bias_hh_l0_reverse", vec![2], vec![-1.0; 2]));
+    let state = StateDict::from_bytes(&file(&tensors)).unwrap();
+    let reverse = [
+        "rnn.bias_hh_l0_reverse",
+        "rnn.bias_ih_l0_reverse",
+        "rnn.weight_hh_l0_reverse",
+        "rnn.weight_ih_l0_reverse",
+    ];
+    let whole = state.rnn::<RnnCell<3, 2>>("rnn").unwrap_err();
+    assert_eq!(unused(&whole, "rnn"), reverse);
+    assert!(whole.to_string().contains("bidirectional"), "{whole}");
+    // Layer 0 alone: the reverse tensors are layer 0's.
+    let layer = state.rnn_cell::<3, 2>("rnn", 0).unwrap_err();
+    assert_eq!(unused(&layer, "rnn"), reverse);
+    // On purpose, the forward half: the same cell as from the forward tensors alone.
+    let state = ignoring_unused(state);
+    let expected: RnnCell<3, 2> = forward.rnn("rnn").unwrap();
+    assert_eq!(state.rnn::<RnnCell<3, 2>>("rnn").unwrap(), expected);
+    assert_eq!(state.rnn_cell::<3, 2>("rnn", 0).unwrap(), expected);
+}
+
+#[test]
+fn a_stray_tensor_under_the_prefix() {
+    let mut tensors = rnn_3x2();
+    tensors.push(("rnn.weight_hr_l0", vec![1, 2], vec![1.0, 1.0]));
+    tensors.push(("head.weight", vec![1, 2], vec![2.0, 3.0]));
+    tensors.push(("head.weight_g", vec![1, 1], vec![1.0]));
+    tensors.push(("head.weight_v", vec![1, 2], vec![2.0, 3.0]));
+    let state = StateDict::from_bytes(&file(&tensors)).unwrap();
+    let err = state.rnn::<RnnCell<3, 2>>("rnn").unwrap_err();
+    assert_eq!(unused(&err, "rnn"), ["rnn.weight_hr_l0"]);
+    assert!(!err.to_string().contains("bidirectional"), "{err}");
+    let err = state.rnn_cell::<3, 2>("rnn", 0).unwrap_err();
+    assert_eq!(unused(&err, "rnn"), ["rnn.weight_hr_l0"]);
+    let err = state.readout::<2, 1>("head").unwrap_err();
+    assert_eq!(unused(&err, "head"), ["head.weight_g", "head.weight_v"]);
+    let err = state.rust_statics("rnn", "head", "M").unwrap_err();
+    assert_eq!(unused(&err, "rnn"), ["rnn.weight_hr_l0"]);
+
+    let state = ignoring_unused(state);
+    assert!(state.rnn::<RnnCell<3, 2>>("rnn").is_ok());
+    assert!(state.rnn_cell::<3, 2>("rnn", 0).is_ok());
+    assert_eq!(
+        state.readout::<2, 1>("head").unwrap().weight(),
+        &matrix![2.0, 3.0]
+    );
+    assert!(state.rust_statics("rnn", "head", "M").is_ok());
+}
+
+/// A two-layer `nn.RNN(3, 2)` under `rnn`, a head, and a module whose name starts with `rnn`.
+fn two_layers_and_neighbours() -> Vec<(&'static str, Vec<usize>, Vec<f32>)> {
+    let mut tensors = rnn_3x2();
+    tensors.push(("rnn.weight_ih_l1", vec![2, 2], vec![0.5; 4]));
+    tensors.push(("rnn.weight_hh_l1", vec![2, 2], vec![0.25; 4]));
+    tensors.push(("rnn2.weight_ih_l0", vec![2, 3], vec![0.0; 6]));
+    tensors.push(("rnn2.weight_hh_l0", vec![2, 2], vec![0.0; 4]));
+    tensors.push(("rnnx", vec![1], vec![0.0]));
+    tensors.push(("head.weight", vec![1, 2], vec![2.0, 3.0]));
+    tensors
+}
+
+#[test]
+fn other_layers_and_modules_are_not_unused() {
+    let state = StateDict::from_bytes(&file(&two_layers_and_neighbours())).unwrap();
+    // Layer by layer, and whole: `rnn2.*`, `rnnx` and `head.*` are not under `rnn.`.
+    let lower = state.rnn_cell::<3, 2>("rnn", 0).expect("layer 0");
+    let upper = state.rnn_cell::<2, 2>("rnn", 1).expect("layer 1");
+    let net: Rnn2<3, 2> = state.rnn("rnn").expect("both layers");
+    assert_eq!((net.lower, net.upper), (lower, upper));
+    assert!(state.rnn::<RnnCell<3, 2>>("rnn2").is_ok());
+    assert!(state.readout::<2, 1>("head").is_ok());
+
+    // A stray tensor of layer 1 is layer 1's, not layer 0's; `_l10` is neither.
+    let mut tensors = two_layers_and_neighbours();
+    tensors.push(("rnn.weight_hr_l1", vec![1, 2], vec![1.0; 2]));
+    tensors.push(("rnn.weight_hr_l10", vec![1, 2], vec![1.0; 2]));
+    let state = StateDict::from_bytes(&file(&tensors)).unwrap();
+    assert!(state.rnn_cell::<3, 2>("rnn", 0).is_ok());
+    let err = state.rnn_cell::<2, 2>("rnn", 1).unwrap_err();
+    assert_eq!(unused(&err, "rnn"), ["rnn.weight_hr_l1"]);
+    let err = state.rnn::<Rnn2<3, 2>>("rnn").unwrap_err();
+    assert_eq!(
+        unused(&err, "rnn"),
+        ["rnn.weight_hr_l1", "rnn.weight_hr_l10"]
+    );
+}
+
+#[test]
+fn layers_beyond_the_ones_asked_for() {
+    let state = StateDict::from_bytes(&file(&two_layers_and_neighbours())).unwrap();
+    let err = state.rnn::<RnnCell<3, 2>>("rnn").unwrap_err();
+    assert!(
+        matches!(&err, LoadError::ExtraLayer { prefix, layer: 1 } if prefix == "rnn"),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("rnn.*_l1") && message.contains("Unused::Ignore"),
+        "{message}"
+    );
+    let err = state.rust_statics("rnn", "head", "M").unwrap_err();
+    assert!(
+        matches!(&err, LoadError::ExtraLayer { layer: 1, .. }),
+        "{err:?}"
+    );
+    // A further layer beside another unused tensor: all are named.
+    let mut tensors = two_layers_and_neighbours();
+    tensors.push(("rnn.weight_ih_l0_reverse", vec![2, 3], vec![0.0; 6]));
+    let state = StateDict::from_bytes(&file(&tensors)).unwrap();
+    let err = state.rnn::<RnnCell<3, 2>>("rnn").unwrap_err();
+    assert_eq!(
+        unused(&err, "rnn"),
+        [
+            "rnn.weight_hh_l1",
+            "rnn.weight_ih_l0_reverse",
+            "rnn.weight_ih_l1"
+        ]
+    );
+    // Ignoring unused tensors, the first layer alone, as layer 0 loads it.
+    let state = ignoring_unused(state);
+    let first: RnnCell<3, 2> = state.rnn("rnn").expect("the first layer");
+    assert_eq!(first, state.rnn_cell::<3, 2>("rnn", 0).unwrap());
+    // `expect_layers` is an explicit check, whatever the options.
+    assert!(matches!(
+        state.expect_layers("rnn", 1),
+        Err(LoadError::ExtraLayer { layer: 1, .. })
+    ));
+}
+
+#[test]
+fn a_bare_rnn_cell_owns_the_whole_file() {
+    let cell = [
+        ("weight_ih", vec![2, 1], vec![1.0, -1.0]),
+        ("weight_hh", vec![2, 2], vec![0.0; 4]),
+    ];
+    let state = StateDict::from_bytes(&file(&cell)).unwrap();
+    assert!(state.rnn_cell::<1, 2>("", Layer::Cell).is_ok());
+    let mut tensors = cell.to_vec();
+    tensors.push(("step", vec![1], vec![0.0]));
+    let state = StateDict::from_bytes(&file(&tensors)).unwrap();
+    let err = state.rnn_cell::<1, 2>("", Layer::Cell).unwrap_err();
+    assert_eq!(unused(&err, ""), ["step"]);
+    assert!(err.to_string().starts_with("the state dict holds"), "{err}");
+    assert!(
+        ignoring_unused(state)
+            .rnn_cell::<1, 2>("", Layer::Cell)
+            .is_ok()
+    );
+}
+
+#[test]
+fn non_finite_weights_are_named_with_their_first_bad_index() {
+    let cases: [(&str, usize, f32, &[usize]); 4] = [
+        ("rnn.weight_ih_l0", 4, f32::NEG_INFINITY, &[1, 1]),
+        ("rnn.weight_hh_l0", 1, f32::NAN, &[0, 1]),
+        ("rnn.bias_hh_l0", 0, f32::INFINITY, &[0]),
+        ("head.weight", 0, f32::NAN, &[0, 0]),
+    ];
+    for (bad, flat, value, index) in cases {
+        let mut tensors = rnn_3x2();
+        tensors.push(("head.weight", vec![1, 2], vec![2.0, 3.0]));
+        for (name, _, values) in &mut tensors {
+            if *name == bad {
+                // A later bad element, where there is room, is not the first.
+                if let Some(later) = values.get_mut(flat + 1) {
+                    *later = f32::NAN;
+                }
+                values[flat] = value;
+            }
+        }
+        let state = StateDict::from_bytes(&file(&tensors)).unwrap();
+        let err = if bad.starts_with("rnn") {
+            state.rnn::<RnnCell<3, 2>>("rnn").unwrap_err()
+        } else {
+            state.readout::<2, 1>("head").unwrap_err()
+        };
+        match &err {
+            LoadError::NonFinite {
+                name,
+                index: found,
+                value: v,
+            } => {
+                assert_eq!((name.as_str(), found.as_slice()), (bad, index));
+                assert_eq!(v.to_bits(), value.to_bits(), "{bad}");
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+        let message = err.to_string();
+        assert!(message.contains(bad) && message.contains("NonFinite::Allow"));
+        let codegen = state.rust_statics("rnn", "head", "M").unwrap_err();
+        assert!(
+            matches!(&codegen, LoadError::NonFinite { name, .. } if name == bad),
+            "{codegen:?}"
+        );
+
+        // Allowed, the values load as they are.
+        let state = allowing_non_finite(state);
+        let cell: RnnCell<3, 2> = state.rnn("rnn").expect("allowed");
+        let head: Readout<2, 1> = state.readout("head").expect("allowed");
+        let h = cell.step(&vector![1.0, 1.0, 1.0], &vector![1.0, 1.0]);
+        let y = head.logits(&h);
+        assert!(y[0].is_nan(), "{bad}: {y:?}");
+        assert!(state.rust_statics("rnn", "head", "M").is_ok());
+    }
+    // The first bad index in each layout: [`rows, columns`] for a weight, read row-major.
+    let state = StateDict::from_bytes(&file(&[
+        (
+            "rnn.weight_ih_l0",
+            vec![2, 3],
+            vec![0.0, 0.0, 0.0, 0.0, 0.0, f32::NAN],
+        ),
+        ("rnn.weight_hh_l0", vec![2, 2], vec![0.0; 4]),
+    ]))
+    .unwrap();
+    assert_eq!(
+        state.rnn_cell::<3, 2>("rnn", 0).unwrap_err().to_string(),
+        "`rnn.weight_ih_l0[1, 2]` is NaN; `StateDict::with_options` with `NonFinite::Allow` \
+         loads non-finite weights"
+    );
+}
+
+#[test]
+fn a_folded_bias_that_overflows() {
+    let mut tensors = rnn_3x2();
+    for (name, _, values) in &mut tensors {
+        if name.starts_with("rnn.bias") {
+            *values = vec![0.0, f32::MAX];
+        }
+    }
+    let state = StateDict::from_bytes(&file(&tensors)).unwrap();
+    let err = state.rnn_cell::<3, 2>("rnn", 0).unwrap_err();
+    match &err {
+        LoadError::NonFinite { name, index, value } => {
+            assert_eq!(name, "(rnn.bias_ih_l0 + rnn.bias_hh_l0)");
+            assert_eq!(index, &[1]);
+            assert_eq!(*value, f32::INFINITY);
+        }
+        other => panic!("{other:?}"),
+    }
+    let cell: RnnCell<3, 2> = allowing_non_finite(state).rnn("rnn").unwrap();
+    assert_eq!(cell.bias(), &vector![0.0, f32::INFINITY]);
 }
 
 #[test]
