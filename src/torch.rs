@@ -778,16 +778,17 @@ impl StateDict {
     /// under `prefix` that no layer used.
     pub fn rnn<N: FromLayers + LayerCount>(&self, prefix: &str) -> Result<N, LoadError> {
         let network = N::from_layers(self, prefix, 0)?;
-        let used: Vec<String> = (0..N::COUNT)
+        self.reject_unused_layers(prefix, N::COUNT)?;
+        Ok(network)
+    }
+
+    /// [`LoadError::ExtraLayer`] or [`LoadError::Unused`] for the tensors under `prefix` that
+    /// the first `layers` layers of an `nn.RNN` do not use (unless the options ignore them).
+    fn reject_unused_layers(&self, prefix: &str, layers: usize) -> Result<(), LoadError> {
+        let used: Vec<String> = (0..layers)
             .flat_map(|k| Layer::Index(k).tensors(prefix))
             .collect();
-        self.reject_unused(
-            prefix,
-            |n| under(prefix, n).is_some(),
-            &used,
-            Some(N::COUNT),
-        )?;
-        Ok(network)
+        self.reject_unused(prefix, |n| under(prefix, n).is_some(), &used, Some(layers))
     }
 }
 
@@ -1022,6 +1023,12 @@ impl StateDict {
         let w_xh = self.sized(&layer.name(prefix, "weight_ih"), &[H, I])?;
         let w_hh = self.sized(&layer.name(prefix, "weight_hh"), &[H, H])?;
         let b = self.folded_bias(prefix, layer, H)?;
+        self.reject_unused(
+            prefix,
+            |n| layer.owns(prefix, n),
+            &layer.tensors(prefix),
+            None,
+        )?;
         cell.store_row_major(&w_xh, &w_hh, &b);
         Ok(())
     }
@@ -1037,29 +1044,35 @@ impl StateDict {
         prefix: &str,
         readout: &mut Readout<H, O>,
     ) -> Result<(), LoadError> {
-        let dot = if prefix.is_empty() { "" } else { "." };
-        let w_hy = self.sized(&format!("{prefix}{dot}weight"), &[O, H])?;
-        let bias = format!("{prefix}{dot}bias");
+        let [weight, bias] = Self::linear(prefix);
+        let w_hy = self.sized(&weight, &[O, H])?;
         let b_y = if self.tensors.contains_key(&bias) {
             self.sized(&bias, &[O])?
         } else {
             vec![0.0; O]
         };
+        self.reject_unused(
+            prefix,
+            |n| under(prefix, n).is_some(),
+            &[weight, bias],
+            None,
+        )?;
         readout.store_row_major(&w_hy, &b_y);
         Ok(())
     }
 
-    /// [`rnn`](Self::rnn) written into `network`, in place, layer by layer. That the file has
-    /// no further layer is checked first; a layer that fails to load leaves the layers below it
-    /// written, so load into a network not in use (or use [`rnn_boxed`](Self::rnn_boxed)) when
-    /// the one running must stay as it is.
+    /// [`rnn`](Self::rnn) written into `network`, in place, layer by layer. That nothing under
+    /// `prefix` goes unused (strictly, the default: no further layer, no `*_reverse` half, no
+    /// stray tensor) is checked first, so that such a file writes nothing; a layer that fails
+    /// to load leaves the layers below it written, so load into a network not in use (or use
+    /// [`rnn_boxed`](Self::rnn_boxed)) when the one running must stay as it is.
     ///
     /// # Errors
     ///
-    /// [`LoadError::ExtraLayer`] if the file holds more layers, else as
+    /// [`LoadError::ExtraLayer`] or [`LoadError::Unused`] as [`rnn`](Self::rnn), else as
     /// [`rnn_cell`](Self::rnn_cell) for the first layer that fails.
     pub fn rnn_into<N: LoadLayers>(&self, prefix: &str, network: &mut N) -> Result<(), LoadError> {
-        self.expect_layers(prefix, N::COUNT)?;
+        self.reject_unused_layers(prefix, N::COUNT)?;
         network.load_layers(self, prefix, 0)
     }
 

@@ -329,6 +329,14 @@ fn a_bidirectional_rnn_is_not_its_forward_half() {
     // Layer 0 alone: the reverse tensors are layer 0's.
     let layer = state.rnn_cell::<3, 2>("rnn", 0).unwrap_err();
     assert_eq!(unused(&layer, "rnn"), reverse);
+    // The in-place loaders are as strict, and write nothing.
+    let mut cell: RnnCell<3, 2> = RnnCell::default();
+    let err = state.rnn_into("rnn", &mut cell).unwrap_err();
+    assert_eq!(unused(&err, "rnn"), reverse);
+    let err = state.rnn_cell_into("rnn", 0, &mut cell).unwrap_err();
+    assert_eq!(unused(&err, "rnn"), reverse);
+    assert!(state.rnn_boxed::<RnnCell<3, 2>>("rnn").is_err());
+    assert_eq!(cell, RnnCell::default());
     // On purpose, the forward half: the same cell as from the forward tensors alone.
     let state = ignoring_unused(state);
     let expected: RnnCell<3, 2> = forward.rnn("rnn").unwrap();
@@ -351,6 +359,10 @@ fn a_stray_tensor_under_the_prefix() {
     assert_eq!(unused(&err, "rnn"), ["rnn.weight_hr_l0"]);
     let err = state.readout::<2, 1>("head").unwrap_err();
     assert_eq!(unused(&err, "head"), ["head.weight_g", "head.weight_v"]);
+    let mut head = elman::Readout::<2, 1>::default();
+    let err = state.readout_into("head", &mut head).unwrap_err();
+    assert_eq!(unused(&err, "head"), ["head.weight_g", "head.weight_v"]);
+    assert_eq!(head, elman::Readout::default());
     let err = state.rust_statics("rnn", "head", "M").unwrap_err();
     assert_eq!(unused(&err, "rnn"), ["rnn.weight_hr_l0"]);
 

@@ -1,7 +1,8 @@
 //! Any bytes through the loader: parsing, every tensor's conversion, cells, stacks and readouts
 //! of several sizes and namings, strictly and with each relaxed option. Loading must return a
 //! value or a `LoadError`, never panic; the strict checks' errors must name what is in the file;
-//! and an option must turn off its own kind of error and change nothing else.
+//! and an option must turn off its own kind of error and change nothing else. The in-place
+//! loaders must agree with the by-value ones.
 
 #![no_main]
 
@@ -129,5 +130,26 @@ fuzz_target!(|data: &[u8]| {
         same(&state, &strict.bare_head, &relaxed.bare_head, options);
         same(&state, &strict.wide_head, &relaxed.wide_head, options);
         same(&state, &strict.statics, &relaxed.statics, options);
+    }
+
+    // The in-place loaders load what the by-value ones load, and fail where they fail (each
+    // may name another of a file's faults first); a failed single-layer load writes nothing.
+    let mut cell: RnnCell<3, 2> = RnnCell::default();
+    let into = state.rnn_cell_into("rnn", 0, &mut cell);
+    match &strict.cell {
+        Ok(expected) => assert!(into.is_ok() && &cell == expected),
+        Err(_) => assert!(into.is_err() && cell == RnnCell::default()),
+    }
+    let mut stack: Rnn2<3, 2> = Rnn2::new(RnnCell::default(), RnnCell::default());
+    let into = state.rnn_into("rnn", &mut stack);
+    match &strict.rnn2 {
+        Ok(expected) => assert!(into.is_ok() && &stack == expected),
+        Err(_) => assert!(into.is_err()),
+    }
+    let mut head: Readout<2, 4> = Readout::default();
+    let into = state.readout_into("head", &mut head);
+    match &strict.head {
+        Ok(expected) => assert!(into.is_ok() && &head == expected),
+        Err(_) => assert!(into.is_err() && head == Readout::default()),
     }
 });
