@@ -184,26 +184,63 @@ fn decay<const I: usize, const H: usize>(c: &mut Criterion) {
     group.finish();
 }
 
-/// A bank's step with ordinary inputs and states against subnormal inputs and subnormal
-/// states (set through `set_state`, as a caller restoring a snapshot would).
+/// A bank's step with ordinary inputs, states and weights against subnormal inputs, subnormal
+/// states (set through `set_state`, as a caller restoring a snapshot would) and subnormal
+/// weights; then 1500 steps of decaying inputs against 1500 ordinary ones.
 fn subnormal_bank<const I: usize, const H: usize, const N: usize>(c: &mut Criterion) {
+    const T: usize = 1500;
     let size = format!("{I}x{H}/n{N}");
     let mut group = c.benchmark_group(format!("subnormal/bank/{size}"));
     group.throughput(Throughput::Elements(N as u64));
     let ordinary = [SVector::<f32, I>::from_element(0.5); N];
     let tiny = [SVector::<f32, I>::from_element(SUBNORMAL); N];
     let mut bank: Box<RnnBank<I, H, N>> = Box::new(RnnBank::new(support::cell::<I, H>()));
-    for (name, xs, state) in [
-        ("normal", &ordinary, 0.25),
-        ("subnormal input", &tiny, 0.25),
-        ("subnormal state", &ordinary, SUBNORMAL),
+    let mut tiny_bank: Box<RnnBank<I, H, N>> = Box::new(RnnBank::new(tiny_weights::<I, H>()));
+    for (name, xs, state, tiny_weights) in [
+        ("normal", &ordinary, 0.25, false),
+        ("subnormal input", &tiny, 0.25, false),
+        ("subnormal state", &ordinary, SUBNORMAL, false),
+        ("tiny weights", &ordinary, 0.25, true),
     ] {
+        let bank = if tiny_weights {
+            &mut tiny_bank
+        } else {
+            &mut bank
+        };
         group.bench_function(BenchmarkId::new(name, &size), |b| {
             b.iter(|| {
                 for s in 0..N {
                     bank.set_state(s, &SVector::from_element(state));
                 }
                 bank.step(black_box(xs));
+            });
+        });
+    }
+    group.finish();
+
+    // 1500 steps of inputs decaying as 0.9^t (each stream a step behind the one before)
+    // against 1500 ordinary ones.
+    let mut group = c.benchmark_group(format!("decay/bank/{size}"));
+    group.throughput(Throughput::Elements((T * N) as u64));
+    let decaying: Vec<[SVector<f32, I>; N]> = (0..T)
+        .map(|t| {
+            core::array::from_fn(|s| {
+                SVector::from_element(0.9_f32.powi(i32::try_from(t + s).unwrap_or(i32::MAX)))
+            })
+        })
+        .collect();
+    assert!(decaying.iter().any(|xs| xs[0][0].is_subnormal()));
+    #[expect(clippy::cast_precision_loss, reason = "small indices")]
+    let ordinary: Vec<[SVector<f32, I>; N]> = (0..T)
+        .map(|t| core::array::from_fn(|s| SVector::from_element(((t + s) % 13) as f32 / 6.5 - 1.0)))
+        .collect();
+    for (name, sequence) in [("ordinary", &ordinary), ("decaying", &decaying)] {
+        group.bench_function(BenchmarkId::new(name, &size), |b| {
+            b.iter(|| {
+                bank.reset();
+                for xs in sequence {
+                    bank.step(black_box(xs));
+                }
             });
         });
     }

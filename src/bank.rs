@@ -270,10 +270,20 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     ///
     /// # Panics
     ///
-    /// If `s ≥ N`, as [`set_state`](Self::set_state).
+    /// If `s ≥ N`, as [`set_state`](Self::set_state); [`try_reset_stream`](Self::try_reset_stream)
+    /// returns an error instead.
     #[track_caller]
     pub fn reset_stream(&mut self, s: usize) {
         self.set_state(s, &SVector::zeros());
+    }
+
+    /// Resets stream `s` to zero, or reports that the bank has no stream `s`.
+    ///
+    /// # Errors
+    ///
+    /// [`NoSuchStream`] if `s ≥ N`; no state changes.
+    pub fn try_reset_stream(&mut self, s: usize) -> Result<(), NoSuchStream> {
+        self.try_set_state(s, &SVector::zeros())
     }
 
     /// Resets every stream to zero.

@@ -18,7 +18,7 @@ pub mod tanh;
 pub mod torch;
 
 pub use activation::{Activation, Relu, Tanh};
-pub use bank::RnnBank;
+pub use bank::{NoSuchStream, RnnBank};
 pub use budget::ErrorBudget;
 pub use cell::RnnCell;
 pub use flush::{FLUSH_BELOW, WEIGHT_FLUSH_BELOW};

@@ -351,6 +351,7 @@ fn bank_streams_out_of_range() {
         err.to_string(),
         "stream 3 does not exist: the bank has 3 streams"
     );
+    assert_eq!(bank.try_reset_stream(3), Err(err));
     assert_eq!(bank.states(), &before, "nothing changed");
     assert!(bank.try_set_state(2, &vector![0.5, 0.5]).is_ok());
     assert_eq!(bank.state(2), vector![0.5, 0.5]);

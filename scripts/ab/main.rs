@@ -264,19 +264,29 @@ macro_rules! denormal_ab {
     }};
 }
 
-/// The same for a bank of `N` streams: subnormal inputs and states against normal ones.
+/// The same for a bank of `N` streams: subnormal inputs, states and weights against normal
+/// ones, and 1500 steps of decaying inputs against 1500 ordinary ones.
 macro_rules! denormal_bank_ab {
     ($i:expr, $h:expr, $n:expr) => {{
         let tiny = f32::MIN_POSITIVE / 64.0;
         let ordinary = [SVector::<f32, $i>::from_element(0.5); $n];
         let tiny_xs = [SVector::<f32, $i>::from_element(tiny); $n];
+        let decaying: Vec<[SVector<f32, $i>; $n]> = (0..1500)
+            .map(|t| core::array::from_fn(|s| SVector::from_element(0.9_f32.powi(t + s as i32))))
+            .collect();
+        #[allow(clippy::cast_precision_loss)]
+        let sequence: Vec<[SVector<f32, $i>; $n]> = (0..1500)
+            .map(|t| core::array::from_fn(|s| SVector::from_element(((t + s) % 13) as f32 / 6.5 - 1.0)))
+            .collect();
+        let (decaying, sequence) = (&decaying, &sequence);
         let reps = 2_000_000 / ($n * $h);
         macro_rules! side {
             ($krate:ident) => {{
                 let mut bank = Box::new($krate::RnnBank::<$i, $h, $n>::new(cell!($krate, $i, $h)));
-                let mut times = [f64::MAX; 3];
-                move |times_out: &mut [f64; 3]| {
-                    let mut with = |xs: &[SVector<f32, $i>; $n], state: f32| {
+                let mut tiny_bank = Box::new($krate::RnnBank::<$i, $h, $n>::new(tiny_cell!($krate, $i, $h)));
+                let mut times = [f64::MAX; 6];
+                move |times_out: &mut [f64; 6]| {
+                    let with = |bank: &mut $krate::RnnBank<$i, $h, $n>, xs: &[SVector<f32, $i>; $n], state: f32| {
                         time(|| {
                             for s in 0..$n {
                                 bank.set_state(s, &SVector::from_element(state));
@@ -284,7 +294,22 @@ macro_rules! denormal_bank_ab {
                             bank.step(black_box(xs));
                         }, reps)
                     };
-                    let t = [with(&ordinary, 0.25), with(&tiny_xs, 0.25), with(&ordinary, tiny)];
+                    let run = |bank: &mut $krate::RnnBank<$i, $h, $n>, xs: &Vec<[SVector<f32, $i>; $n]>| {
+                        time(|| {
+                            bank.reset();
+                            for x in xs {
+                                bank.step(black_box(x));
+                            }
+                        }, 3) / 1500.0
+                    };
+                    let t = [
+                        with(&mut bank, &ordinary, 0.25),
+                        with(&mut bank, &tiny_xs, 0.25),
+                        with(&mut bank, &ordinary, tiny),
+                        with(&mut tiny_bank, &ordinary, 0.25),
+                        run(&mut bank, sequence),
+                        run(&mut bank, decaying),
+                    ];
                     for (best, now) in times.iter_mut().zip(t) {
                         *best = best.min(now);
                     }
@@ -293,15 +318,15 @@ macro_rules! denormal_bank_ab {
             }};
         }
         let (mut a, mut b) = (side!(elman_a), side!(elman));
-        let (mut ta, mut tb) = ([0.0; 3], [0.0; 3]);
+        let (mut ta, mut tb) = ([0.0; 6], [0.0; 6]);
         for _ in 0..ROUNDS {
             a(&mut ta);
             b(&mut tb);
         }
         for (name, t) in [("A", ta), ("B", tb)] {
             println!(
-                "{name}: denormal bank ({:2}, {:2}) N = {:3}: step {:8.1} ns; over it: subnormal input {:6.2}, subnormal state {:6.2}",
-                $i, $h, $n, t[0], t[1] / t[0], t[2] / t[0]
+                "{name}: denormal bank ({:2}, {:2}) N = {:3}: step {:8.1} ns; over it: subnormal input {:6.2}, subnormal state {:6.2}, tiny weights {:6.2}; decaying {:8.1} over ordinary {:8.1} ns/step: {:6.2}",
+                $i, $h, $n, t[0], t[1] / t[0], t[2] / t[0], t[3] / t[0], t[5], t[4], t[5] / t[4]
             );
         }
     }};
