@@ -117,17 +117,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
             Self::advance(&self.cell, &mut self.states, &mut self.current, backend, xs);
         } else {
             backend.transpose_inputs(xs, &mut self.inputs.0);
-            if tiny {
-                flush_rows(&mut self.inputs.0);
-            }
-            let inputs = &self.inputs.0;
-            Self::advance(
-                &self.cell,
-                &mut self.states,
-                &mut self.current,
-                backend,
-                inputs,
-            );
+            self.advance_buffered(backend, tiny);
         }
     }
 
@@ -138,18 +128,28 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
         let backend = self.backend();
         if crate::flush::needs_flush(x.as_flattened()) {
             self.inputs.0 = *x;
-            flush_rows(&mut self.inputs.0);
-            let inputs = &self.inputs.0;
-            Self::advance(
-                &self.cell,
-                &mut self.states,
-                &mut self.current,
-                backend,
-                inputs,
-            );
+            self.advance_buffered(backend, true);
         } else {
             Self::advance(&self.cell, &mut self.states, &mut self.current, backend, x);
         }
+    }
+
+    /// One step from the inputs in the bank's own buffer (unit-major), flushed first if `tiny`.
+    #[inline]
+    fn advance_buffered(&mut self, backend: Backend, tiny: bool) {
+        if tiny {
+            for row in &mut self.inputs.0 {
+                *row = crate::flush::flushed(row);
+            }
+        }
+        let inputs = &self.inputs.0;
+        Self::advance(
+            &self.cell,
+            &mut self.states,
+            &mut self.current,
+            backend,
+            inputs,
+        );
     }
 
     /// One step from inputs in either layout: the kernel gathers 8 streams' input `k` at a time.
@@ -336,13 +336,6 @@ fn out_of_range(s: usize, n: usize) -> ! {
             streams: n
         }
     )
-}
-
-/// Every value of `rows` through the flush, in place.
-fn flush_rows<const N: usize, const I: usize>(rows: &mut [[f32; N]; I]) {
-    for row in rows {
-        *row = crate::flush::flushed(row);
-    }
 }
 
 /// Built and copied in place: see [`InPlace`].

@@ -652,12 +652,7 @@ impl StateDict {
     ) -> Result<RnnCell<I, H, A>, LoadError> {
         let layer = layer.into();
         let cell = self.layer_cell(prefix, layer)?;
-        self.reject_unused(
-            prefix,
-            |n| layer.owns(prefix, n),
-            &layer.tensors(prefix),
-            None,
-        )?;
+        self.reject_unused_of_layer(prefix, layer)?;
         Ok(cell)
     }
 
@@ -693,12 +688,7 @@ impl StateDict {
         } else {
             SVector::zeros()
         };
-        self.reject_unused(
-            prefix,
-            |n| under(prefix, n).is_some(),
-            &[weight, bias],
-            None,
-        )?;
+        self.reject_unused_of_linear(prefix)?;
         Ok(Readout::new(w, b))
     }
 
@@ -780,6 +770,28 @@ impl StateDict {
         let network = N::from_layers(self, prefix, 0)?;
         self.reject_unused_layers(prefix, N::COUNT)?;
         Ok(network)
+    }
+
+    /// [`LoadError::Unused`] for the tensors of `layer` under `prefix` that its cell does not
+    /// use (unless the options ignore them).
+    fn reject_unused_of_layer(&self, prefix: &str, layer: Layer) -> Result<(), LoadError> {
+        self.reject_unused(
+            prefix,
+            |n| layer.owns(prefix, n),
+            &layer.tensors(prefix),
+            None,
+        )
+    }
+
+    /// [`LoadError::Unused`] for the tensors under `prefix` other than an `nn.Linear`'s weight
+    /// and bias (unless the options ignore them).
+    fn reject_unused_of_linear(&self, prefix: &str) -> Result<(), LoadError> {
+        self.reject_unused(
+            prefix,
+            |n| under(prefix, n).is_some(),
+            &Self::linear(prefix),
+            None,
+        )
     }
 
     /// [`LoadError::ExtraLayer`] or [`LoadError::Unused`] for the tensors under `prefix` that
@@ -1023,12 +1035,7 @@ impl StateDict {
         let w_xh = self.sized(&layer.name(prefix, "weight_ih"), &[H, I])?;
         let w_hh = self.sized(&layer.name(prefix, "weight_hh"), &[H, H])?;
         let b = self.folded_bias(prefix, layer, H)?;
-        self.reject_unused(
-            prefix,
-            |n| layer.owns(prefix, n),
-            &layer.tensors(prefix),
-            None,
-        )?;
+        self.reject_unused_of_layer(prefix, layer)?;
         cell.store_row_major(&w_xh, &w_hh, &b);
         Ok(())
     }
@@ -1051,12 +1058,7 @@ impl StateDict {
         } else {
             vec![0.0; O]
         };
-        self.reject_unused(
-            prefix,
-            |n| under(prefix, n).is_some(),
-            &[weight, bias],
-            None,
-        )?;
+        self.reject_unused_of_linear(prefix)?;
         readout.store_row_major(&w_hy, &b_y);
         Ok(())
     }
