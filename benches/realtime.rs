@@ -21,6 +21,7 @@ use std::hint::black_box;
 mod support;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
+use elman::kernel::probe;
 use elman::nalgebra::{SMatrix, SVector};
 use elman::{Backend, Readout, Rnn, RnnBank, RnnCell};
 
@@ -61,9 +62,9 @@ fn bank<const I: usize, const H: usize, const N: usize>(c: &mut Criterion) {
         });
     });
     let best = Backend::best();
-    let rounds = (N * H * (I + H)).div_ceil(96);
+    let multiply_adds = N * H * (I + H);
     group.bench_function(BenchmarkId::new("floor/fma", &size), |b| {
-        b.iter(|| best.fma_burst(rounds, black_box(0.5)));
+        b.iter(|| probe::fma_burst(best, multiply_adds, black_box(0.5)));
     });
     let values = support::Aligned::new(&vec![0.25_f32; N * H]);
     let mut out = support::Aligned::new(&vec![0.0_f32; N * H]);
@@ -73,7 +74,7 @@ fn bank<const I: usize, const H: usize, const N: usize>(c: &mut Criterion) {
     let mut carried = 0.5_f32;
     group.bench_function(BenchmarkId::new("floor/chain", &size), |b| {
         b.iter(|| {
-            carried = best.floor_chain(1, H, 0, carried);
+            carried = probe::floor_chain(best, 1, H, 0, carried);
             carried
         });
     });

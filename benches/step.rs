@@ -7,15 +7,16 @@
 //!   in place of tanh: the step's multiply-adds without the cost of its tanh;
 //! - `naive`: the step a user writes first with nalgebra, `(w_xh * x + w_hh * h + b).map(f32::tanh)`
 //!   (the same code as `elman::reference::step`);
-//! - the floors of the size (see `Backend::floor_chain`, `fma_burst`, `stream_sum`), each timed
+//! - the floors of the size (see `elman::kernel::probe`), each timed
 //!   for the work of the same number of steps:
 //!   - `floor/column-chain`: H dependent multiply-adds and a fast tanh per step;
 //!   - `floor/column-chain-calls` (H ≤ 16): the same chain, one call of the kernel per step
 //!     (`floor_chain(1, …)`, each from the last one's result): what a step that is a call, as
 //!     every dispatched step is, cannot go below (a native build may inline both);
 //!   - `floor/tree-chain`: one multiply-add, ⌈log2 H⌉ additions and a fast tanh per step;
-//!   - `floor/fma-peak`: H·(I+H) multiply-adds per step at the machine's register-resident peak;
-//!   - `floor/weight-read`: reading H·(I+H) f32 (the weights) per step from a buffer of that
+//!   - `floor/fma-peak/{backend}`: H·(I+H) multiply-adds per step at the machine's
+//!     register-resident peak, on each fused backend (`avx512` is the 512-bit floor);
+//!   - `floor/weight-read/{backend}`: reading H·(I+H) f32 (the weights) per step from a buffer of that
 //!     size, aligned as the cell's weights are: an L1 read at (32, 64) (24 KiB), an L2 read
 //!     from (64, 128) on.
 //!
@@ -27,6 +28,7 @@ use std::hint::black_box;
 mod support;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
+use elman::kernel::probe;
 use elman::nalgebra::SVector;
 use elman::{Backend, Relu, RnnCell};
 
@@ -108,7 +110,7 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
     let best = Backend::best();
     let depth = H.next_power_of_two().trailing_zeros() as usize;
     group.bench_function(BenchmarkId::new("floor/column-chain", &size), |b| {
-        b.iter(|| best.floor_chain(T, H, 0, black_box(0.3)));
+        b.iter(|| probe::floor_chain(best, T, H, 0, black_box(0.3)));
     });
     if H <= 16 {
         group.bench_function(BenchmarkId::new("floor/column-chain-calls", &size), |b| {
@@ -116,34 +118,43 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
                 let seed: f32 = black_box(0.3);
                 let mut carried = seed;
                 for _ in 0..T {
-                    carried = best.floor_chain(1, H, 0, carried);
+                    carried = probe::floor_chain(best, 1, H, 0, carried);
                 }
                 carried
             });
         });
     }
     group.bench_function(BenchmarkId::new("floor/tree-chain", &size), |b| {
-        b.iter(|| best.floor_chain(T, 1, depth, black_box(0.3)));
+        b.iter(|| probe::floor_chain(best, T, 1, depth, black_box(0.3)));
     });
-    if H >= 16 {
-        let rounds = (H * (I + H) * T).div_ceil(96);
-        group.bench_function(BenchmarkId::new("floor/fma-peak", &size), |b| {
-            b.iter(|| best.fma_burst(rounds, black_box(0.5)));
-        });
-    }
-    if H >= 64 {
-        // Aligned as the cell's weights are: from a buffer at a 16-byte boundary, the (32, 64)
-        // read took 1.7 times as long.
-        let weights = support::Aligned::new(&vec![0.5_f32; (H * (I + H)).next_multiple_of(64)]);
-        group.bench_function(BenchmarkId::new("floor/weight-read", &size), |b| {
-            b.iter(|| {
-                let mut total = 0.0;
-                for _ in 0..T {
-                    total += best.stream_sum(black_box(weights.as_slice()));
-                }
-                total
+    // The throughput floors on each fused backend: the 8-lane ones' and, where the CPU has
+    // it, the 512-bit one's.
+    for backend in Backend::available().filter(|b| b.fused()) {
+        let name = backend.name();
+        if H >= 16 {
+            let multiply_adds = H * (I + H) * T;
+            group.bench_function(
+                BenchmarkId::new(format!("floor/fma-peak/{name}"), &size),
+                |b| {
+                    b.iter(|| probe::fma_burst(backend, multiply_adds, black_box(0.5)));
+                },
+            );
+        }
+        if H >= 64 {
+            // Aligned as the cell's weights are: from a buffer at a 16-byte boundary, the
+            // (32, 64) read took 1.7 times as long.
+            let weights = support::Aligned::new(&vec![0.5_f32; (H * (I + H)).next_multiple_of(64)]);
+            let id = BenchmarkId::new(format!("floor/weight-read/{name}"), &size);
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    let mut total = 0.0;
+                    for _ in 0..T {
+                        total += probe::stream_sum(backend, black_box(weights.as_slice()));
+                    }
+                    total
+                });
             });
-        });
+        }
     }
     group.finish();
 }

@@ -19,6 +19,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use elman::kernel::probe;
 use elman::nalgebra::{SMatrix, SVector};
 use elman::{Readout, Rnn, RnnCell};
 
@@ -163,14 +164,14 @@ fn report_control(clock: f64) {
     let best = elman::Backend::best();
     let mut carried = 0.5_f32;
     let per_step = time_steps(SMALL_BATCH, clock, |_| {
-        carried = best.floor_chain(1, 16, 0, black_box(carried));
+        carried = probe::floor_chain(best, 1, 16, 0, black_box(carried));
     });
     black_box(carried);
     print_percentiles("control: chain (1, 16)", &per_step);
 }
 
 fn main() {
-    println!("{}", elman::kernel::build_info());
+    println!("{}", elman::kernel::probe::build_info());
     let clock = clock_cost();
     println!(
         "{STEPS} steps per size; (1, 16) timed in batches of {SMALL_BATCH}, (64, 128) one by \

@@ -28,7 +28,7 @@ pub fn cell<const I: usize, const H: usize>() -> RnnCell<I, H> {
 /// Prints the backend and compiled target features, and returns criterion with short warm-up
 /// and measurement times (the machines are shared: many short samples, ratios within a group).
 pub fn criterion(warm_up_ms: u64, measure_ms: u64) -> Criterion {
-    println!("{}", elman::kernel::build_info());
+    println!("{}", elman::kernel::probe::build_info());
     Criterion::default()
         .warm_up_time(Duration::from_millis(warm_up_ms))
         .measurement_time(Duration::from_millis(measure_ms))

@@ -100,7 +100,7 @@ macro_rules! bank_ab {
         // The throughput floor of benches/realtime.rs: the multiply-adds at the register-resident
         // peak plus the tanh evaluations at their buffer throughput.
         let best = elman::Backend::best();
-        let rounds = ($n * $h * ($i + $h) as usize).div_ceil(96);
+        let multiply_adds = $n * $h * ($i + $h) as usize;
         // 64-byte aligned, as in benches/support (`Aligned`).
         let (mut values, mut out) = (vec![0.25_f32; $n * $h + 16], vec![0.0_f32; $n * $h + 16]);
         let (vs, os) = (values.as_ptr().align_offset(64).min(16), out.as_ptr().align_offset(64).min(16));
@@ -116,9 +116,9 @@ macro_rules! bank_ab {
             let tb_round = time(|| b.step(black_box(&xs)), reps);
             la = la.min(time(|| a.step_lanes(black_box(&lanes)), reps));
             let lb_round = time(|| b.step_lanes(black_box(&lanes)), reps);
-            let fma_round = time(|| { black_box(best.fma_burst(rounds, black_box(0.5))); }, reps);
+            let fma_round = time(|| { black_box(elman::kernel::probe::fma_burst(best, multiply_adds, black_box(0.5))); }, reps);
             let tanh_round = time(|| best.tanh_into(black_box(&*values), &mut *out), reps);
-            let chain_round = time(|| carried = best.floor_chain(1, $h, 0, carried), reps);
+            let chain_round = time(|| carried = elman::kernel::probe::floor_chain(best, 1, $h, 0, carried), reps);
             step_over.push(tb_round / (fma_round + tanh_round));
             lanes_over.push(lb_round / (fma_round + tanh_round));
             lanes_over_chain.push(lb_round / chain_round);
@@ -336,7 +336,7 @@ fn main() {
     let rev = std::env::args().nth(1).unwrap_or_default();
     println!(
         "A = {rev}, B = the working tree; {}",
-        elman::kernel::build_info()
+        elman::kernel::probe::build_info()
     );
     // AB_ONLY=step,bank,process,pairs runs only those groups.
     let only = std::env::var("AB_ONLY").unwrap_or_default();

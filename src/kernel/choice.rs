@@ -22,6 +22,8 @@ impl BackendChoice {
             Kind::Avx2Fma(_) => 2,
             #[cfg(target_arch = "x86_64")]
             Kind::Avx512Vl(_) => 3,
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512(_) => 4,
         })
     }
 
@@ -33,6 +35,7 @@ impl BackendChoice {
             1 => Some(Backend::PORTABLE),
             2 => Backend::avx2_fma(),
             3 => Backend::avx512vl(),
+            4 => Backend::avx512(),
             _ => None,
         }
     }

@@ -1,17 +1,21 @@
 //! The x86-64 backends, written against `core::arch` so that a default build, which targets
-//! SSE2, still runs 8-lane fused multiply-adds on a CPU that has them:
+//! SSE2, still runs fused multiply-adds on the full width of a CPU that has them:
 //!
-//! - [`Avx2Fma`]: AVX2 and FMA, 16 vector registers: blocks of up to 4 chunks, 12 accumulator
-//!   chains in the throughput-bound sizes;
-//! - [`Avx512Vl`]: the same 8-lane (256-bit) code compiled with AVX-512F and AVX-512VL enabled,
-//!   which gives it 32 vector registers: blocks of up to 8 chunks, 16 chains. The operations
-//!   are the same; where the blocking differs (`H ≥ 32`), so does the order of the additions,
-//!   and the two agree within the step's error budget rather than to the bit.
+//! - [`Avx2Fma`]: AVX2 and FMA, 8 lanes (ymm), 16 vector registers: blocks of up to 4 chunks,
+//!   12 accumulator chains in the throughput-bound sizes;
+//! - [`Avx512Vl`]: the same 8-lane operations compiled with AVX-512F and AVX-512VL enabled,
+//!   which gives them 32 vector registers: blocks of up to 8 chunks, 16 chains. Where the
+//!   blocking differs (`H ≥ 32`), so does the order of the additions, and the two agree within
+//!   the step's error budget rather than to the bit;
+//! - [`Avx512`]: 16 lanes (zmm), 32 registers, for the CPUs that execute a 512-bit operation
+//!   at once. Cells of at most 8 units, and the transposition of a bank's inputs, run on its
+//!   8-lane sibling [`Avx512Vl`] (a 16-lane chunk would be half padding).
 //!
-//! This module is the only place in the crate with `unsafe`, for two things: the unaligned loads
-//! and stores through pointers (each from a reference to exactly 8 `f32`s), and the calls into
-//! the `#[target_feature]` kernels, which happen only through a token, a value that exists only
-//! once the CPU was found to have the token's features.
+//! This module is the only place in the crate with `unsafe`, for two things: the intrinsics,
+//! which run only through a token (a value that exists only once the CPU was found to have
+//! its features; each operation takes it as `self`), with loads and stores through pointers
+//! from references to as many `f32`s as they read or write; and the calls into each backend's
+//! `#[target_feature]` entry, through the same token.
 //!
 //! The arithmetic mirrors the portable backend operation for operation, with one difference:
 //! `madd` is fused (one rounding). The fast tanh here gives the bits of
@@ -19,141 +23,205 @@
 
 #![allow(
     unsafe_code,
-    reason = "core::arch loads, stores and target-feature calls"
+    reason = "core::arch intrinsics, loads, stores and target-feature calls"
 )]
 
+use core::arch::x86_64::{
+    __m256, __m256i, __m512, _CMP_LT_OQ, _mm256_add_ps, _mm256_and_ps, _mm256_andnot_ps,
+    _mm256_blendv_ps, _mm256_cmp_ps, _mm256_div_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
+    _mm256_loadu_si256, _mm256_max_ps, _mm256_min_ps, _mm256_mul_ps, _mm256_or_ps,
+    _mm256_permutevar8x32_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm512_abs_ps,
+    _mm512_add_ps, _mm512_and_si512, _mm512_castps_si512, _mm512_castsi512_ps, _mm512_cmp_ps_mask,
+    _mm512_div_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_mov_ps, _mm512_mask_storeu_ps,
+    _mm512_maskz_loadu_ps, _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_or_si512,
+    _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+};
+use core::marker::PhantomData;
 use core::sync::atomic::AtomicU8;
 
-/// The vector operations and the kernel, compiled for one set of target features, with the
-/// number of independent accumulator chains and the largest block (in chunks) that its
-/// registers hold (see `kernel::partial_sums`).
-macro_rules! backend {
-    ($features:literal, $chains:literal, $block:literal, $project_block:literal) => {
-        /// Chunks per block of the input projections (`HOIST·PROJECT_BLOCK` accumulators).
-        const PROJECT_BLOCK: usize = $project_block;
-        /// The largest block, in 8-unit chunks.
-        const BLOCK: usize = $block;
-        /// Accumulator chains in the throughput-bound sizes.
-        const CHAINS: usize = $chains;
-        use core::arch::x86_64::{
-            __m256, _CMP_LT_OQ, _mm256_add_ps, _mm256_and_ps, _mm256_andnot_ps, _mm256_cmp_ps,
-            _mm256_div_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_max_ps, _mm256_min_ps, _mm256_mul_ps,
-            _mm256_or_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
-        };
+use super::simd::{Kernel, Shuffle8, Simd, padded, put, window};
+use super::step::{Weights, chunk_step};
+use crate::activation::Activation;
+use crate::tanh::{FAST_TANH_CLAMP, P1, P2, P3, P4, POLY_FLOOR, Q1, Q2, Q3, Q4};
 
-        use crate::tanh::{FAST_TANH_CLAMP, P1, P2, P3, P4, POLY_FLOOR, Q1, Q2, Q3, Q4};
+/// A token for a backend whose vectors are 8 lanes (ymm) of AVX2 and FMA, with the tiling its
+/// register file allows.
+pub(super) trait Ymm: Copy {
+    /// Accumulator chains in the throughput-bound sizes.
+    const CHAINS: usize;
+    /// The largest block, in 8-unit chunks.
+    const BLOCK: usize;
+    /// Chunks per block of the input projections.
+    const PROJECT_BLOCK: usize;
+}
 
-        type V = __m256;
+/// Every operation below runs an intrinsic of AVX, AVX2 or FMA. SAFETY, for each `unsafe`
+/// block in this impl: `self` is a token of type `T: Ymm`, which exists only on a CPU with
+/// AVX2 and FMA (see the tokens' `detect`); the loads and stores go through pointers from
+/// references to at least 8 `f32`s, and have no alignment requirement.
+impl<T: Ymm> Simd for T {
+    type V = __m256;
 
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn splat(v: f32) -> V {
-            _mm256_set1_ps(v)
+    const LANES: usize = 8;
+    const CHAINS: usize = T::CHAINS;
+    const BLOCK: usize = T::BLOCK;
+    const PROJECT_BLOCK: usize = T::PROJECT_BLOCK;
+
+    #[inline(always)]
+    fn splat(self, value: f32) -> __m256 {
+        // SAFETY: see the impl.
+        unsafe { _mm256_set1_ps(value) }
+    }
+
+    #[inline(always)]
+    fn load<const L: usize>(self, row: &[f32; L], start: usize) -> __m256 {
+        if L < 8 {
+            self.load8(&padded(row))
+        } else {
+            self.load8(window(row, start).unwrap_or(&[0.0; 8]))
         }
+    }
 
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn load(lanes: &[f32; 8]) -> V {
-            // SAFETY: `lanes` is a valid, readable reference to 8 contiguous f32s; `loadu` has
-            // no alignment requirement.
-            unsafe { _mm256_loadu_ps(lanes.as_ptr()) }
+    #[inline(always)]
+    fn store<const L: usize>(self, v: __m256, row: &mut [f32; L], start: usize) {
+        put(row, start, self.store8(v));
+    }
+
+    #[inline(always)]
+    fn load_slice(self, values: &[f32]) -> __m256 {
+        match values.first_chunk::<8>() {
+            Some(lanes) => self.load8(lanes),
+            None => self.load8(&padded(values)),
         }
+    }
 
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn store(v: V) -> [f32; 8] {
-            let mut lanes = [0.0; 8];
-            // SAFETY: `lanes` is a valid, writable array of 8 contiguous f32s; `storeu` has no
-            // alignment requirement.
-            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
-            lanes
+    #[inline(always)]
+    fn store_slice(self, v: __m256, out: &mut [f32]) {
+        match out.first_chunk_mut::<8>() {
+            Some(lanes) => *lanes = self.store8(v),
+            None => {
+                for (value, lane) in out.iter_mut().zip(self.store8(v)) {
+                    *value = lane;
+                }
+            }
         }
+    }
 
-        /// `a·b + c`, fused: one rounding.
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn madd(a: V, b: V, c: V) -> V {
-            _mm256_fmadd_ps(a, b, c)
-        }
+    #[inline(always)]
+    fn gather(self, lane: impl FnMut(usize) -> f32) -> __m256 {
+        self.load8(&core::array::from_fn(lane))
+    }
 
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn add(a: V, b: V) -> V {
-            _mm256_add_ps(a, b)
-        }
+    /// `a·b + c`, fused: one rounding.
+    #[inline(always)]
+    fn madd(self, a: __m256, b: __m256, c: __m256) -> __m256 {
+        // SAFETY: see the impl.
+        unsafe { _mm256_fmadd_ps(a, b, c) }
+    }
 
-        /// The fast tanh of `crate::tanh`, lane by lane, each multiply-add fused.
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn tanh(x: V) -> V {
-            let k = _mm256_set1_ps;
+    #[inline(always)]
+    fn add(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: see the impl.
+        unsafe { _mm256_add_ps(a, b) }
+    }
+
+    /// The fast tanh of `crate::tanh`, lane by lane, each multiply-add fused.
+    #[inline(always)]
+    fn tanh(self, x: __m256) -> __m256 {
+        // SAFETY: see the impl.
+        unsafe {
+            let k = |v: f32| _mm256_set1_ps(v);
             let sign_bit = k(-0.0);
             let sign = _mm256_and_ps(x, sign_bit);
             // minps returns its second operand when either is NaN: NaN passes.
             let a = _mm256_min_ps(k(FAST_TANH_CLAMP), _mm256_andnot_ps(sign_bit, x));
-            // The polynomials' argument, floored so that `t` cannot underflow; a NaN `a` may take
-            // the floor here and passes through `a · (p / q)` below.
+            // The polynomials' argument, floored so that `t` cannot underflow; a NaN `a` may
+            // take the floor here and passes through `a · (p / q)` below.
             let s = _mm256_max_ps(a, k(POLY_FLOOR));
             let t = _mm256_mul_ps(s, s);
             let t2 = _mm256_mul_ps(t, t);
-            let fma = |a: V, b: V, c: V| _mm256_fmadd_ps(a, b, c);
-            let p = fma(fma(fma(k(P4), t, k(P3)), t, k(P2)), t2, fma(k(P1), t, k(1.0)));
-            let q = fma(fma(fma(k(Q4), t, k(Q3)), t, k(Q2)), t2, fma(k(Q1), t, k(1.0)));
+            let fma = |a: __m256, b: __m256, c: __m256| _mm256_fmadd_ps(a, b, c);
+            let p = fma(
+                fma(fma(k(P4), t, k(P3)), t, k(P2)),
+                t2,
+                fma(k(P1), t, k(1.0)),
+            );
+            let q = fma(
+                fma(fma(k(Q4), t, k(Q3)), t, k(Q2)),
+                t2,
+                fma(k(Q1), t, k(1.0)),
+            );
             let r = _mm256_min_ps(k(1.0), _mm256_mul_ps(a, _mm256_div_ps(p, q)));
             _mm256_or_ps(r, sign)
         }
+    }
 
-        /// `max(v, 0)` with NaN kept: the ordered `v < 0` is false for NaN.
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn relu(v: V) -> V {
+    /// `max(v, 0)` with NaN kept: the ordered `v < 0` is false for NaN.
+    #[inline(always)]
+    fn relu(self, v: __m256) -> __m256 {
+        // SAFETY: see the impl.
+        unsafe {
             let negative = _mm256_cmp_ps::<_CMP_LT_OQ>(v, _mm256_setzero_ps());
             _mm256_andnot_ps(negative, v)
         }
+    }
 
-        /// `y`, with +0 in the lanes where `z` is smaller than `FLUSH_BELOW` in magnitude (NaN
-        /// kept: the ordered comparison is false for it).
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn flush_where_tiny(z: V, y: V) -> V {
+    /// NaN kept: the ordered comparison is false for it.
+    #[inline(always)]
+    fn flush_where_tiny(self, z: __m256, y: __m256) -> __m256 {
+        // SAFETY: see the impl.
+        unsafe {
             let magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0), z);
-            let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(magnitude, _mm256_set1_ps(crate::kernel::FLUSH_BELOW));
+            let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(magnitude, _mm256_set1_ps(crate::FLUSH_BELOW));
             _mm256_andnot_ps(tiny, y)
         }
+    }
+}
 
-        /// Lane numbers for [`permute`].
-        type Order = core::arch::x86_64::__m256i;
+/// SAFETY, for each `unsafe` block: as for the `Simd` impl above.
+impl<T: Ymm> Shuffle8 for T {
+    type Order = __m256i;
 
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn lane_order(order: &[u32; 8]) -> Order {
-            // SAFETY: `order` is a valid, readable reference to 8 contiguous u32s (32 bytes);
-            // `loadu` has no alignment requirement.
-            unsafe { core::arch::x86_64::_mm256_loadu_si256(order.as_ptr().cast()) }
-        }
+    #[inline(always)]
+    fn load8(self, lanes: &[f32; 8]) -> __m256 {
+        // SAFETY: see the impl; `lanes` is 8 readable `f32`s.
+        unsafe { _mm256_loadu_ps(lanes.as_ptr()) }
+    }
 
-        /// Lane `l` is lane `order[l]` of `v` (every number below 8).
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn permute(v: V, order: Order) -> V {
-            core::arch::x86_64::_mm256_permutevar8x32_ps(v, order)
-        }
+    #[inline(always)]
+    fn store8(self, v: __m256) -> [f32; 8] {
+        let mut lanes = [0.0; 8];
+        // SAFETY: see the impl; `lanes` is 8 writable `f32`s.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+        lanes
+    }
 
-        /// Lane `l` from `a` where lane `l` of `mask` has its sign bit set, else from `b`.
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn select(mask: V, a: V, b: V) -> V {
-            core::arch::x86_64::_mm256_blendv_ps(b, a, mask)
-        }
+    #[inline(always)]
+    fn lane_order(self, order: &[u32; 8]) -> __m256i {
+        // SAFETY: see the impl; `order` is 8 readable `u32`s (32 bytes).
+        unsafe { _mm256_loadu_si256(order.as_ptr().cast()) }
+    }
 
-        /// The 8×8 block whose rows are `rows`, transposed: lane `l` of column `j` is lane `j`
-        /// of row `l`. Three rounds of shuffles, 24 in all.
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn transpose8([r0, r1, r2, r3, r4, r5, r6, r7]: [V; 8]) -> [V; 8] {
-            use core::arch::x86_64::{
-                _mm256_permute2f128_ps, _mm256_shuffle_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
-            };
+    #[inline(always)]
+    fn permute(self, v: __m256, order: __m256i) -> __m256 {
+        // SAFETY: see the impl.
+        unsafe { _mm256_permutevar8x32_ps(v, order) }
+    }
+
+    #[inline(always)]
+    fn select(self, mask: __m256, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: see the impl.
+        unsafe { _mm256_blendv_ps(b, a, mask) }
+    }
+
+    /// Three rounds of shuffles, 24 in all.
+    #[inline(always)]
+    fn transpose8(self, [r0, r1, r2, r3, r4, r5, r6, r7]: [__m256; 8]) -> [__m256; 8] {
+        use core::arch::x86_64::{
+            _mm256_permute2f128_ps, _mm256_shuffle_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+        };
+        // SAFETY: see the impl.
+        unsafe {
             // Rows interleaved in pairs: t0 = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5],
             // t1 the same with lanes 2, 3 | 6, 7.
             let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
@@ -182,43 +250,144 @@ macro_rules! backend {
                 _mm256_permute2f128_ps::<0x31>(u3, u7),
             ]
         }
-
-        crate::kernel::define_kernel!(#[inline] #[target_feature(enable = $features)]);
-
-        /// `step` of a cell of at most 4 units, the state in and out as two `f64`s holding its
-        /// lanes 0–1 and 2–3 (see `pack`): two scalars, which the calling convention passes and
-        /// returns in vector registers, where an array goes through memory or a general
-        /// register. The same block as `step`'s, so the same bits.
-        #[inline]
-        #[target_feature(enable = $features)]
-        pub(super) fn step_packed<const I: usize, const H: usize, A: Activation>(
-            w_xh: &[[f32; H]; I],
-            w_hh: &[[f32; H]; H],
-            b: &[f32; H],
-            x: &[f32; I],
-            (low, high): (f64, f64),
-        ) -> (f64, f64) {
-            use core::arch::x86_64::{
-                _mm_castpd_ps, _mm_castps_pd, _mm_cvtsd_f64, _mm_setr_pd, _mm_unpackhi_pd,
-                _mm256_castps128_ps256, _mm256_castps256_ps128,
-            };
-            let lanes = store(_mm256_castps128_ps256(_mm_castpd_ps(_mm_setr_pd(low, high))));
-            let Some(h) = lanes.first_chunk::<H>() else {
-                return (0.0, 0.0);
-            };
-            // Inputs below `FLUSH_BELOW` read as +0 (the caller's state is flushed by the caller).
-            let mut copy = [0.0; I];
-            let x = crate::flush::on_entry(x, &mut copy);
-            let state = chunk_step::<I, H, A>(w_xh, w_hh, b, x, h);
-            let out = _mm_castps_pd(_mm256_castps256_ps128(state));
-            (_mm_cvtsd_f64(out), _mm_cvtsd_f64(_mm_unpackhi_pd(out, out)))
-        }
-    };
+    }
 }
 
-/// A proof that the CPU has a backend's features, and the safe entry points into its kernel.
+/// The lanes below `n` (at most 16), as a mask.
+#[inline(always)]
+fn first_lanes(n: usize) -> u16 {
+    if n >= 16 { u16::MAX } else { (1 << n) - 1 }
+}
+
+/// Every operation below runs an intrinsic of AVX-512F. SAFETY, for each `unsafe` block in
+/// this impl: `self` exists only on a CPU with AVX-512F (and AVX-512VL, AVX2 and FMA; see
+/// `detect`); the loads and stores go through pointers from references to at least 16 `f32`s,
+/// or, masked, to at least as many as the mask's lanes (a masked load or store touches no
+/// other lane, and has no alignment requirement).
+impl Simd for Avx512 {
+    type V = __m512;
+
+    const LANES: usize = 16;
+    const CHAINS: usize = 16;
+    const BLOCK: usize = 8;
+    const PROJECT_BLOCK: usize = 3;
+
+    #[inline(always)]
+    fn splat(self, value: f32) -> __m512 {
+        // SAFETY: see the impl.
+        unsafe { _mm512_set1_ps(value) }
+    }
+
+    #[inline(always)]
+    fn load<const L: usize>(self, row: &[f32; L], start: usize) -> __m512 {
+        if L < 16 {
+            self.load_slice(row)
+        } else {
+            let lanes: &[f32; 16] = window(row, start).unwrap_or(&[0.0; 16]);
+            // SAFETY: see the impl; `lanes` is 16 readable `f32`s.
+            unsafe { _mm512_loadu_ps(lanes.as_ptr()) }
+        }
+    }
+
+    #[inline(always)]
+    fn store<const L: usize>(self, v: __m512, row: &mut [f32; L], start: usize) {
+        if L < 16 {
+            self.store_slice(v, row);
+        } else if let Some(lanes) = row
+            .get_mut(start..)
+            .and_then(<[f32]>::first_chunk_mut::<16>)
+        {
+            // SAFETY: see the impl; `lanes` is 16 writable `f32`s.
+            unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), v) };
+        }
+    }
+
+    #[inline(always)]
+    fn load_slice(self, values: &[f32]) -> __m512 {
+        // SAFETY: see the impl; the mask covers `min(len, 16)` lanes, all within `values`.
+        unsafe { _mm512_maskz_loadu_ps(first_lanes(values.len()), values.as_ptr()) }
+    }
+
+    #[inline(always)]
+    fn store_slice(self, v: __m512, out: &mut [f32]) {
+        // SAFETY: see the impl; the mask covers `min(len, 16)` lanes, all within `out`.
+        unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr(), first_lanes(out.len()), v) };
+    }
+
+    #[inline(always)]
+    fn gather(self, lane: impl FnMut(usize) -> f32) -> __m512 {
+        let lanes: [f32; 16] = core::array::from_fn(lane);
+        // SAFETY: see the impl; `lanes` is 16 readable `f32`s.
+        unsafe { _mm512_loadu_ps(lanes.as_ptr()) }
+    }
+
+    /// `a·b + c`, fused: one rounding.
+    #[inline(always)]
+    fn madd(self, a: __m512, b: __m512, c: __m512) -> __m512 {
+        // SAFETY: see the impl.
+        unsafe { _mm512_fmadd_ps(a, b, c) }
+    }
+
+    #[inline(always)]
+    fn add(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: see the impl.
+        unsafe { _mm512_add_ps(a, b) }
+    }
+
+    /// The 8-lane tanh's operations in the same order, on 16 lanes: the same bits.
+    #[inline(always)]
+    fn tanh(self, x: __m512) -> __m512 {
+        // SAFETY: see the impl.
+        unsafe {
+            let k = |v: f32| _mm512_set1_ps(v);
+            let sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(i32::MIN));
+            // minps returns its second operand when either is NaN: NaN passes.
+            let a = _mm512_min_ps(k(FAST_TANH_CLAMP), _mm512_abs_ps(x));
+            let s = _mm512_max_ps(a, k(POLY_FLOOR));
+            let t = _mm512_mul_ps(s, s);
+            let t2 = _mm512_mul_ps(t, t);
+            let fma = |a: __m512, b: __m512, c: __m512| _mm512_fmadd_ps(a, b, c);
+            let p = fma(
+                fma(fma(k(P4), t, k(P3)), t, k(P2)),
+                t2,
+                fma(k(P1), t, k(1.0)),
+            );
+            let q = fma(
+                fma(fma(k(Q4), t, k(Q3)), t, k(Q2)),
+                t2,
+                fma(k(Q1), t, k(1.0)),
+            );
+            let r = _mm512_min_ps(k(1.0), _mm512_mul_ps(a, _mm512_div_ps(p, q)));
+            _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(r), sign))
+        }
+    }
+
+    /// `max(v, 0)` with NaN kept: the ordered `v < 0` is false for NaN.
+    #[inline(always)]
+    fn relu(self, v: __m512) -> __m512 {
+        // SAFETY: see the impl.
+        unsafe {
+            let zero = _mm512_setzero_ps();
+            _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, zero), zero)
+        }
+    }
+
+    /// NaN kept: the ordered comparison is false for it.
+    #[inline(always)]
+    fn flush_where_tiny(self, z: __m512, y: __m512) -> __m512 {
+        // SAFETY: see the impl.
+        unsafe {
+            let floor = _mm512_set1_ps(crate::FLUSH_BELOW);
+            let tiny = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(_mm512_abs_ps(z), floor);
+            _mm512_mask_mov_ps(y, tiny, _mm512_setzero_ps())
+        }
+    }
+}
+
+/// A backend token: `detect` finds it on a CPU with its features, and `dispatch` runs a kernel
+/// inside its one `#[target_feature]` entry.
 macro_rules! token {
-    ($(#[$doc:meta])* $name:ident, $module:ident, $detect:expr) => {
+    ($(#[$doc:meta])* $name:ident, $features:literal, $detect:expr) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub(super) struct $name(());
@@ -231,141 +400,79 @@ macro_rules! token {
                 $detect.then_some(Self(()))
             }
 
-            /// `step` on this CPU.
+            /// `kernel` run with this backend's instructions.
             #[inline]
-            pub(super) fn step<
-                const I: usize,
-                const H: usize,
-                A: crate::Activation,
-                const BACKWARD: bool,
-            >(
-                self,
-                w_xh: &[[f32; H]; I],
-                w_hh: &[[f32; H]; H],
-                b: &[f32; H],
-                x: &[f32; I],
-                h: &[f32; H],
-            ) -> [f32; H] {
-                // SAFETY: `self` exists only if the CPU has the features `step` enables; so for
-                // every call below.
-                unsafe { $module::step::<I, H, A, BACKWARD>(w_xh, w_hh, b, x, h) }
-            }
-
-            /// `step_packed` on this CPU.
-            #[inline]
-            pub(super) fn step_packed<const I: usize, const H: usize, A: crate::Activation>(
-                self,
-                w_xh: &[[f32; H]; I],
-                w_hh: &[[f32; H]; H],
-                b: &[f32; H],
-                x: &[f32; I],
-                h: (f64, f64),
-            ) -> (f64, f64) {
-                // SAFETY: `self` exists only if the CPU has the features `step_packed` enables.
-                unsafe { $module::step_packed::<I, H, A>(w_xh, w_hh, b, x, h) }
-            }
-
-            /// `run` on this CPU.
-            #[inline]
-            pub(super) fn run<
-                const I: usize,
-                const H: usize,
-                A: crate::Activation,
-                Y,
-                F: FnMut(&[f32; H], Y),
-            >(
-                self,
-                w: (&[[f32; H]; I], &[[f32; H]; H], &[f32; H]),
-                xs: &[nalgebra::SVector<f32, I>],
-                h: &mut [f32; H],
-                outs: impl Iterator<Item = Y>,
-                each: F,
-            ) {
-                // SAFETY: as in `step`.
-                unsafe { $module::run::<I, H, A, Y, F>(w, xs, h, outs, each) }
-            }
-
-            /// `bank_step` on this CPU.
-            #[inline]
-            pub(super) fn bank_step<
-                const I: usize,
-                const H: usize,
-                const N: usize,
-                A: crate::Activation,
-                X: crate::kernel::BankInput<I, N>,
-            >(
-                self,
-                w_xh: &[[f32; H]; I],
-                w_hh: &[[f32; H]; H],
-                b: &[f32; H],
-                x: &X,
-                h: &[[f32; N]; H],
-                out: &mut [[f32; N]; H],
-            ) {
-                // SAFETY: as in `step`.
-                unsafe { $module::bank_step::<I, H, N, A, X>(w_xh, w_hh, b, x, h, out) }
-            }
-
-            /// `transpose_inputs` on this CPU.
-            #[inline]
-            pub(super) fn transpose_inputs<const I: usize, const N: usize>(
-                self,
-                xs: &[nalgebra::SVector<f32, I>; N],
-                out: &mut [[f32; N]; I],
-            ) {
-                // SAFETY: as in `step`.
-                unsafe { $module::transpose_inputs::<I, N>(xs, out) }
-            }
-
-            /// `project` on this CPU.
-            #[inline]
-            pub(super) fn project<const I: usize, const H: usize, const T: usize>(
-                self,
-                w_xh: &[[f32; H]; I],
-                b: &[f32; H],
-                xs: &[&[f32; I]; T],
-                out: &mut [[f32; H]; T],
-            ) {
-                // SAFETY: as in `step`.
-                unsafe { $module::project::<I, H, T>(w_xh, b, xs, out) }
-            }
-
-            /// `tanh_in_place` on this CPU.
-            #[inline]
-            pub(super) fn tanh_in_place(self, values: &mut [f32]) {
-                // SAFETY: as in `step`.
-                unsafe { $module::tanh_in_place(values) }
-            }
-
-            /// `tanh_into` on this CPU.
-            #[inline]
-            pub(super) fn tanh_into(self, input: &[f32], output: &mut [f32]) {
-                // SAFETY: as in `step`.
-                unsafe { $module::tanh_into(input, output) }
-            }
-
-            /// `floor_chain` on this CPU.
-            #[inline]
-            pub(super) fn floor_chain(self, steps: usize, fmas: usize, adds: usize, seed: f32) -> f32 {
-                // SAFETY: as in `step`.
-                unsafe { $module::floor_chain(steps, fmas, adds, seed) }
-            }
-
-            /// `fma_burst` on this CPU.
-            #[inline]
-            pub(super) fn fma_burst(self, iterations: usize, seed: f32) -> f32 {
-                // SAFETY: as in `step`.
-                unsafe { $module::fma_burst(iterations, seed) }
-            }
-
-            /// `stream_sum` on this CPU.
-            #[inline]
-            pub(super) fn stream_sum(self, values: &[f32]) -> f32 {
-                // SAFETY: as in `step`.
-                unsafe { $module::stream_sum(values) }
+            pub(super) fn dispatch<K: Kernel<Self>>(self, kernel: K) -> K::Output {
+                #[inline]
+                #[target_feature(enable = $features)]
+                fn entry<K: Kernel<$name>>(token: $name, kernel: K) -> K::Output {
+                    kernel.run(token)
+                }
+                // SAFETY: `self` exists only if the CPU has the features `entry` enables.
+                unsafe { entry(self, kernel) }
             }
         }
     };
+}
+
+token!(
+    /// Proof that the running CPU has AVX2 and FMA.
+    Avx2Fma,
+    "avx2,fma",
+    cfg!(all(target_feature = "avx2", target_feature = "fma")) || {
+        static ANSWER: AtomicU8 = AtomicU8::new(0);
+        detected(&ANSWER, &["avx2", "fma"])
+    }
+);
+
+token!(
+    /// Proof that the running CPU has AVX2, FMA, AVX-512F and AVX-512VL: the 8-lane kernel
+    /// with 32 registers.
+    Avx512Vl,
+    "avx2,fma,avx512f,avx512vl",
+    avx512()
+);
+
+token!(
+    /// Proof that the running CPU has AVX2, FMA, AVX-512F and AVX-512VL: the 16-lane kernel.
+    Avx512,
+    "avx2,fma,avx512f,avx512vl",
+    avx512()
+);
+
+impl Ymm for Avx2Fma {
+    const CHAINS: usize = 12;
+    const BLOCK: usize = 4;
+    const PROJECT_BLOCK: usize = 1;
+}
+
+impl Ymm for Avx512Vl {
+    const CHAINS: usize = 16;
+    const BLOCK: usize = 8;
+    const PROJECT_BLOCK: usize = 3;
+}
+
+impl Avx512 {
+    /// The 8-lane backend of the same CPU.
+    #[inline]
+    pub(super) fn narrow(self) -> Avx512Vl {
+        let Self(proof) = self;
+        Avx512Vl(proof)
+    }
+}
+
+/// Whether the CPU has AVX2, FMA, AVX-512F and AVX-512VL.
+#[inline]
+fn avx512() -> bool {
+    cfg!(all(
+        target_feature = "avx2",
+        target_feature = "fma",
+        target_feature = "avx512f",
+        target_feature = "avx512vl"
+    )) || {
+        static ANSWER: AtomicU8 = AtomicU8::new(0);
+        detected(&ANSWER, &["avx2", "fma", "avx512f", "avx512vl"])
+    }
 }
 
 /// Whether the running CPU has every feature in `features`: the standard library's run-time
@@ -374,7 +481,7 @@ macro_rules! token {
 /// build enables count (the `cfg!` beside each call).
 #[cfg(feature = "std")]
 #[inline]
-fn detected(answer: &core::sync::atomic::AtomicU8, features: &[&str]) -> bool {
+fn detected(answer: &AtomicU8, features: &[&str]) -> bool {
     use core::sync::atomic::Ordering::Relaxed;
     match answer.load(Relaxed) {
         1 => false,
@@ -401,10 +508,9 @@ fn ask(features: &[&str]) -> bool {
 }
 
 #[cfg(not(feature = "std"))]
-fn detected(_answer: &core::sync::atomic::AtomicU8, _features: &[&str]) -> bool {
+fn detected(_answer: &AtomicU8, _features: &[&str]) -> bool {
     false
 }
-
 /// The state of a cell of at most 4 units as two `f64`s: its lanes 0–1 in the first and 2–3 in
 /// the second, bit for bit (zeros past `H`). Built and taken apart with SSE2 register
 /// operations (which every x86-64 target but the soft-float ones enables), so that the
@@ -440,35 +546,42 @@ pub(super) fn unpack<const H: usize>((low, high): (f64, f64)) -> [f32; H] {
     }
 }
 
-mod avx2 {
-    backend!("avx2,fma", 12, 4, 1);
+/// `step` of a cell of at most 4 units, the state in and out as two `f64`s holding its lanes
+/// 0–1 and 2–3 (see [`pack`]): two scalars, which the calling convention passes and returns in
+/// vector registers, where an array goes through memory or a general register. The same block
+/// as `step`'s, so the same bits.
+pub(super) struct StepPacked<'a, const I: usize, const H: usize, A> {
+    pub(super) w: Weights<'a, I, H>,
+    pub(super) x: &'a [f32; I],
+    pub(super) h: (f64, f64),
+    pub(super) activation: PhantomData<A>,
 }
 
-mod avx512 {
-    backend!("avx2,fma,avx512f,avx512vl", 16, 8, 3);
+impl<T: Ymm, const I: usize, const H: usize, A: Activation> Kernel<T> for StepPacked<'_, I, H, A> {
+    type Output = (f64, f64);
+
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run(self, s: T) -> (f64, f64) {
+        use core::arch::x86_64::{
+            _mm_castpd_ps, _mm_castps_pd, _mm_cvtsd_f64, _mm_setr_pd, _mm_unpackhi_pd,
+            _mm256_castps128_ps256, _mm256_castps256_ps128,
+        };
+        let (low, high) = self.h;
+        // SAFETY: SSE2 and AVX register moves; `s` exists only on a CPU with AVX2.
+        let lanes =
+            s.store8(unsafe { _mm256_castps128_ps256(_mm_castpd_ps(_mm_setr_pd(low, high))) });
+        let Some(h) = lanes.first_chunk::<H>() else {
+            return (0.0, 0.0);
+        };
+        // Inputs below `FLUSH_BELOW` read as +0 (the caller's state is flushed by the caller).
+        let mut copy = [0.0; I];
+        let x = crate::flush::on_entry(self.x, &mut copy);
+        let state = chunk_step::<T, I, H, A>(s, self.w, x, h);
+        // SAFETY: as above.
+        unsafe {
+            let out = _mm_castps_pd(_mm256_castps256_ps128(state));
+            (_mm_cvtsd_f64(out), _mm_cvtsd_f64(_mm_unpackhi_pd(out, out)))
+        }
+    }
 }
-
-token!(
-    /// Proof that the running CPU has AVX2 and FMA.
-    Avx2Fma,
-    avx2,
-    cfg!(all(target_feature = "avx2", target_feature = "fma")) || {
-        static ANSWER: AtomicU8 = AtomicU8::new(0);
-        detected(&ANSWER, &["avx2", "fma"])
-    }
-);
-
-token!(
-    /// Proof that the running CPU has AVX2, FMA, AVX-512F and AVX-512VL.
-    Avx512Vl,
-    avx512,
-    cfg!(all(
-        target_feature = "avx2",
-        target_feature = "fma",
-        target_feature = "avx512f",
-        target_feature = "avx512vl"
-    )) || {
-        static ANSWER: AtomicU8 = AtomicU8::new(0);
-        detected(&ANSWER, &["avx2", "fma", "avx512f", "avx512vl"])
-    }
-);

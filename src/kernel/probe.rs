@@ -1,0 +1,144 @@
+//! Loops that time the machine's floors on a backend, for the benchmarks: the latency of a
+//! chain of multiply-adds and a tanh, the multiply-add peak, and the read bandwidth of a cache
+//! level. They are instruments, not part of the model's API: hidden from the docs, and free to
+//! change with the benchmarks that use them.
+
+use super::Backend;
+use super::simd::{Kernel, Simd};
+
+/// A latency floor of a step, as a loop to time: `steps` times, `fmas` multiply-adds, `adds`
+/// additions and one fast tanh on a vector, each operation waiting for the one before.
+///
+/// Two floors for a hidden size `H`: with `fmas = H, adds = 0`, the chain of a step that
+/// accumulates `W_hh·h` one column after another and then applies tanh; with `fmas = 1,
+/// adds = ⌈log2 H⌉`, the shortest chain any step can have (multiply the last state value read,
+/// reduce the `H` products by a tree of additions, apply tanh), which leaves out the
+/// broadcasts, loads and stores a real step needs.
+#[must_use]
+pub fn floor_chain(backend: Backend, steps: usize, fmas: usize, adds: usize, seed: f32) -> f32 {
+    struct Chain(usize, usize, usize, f32);
+    impl<S: Simd> Kernel<S> for Chain {
+        type Output = f32;
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) -> f32 {
+            let Self(steps, fmas, adds, seed) = self;
+            let (w, c, k) = (s.splat(0.75), s.splat(0.125), s.splat(-0.0625));
+            let mut state = s.splat(seed);
+            for _ in 0..steps {
+                let mut z = state;
+                for _ in 0..fmas {
+                    z = s.madd(z, w, c);
+                }
+                for _ in 0..adds {
+                    z = s.add(z, k);
+                }
+                state = s.tanh(z);
+            }
+            first(s, state)
+        }
+    }
+    backend.dispatch(Chain(steps, fmas, adds, seed))
+}
+
+/// The machine's multiply-add peak, as a loop to time: at least `multiply_adds` f32
+/// multiply-adds, as rounds of 12 independent vector multiply-adds held in registers.
+#[must_use]
+pub fn fma_burst(backend: Backend, multiply_adds: usize, seed: f32) -> f32 {
+    struct Burst(usize, f32);
+    impl<S: Simd> Kernel<S> for Burst {
+        type Output = f32;
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) -> f32 {
+            let Self(multiply_adds, seed) = self;
+            let (w, c) = (s.splat(0.999_9), s.splat(seed * 1e-4));
+            let mut acc = [s.splat(seed); 12];
+            for _ in 0..multiply_adds.div_ceil(12 * S::LANES) {
+                for a in &mut acc {
+                    *a = s.madd(*a, w, c);
+                }
+            }
+            let mut total = acc[0];
+            for a in &acc[1..] {
+                total = s.add(total, *a);
+            }
+            first(s, total)
+        }
+    }
+    backend.dispatch(Burst(multiply_adds, seed))
+}
+
+/// The sum of `values` (read up to the last multiple of 8 vectors), as a loop to time for the
+/// read bandwidth of the cache level that holds them: vector loads into eight accumulators
+/// (enough to cover the latency of two additions per cycle).
+#[must_use]
+pub fn stream_sum(backend: Backend, values: &[f32]) -> f32 {
+    struct Sum<'a>(&'a [f32]);
+    impl<S: Simd> Kernel<S> for Sum<'_> {
+        type Output = f32;
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) -> f32 {
+            let mut acc = [s.splat(0.0); 8];
+            for group in self.0.chunks_exact(8 * S::LANES) {
+                for (a, lanes) in acc.iter_mut().zip(group.chunks_exact(S::LANES)) {
+                    *a = s.add(*a, s.load_slice(lanes));
+                }
+            }
+            let mut total = acc[0];
+            for a in &acc[1..] {
+                total = s.add(total, *a);
+            }
+            let mut lanes = [0.0; 16];
+            s.store_slice(total, &mut lanes);
+            lanes.iter().sum()
+        }
+    }
+    backend.dispatch(Sum(values))
+}
+
+/// Lane 0 of `v`.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn first<S: Simd>(s: S, v: S::V) -> f32 {
+    let mut lane = [0.0];
+    s.store_slice(v, &mut lane);
+    lane[0]
+}
+
+#[cfg(feature = "std")]
+/// One line naming the backend [`Backend::best`] picks, the ones the CPU runs and the SIMD
+/// target features the crate was compiled with, for benchmark reports.
+///
+/// ```
+/// let info = elman::kernel::probe::build_info();
+/// assert!(info.starts_with("backend: "));
+/// ```
+#[must_use]
+pub fn build_info() -> String {
+    let compiled: Vec<&str> = [
+        ("sse2", cfg!(target_feature = "sse2")),
+        ("avx", cfg!(target_feature = "avx")),
+        ("avx2", cfg!(target_feature = "avx2")),
+        ("fma", cfg!(target_feature = "fma")),
+        ("avx512f", cfg!(target_feature = "avx512f")),
+        ("neon", cfg!(target_feature = "neon")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    format!(
+        "backend: {} (available: {}); compiled target features: {}",
+        Backend::best().name(),
+        Backend::available()
+            .map(Backend::name)
+            .collect::<Vec<_>>()
+            .join(", "),
+        if compiled.is_empty() {
+            "none".to_owned()
+        } else {
+            compiled.join(" ")
+        }
+    )
+}

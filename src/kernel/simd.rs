@@ -1,0 +1,123 @@
+//! The vector operations the kernel is written over, one implementation per backend, and the
+//! one way into a backend's instructions: a [`Kernel`] run with a backend's [`Simd`] value.
+//!
+//! The kernel (`step.rs`, `project.rs`, `streams.rs`, `slices.rs`, `probe.rs`) is ordinary
+//! generic Rust over [`Simd`]. Each backend runs it inside one `#[target_feature]` function
+//! (`x86.rs`), into which every kernel function and vector operation is inlined: the kernel's
+//! functions and the operations are `#[inline(always)]` where the build optimises, so that
+//! they are compiled with the backend's instructions. (An unoptimised build inlines nothing:
+//! forced there, every size's arm of the kernel shared one stack frame, and a debug build's
+//! sequence kernel at (128, 256) took 1 MiB of stack.)
+
+/// The operations of one backend on vectors of `LANES` f32. A value of an implementing type
+/// exists only where the CPU runs the backend's instructions.
+///
+/// Every operation rounds as IEEE 754 single precision does, lane by lane, so that a kernel
+/// gives the same bits on every backend with the same `madd` (fused or not) and the same order
+/// of additions, whatever the width.
+pub(crate) trait Simd: Copy {
+    /// `LANES` f32.
+    type V: Copy;
+
+    /// Lanes per vector.
+    const LANES: usize;
+    /// Independent accumulator chains in the throughput-bound sizes (see
+    /// [`partial_sums`](super::tiling::partial_sums)).
+    const CHAINS: usize;
+    /// The largest block of a step, in chunks of `LANES` units, whose accumulators stay in
+    /// registers.
+    const BLOCK: usize;
+    /// Chunks per block of the input projections (`T·PROJECT_BLOCK` accumulators).
+    const PROJECT_BLOCK: usize;
+
+    /// Every lane `value`.
+    fn splat(self, value: f32) -> Self::V;
+    /// The chunk of `row` from `start` (`start ≤ L − LANES`; zeros for any other start): or,
+    /// when `L < LANES`, the whole row padded with zeros.
+    fn load<const L: usize>(self, row: &[f32; L], start: usize) -> Self::V;
+    /// Writes `v` to `row` as [`load`](Self::load) reads it: the `LANES` values from `start`
+    /// (nothing if they do not fit), or, when `L < LANES`, its first `L` lanes.
+    fn store<const L: usize>(self, v: Self::V, row: &mut [f32; L], start: usize);
+    /// The first `LANES` values, zero-padded past the end of `values`.
+    fn load_slice(self, values: &[f32]) -> Self::V;
+    /// The first lanes of `v` into `out`, as many as both have.
+    fn store_slice(self, v: Self::V, out: &mut [f32]);
+    /// Lane `l` is `lane(l)`.
+    fn gather(self, lane: impl FnMut(usize) -> f32) -> Self::V;
+    /// `a·b + c`: fused (one rounding) on a fused backend, else two roundings.
+    fn madd(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `a + b`.
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    /// The fast tanh of [`crate::tanh`], lane by lane, with this backend's `madd`.
+    fn tanh(self, v: Self::V) -> Self::V;
+    /// `max(v, 0)`, NaN kept.
+    fn relu(self, v: Self::V) -> Self::V;
+    /// `y`, with +0 in the lanes where `z` is smaller than
+    /// [`FLUSH_BELOW`](crate::FLUSH_BELOW) in magnitude (NaN kept).
+    fn flush_where_tiny(self, z: Self::V, y: Self::V) -> Self::V;
+}
+
+/// The lane shuffles of an 8-lane backend, for a bank's inputs transposed to unit-major.
+pub(crate) trait Shuffle8: Simd {
+    /// Lane numbers for [`permute`](Self::permute).
+    type Order: Copy;
+
+    /// The 8 values as a vector.
+    fn load8(self, lanes: &[f32; 8]) -> Self::V;
+    /// The vector's 8 values.
+    fn store8(self, v: Self::V) -> [f32; 8];
+    /// `order` as lane numbers.
+    fn lane_order(self, order: &[u32; 8]) -> Self::Order;
+    /// Lane `l` is lane `order[l]` of `v` (every number below 8).
+    fn permute(self, v: Self::V, order: Self::Order) -> Self::V;
+    /// Lane `l` from `a` where lane `l` of `mask` has its sign bit set, else from `b`.
+    fn select(self, mask: Self::V, a: Self::V, b: Self::V) -> Self::V;
+    /// The 8×8 block whose rows are `rows`, transposed: lane `l` of column `j` is lane `j` of
+    /// row `l`.
+    fn transpose8(self, rows: [Self::V; 8]) -> [Self::V; 8];
+}
+
+/// A computation to run with backend `S`'s instructions: the backend calls
+/// [`run`](Self::run) inside its `#[target_feature]` entry.
+pub(crate) trait Kernel<S> {
+    /// What the computation returns.
+    type Output;
+
+    /// Runs the computation on `simd`.
+    fn run(self, simd: S) -> Self::Output;
+}
+
+/// Up to `N` values, zero-padded.
+#[inline(always)]
+pub(crate) fn padded<const N: usize>(values: &[f32]) -> [f32; N] {
+    let mut lanes = [0.0; N];
+    for (lane, value) in lanes.iter_mut().zip(values) {
+        *lane = *value;
+    }
+    lanes
+}
+
+/// The `N` values of `row` from `start`, if they fit.
+#[inline(always)]
+pub(crate) fn window<const L: usize, const N: usize>(
+    row: &[f32; L],
+    start: usize,
+) -> Option<&[f32; N]> {
+    row.get(start..).and_then(<[f32]>::first_chunk::<N>)
+}
+
+/// Writes the vector `lanes` of `N` values to `row` as [`Simd::store`] says.
+#[inline(always)]
+pub(crate) fn put<const L: usize, const N: usize>(
+    row: &mut [f32; L],
+    start: usize,
+    lanes: [f32; N],
+) {
+    if L < N {
+        for (value, lane) in row.iter_mut().zip(lanes) {
+            *value = lane;
+        }
+    } else if let Some(chunk) = row.get_mut(start..).and_then(<[f32]>::first_chunk_mut::<N>) {
+        *chunk = lanes;
+    }
+}

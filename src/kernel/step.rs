@@ -1,0 +1,450 @@
+//! The single-stream step and the sequence kernel over it.
+//!
+//! ```text
+//! acc = b;  for k < I: acc += x_k · W_xh[:, k];  for k < H: acc += h_k · W_hh[:, k];  h' = A(acc)
+//! ```
+//!
+//! A column-broadcast sweep over `[x; h]`: each weight column is read once, contiguously, one
+//! chunk of `LANES` units at a time, multiplied by one broadcast value and added into the
+//! block's accumulators. No horizontal sums.
+
+#![allow(
+    clippy::needless_range_loop,
+    reason = "the accumulators are indexed by partial sum, chunk and unit, as the sums are written"
+)]
+
+use core::marker::PhantomData;
+
+use nalgebra::SVector;
+
+use super::simd::{Kernel, Simd};
+use super::tiling::{chunk_start, partial_sums};
+use crate::activation::{Activation, Kind as Nonlinearity};
+
+/// Adds `z_k · W[:, k]` for every column `k` into the `P` partial sums, column `k` into sum
+/// `k mod P` (as groups of `P`, so that each sum stays in a register).
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn sweep<S: Simd, const H: usize, const B: usize, const P: usize>(
+    s: S,
+    acc: &mut [[S::V; B]; P],
+    columns: &[[f32; H]],
+    z: &[f32],
+    starts: &[usize; B],
+) {
+    let (groups, rest) = columns.as_chunks::<P>();
+    let (z_groups, z_rest) = z.as_chunks::<P>();
+    for (group, zs) in groups.iter().zip(z_groups) {
+        for p in 0..P {
+            let broadcast = s.splat(zs[p]);
+            for c in 0..B {
+                acc[p][c] = s.madd(broadcast, s.load(&group[p], starts[c]), acc[p][c]);
+            }
+        }
+    }
+    for (p, (column, &zk)) in rest.iter().zip(z_rest).enumerate() {
+        let broadcast = s.splat(zk);
+        for c in 0..B {
+            acc[p][c] = s.madd(broadcast, s.load(column, starts[c]), acc[p][c]);
+        }
+    }
+}
+
+/// `sweep` with the columns taken last to first, column `k` still into sum `k mod P`. Written
+/// out beside `sweep` rather than sharing a per-column helper with it: with the helper (a
+/// function or a closure) the x86 kernels were not inlined into one loop.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn sweep_backward<S: Simd, const H: usize, const B: usize, const P: usize>(
+    s: S,
+    acc: &mut [[S::V; B]; P],
+    columns: &[[f32; H]],
+    z: &[f32],
+    starts: &[usize; B],
+) {
+    let (groups, rest) = columns.as_chunks::<P>();
+    let (z_groups, z_rest) = z.as_chunks::<P>();
+    for (p, (column, &zk)) in rest.iter().zip(z_rest).enumerate().rev() {
+        let broadcast = s.splat(zk);
+        for c in 0..B {
+            acc[p][c] = s.madd(broadcast, s.load(column, starts[c]), acc[p][c]);
+        }
+    }
+    for (group, zs) in groups.iter().zip(z_groups).rev() {
+        for p in (0..P).rev() {
+            let broadcast = s.splat(zs[p]);
+            for c in 0..B {
+                acc[p][c] = s.madd(broadcast, s.load(&group[p], starts[c]), acc[p][c]);
+            }
+        }
+    }
+}
+
+/// The sums `W_xh·x + W_hh·h + b` of one block of `B` chunks, before the activation: the
+/// whole sweep with `P` partial sums (backward if `BACKWARD`), added pairwise.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn block_sums<
+    S: Simd,
+    const I: usize,
+    const H: usize,
+    const B: usize,
+    const P: usize,
+    const BACKWARD: bool,
+>(
+    s: S,
+    (w_xh, w_hh, b): Weights<'_, I, H>,
+    x: &[f32; I],
+    h: &[f32; H],
+    starts: &[usize; B],
+) -> [S::V; B] {
+    let mut acc = start_sums::<S, H, B, P>(s, b, starts);
+    if BACKWARD {
+        sweep_backward::<S, H, B, P>(s, &mut acc, w_hh, h, starts);
+        sweep_backward::<S, H, B, P>(s, &mut acc, w_xh, x, starts);
+    } else {
+        sweep::<S, H, B, P>(s, &mut acc, w_xh, x, starts);
+        sweep::<S, H, B, P>(s, &mut acc, w_hh, h, starts);
+    }
+    pairwise::<S, B, P>(s, acc)
+}
+
+/// `P` partial sums of `B` chunks, the bias in the first, zeros in the others.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn start_sums<S: Simd, const H: usize, const B: usize, const P: usize>(
+    s: S,
+    b: &[f32; H],
+    starts: &[usize; B],
+) -> [[S::V; B]; P] {
+    let zero = s.splat(0.0);
+    let mut acc = [[zero; B]; P];
+    for c in 0..B {
+        acc[0][c] = s.load(b, starts[c]);
+    }
+    acc
+}
+
+/// The partial sums added pairwise: sums n..2n−1 into 0..n−1, halving until one is left.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn pairwise<S: Simd, const B: usize, const P: usize>(s: S, mut acc: [[S::V; B]; P]) -> [S::V; B] {
+    let mut n = P;
+    while n > 1 {
+        let half = n.div_ceil(2);
+        for p in 0..n - half {
+            for c in 0..B {
+                acc[p][c] = s.add(acc[p][c], acc[p + half][c]);
+            }
+        }
+        n = half;
+    }
+    acc[0]
+}
+
+/// `A`, with +0 where `z` is tiny (see [`FLUSH_BELOW`](crate::FLUSH_BELOW)).
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(super) fn activate<S: Simd, A: Activation>(s: S, z: S::V) -> S::V {
+    let y = match A::KIND {
+        Nonlinearity::Tanh => s.tanh(z),
+        Nonlinearity::Relu => s.relu(z),
+    };
+    // `A(z)` is below `FLUSH_BELOW` in magnitude exactly when `z` is (or is 0 either way): the
+    // fast tanh returns `z` itself below 2^-12, ReLU `z` or 0. So the mask comes from `z`, off
+    // the dependency chain through the activation.
+    s.flush_where_tiny(z, y)
+}
+
+/// A cell's weights as the kernel reads them: the columns of `W_xh` and `W_hh`, and `b`.
+pub(crate) type Weights<'a, const I: usize, const H: usize> =
+    (&'a [[f32; H]; I], &'a [[f32; H]; H], &'a [f32; H]);
+
+/// The sums of the block of `B` chunks starting at chunk `first`, with its number of partial
+/// sums, before the activation.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn sums_at<S: Simd, const I: usize, const H: usize, const B: usize, const BACKWARD: bool>(
+    s: S,
+    w: Weights<'_, I, H>,
+    x: &[f32; I],
+    h: &[f32; H],
+    first: usize,
+) -> [S::V; B] {
+    let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, first + c, S::LANES));
+    match partial_sums(B, H, S::CHAINS) {
+        1 => block_sums::<S, I, H, B, 1, BACKWARD>(s, w, x, h, &starts),
+        2 => block_sums::<S, I, H, B, 2, BACKWARD>(s, w, x, h, &starts),
+        3 => block_sums::<S, I, H, B, 3, BACKWARD>(s, w, x, h, &starts),
+        4 => block_sums::<S, I, H, B, 4, BACKWARD>(s, w, x, h, &starts),
+        _ => block_sums::<S, I, H, B, 8, BACKWARD>(s, w, x, h, &starts),
+    }
+}
+
+/// The block of `B` chunks starting at chunk `first`: its sums, then `A`, stored.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn run_block<
+    S: Simd,
+    const I: usize,
+    const H: usize,
+    const B: usize,
+    A: Activation,
+    const BACKWARD: bool,
+>(
+    s: S,
+    w: Weights<'_, I, H>,
+    (x, h): (&[f32; I], &[f32; H]),
+    first: usize,
+    out: &mut [f32; H],
+) {
+    let sums = sums_at::<S, I, H, B, BACKWARD>(s, w, x, h, first);
+    for c in 0..B {
+        let start = chunk_start(H, first + c, S::LANES);
+        s.store(activate::<S, A>(s, sums[c]), out, start);
+    }
+}
+
+/// `out = A(W_xh·x + W_hh·h + b)`, the columns last to first if `BACKWARD`.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(super) fn step<S: Simd, const I: usize, const H: usize, A: Activation, const BACKWARD: bool>(
+    s: S,
+    w: Weights<'_, I, H>,
+    x: &[f32; I],
+    h: &[f32; H],
+) -> [f32; H] {
+    // Inputs below `FLUSH_BELOW` read as +0 (see `crate::flush`); a caller's state is flushed
+    // before the call (`Backend::step`), so that the check is off the chain from one step's
+    // state to the next.
+    let mut copy = [0.0; I];
+    let x = crate::flush::on_entry(x, &mut copy);
+    let mut out = [0.0; H];
+    if H == 0 {
+        return out;
+    }
+    let xh = (x, h);
+    let chunks = H.div_ceil(S::LANES);
+    let mut first = 0;
+    while first < chunks {
+        let o = &mut out;
+        match (chunks - first).min(S::BLOCK) {
+            1 => run_block::<S, I, H, 1, A, BACKWARD>(s, w, xh, first, o),
+            2 => run_block::<S, I, H, 2, A, BACKWARD>(s, w, xh, first, o),
+            3 => run_block::<S, I, H, 3, A, BACKWARD>(s, w, xh, first, o),
+            4 => run_block::<S, I, H, 4, A, BACKWARD>(s, w, xh, first, o),
+            5 => run_block::<S, I, H, 5, A, BACKWARD>(s, w, xh, first, o),
+            6 => run_block::<S, I, H, 6, A, BACKWARD>(s, w, xh, first, o),
+            7 => run_block::<S, I, H, 7, A, BACKWARD>(s, w, xh, first, o),
+            _ => run_block::<S, I, H, 8, A, BACKWARD>(s, w, xh, first, o),
+        }
+        first += S::BLOCK;
+    }
+    out
+}
+
+/// `step` of a cell of one chunk (`H ≤ LANES`), its new state returned as the chunk's vector
+/// (the first `H` lanes): the same block, so the same bits.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(super) fn chunk_step<S: Simd, const I: usize, const H: usize, A: Activation>(
+    s: S,
+    w: Weights<'_, I, H>,
+    x: &[f32; I],
+    h: &[f32; H],
+) -> S::V {
+    let [sums] = sums_at::<S, I, H, 1, false>(s, w, x, h, 0);
+    activate::<S, A>(s, sums)
+}
+
+/// `step` over the inputs of `xs` in turn (as many as `outs` has items), from the state `h`,
+/// which is left holding the last step's result; `each` is handed every new state with the
+/// next item of `outs`. The same operations as `step`'s, so the same bits, but the state stays
+/// in registers from one step to the next, and the loop (with `each`, when it is inlined)
+/// inside the kernel's target features.
+///
+/// `each` gets a state once the next step is under way, so that in the CPU's oldest-first
+/// scheduling the next step's chain goes ahead of `each`'s work (a readout issued right after
+/// the step it reads delays that chain).
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn run<S: Simd, const I: usize, const H: usize, A: Activation, Y, F: FnMut(&[f32; H], Y)>(
+    s: S,
+    w: Weights<'_, I, H>,
+    xs: &[SVector<f32, I>],
+    h: &mut [f32; H],
+    outs: impl Iterator<Item = Y>,
+    mut each: F,
+) {
+    let mut steps = xs.iter().zip(outs);
+    let Some((x, mut pending)) = steps.next() else {
+        return;
+    };
+    // The first state is the caller's: flushed once, here (see `crate::flush`). The states the
+    // loop carries are the kernel's own, flushed by `activate`.
+    if crate::flush::needs_flush(h) {
+        *h = crate::flush::flushed(h);
+    }
+    if H <= S::LANES {
+        // One chunk: the state carried as its vector. Carried as an array, a state of 2 units
+        // went through a general register (an 8-byte integer to the compiler) on its way from
+        // one step's tanh to the next step's broadcasts. Each input flushed on entry.
+        let mut x_copy = [0.0; I];
+        let first = crate::flush::on_entry(&x.data.0[0], &mut x_copy);
+        let mut state = chunk_step::<S, I, H, A>(s, w, first, h);
+        for (x, out) in steps {
+            let mut now = [0.0; H];
+            s.store(state, &mut now, 0);
+            let x = crate::flush::on_entry(&x.data.0[0], &mut x_copy);
+            state = chunk_step::<S, I, H, A>(s, w, x, &now);
+            each(&now, core::mem::replace(&mut pending, out));
+        }
+        s.store(state, h, 0);
+        each(h, pending);
+    } else if (4..=S::BLOCK).contains(&H.div_ceil(S::LANES)) {
+        // One block of 4 to `BLOCK` chunks, where the step is throughput-bound: pipelined.
+        let x = &x.data.0[0];
+        match H.div_ceil(S::LANES) {
+            4 => run_block_of::<S, I, H, 4, A, Y, F>(s, w, x, steps, (h, pending), each),
+            5 => run_block_of::<S, I, H, 5, A, Y, F>(s, w, x, steps, (h, pending), each),
+            6 => run_block_of::<S, I, H, 6, A, Y, F>(s, w, x, steps, (h, pending), each),
+            7 => run_block_of::<S, I, H, 7, A, Y, F>(s, w, x, steps, (h, pending), each),
+            _ => run_block_of::<S, I, H, 8, A, Y, F>(s, w, x, steps, (h, pending), each),
+        }
+    } else {
+        let mut state = step::<S, I, H, A, false>(s, w, &x.data.0[0], h);
+        for (x, out) in steps {
+            let next = step::<S, I, H, A, false>(s, w, &x.data.0[0], &state);
+            each(&state, core::mem::replace(&mut pending, out));
+            state = next;
+        }
+        each(&state, pending);
+        *h = state;
+    }
+}
+
+/// `run` of a cell whose units are one block of `B` chunks, with its partial sums.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn run_block_of<
+    'a,
+    S: Simd,
+    const I: usize,
+    const H: usize,
+    const B: usize,
+    A: Activation,
+    Y,
+    F: FnMut(&[f32; H], Y),
+>(
+    s: S,
+    w: Weights<'_, I, H>,
+    x: &[f32; I],
+    steps: impl Iterator<Item = (&'a SVector<f32, I>, Y)>,
+    state: (&mut [f32; H], Y),
+    each: F,
+) {
+    match partial_sums(B, H, S::CHAINS) {
+        1 => run_pipelined::<S, I, H, B, 1, A, Y, F>(s, w, x, steps, state, each),
+        2 => run_pipelined::<S, I, H, B, 2, A, Y, F>(s, w, x, steps, state, each),
+        3 => run_pipelined::<S, I, H, B, 3, A, Y, F>(s, w, x, steps, state, each),
+        4 => run_pipelined::<S, I, H, B, 4, A, Y, F>(s, w, x, steps, state, each),
+        _ => run_pipelined::<S, I, H, B, 8, A, Y, F>(s, w, x, steps, state, each),
+    }
+}
+
+/// `run` of a cell whose units are one block (`B` chunks, `P` partial sums), from the first
+/// input `x`, software-pipelined: each step's input sums `b + W_xh·x` are issued right after
+/// the previous step's activation, which the CPU overlaps with them, and before the `W_hh`
+/// sweep that waits for it. The same sums in the same order as `step`'s, so the same bits.
+/// Issued before the activation instead, the input sums filled the CPU's window first, and the
+/// gain was smaller.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn run_pipelined<
+    'a,
+    S: Simd,
+    const I: usize,
+    const H: usize,
+    const B: usize,
+    const P: usize,
+    A: Activation,
+    Y,
+    F: FnMut(&[f32; H], Y),
+>(
+    s: S,
+    (w_xh, w_hh, b): Weights<'_, I, H>,
+    x: &[f32; I],
+    steps: impl Iterator<Item = (&'a SVector<f32, I>, Y)>,
+    (h, mut pending): (&mut [f32; H], Y),
+    mut each: F,
+) {
+    let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, c, S::LANES));
+    let mut acc = start_sums::<S, H, B, P>(s, b, &starts);
+    let mut copy = [0.0; I];
+    let x = crate::flush::on_entry(x, &mut copy);
+    sweep::<S, H, B, P>(s, &mut acc, w_xh, x, &starts);
+    sweep::<S, H, B, P>(s, &mut acc, w_hh, h, &starts);
+    let mut sums = pairwise::<S, B, P>(s, acc);
+    for (x, out) in steps {
+        let mut state = [0.0; H];
+        for c in 0..B {
+            s.store(activate::<S, A>(s, sums[c]), &mut state, starts[c]);
+        }
+        let mut acc = start_sums::<S, H, B, P>(s, b, &starts);
+        let x = crate::flush::on_entry(&x.data.0[0], &mut copy);
+        sweep::<S, H, B, P>(s, &mut acc, w_xh, x, &starts);
+        sweep::<S, H, B, P>(s, &mut acc, w_hh, &state, &starts);
+        sums = pairwise::<S, B, P>(s, acc);
+        each(&state, core::mem::replace(&mut pending, out));
+    }
+    for c in 0..B {
+        s.store(activate::<S, A>(s, sums[c]), h, starts[c]);
+    }
+    each(h, pending);
+}
+
+/// One step, `A(W_xh·x + W_hh·h + b)`, the columns last to first if `BACKWARD`.
+pub(crate) struct Step<'a, const I: usize, const H: usize, A, const BACKWARD: bool> {
+    pub(crate) w: Weights<'a, I, H>,
+    pub(crate) x: &'a [f32; I],
+    pub(crate) h: &'a [f32; H],
+    pub(crate) activation: PhantomData<A>,
+}
+
+impl<S: Simd, const I: usize, const H: usize, A: Activation, const BACKWARD: bool> Kernel<S>
+    for Step<'_, I, H, A, BACKWARD>
+{
+    type Output = [f32; H];
+
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run(self, s: S) -> [f32; H] {
+        step::<S, I, H, A, BACKWARD>(s, self.w, self.x, self.h)
+    }
+}
+
+/// A sequence of steps (see [`run`]).
+pub(crate) struct Run<'a, const I: usize, const H: usize, A, O, F> {
+    pub(crate) w: Weights<'a, I, H>,
+    pub(crate) xs: &'a [SVector<f32, I>],
+    pub(crate) h: &'a mut [f32; H],
+    pub(crate) outs: O,
+    pub(crate) each: F,
+    pub(crate) activation: PhantomData<A>,
+}
+
+impl<S, const I: usize, const H: usize, A, Y, O, F> Kernel<S> for Run<'_, I, H, A, O, F>
+where
+    S: Simd,
+    A: Activation,
+    O: Iterator<Item = Y>,
+    F: FnMut(&[f32; H], Y),
+{
+    type Output = ();
+
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run(self, s: S) {
+        run::<S, I, H, A, Y, F>(s, self.w, self.xs, self.h, self.outs, self.each);
+    }
+}

@@ -1,0 +1,218 @@
+//! One step of `N` independent streams of one cell, a stream per lane:
+//!
+//! ```text
+//! out[j][s] = A(W_xh·x[:, s] + W_hh·h[:, s] + b)[j]      for every stream s
+//! ```
+//!
+//! States and inputs are unit-major (`h[j]` holds unit `j` of every stream), so that a vector
+//! holds one unit of `LANES` streams and each weight is broadcast once for them all: the same
+//! sums as a single stream's step, in the same order of columns, with no partial sums.
+
+#![allow(
+    clippy::needless_range_loop,
+    reason = "the accumulators are indexed by partial sum, chunk and unit, as the sums are written"
+)]
+
+use core::marker::PhantomData;
+
+use nalgebra::SVector;
+
+use super::simd::{Kernel, Simd};
+use super::step::activate;
+use super::tiling::chunk_start;
+use crate::activation::Activation;
+
+/// The inputs of a bank step, as the kernel reads them: input `k` of a vector's streams at a
+/// time. The bank flushes them before the kernel reads them.
+pub(crate) trait BankInput<const I: usize, const N: usize> {
+    /// Input `k` of streams `start..start + LANES`, zeros past the last stream.
+    fn lanes<S: Simd>(&self, s: S, k: usize, start: usize) -> S::V;
+}
+
+/// Unit-major, `x[k][s]`: contiguous values.
+impl<const I: usize, const N: usize> BankInput<I, N> for [[f32; N]; I] {
+    #[inline(always)]
+    fn lanes<S: Simd>(&self, s: S, k: usize, start: usize) -> S::V {
+        self.get(k).map_or(s.splat(0.0), |row| s.load(row, start))
+    }
+}
+
+/// Stream-major, one vector per stream: values gathered with a stride of `I`.
+impl<const I: usize, const N: usize> BankInput<I, N> for [SVector<f32, I>; N] {
+    #[inline(always)]
+    fn lanes<S: Simd>(&self, s: S, k: usize, start: usize) -> S::V {
+        s.gather(|l| {
+            self.get(start + l)
+                .and_then(|x| x.data.0[0].get(k))
+                .copied()
+                .unwrap_or(0.0)
+        })
+    }
+}
+
+/// `C` chunks of streams of a bank, starting at the streams in `starts`, hidden units
+/// `first..first + J`: the same sum as `step`'s, each lane a stream, each weight broadcast once
+/// and used for all `C` chunks (`C·J` independent accumulators).
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn bank_block<
+    S: Simd,
+    const I: usize,
+    const H: usize,
+    const N: usize,
+    const J: usize,
+    const C: usize,
+    A: Activation,
+    X: BankInput<I, N>,
+>(
+    s: S,
+    (w_xh, w_hh, b): (&[[f32; H]; I], &[[f32; H]; H], &[f32; H]),
+    (x, h): (&X, &[[f32; N]; H]),
+    (starts, first): (&[usize; C], usize),
+    out: &mut [[f32; N]; H],
+) {
+    let weights = |column: &[f32; H]| -> [S::V; J] {
+        core::array::from_fn(|j| s.splat(column.get(first + j).copied().unwrap_or(0.0)))
+    };
+    let mut acc: [[S::V; J]; C] = [weights(b); C];
+    for (k, column) in w_xh.iter().enumerate() {
+        let w = weights(column);
+        for c in 0..C {
+            let v = x.lanes(s, k, starts[c]);
+            for j in 0..J {
+                acc[c][j] = s.madd(w[j], v, acc[c][j]);
+            }
+        }
+    }
+    for (column, row) in w_hh.iter().zip(h) {
+        let w = weights(column);
+        for c in 0..C {
+            let v = s.load(row, starts[c]);
+            for j in 0..J {
+                acc[c][j] = s.madd(w[j], v, acc[c][j]);
+            }
+        }
+    }
+    for c in 0..C {
+        for j in 0..J {
+            // Computed whether or not the unit exists, outside the branch, so that the block's
+            // activations interleave.
+            let y = activate::<S, A>(s, acc[c][j]);
+            if let Some(row) = out.get_mut(first + j) {
+                s.store(y, row, starts[c]);
+            }
+        }
+    }
+}
+
+/// Units `first..first + J` of every stream: the chunks of streams in groups of `C`, the
+/// chunks left over in groups of `HALF`, then one at a time.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn bank_units<
+    S: Simd,
+    const I: usize,
+    const H: usize,
+    const N: usize,
+    const J: usize,
+    const C: usize,
+    const HALF: usize,
+    A: Activation,
+    X: BankInput<I, N>,
+>(
+    s: S,
+    w: (&[[f32; H]; I], &[[f32; H]; H], &[f32; H]),
+    xh: (&X, &[[f32; N]; H]),
+    first: usize,
+    out: &mut [[f32; N]; H],
+) {
+    let start = |k: usize| chunk_start(N, k, S::LANES);
+    let chunks = N.div_ceil(S::LANES);
+    // The weights reached through a reference the compiler cannot follow from one group of
+    // chunks to the next: otherwise it hoists every broadcast weight out of the loop, keeps
+    // them all on the stack and reloads them (with the other copies this makes, four times the
+    // stack accesses in the small sizes' kernels), which made the small banks slower.
+    let weights = || core::hint::black_box(w);
+    let mut k = 0;
+    while k + C <= chunks {
+        let starts: [usize; C] = core::array::from_fn(|c| start(k + c));
+        bank_block::<S, I, H, N, J, C, A, X>(s, weights(), xh, (&starts, first), out);
+        k += C;
+    }
+    while k + HALF <= chunks {
+        let starts: [usize; HALF] = core::array::from_fn(|c| start(k + c));
+        bank_block::<S, I, H, N, J, HALF, A, X>(s, weights(), xh, (&starts, first), out);
+        k += HALF;
+    }
+    while k < chunks {
+        bank_block::<S, I, H, N, J, 1, A, X>(s, weights(), xh, (&[start(k)], first), out);
+        k += 1;
+    }
+}
+
+/// `out[j][s] = A(W_xh·x[:, s] + W_hh·h[:, s] + b)[j]` for every stream `s`, in blocks of up
+/// to 8 units whose accumulators, with those of up to 4 chunks of streams (8 with 32 vector
+/// registers), stay in registers.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn bank_step<S: Simd, const I: usize, const H: usize, const N: usize, A: Activation, X>(
+    s: S,
+    w: (&[[f32; H]; I], &[[f32; H]; H], &[f32; H]),
+    x: &X,
+    h: &[[f32; N]; H],
+    out: &mut [[f32; N]; H],
+) where
+    X: BankInput<I, N>,
+{
+    if N == 0 {
+        return;
+    }
+    // Chunks of streams per 7- or 8-unit block: 2 when the registers hold 16 accumulators
+    // beside the weights (`CHAINS ≥ 16`), else 1.
+    let wide = S::CHAINS >= 16;
+    let xh = (x, h);
+    let mut first = 0;
+    while first < H {
+        // J units × C chunks of accumulators: about 8 independent chains, 16 for the 8-unit
+        // blocks with 32 vector registers; the chunks left over in groups of `HALF`, then one
+        // at a time.
+        match (H - first, wide) {
+            (1, _) => bank_units::<S, I, H, N, 1, 4, 2, A, X>(s, w, xh, first, out),
+            (2, _) => bank_units::<S, I, H, N, 2, 4, 2, A, X>(s, w, xh, first, out),
+            (3, _) => bank_units::<S, I, H, N, 3, 3, 2, A, X>(s, w, xh, first, out),
+            (4, _) => bank_units::<S, I, H, N, 4, 2, 1, A, X>(s, w, xh, first, out),
+            (5, _) => bank_units::<S, I, H, N, 5, 2, 1, A, X>(s, w, xh, first, out),
+            (6, _) => bank_units::<S, I, H, N, 6, 2, 1, A, X>(s, w, xh, first, out),
+            (7, true) => bank_units::<S, I, H, N, 7, 2, 1, A, X>(s, w, xh, first, out),
+            (7, false) => bank_units::<S, I, H, N, 7, 1, 1, A, X>(s, w, xh, first, out),
+            (_, true) => bank_units::<S, I, H, N, 8, 2, 1, A, X>(s, w, xh, first, out),
+            (_, false) => bank_units::<S, I, H, N, 8, 1, 1, A, X>(s, w, xh, first, out),
+        }
+        first += 8;
+    }
+}
+
+/// One step of `N` streams, unit-major.
+pub(crate) struct BankStep<'a, const I: usize, const H: usize, const N: usize, A, X> {
+    pub(crate) w: (&'a [[f32; H]; I], &'a [[f32; H]; H], &'a [f32; H]),
+    pub(crate) x: &'a X,
+    pub(crate) h: &'a [[f32; N]; H],
+    pub(crate) out: &'a mut [[f32; N]; H],
+    pub(crate) activation: PhantomData<A>,
+}
+
+impl<S, const I: usize, const H: usize, const N: usize, A, X> Kernel<S>
+    for BankStep<'_, I, H, N, A, X>
+where
+    S: Simd,
+    A: Activation,
+    X: BankInput<I, N>,
+{
+    type Output = ();
+
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run(self, s: S) {
+        bank_step::<S, I, H, N, A, X>(s, self.w, self.x, self.h, self.out);
+    }
+}

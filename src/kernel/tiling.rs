@@ -1,0 +1,80 @@
+//! How the kernel tiles its work: chunks of a vector's lanes, blocks of chunks whose
+//! accumulators stay in registers, partial sums per block, and the lanes a bank's inputs are
+//! gathered from.
+
+/// How many partial sums a block of `chunks` 8-unit chunks splits its sweep into, for a hidden
+/// size `h` on a backend that keeps `chains` accumulators in registers: enough independent
+/// chains (`chunks · S ≈ chains`, or 8 below 4 chunks, where the step is latency-bound) to
+/// cover the FMA latency, and no more than half of `h`, past which the extra pairwise additions
+/// cost the recurrent chain more than they save.
+pub(crate) const fn partial_sums(chunks: usize, h: usize, chains: usize) -> usize {
+    // Below 4 chunks the step is latency-bound: 8 chains.
+    let chains = if chunks >= 4 { chains } else { 8 };
+    let for_throughput = if chunks >= chains { 1 } else { chains / chunks };
+    let for_latency = if h < 4 { 1 } else { h / 2 };
+    if for_throughput < for_latency {
+        for_throughput
+    } else {
+        for_latency
+    }
+}
+
+/// Where chunk `k` of `lanes` values in a row of `len` values starts: at `k·lanes`, the last
+/// one at `len − lanes` (overlapping its neighbour when `lanes` does not divide `len`); a row
+/// shorter than `lanes` is one padded chunk at 0.
+pub(crate) const fn chunk_start(len: usize, k: usize, lanes: usize) -> usize {
+    if len < lanes {
+        0
+    } else {
+        let start = k * lanes;
+        if start < len - lanes {
+            start
+        } else {
+            len - lanes
+        }
+    }
+}
+
+/// Where input `k` of 8 streams lies among their `8·I` consecutive values (`I < 8` inputs per
+/// stream, stream after stream), loaded as `I` vectors: lane `s` of the result is value
+/// `s·I + k`, lane `(s·I + k) % 8` of vector `(s·I + k) / 8`.
+pub(crate) struct Gather<const I: usize>;
+
+#[expect(clippy::cast_possible_truncation, reason = "lane numbers, below 8")]
+impl<const I: usize> Gather<I> {
+    /// `ORDER[k][s] = (s·I + k) % 8`: the lane of stream `s`'s value in its vector.
+    pub(crate) const ORDER: [[u32; 8]; 8] = {
+        let mut order = [[0; 8]; 8];
+        let mut k = 0;
+        while k < 8 {
+            let mut s = 0;
+            while s < 8 {
+                order[k][s] = ((s * I + k) % 8) as u32;
+                s += 1;
+            }
+            k += 1;
+        }
+        order
+    };
+
+    /// `TAKE[k][m]`: −0 (sign bit set) in the lanes to take from vector `m`, +0 elsewhere.
+    /// With `I` odd the lanes `(s·I + k) % 8` of the 8 streams are all different: the mask
+    /// marks them in the vectors as loaded, which are merged first and permuted once. With `I`
+    /// even it marks the streams `s`, after each vector is permuted.
+    pub(crate) const TAKE: [[[f32; 8]; 8]; 8] = {
+        let mut take = [[[0.0; 8]; 8]; 8];
+        let mut k = 0;
+        while k < 8 {
+            let mut s = 0;
+            while s < 8 {
+                let (vector, lane) = ((s * I + k) / 8, (s * I + k) % 8);
+                if vector < 8 {
+                    take[k][vector][if I % 2 == 1 { lane } else { s }] = -0.0;
+                }
+                s += 1;
+            }
+            k += 1;
+        }
+        take
+    };
+}
