@@ -111,6 +111,10 @@ enum Kind {
     Avx512(x86::Avx512),
 }
 
+/// The hidden size from which the 512-bit backend runs its own 16-lane kernel (below, its
+/// 8-lane sibling's).
+const NARROW_BELOW: usize = 32;
+
 /// A kernel that every backend of this target runs, returning `R`.
 #[cfg(target_arch = "x86_64")]
 trait Runs<R>:
@@ -187,7 +191,7 @@ impl Backend {
     #[inline]
     #[must_use]
     pub fn best() -> Self {
-        Self::avx512vl()
+        Self::avx512()
             .or_else(Self::avx2_fma)
             .unwrap_or(Self::PORTABLE)
     }
@@ -240,13 +244,15 @@ impl Backend {
         }
     }
 
-    /// This backend, or for the 512-bit one its 8-lane sibling when a cell has at most `units`
-    /// hidden units of 8 (a 16-lane chunk would be half padding).
+    /// This backend, or for the 512-bit one its 8-lane sibling for a cell of fewer than 32
+    /// hidden units or a bank of at most 8 streams (`units`): there a 16-lane vector holds the
+    /// whole row with room to spare, and the 8-lane kernel's more, shorter accumulator chains
+    /// step faster.
     #[inline]
     fn for_units(self, units: usize) -> Self {
         match self.0 {
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx512(token) if units <= 8 => Self(Kind::Avx512Vl(token.narrow())),
+            Kind::Avx512(token) if units < NARROW_BELOW => Self(Kind::Avx512Vl(token.narrow())),
             _ => self,
         }
     }

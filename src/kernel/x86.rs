@@ -268,7 +268,7 @@ impl Simd for Avx512 {
     type V = __m512;
 
     const LANES: usize = 16;
-    const CHAINS: usize = 16;
+    const CHAINS: usize = 8;
     const BLOCK: usize = 8;
     const PROJECT_BLOCK: usize = 3;
 
