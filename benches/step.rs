@@ -5,6 +5,9 @@
 //! - `run`: the same `T` steps through `RnnCell::run`, one call (the loop in the kernel, the
 //!   state in registers from one step to the next); `run_relu` (H ≥ 32), the same with ReLU
 //!   in place of tanh: the step's multiply-adds without the cost of its tanh;
+//! - `step_half`, `run_half`: the same model with its weights in half precision (`HalfCell`);
+//! - `user_loop`: `step` once per input from a function of the bench's crate that is not
+//!   inlined, as a user's code calls it (a default build dispatches each call);
 //! - `naive`: the step a user writes first with nalgebra, `(w_xh * x + w_hh * h + b).map(f32::tanh)`
 //!   (the same code as `elman::reference::step`);
 //! - the floors of the size (see `elman::kernel::probe`), each timed
@@ -18,7 +21,8 @@
 //!     register-resident peak, on each fused backend (`avx512` is the 512-bit floor);
 //!   - `floor/weight-read/{backend}`: reading H·(I+H) f32 (the weights) per step from a buffer of that
 //!     size, aligned as the cell's weights are: an L1 read at (32, 64) (24 KiB), an L2 read
-//!     from (64, 128) on.
+//!     from (64, 128) on; `floor/weight-read-half/{backend}`, half the bytes, the floor of the
+//!     half-precision weights.
 //!
 //! `cargo bench --bench step`; `RUSTFLAGS="-C target-cpu=native" cargo bench --bench step` for
 //! the native build.
@@ -30,7 +34,7 @@ mod support;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use elman::kernel::probe;
 use elman::nalgebra::SVector;
-use elman::{Backend, Relu, RnnCell};
+use elman::{Backend, HalfCell, Relu, RnnCell};
 
 /// Dependent steps per timed iteration: each step reads the state the previous one wrote.
 ///
@@ -50,6 +54,20 @@ fn inputs<const I: usize>() -> Vec<SVector<f32, I>> {
     (0..INPUTS)
         .map(|t| SVector::from_fn(|k, _| ((t * 31 + k * 17) % 13) as f32 / 6.5 - 1.0))
         .collect()
+}
+
+/// A user's loop over a sequence, one `step` per input.
+#[inline(never)]
+fn user_loop<const I: usize, const H: usize>(
+    cell: &RnnCell<I, H>,
+    xs: &[SVector<f32, I>],
+    h0: SVector<f32, H>,
+) -> SVector<f32, H> {
+    let mut h = h0;
+    for x in xs {
+        h = cell.step(x, &h);
+    }
+    h
 }
 
 fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
@@ -72,6 +90,26 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
     let sequence: Vec<SVector<f32, I>> = xs.iter().cycle().take(T).copied().collect();
     group.bench_function(BenchmarkId::new("run", &size), |b| {
         b.iter(|| cell.run(black_box(&sequence), &black_box(SVector::zeros())));
+    });
+    // The same model with its weights in half precision: half the bytes to read per step.
+    let half = Box::new(HalfCell::from_cell(&cell).expect("the bench weights are in range"));
+    group.bench_function(BenchmarkId::new("step_half", &size), |b| {
+        b.iter(|| {
+            let h0 = black_box(SVector::<f32, H>::zeros());
+            let mut h = h0;
+            for x in xs.iter().cycle().take(T) {
+                h = half.step(black_box(x), &h);
+            }
+            h
+        });
+    });
+    group.bench_function(BenchmarkId::new("run_half", &size), |b| {
+        b.iter(|| half.run(black_box(&sequence), &black_box(SVector::zeros())));
+    });
+    // `step` as a user's code calls it: once per input, the state in a local variable, in a
+    // function of the user's crate the compiler does not inline into the timing loop.
+    group.bench_function(BenchmarkId::new("user_loop", &size), |b| {
+        b.iter(|| user_loop(&cell, black_box(&sequence), black_box(SVector::zeros())));
     });
     if H >= 32 {
         // The same sweep with ReLU instead of tanh: what the step costs without its tanh.
@@ -107,13 +145,22 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
         });
     });
 
+    floors::<I, H>(&mut group, &size);
+    group.finish();
+}
+
+/// The floors of the size (see the module docs).
+fn floors<const I: usize, const H: usize>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    size: &str,
+) {
     let best = Backend::best();
     let depth = H.next_power_of_two().trailing_zeros() as usize;
-    group.bench_function(BenchmarkId::new("floor/column-chain", &size), |b| {
+    group.bench_function(BenchmarkId::new("floor/column-chain", size), |b| {
         b.iter(|| probe::floor_chain(best, T, H, 0, black_box(0.3)));
     });
     if H <= 16 {
-        group.bench_function(BenchmarkId::new("floor/column-chain-calls", &size), |b| {
+        group.bench_function(BenchmarkId::new("floor/column-chain-calls", size), |b| {
             b.iter(|| {
                 let seed: f32 = black_box(0.3);
                 let mut carried = seed;
@@ -124,7 +171,7 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
             });
         });
     }
-    group.bench_function(BenchmarkId::new("floor/tree-chain", &size), |b| {
+    group.bench_function(BenchmarkId::new("floor/tree-chain", size), |b| {
         b.iter(|| probe::floor_chain(best, T, 1, depth, black_box(0.3)));
     });
     // The throughput floors on each fused backend: the 8-lane ones' and, where the CPU has
@@ -134,7 +181,7 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
         if H >= 16 {
             let multiply_adds = H * (I + H) * T;
             group.bench_function(
-                BenchmarkId::new(format!("floor/fma-peak/{name}"), &size),
+                BenchmarkId::new(format!("floor/fma-peak/{name}"), size),
                 |b| {
                     b.iter(|| probe::fma_burst(backend, multiply_adds, black_box(0.5)));
                 },
@@ -144,7 +191,7 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
             // Aligned as the cell's weights are: from a buffer at a 16-byte boundary, the
             // (32, 64) read took 1.7 times as long.
             let weights = support::Aligned::new(&vec![0.5_f32; (H * (I + H)).next_multiple_of(64)]);
-            let id = BenchmarkId::new(format!("floor/weight-read/{name}"), &size);
+            let id = BenchmarkId::new(format!("floor/weight-read/{name}"), size);
             group.bench_function(id, |b| {
                 b.iter(|| {
                     let mut total = 0.0;
@@ -154,9 +201,20 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
                     total
                 });
             });
+            // The bytes of the half-precision weights: half as many.
+            let halves = &weights.as_slice()[..weights.as_slice().len() / 2];
+            let id = BenchmarkId::new(format!("floor/weight-read-half/{name}"), size);
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    let mut total = 0.0;
+                    for _ in 0..T {
+                        total += probe::stream_sum(backend, black_box(halves));
+                    }
+                    total
+                });
+            });
         }
     }
-    group.finish();
 }
 
 fn main() {

@@ -84,7 +84,7 @@ mod tiling;
 mod x86;
 
 use portable::Portable;
-use simd::Kernel;
+use simd::{Element, Kernel};
 
 /// A set of instructions the fast step can run on. A value of this type exists only for a
 /// backend that the running CPU supports.
@@ -304,8 +304,34 @@ impl Backend {
         out: &mut [[f32; N]; H],
     ) {
         let w = (&w_xh.data.0, &w_hh.data.0, &b.data.0[0]);
-        self.for_units(N)
-            .dispatch(streams::BankStep::<I, H, N, A, X> {
+        self.bank_step_weights::<I, H, N, A, X, f32>(w, x, h, out);
+    }
+
+    /// [`bank_step`](Self::bank_step) of weights stored as `E`.
+    #[inline]
+    pub(crate) fn bank_step_weights<
+        const I: usize,
+        const H: usize,
+        const N: usize,
+        A: Activation,
+        X: BankInput<I, N>,
+        E: Element,
+    >(
+        self,
+        w: step::Weights<'_, I, H, E>,
+        x: &X,
+        h: &[[f32; N]; H],
+        out: &mut [[f32; N]; H],
+    ) {
+        // 16 streams per vector from 16 streams on, unless the bank's whole state is at most
+        // 64 values (4 vectors).
+        let units = if N <= 8 || N * H <= 64 {
+            0
+        } else {
+            NARROW_BELOW
+        };
+        self.for_units(units)
+            .dispatch(streams::BankStep::<I, H, N, A, X, E> {
                 w,
                 x,
                 h,
@@ -343,10 +369,22 @@ impl Backend {
         xs: &[SVector<f32, I>; T],
         out: &mut [[f32; H]; T],
     ) {
+        self.project_weights::<I, H, T, f32>(&w_xh.data.0, &b.data.0[0], xs, out);
+    }
+
+    /// [`project`](Self::project) of weights stored as `E`.
+    #[inline]
+    pub(crate) fn project_weights<const I: usize, const H: usize, const T: usize, E: Element>(
+        self,
+        w_xh: &[[E; H]; I],
+        b: &[f32; H],
+        xs: &[SVector<f32, I>; T],
+        out: &mut [[f32; H]; T],
+    ) {
         let inputs: [&[f32; I]; T] = core::array::from_fn(|t| &xs[t].data.0[0]);
-        self.for_units(H).dispatch(project::Project::<I, H, T> {
-            w_xh: &w_xh.data.0,
-            b: &b.data.0[0],
+        self.for_units(H).dispatch(project::Project::<I, H, T, E> {
+            w_xh,
+            b,
             xs: &inputs,
             out,
         });
@@ -362,23 +400,30 @@ impl Backend {
         x: &SVector<f32, I>,
         h: &SVector<f32, H>,
     ) -> SVector<f32, H> {
-        // The state comes from the caller: flushed on entry, here, where a call passes it
-        // through memory anyway (the kernel flushes the input, off the state's chain).
-        let mut copy = [0.0; H];
-        let h = crate::flush::on_entry(&h.data.0[0], &mut copy);
-        let out = self.step_arrays::<I, H, A, false>(
-            &w_xh.data.0,
-            &w_hh.data.0,
-            &b.data.0[0],
-            &x.data.0[0],
-            h,
-        );
+        let w = (&w_xh.data.0, &w_hh.data.0, &b.data.0[0]);
+        let out = self.step_weights::<I, H, A, f32>(w, &x.data.0[0], &h.data.0[0]);
         SVector::from_array_storage(nalgebra::ArrayStorage([out]))
     }
 
-    /// [`step`](Self::step) on the matrices' column arrays, its columns taken last to first if
-    /// `BACKWARD`: the same sums in another order. `Rnn::process` alternates the two, so that
-    /// each step starts on the columns the step before read last, still in L1.
+    /// [`step`](Self::step) of weights stored as `E`, from a caller's state.
+    #[inline]
+    pub(crate) fn step_weights<const I: usize, const H: usize, A: Activation, E: Element>(
+        self,
+        w: step::Weights<'_, I, H, E>,
+        x: &[f32; I],
+        h: &[f32; H],
+    ) -> [f32; H] {
+        // The state comes from the caller: flushed on entry, here, where a call passes it
+        // through memory anyway (the kernel flushes the input, off the state's chain).
+        let mut copy = [0.0; H];
+        let h = crate::flush::on_entry(h, &mut copy);
+        self.step_of::<I, H, A, false, E>(w, x, h)
+    }
+
+    /// [`step`](Self::step) on the matrices' column arrays, from a state the caller keeps
+    /// flushed (a network's own), its columns taken last to first if `BACKWARD`: the same sums
+    /// in another order. `Rnn::process` alternates the two, so that each step starts on the
+    /// columns the step before read last, still in L1.
     #[inline]
     pub(crate) fn step_arrays<
         const I: usize,
@@ -393,28 +438,44 @@ impl Backend {
         x: &[f32; I],
         h: &[f32; H],
     ) -> [f32; H] {
-        let w = (w_xh, w_hh, b);
+        self.step_of::<I, H, A, BACKWARD, f32>((w_xh, w_hh, b), x, h)
+    }
+
+    /// [`step_arrays`](Self::step_arrays) of weights stored as `E`.
+    #[inline]
+    pub(crate) fn step_of<
+        const I: usize,
+        const H: usize,
+        A: Activation,
+        const BACKWARD: bool,
+        E: Element,
+    >(
+        self,
+        w: step::Weights<'_, I, H, E>,
+        x: &[f32; I],
+        h: &[f32; H],
+    ) -> [f32; H] {
         let backend = self.for_units(H);
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         if H <= 4 && !BACKWARD {
             // The state packed into two scalars from here to the kernel and back: a call then
             // passes and returns it in vector registers (see `x86::pack`), and in a caller's
             // loop of steps it stays there from one step to the next, whichever backend runs.
-            let packed = x86::StepPacked::<I, H, A> {
+            let packed = x86::StepPacked::<I, H, A, E> {
                 w,
                 x,
                 h: x86::pack(h),
                 activation: PhantomData,
             };
             let out = match backend.0 {
-                Kind::Portable => x86::pack(&Portable.step::<I, H, A>(w, x, h)),
+                Kind::Portable => x86::pack(&Portable.step::<I, H, A, E>(w, x, h)),
                 Kind::Avx2Fma(token) => token.dispatch(packed),
                 Kind::Avx512Vl(token) => token.dispatch(packed),
                 Kind::Avx512(token) => token.narrow().dispatch(packed),
             };
             return x86::unpack(out);
         }
-        backend.dispatch(step::Step::<I, H, A, BACKWARD> {
+        backend.dispatch(step::Step::<I, H, A, BACKWARD, E> {
             w,
             x,
             h,
@@ -434,8 +495,29 @@ impl Backend {
         outs: impl Iterator<Item = Y>,
         each: F,
     ) {
-        self.for_units(H).dispatch(step::Run::<I, H, A, _, F> {
-            w: (&w_xh.data.0, &w_hh.data.0, &b.data.0[0]),
+        let w = (&w_xh.data.0, &w_hh.data.0, &b.data.0[0]);
+        self.run_of::<I, H, A, Y, F, f32>(w, xs, h, outs, each);
+    }
+
+    /// [`run`](Self::run) of weights stored as `E`.
+    #[inline]
+    pub(crate) fn run_of<
+        const I: usize,
+        const H: usize,
+        A: Activation,
+        Y,
+        F: FnMut(&[f32; H], Y),
+        E: Element,
+    >(
+        self,
+        w: step::Weights<'_, I, H, E>,
+        xs: &[SVector<f32, I>],
+        h: &mut [f32; H],
+        outs: impl Iterator<Item = Y>,
+        each: F,
+    ) {
+        self.for_units(H).dispatch(step::Run::<I, H, A, _, F, E> {
+            w,
             xs,
             h,
             outs,
@@ -448,13 +530,13 @@ impl Backend {
 impl Portable {
     /// `step` on the portable backend, forward.
     #[inline]
-    fn step<const I: usize, const H: usize, A: Activation>(
+    fn step<const I: usize, const H: usize, A: Activation, E: Element>(
         self,
-        w: step::Weights<'_, I, H>,
+        w: step::Weights<'_, I, H, E>,
         x: &[f32; I],
         h: &[f32; H],
     ) -> [f32; H] {
-        step::Step::<I, H, A, false> {
+        step::Step::<I, H, A, false, E> {
             w,
             x,
             h,

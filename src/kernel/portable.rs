@@ -5,6 +5,7 @@
 use wide::f32x8;
 
 use super::simd::{Shuffle8, Simd, padded, put, window};
+use crate::F16;
 
 /// The portable backend's operations: safe `wide` vectors, which any CPU runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -32,6 +33,16 @@ impl Simd for Portable {
         } else {
             f32x8::new(*window(row, start).unwrap_or(&[0.0; 8]))
         }
+    }
+
+    #[inline(always)]
+    fn load_half<const L: usize>(self, row: &[F16; L], start: usize) -> V {
+        let lanes: [F16; 8] = if L < 8 {
+            padded(row)
+        } else {
+            *window(row, start).unwrap_or(&[F16::from_bits(0); 8])
+        };
+        f32x8::new(lanes.map(F16::to_f32))
     }
 
     #[inline(always)]

@@ -12,16 +12,16 @@
     reason = "the accumulators are indexed by partial sum, chunk and unit, as the sums are written"
 )]
 
-use super::simd::{Kernel, Simd};
+use super::simd::{Element, Kernel, Simd};
 use super::tiling::chunk_start;
 
 /// The input projections of `T` steps, in blocks of `PROJECT_BLOCK` chunks (then single
 /// chunks).
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn project<S: Simd, const I: usize, const H: usize, const T: usize>(
+fn project<S: Simd, E: Element, const I: usize, const H: usize, const T: usize>(
     s: S,
-    w_xh: &[[f32; H]; I],
+    w_xh: &[[E; H]; I],
     b: &[f32; H],
     xs: &[&[f32; I]; T],
     out: &mut [[f32; H]; T],
@@ -33,14 +33,14 @@ fn project<S: Simd, const I: usize, const H: usize, const T: usize>(
     let mut first = 0;
     while first + S::PROJECT_BLOCK <= chunks {
         match S::PROJECT_BLOCK {
-            1 => project_block::<S, I, H, T, 1>(s, (w_xh, b), xs, first, out),
-            2 => project_block::<S, I, H, T, 2>(s, (w_xh, b), xs, first, out),
-            _ => project_block::<S, I, H, T, 3>(s, (w_xh, b), xs, first, out),
+            1 => project_block::<S, E, I, H, T, 1>(s, (w_xh, b), xs, first, out),
+            2 => project_block::<S, E, I, H, T, 2>(s, (w_xh, b), xs, first, out),
+            _ => project_block::<S, E, I, H, T, 3>(s, (w_xh, b), xs, first, out),
         }
         first += S::PROJECT_BLOCK;
     }
     while first < chunks {
-        project_block::<S, I, H, T, 1>(s, (w_xh, b), xs, first, out);
+        project_block::<S, E, I, H, T, 1>(s, (w_xh, b), xs, first, out);
         first += 1;
     }
 }
@@ -49,9 +49,16 @@ fn project<S: Simd, const I: usize, const H: usize, const T: usize>(
 /// once for the `T` inputs and each broadcast input used for the `B` chunks.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn project_block<S: Simd, const I: usize, const H: usize, const T: usize, const B: usize>(
+fn project_block<
+    S: Simd,
+    E: Element,
+    const I: usize,
+    const H: usize,
+    const T: usize,
+    const B: usize,
+>(
     s: S,
-    (w_xh, b): (&[[f32; H]; I], &[f32; H]),
+    (w_xh, b): (&[[E; H]; I], &[f32; H]),
     xs: &[&[f32; I]; T],
     first: usize,
     out: &mut [[f32; H]; T],
@@ -66,7 +73,7 @@ fn project_block<S: Simd, const I: usize, const H: usize, const T: usize, const 
     for (k, column) in w_xh.iter().enumerate() {
         let mut w = [s.splat(0.0); B];
         for c in 0..B {
-            w[c] = s.load(column, starts[c]);
+            w[c] = E::load(s, column, starts[c]);
         }
         for t in 0..T {
             let x = s.splat(xs[t].get(k).copied().unwrap_or(0.0));
@@ -83,19 +90,21 @@ fn project_block<S: Simd, const I: usize, const H: usize, const T: usize, const 
 }
 
 /// The input projections of `T` steps, `out[t] = W_xh·xs[t] + b`.
-pub(crate) struct Project<'a, const I: usize, const H: usize, const T: usize> {
-    pub(crate) w_xh: &'a [[f32; H]; I],
+pub(crate) struct Project<'a, const I: usize, const H: usize, const T: usize, E = f32> {
+    pub(crate) w_xh: &'a [[E; H]; I],
     pub(crate) b: &'a [f32; H],
     pub(crate) xs: &'a [&'a [f32; I]; T],
     pub(crate) out: &'a mut [[f32; H]; T],
 }
 
-impl<S: Simd, const I: usize, const H: usize, const T: usize> Kernel<S> for Project<'_, I, H, T> {
+impl<S: Simd, E: Element, const I: usize, const H: usize, const T: usize> Kernel<S>
+    for Project<'_, I, H, T, E>
+{
     type Output = ();
 
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn run(self, s: S) {
-        project::<S, I, H, T>(s, self.w_xh, self.b, self.xs, self.out);
+        project::<S, E, I, H, T>(s, self.w_xh, self.b, self.xs, self.out);
     }
 }

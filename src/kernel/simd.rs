@@ -9,6 +9,8 @@
 //! forced there, every size's arm of the kernel shared one stack frame, and a debug build's
 //! sequence kernel at (128, 256) took 1 MiB of stack.)
 
+use crate::F16;
+
 /// The operations of one backend on vectors of `LANES` f32. A value of an implementing type
 /// exists only where the CPU runs the backend's instructions.
 ///
@@ -35,6 +37,8 @@ pub(crate) trait Simd: Copy {
     /// The chunk of `row` from `start` (`start ≤ L − LANES`; zeros for any other start): or,
     /// when `L < LANES`, the whole row padded with zeros.
     fn load<const L: usize>(self, row: &[f32; L], start: usize) -> Self::V;
+    /// [`load`](Self::load) of half-precision values, each widened to f32 (exactly).
+    fn load_half<const L: usize>(self, row: &[F16; L], start: usize) -> Self::V;
     /// Writes `v` to `row` as [`load`](Self::load) reads it: the `LANES` values from `start`
     /// (nothing if they do not fit), or, when `L < LANES`, its first `L` lanes.
     fn store<const L: usize>(self, v: Self::V, row: &mut [f32; L], start: usize);
@@ -77,6 +81,38 @@ pub(crate) trait Shuffle8: Simd {
     fn transpose8(self, rows: [Self::V; 8]) -> [Self::V; 8];
 }
 
+/// A stored weight: f32, or half precision widened to f32 (exactly) when loaded.
+pub(crate) trait Element: Copy {
+    /// [`Simd::load`] of weights.
+    fn load<S: Simd, const L: usize>(s: S, row: &[Self; L], start: usize) -> S::V;
+    /// The weight as f32.
+    fn value(self) -> f32;
+}
+
+impl Element for f32 {
+    #[inline(always)]
+    fn load<S: Simd, const L: usize>(s: S, row: &[f32; L], start: usize) -> S::V {
+        s.load(row, start)
+    }
+
+    #[inline(always)]
+    fn value(self) -> f32 {
+        self
+    }
+}
+
+impl Element for F16 {
+    #[inline(always)]
+    fn load<S: Simd, const L: usize>(s: S, row: &[F16; L], start: usize) -> S::V {
+        s.load_half(row, start)
+    }
+
+    #[inline(always)]
+    fn value(self) -> f32 {
+        self.to_f32()
+    }
+}
+
 /// A computation to run with backend `S`'s instructions: the backend calls
 /// [`run`](Self::run) inside its `#[target_feature]` entry.
 pub(crate) trait Kernel<S> {
@@ -89,8 +125,8 @@ pub(crate) trait Kernel<S> {
 
 /// Up to `N` values, zero-padded.
 #[inline(always)]
-pub(crate) fn padded<const N: usize>(values: &[f32]) -> [f32; N] {
-    let mut lanes = [0.0; N];
+pub(crate) fn padded<T: Copy + Default, const N: usize>(values: &[T]) -> [T; N] {
+    let mut lanes = [T::default(); N];
     for (lane, value) in lanes.iter_mut().zip(values) {
         *lane = *value;
     }
@@ -99,11 +135,11 @@ pub(crate) fn padded<const N: usize>(values: &[f32]) -> [f32; N] {
 
 /// The `N` values of `row` from `start`, if they fit.
 #[inline(always)]
-pub(crate) fn window<const L: usize, const N: usize>(
-    row: &[f32; L],
+pub(crate) fn window<T, const L: usize, const N: usize>(
+    row: &[T; L],
     start: usize,
-) -> Option<&[f32; N]> {
-    row.get(start..).and_then(<[f32]>::first_chunk::<N>)
+) -> Option<&[T; N]> {
+    row.get(start..).and_then(<[T]>::first_chunk::<N>)
 }
 
 /// Writes the vector `lanes` of `N` values to `row` as [`Simd::store`] says.

@@ -17,7 +17,7 @@ use core::marker::PhantomData;
 
 use nalgebra::SVector;
 
-use super::simd::{Kernel, Simd};
+use super::simd::{Element, Kernel, Simd};
 use super::tiling::{chunk_start, partial_sums};
 use crate::activation::{Activation, Kind as Nonlinearity};
 
@@ -25,10 +25,10 @@ use crate::activation::{Activation, Kind as Nonlinearity};
 /// `k mod P` (as groups of `P`, so that each sum stays in a register).
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn sweep<S: Simd, const H: usize, const B: usize, const P: usize>(
+fn sweep<S: Simd, E: Element, const H: usize, const B: usize, const P: usize>(
     s: S,
     acc: &mut [[S::V; B]; P],
-    columns: &[[f32; H]],
+    columns: &[[E; H]],
     z: &[f32],
     starts: &[usize; B],
 ) {
@@ -38,14 +38,14 @@ fn sweep<S: Simd, const H: usize, const B: usize, const P: usize>(
         for p in 0..P {
             let broadcast = s.splat(zs[p]);
             for c in 0..B {
-                acc[p][c] = s.madd(broadcast, s.load(&group[p], starts[c]), acc[p][c]);
+                acc[p][c] = s.madd(broadcast, E::load(s, &group[p], starts[c]), acc[p][c]);
             }
         }
     }
     for (p, (column, &zk)) in rest.iter().zip(z_rest).enumerate() {
         let broadcast = s.splat(zk);
         for c in 0..B {
-            acc[p][c] = s.madd(broadcast, s.load(column, starts[c]), acc[p][c]);
+            acc[p][c] = s.madd(broadcast, E::load(s, column, starts[c]), acc[p][c]);
         }
     }
 }
@@ -55,10 +55,10 @@ fn sweep<S: Simd, const H: usize, const B: usize, const P: usize>(
 /// function or a closure) the x86 kernels were not inlined into one loop.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn sweep_backward<S: Simd, const H: usize, const B: usize, const P: usize>(
+fn sweep_backward<S: Simd, E: Element, const H: usize, const B: usize, const P: usize>(
     s: S,
     acc: &mut [[S::V; B]; P],
-    columns: &[[f32; H]],
+    columns: &[[E; H]],
     z: &[f32],
     starts: &[usize; B],
 ) {
@@ -67,14 +67,14 @@ fn sweep_backward<S: Simd, const H: usize, const B: usize, const P: usize>(
     for (p, (column, &zk)) in rest.iter().zip(z_rest).enumerate().rev() {
         let broadcast = s.splat(zk);
         for c in 0..B {
-            acc[p][c] = s.madd(broadcast, s.load(column, starts[c]), acc[p][c]);
+            acc[p][c] = s.madd(broadcast, E::load(s, column, starts[c]), acc[p][c]);
         }
     }
     for (group, zs) in groups.iter().zip(z_groups).rev() {
         for p in (0..P).rev() {
             let broadcast = s.splat(zs[p]);
             for c in 0..B {
-                acc[p][c] = s.madd(broadcast, s.load(&group[p], starts[c]), acc[p][c]);
+                acc[p][c] = s.madd(broadcast, E::load(s, &group[p], starts[c]), acc[p][c]);
             }
         }
     }
@@ -86,6 +86,7 @@ fn sweep_backward<S: Simd, const H: usize, const B: usize, const P: usize>(
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn block_sums<
     S: Simd,
+    E: Element,
     const I: usize,
     const H: usize,
     const B: usize,
@@ -93,18 +94,18 @@ fn block_sums<
     const BACKWARD: bool,
 >(
     s: S,
-    (w_xh, w_hh, b): Weights<'_, I, H>,
+    (w_xh, w_hh, b): Weights<'_, I, H, E>,
     x: &[f32; I],
     h: &[f32; H],
     starts: &[usize; B],
 ) -> [S::V; B] {
     let mut acc = start_sums::<S, H, B, P>(s, b, starts);
     if BACKWARD {
-        sweep_backward::<S, H, B, P>(s, &mut acc, w_hh, h, starts);
-        sweep_backward::<S, H, B, P>(s, &mut acc, w_xh, x, starts);
+        sweep_backward::<S, E, H, B, P>(s, &mut acc, w_hh, h, starts);
+        sweep_backward::<S, E, H, B, P>(s, &mut acc, w_xh, x, starts);
     } else {
-        sweep::<S, H, B, P>(s, &mut acc, w_xh, x, starts);
-        sweep::<S, H, B, P>(s, &mut acc, w_hh, h, starts);
+        sweep::<S, E, H, B, P>(s, &mut acc, w_xh, x, starts);
+        sweep::<S, E, H, B, P>(s, &mut acc, w_hh, h, starts);
     }
     pairwise::<S, B, P>(s, acc)
 }
@@ -157,27 +158,34 @@ pub(super) fn activate<S: Simd, A: Activation>(s: S, z: S::V) -> S::V {
 }
 
 /// A cell's weights as the kernel reads them: the columns of `W_xh` and `W_hh`, and `b`.
-pub(crate) type Weights<'a, const I: usize, const H: usize> =
-    (&'a [[f32; H]; I], &'a [[f32; H]; H], &'a [f32; H]);
+pub(crate) type Weights<'a, const I: usize, const H: usize, E = f32> =
+    (&'a [[E; H]; I], &'a [[E; H]; H], &'a [f32; H]);
 
 /// The sums of the block of `B` chunks starting at chunk `first`, with its number of partial
 /// sums, before the activation.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn sums_at<S: Simd, const I: usize, const H: usize, const B: usize, const BACKWARD: bool>(
+fn sums_at<
+    S: Simd,
+    E: Element,
+    const I: usize,
+    const H: usize,
+    const B: usize,
+    const BACKWARD: bool,
+>(
     s: S,
-    w: Weights<'_, I, H>,
+    w: Weights<'_, I, H, E>,
     x: &[f32; I],
     h: &[f32; H],
     first: usize,
 ) -> [S::V; B] {
     let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, first + c, S::LANES));
     match partial_sums(B, H, S::CHAINS) {
-        1 => block_sums::<S, I, H, B, 1, BACKWARD>(s, w, x, h, &starts),
-        2 => block_sums::<S, I, H, B, 2, BACKWARD>(s, w, x, h, &starts),
-        3 => block_sums::<S, I, H, B, 3, BACKWARD>(s, w, x, h, &starts),
-        4 => block_sums::<S, I, H, B, 4, BACKWARD>(s, w, x, h, &starts),
-        _ => block_sums::<S, I, H, B, 8, BACKWARD>(s, w, x, h, &starts),
+        1 => block_sums::<S, E, I, H, B, 1, BACKWARD>(s, w, x, h, &starts),
+        2 => block_sums::<S, E, I, H, B, 2, BACKWARD>(s, w, x, h, &starts),
+        3 => block_sums::<S, E, I, H, B, 3, BACKWARD>(s, w, x, h, &starts),
+        4 => block_sums::<S, E, I, H, B, 4, BACKWARD>(s, w, x, h, &starts),
+        _ => block_sums::<S, E, I, H, B, 8, BACKWARD>(s, w, x, h, &starts),
     }
 }
 
@@ -186,6 +194,7 @@ fn sums_at<S: Simd, const I: usize, const H: usize, const B: usize, const BACKWA
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn run_block<
     S: Simd,
+    E: Element,
     const I: usize,
     const H: usize,
     const B: usize,
@@ -193,12 +202,12 @@ fn run_block<
     const BACKWARD: bool,
 >(
     s: S,
-    w: Weights<'_, I, H>,
+    w: Weights<'_, I, H, E>,
     (x, h): (&[f32; I], &[f32; H]),
     first: usize,
     out: &mut [f32; H],
 ) {
-    let sums = sums_at::<S, I, H, B, BACKWARD>(s, w, x, h, first);
+    let sums = sums_at::<S, E, I, H, B, BACKWARD>(s, w, x, h, first);
     for c in 0..B {
         let start = chunk_start(H, first + c, S::LANES);
         s.store(activate::<S, A>(s, sums[c]), out, start);
@@ -208,9 +217,16 @@ fn run_block<
 /// `out = A(W_xh·x + W_hh·h + b)`, the columns last to first if `BACKWARD`.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(super) fn step<S: Simd, const I: usize, const H: usize, A: Activation, const BACKWARD: bool>(
+pub(super) fn step<
+    S: Simd,
+    E: Element,
+    const I: usize,
+    const H: usize,
+    A: Activation,
+    const BACKWARD: bool,
+>(
     s: S,
-    w: Weights<'_, I, H>,
+    w: Weights<'_, I, H, E>,
     x: &[f32; I],
     h: &[f32; H],
 ) -> [f32; H] {
@@ -229,14 +245,14 @@ pub(super) fn step<S: Simd, const I: usize, const H: usize, A: Activation, const
     while first < chunks {
         let o = &mut out;
         match (chunks - first).min(S::BLOCK) {
-            1 => run_block::<S, I, H, 1, A, BACKWARD>(s, w, xh, first, o),
-            2 => run_block::<S, I, H, 2, A, BACKWARD>(s, w, xh, first, o),
-            3 => run_block::<S, I, H, 3, A, BACKWARD>(s, w, xh, first, o),
-            4 => run_block::<S, I, H, 4, A, BACKWARD>(s, w, xh, first, o),
-            5 => run_block::<S, I, H, 5, A, BACKWARD>(s, w, xh, first, o),
-            6 => run_block::<S, I, H, 6, A, BACKWARD>(s, w, xh, first, o),
-            7 => run_block::<S, I, H, 7, A, BACKWARD>(s, w, xh, first, o),
-            _ => run_block::<S, I, H, 8, A, BACKWARD>(s, w, xh, first, o),
+            1 => run_block::<S, E, I, H, 1, A, BACKWARD>(s, w, xh, first, o),
+            2 => run_block::<S, E, I, H, 2, A, BACKWARD>(s, w, xh, first, o),
+            3 => run_block::<S, E, I, H, 3, A, BACKWARD>(s, w, xh, first, o),
+            4 => run_block::<S, E, I, H, 4, A, BACKWARD>(s, w, xh, first, o),
+            5 => run_block::<S, E, I, H, 5, A, BACKWARD>(s, w, xh, first, o),
+            6 => run_block::<S, E, I, H, 6, A, BACKWARD>(s, w, xh, first, o),
+            7 => run_block::<S, E, I, H, 7, A, BACKWARD>(s, w, xh, first, o),
+            _ => run_block::<S, E, I, H, 8, A, BACKWARD>(s, w, xh, first, o),
         }
         first += S::BLOCK;
     }
@@ -247,13 +263,13 @@ pub(super) fn step<S: Simd, const I: usize, const H: usize, A: Activation, const
 /// (the first `H` lanes): the same block, so the same bits.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(super) fn chunk_step<S: Simd, const I: usize, const H: usize, A: Activation>(
+pub(super) fn chunk_step<S: Simd, E: Element, const I: usize, const H: usize, A: Activation>(
     s: S,
-    w: Weights<'_, I, H>,
+    w: Weights<'_, I, H, E>,
     x: &[f32; I],
     h: &[f32; H],
 ) -> S::V {
-    let [sums] = sums_at::<S, I, H, 1, false>(s, w, x, h, 0);
+    let [sums] = sums_at::<S, E, I, H, 1, false>(s, w, x, h, 0);
     activate::<S, A>(s, sums)
 }
 
@@ -268,9 +284,17 @@ pub(super) fn chunk_step<S: Simd, const I: usize, const H: usize, A: Activation>
 /// the step it reads delays that chain).
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn run<S: Simd, const I: usize, const H: usize, A: Activation, Y, F: FnMut(&[f32; H], Y)>(
+fn run<
+    S: Simd,
+    E: Element,
+    const I: usize,
+    const H: usize,
+    A: Activation,
+    Y,
+    F: FnMut(&[f32; H], Y),
+>(
     s: S,
-    w: Weights<'_, I, H>,
+    w: Weights<'_, I, H, E>,
     xs: &[SVector<f32, I>],
     h: &mut [f32; H],
     outs: impl Iterator<Item = Y>,
@@ -291,12 +315,12 @@ fn run<S: Simd, const I: usize, const H: usize, A: Activation, Y, F: FnMut(&[f32
         // one step's tanh to the next step's broadcasts. Each input flushed on entry.
         let mut x_copy = [0.0; I];
         let first = crate::flush::on_entry(&x.data.0[0], &mut x_copy);
-        let mut state = chunk_step::<S, I, H, A>(s, w, first, h);
+        let mut state = chunk_step::<S, E, I, H, A>(s, w, first, h);
         for (x, out) in steps {
             let mut now = [0.0; H];
             s.store(state, &mut now, 0);
             let x = crate::flush::on_entry(&x.data.0[0], &mut x_copy);
-            state = chunk_step::<S, I, H, A>(s, w, x, &now);
+            state = chunk_step::<S, E, I, H, A>(s, w, x, &now);
             each(&now, core::mem::replace(&mut pending, out));
         }
         s.store(state, h, 0);
@@ -305,16 +329,16 @@ fn run<S: Simd, const I: usize, const H: usize, A: Activation, Y, F: FnMut(&[f32
         // One block of 4 to `BLOCK` chunks, where the step is throughput-bound: pipelined.
         let x = &x.data.0[0];
         match H.div_ceil(S::LANES) {
-            4 => run_block_of::<S, I, H, 4, A, Y, F>(s, w, x, steps, (h, pending), each),
-            5 => run_block_of::<S, I, H, 5, A, Y, F>(s, w, x, steps, (h, pending), each),
-            6 => run_block_of::<S, I, H, 6, A, Y, F>(s, w, x, steps, (h, pending), each),
-            7 => run_block_of::<S, I, H, 7, A, Y, F>(s, w, x, steps, (h, pending), each),
-            _ => run_block_of::<S, I, H, 8, A, Y, F>(s, w, x, steps, (h, pending), each),
+            4 => run_block_of::<S, E, I, H, 4, A, Y, F>(s, w, x, steps, (h, pending), each),
+            5 => run_block_of::<S, E, I, H, 5, A, Y, F>(s, w, x, steps, (h, pending), each),
+            6 => run_block_of::<S, E, I, H, 6, A, Y, F>(s, w, x, steps, (h, pending), each),
+            7 => run_block_of::<S, E, I, H, 7, A, Y, F>(s, w, x, steps, (h, pending), each),
+            _ => run_block_of::<S, E, I, H, 8, A, Y, F>(s, w, x, steps, (h, pending), each),
         }
     } else {
-        let mut state = step::<S, I, H, A, false>(s, w, &x.data.0[0], h);
+        let mut state = step::<S, E, I, H, A, false>(s, w, &x.data.0[0], h);
         for (x, out) in steps {
-            let next = step::<S, I, H, A, false>(s, w, &x.data.0[0], &state);
+            let next = step::<S, E, I, H, A, false>(s, w, &x.data.0[0], &state);
             each(&state, core::mem::replace(&mut pending, out));
             state = next;
         }
@@ -329,6 +353,7 @@ fn run<S: Simd, const I: usize, const H: usize, A: Activation, Y, F: FnMut(&[f32
 fn run_block_of<
     'a,
     S: Simd,
+    E: Element,
     const I: usize,
     const H: usize,
     const B: usize,
@@ -337,18 +362,18 @@ fn run_block_of<
     F: FnMut(&[f32; H], Y),
 >(
     s: S,
-    w: Weights<'_, I, H>,
+    w: Weights<'_, I, H, E>,
     x: &[f32; I],
     steps: impl Iterator<Item = (&'a SVector<f32, I>, Y)>,
     state: (&mut [f32; H], Y),
     each: F,
 ) {
     match partial_sums(B, H, S::CHAINS) {
-        1 => run_pipelined::<S, I, H, B, 1, A, Y, F>(s, w, x, steps, state, each),
-        2 => run_pipelined::<S, I, H, B, 2, A, Y, F>(s, w, x, steps, state, each),
-        3 => run_pipelined::<S, I, H, B, 3, A, Y, F>(s, w, x, steps, state, each),
-        4 => run_pipelined::<S, I, H, B, 4, A, Y, F>(s, w, x, steps, state, each),
-        _ => run_pipelined::<S, I, H, B, 8, A, Y, F>(s, w, x, steps, state, each),
+        1 => run_pipelined::<S, E, I, H, B, 1, A, Y, F>(s, w, x, steps, state, each),
+        2 => run_pipelined::<S, E, I, H, B, 2, A, Y, F>(s, w, x, steps, state, each),
+        3 => run_pipelined::<S, E, I, H, B, 3, A, Y, F>(s, w, x, steps, state, each),
+        4 => run_pipelined::<S, E, I, H, B, 4, A, Y, F>(s, w, x, steps, state, each),
+        _ => run_pipelined::<S, E, I, H, B, 8, A, Y, F>(s, w, x, steps, state, each),
     }
 }
 
@@ -363,6 +388,7 @@ fn run_block_of<
 fn run_pipelined<
     'a,
     S: Simd,
+    E: Element,
     const I: usize,
     const H: usize,
     const B: usize,
@@ -372,7 +398,7 @@ fn run_pipelined<
     F: FnMut(&[f32; H], Y),
 >(
     s: S,
-    (w_xh, w_hh, b): Weights<'_, I, H>,
+    (w_xh, w_hh, b): Weights<'_, I, H, E>,
     x: &[f32; I],
     steps: impl Iterator<Item = (&'a SVector<f32, I>, Y)>,
     (h, mut pending): (&mut [f32; H], Y),
@@ -382,8 +408,8 @@ fn run_pipelined<
     let mut acc = start_sums::<S, H, B, P>(s, b, &starts);
     let mut copy = [0.0; I];
     let x = crate::flush::on_entry(x, &mut copy);
-    sweep::<S, H, B, P>(s, &mut acc, w_xh, x, &starts);
-    sweep::<S, H, B, P>(s, &mut acc, w_hh, h, &starts);
+    sweep::<S, E, H, B, P>(s, &mut acc, w_xh, x, &starts);
+    sweep::<S, E, H, B, P>(s, &mut acc, w_hh, h, &starts);
     let mut sums = pairwise::<S, B, P>(s, acc);
     for (x, out) in steps {
         let mut state = [0.0; H];
@@ -392,8 +418,8 @@ fn run_pipelined<
         }
         let mut acc = start_sums::<S, H, B, P>(s, b, &starts);
         let x = crate::flush::on_entry(&x.data.0[0], &mut copy);
-        sweep::<S, H, B, P>(s, &mut acc, w_xh, x, &starts);
-        sweep::<S, H, B, P>(s, &mut acc, w_hh, &state, &starts);
+        sweep::<S, E, H, B, P>(s, &mut acc, w_xh, x, &starts);
+        sweep::<S, E, H, B, P>(s, &mut acc, w_hh, &state, &starts);
         sums = pairwise::<S, B, P>(s, acc);
         each(&state, core::mem::replace(&mut pending, out));
     }
@@ -404,28 +430,28 @@ fn run_pipelined<
 }
 
 /// One step, `A(W_xh·x + W_hh·h + b)`, the columns last to first if `BACKWARD`.
-pub(crate) struct Step<'a, const I: usize, const H: usize, A, const BACKWARD: bool> {
-    pub(crate) w: Weights<'a, I, H>,
+pub(crate) struct Step<'a, const I: usize, const H: usize, A, const BACKWARD: bool, E = f32> {
+    pub(crate) w: Weights<'a, I, H, E>,
     pub(crate) x: &'a [f32; I],
     pub(crate) h: &'a [f32; H],
     pub(crate) activation: PhantomData<A>,
 }
 
-impl<S: Simd, const I: usize, const H: usize, A: Activation, const BACKWARD: bool> Kernel<S>
-    for Step<'_, I, H, A, BACKWARD>
+impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, const BACKWARD: bool>
+    Kernel<S> for Step<'_, I, H, A, BACKWARD, E>
 {
     type Output = [f32; H];
 
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn run(self, s: S) -> [f32; H] {
-        step::<S, I, H, A, BACKWARD>(s, self.w, self.x, self.h)
+        step::<S, E, I, H, A, BACKWARD>(s, self.w, self.x, self.h)
     }
 }
 
 /// A sequence of steps (see [`run`]).
-pub(crate) struct Run<'a, const I: usize, const H: usize, A, O, F> {
-    pub(crate) w: Weights<'a, I, H>,
+pub(crate) struct Run<'a, const I: usize, const H: usize, A, O, F, E = f32> {
+    pub(crate) w: Weights<'a, I, H, E>,
     pub(crate) xs: &'a [SVector<f32, I>],
     pub(crate) h: &'a mut [f32; H],
     pub(crate) outs: O,
@@ -433,9 +459,10 @@ pub(crate) struct Run<'a, const I: usize, const H: usize, A, O, F> {
     pub(crate) activation: PhantomData<A>,
 }
 
-impl<S, const I: usize, const H: usize, A, Y, O, F> Kernel<S> for Run<'_, I, H, A, O, F>
+impl<S, E, const I: usize, const H: usize, A, Y, O, F> Kernel<S> for Run<'_, I, H, A, O, F, E>
 where
     S: Simd,
+    E: Element,
     A: Activation,
     O: Iterator<Item = Y>,
     F: FnMut(&[f32; H], Y),
@@ -445,6 +472,6 @@ where
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn run(self, s: S) {
-        run::<S, I, H, A, Y, F>(s, self.w, self.xs, self.h, self.outs, self.each);
+        run::<S, E, I, H, A, Y, F>(s, self.w, self.xs, self.h, self.outs, self.each);
     }
 }

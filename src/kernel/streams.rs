@@ -17,7 +17,8 @@ use core::marker::PhantomData;
 
 use nalgebra::SVector;
 
-use super::simd::{Kernel, Simd};
+use super::simd::{Element, Kernel, Simd};
+use super::step::Weights;
 use super::step::activate;
 use super::tiling::chunk_start;
 use crate::activation::Activation;
@@ -57,6 +58,7 @@ impl<const I: usize, const N: usize> BankInput<I, N> for [SVector<f32, I>; N] {
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn bank_block<
     S: Simd,
+    E: Element,
     const I: usize,
     const H: usize,
     const N: usize,
@@ -66,15 +68,17 @@ fn bank_block<
     X: BankInput<I, N>,
 >(
     s: S,
-    (w_xh, w_hh, b): (&[[f32; H]; I], &[[f32; H]; H], &[f32; H]),
+    (w_xh, w_hh, b): Weights<'_, I, H, E>,
     (x, h): (&X, &[[f32; N]; H]),
     (starts, first): (&[usize; C], usize),
     out: &mut [[f32; N]; H],
 ) {
-    let weights = |column: &[f32; H]| -> [S::V; J] {
-        core::array::from_fn(|j| s.splat(column.get(first + j).copied().unwrap_or(0.0)))
+    let weights = |column: &[E; H]| -> [S::V; J] {
+        core::array::from_fn(|j| s.splat(column.get(first + j).map_or(0.0, |w| w.value())))
     };
-    let mut acc: [[S::V; J]; C] = [weights(b); C];
+    let bias: [S::V; J] =
+        core::array::from_fn(|j| s.splat(b.get(first + j).copied().unwrap_or(0.0)));
+    let mut acc: [[S::V; J]; C] = [bias; C];
     for (k, column) in w_xh.iter().enumerate() {
         let w = weights(column);
         for c in 0..C {
@@ -111,6 +115,7 @@ fn bank_block<
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn bank_units<
     S: Simd,
+    E: Element,
     const I: usize,
     const H: usize,
     const N: usize,
@@ -121,7 +126,7 @@ fn bank_units<
     X: BankInput<I, N>,
 >(
     s: S,
-    w: (&[[f32; H]; I], &[[f32; H]; H], &[f32; H]),
+    w: Weights<'_, I, H, E>,
     xh: (&X, &[[f32; N]; H]),
     first: usize,
     out: &mut [[f32; N]; H],
@@ -136,16 +141,16 @@ fn bank_units<
     let mut k = 0;
     while k + C <= chunks {
         let starts: [usize; C] = core::array::from_fn(|c| start(k + c));
-        bank_block::<S, I, H, N, J, C, A, X>(s, weights(), xh, (&starts, first), out);
+        bank_block::<S, E, I, H, N, J, C, A, X>(s, weights(), xh, (&starts, first), out);
         k += C;
     }
     while k + HALF <= chunks {
         let starts: [usize; HALF] = core::array::from_fn(|c| start(k + c));
-        bank_block::<S, I, H, N, J, HALF, A, X>(s, weights(), xh, (&starts, first), out);
+        bank_block::<S, E, I, H, N, J, HALF, A, X>(s, weights(), xh, (&starts, first), out);
         k += HALF;
     }
     while k < chunks {
-        bank_block::<S, I, H, N, J, 1, A, X>(s, weights(), xh, (&[start(k)], first), out);
+        bank_block::<S, E, I, H, N, J, 1, A, X>(s, weights(), xh, (&[start(k)], first), out);
         k += 1;
     }
 }
@@ -155,9 +160,17 @@ fn bank_units<
 /// registers), stay in registers.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn bank_step<S: Simd, const I: usize, const H: usize, const N: usize, A: Activation, X>(
+fn bank_step<
+    S: Simd,
+    E: Element,
+    const I: usize,
+    const H: usize,
+    const N: usize,
+    A: Activation,
+    X,
+>(
     s: S,
-    w: (&[[f32; H]; I], &[[f32; H]; H], &[f32; H]),
+    w: Weights<'_, I, H, E>,
     x: &X,
     h: &[[f32; N]; H],
     out: &mut [[f32; N]; H],
@@ -177,34 +190,35 @@ fn bank_step<S: Simd, const I: usize, const H: usize, const N: usize, A: Activat
         // blocks with 32 vector registers; the chunks left over in groups of `HALF`, then one
         // at a time.
         match (H - first, wide) {
-            (1, _) => bank_units::<S, I, H, N, 1, 4, 2, A, X>(s, w, xh, first, out),
-            (2, _) => bank_units::<S, I, H, N, 2, 4, 2, A, X>(s, w, xh, first, out),
-            (3, _) => bank_units::<S, I, H, N, 3, 3, 2, A, X>(s, w, xh, first, out),
-            (4, _) => bank_units::<S, I, H, N, 4, 2, 1, A, X>(s, w, xh, first, out),
-            (5, _) => bank_units::<S, I, H, N, 5, 2, 1, A, X>(s, w, xh, first, out),
-            (6, _) => bank_units::<S, I, H, N, 6, 2, 1, A, X>(s, w, xh, first, out),
-            (7, true) => bank_units::<S, I, H, N, 7, 2, 1, A, X>(s, w, xh, first, out),
-            (7, false) => bank_units::<S, I, H, N, 7, 1, 1, A, X>(s, w, xh, first, out),
-            (_, true) => bank_units::<S, I, H, N, 8, 2, 1, A, X>(s, w, xh, first, out),
-            (_, false) => bank_units::<S, I, H, N, 8, 1, 1, A, X>(s, w, xh, first, out),
+            (1, _) => bank_units::<S, E, I, H, N, 1, 4, 2, A, X>(s, w, xh, first, out),
+            (2, _) => bank_units::<S, E, I, H, N, 2, 4, 2, A, X>(s, w, xh, first, out),
+            (3, _) => bank_units::<S, E, I, H, N, 3, 3, 2, A, X>(s, w, xh, first, out),
+            (4, _) => bank_units::<S, E, I, H, N, 4, 2, 1, A, X>(s, w, xh, first, out),
+            (5, _) => bank_units::<S, E, I, H, N, 5, 2, 1, A, X>(s, w, xh, first, out),
+            (6, _) => bank_units::<S, E, I, H, N, 6, 2, 1, A, X>(s, w, xh, first, out),
+            (7, true) => bank_units::<S, E, I, H, N, 7, 2, 1, A, X>(s, w, xh, first, out),
+            (7, false) => bank_units::<S, E, I, H, N, 7, 1, 1, A, X>(s, w, xh, first, out),
+            (_, true) => bank_units::<S, E, I, H, N, 8, 2, 1, A, X>(s, w, xh, first, out),
+            (_, false) => bank_units::<S, E, I, H, N, 8, 1, 1, A, X>(s, w, xh, first, out),
         }
         first += 8;
     }
 }
 
 /// One step of `N` streams, unit-major.
-pub(crate) struct BankStep<'a, const I: usize, const H: usize, const N: usize, A, X> {
-    pub(crate) w: (&'a [[f32; H]; I], &'a [[f32; H]; H], &'a [f32; H]),
+pub(crate) struct BankStep<'a, const I: usize, const H: usize, const N: usize, A, X, E = f32> {
+    pub(crate) w: Weights<'a, I, H, E>,
     pub(crate) x: &'a X,
     pub(crate) h: &'a [[f32; N]; H],
     pub(crate) out: &'a mut [[f32; N]; H],
     pub(crate) activation: PhantomData<A>,
 }
 
-impl<S, const I: usize, const H: usize, const N: usize, A, X> Kernel<S>
-    for BankStep<'_, I, H, N, A, X>
+impl<S, E, const I: usize, const H: usize, const N: usize, A, X> Kernel<S>
+    for BankStep<'_, I, H, N, A, X, E>
 where
     S: Simd,
+    E: Element,
     A: Activation,
     X: BankInput<I, N>,
 {
@@ -213,6 +227,6 @@ where
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn run(self, s: S) {
-        bank_step::<S, I, H, N, A, X>(s, self.w, self.x, self.h, self.out);
+        bank_step::<S, E, I, H, N, A, X>(s, self.w, self.x, self.h, self.out);
     }
 }

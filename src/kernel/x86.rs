@@ -27,20 +27,22 @@
 )]
 
 use core::arch::x86_64::{
-    __m256, __m256i, __m512, _CMP_LT_OQ, _mm256_add_ps, _mm256_and_ps, _mm256_andnot_ps,
-    _mm256_blendv_ps, _mm256_cmp_ps, _mm256_div_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
-    _mm256_loadu_si256, _mm256_max_ps, _mm256_min_ps, _mm256_mul_ps, _mm256_or_ps,
-    _mm256_permutevar8x32_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm512_abs_ps,
-    _mm512_add_ps, _mm512_and_si512, _mm512_castps_si512, _mm512_castsi512_ps, _mm512_cmp_ps_mask,
-    _mm512_div_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_mov_ps, _mm512_mask_storeu_ps,
-    _mm512_maskz_loadu_ps, _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_or_si512,
-    _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    __m256, __m256i, __m512, _CMP_LT_OQ, _mm_loadu_si128, _mm256_add_ps, _mm256_and_ps,
+    _mm256_andnot_ps, _mm256_blendv_ps, _mm256_cmp_ps, _mm256_cvtph_ps, _mm256_div_ps,
+    _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_max_ps, _mm256_min_ps,
+    _mm256_mul_ps, _mm256_or_ps, _mm256_permutevar8x32_ps, _mm256_set1_ps, _mm256_setzero_ps,
+    _mm256_storeu_ps, _mm512_abs_ps, _mm512_add_ps, _mm512_and_si512, _mm512_castps_si512,
+    _mm512_castsi512_ps, _mm512_cmp_ps_mask, _mm512_cvtph_ps, _mm512_div_ps, _mm512_fmadd_ps,
+    _mm512_loadu_ps, _mm512_mask_mov_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
+    _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_or_si512, _mm512_set1_epi32,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 use core::marker::PhantomData;
 use core::sync::atomic::AtomicU8;
 
-use super::simd::{Kernel, Shuffle8, Simd, padded, put, window};
+use super::simd::{Element, Kernel, Shuffle8, Simd, padded, put, window};
 use super::step::{Weights, chunk_step};
+use crate::F16;
 use crate::activation::Activation;
 use crate::tanh::{FAST_TANH_CLAMP, P1, P2, P3, P4, POLY_FLOOR, Q1, Q2, Q3, Q4};
 
@@ -57,7 +59,7 @@ pub(super) trait Ymm: Copy {
 
 /// Every operation below runs an intrinsic of AVX, AVX2 or FMA. SAFETY, for each `unsafe`
 /// block in this impl: `self` is a token of type `T: Ymm`, which exists only on a CPU with
-/// AVX2 and FMA (see the tokens' `detect`); the loads and stores go through pointers from
+/// AVX2, FMA and F16C (see the tokens' `detect`); the loads and stores go through pointers from
 /// references to at least 8 `f32`s, and have no alignment requirement.
 impl<T: Ymm> Simd for T {
     type V = __m256;
@@ -80,6 +82,21 @@ impl<T: Ymm> Simd for T {
         } else {
             self.load8(window(row, start).unwrap_or(&[0.0; 8]))
         }
+    }
+
+    #[inline(always)]
+    fn load_half<const L: usize>(self, row: &[F16; L], start: usize) -> __m256 {
+        let zeros = [F16::from_bits(0); 8];
+        let padding: [F16; 8];
+        let lanes: &[F16; 8] = if L < 8 {
+            padding = padded(row);
+            &padding
+        } else {
+            window(row, start).unwrap_or(&zeros)
+        };
+        // SAFETY: see the impl (the tokens' features include F16C); `lanes` is 8 readable
+        // `F16`s, 16 bytes (`F16` is a transparent `u16`).
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(lanes.as_ptr().cast())) }
     }
 
     #[inline(always)]
@@ -260,7 +277,7 @@ fn first_lanes(n: usize) -> u16 {
 }
 
 /// Every operation below runs an intrinsic of AVX-512F. SAFETY, for each `unsafe` block in
-/// this impl: `self` exists only on a CPU with AVX-512F (and AVX-512VL, AVX2 and FMA; see
+/// this impl: `self` exists only on a CPU with AVX-512F (and AVX-512VL, AVX2, FMA and F16C; see
 /// `detect`); the loads and stores go through pointers from references to at least 16 `f32`s,
 /// or, masked, to at least as many as the mask's lanes (a masked load or store touches no
 /// other lane, and has no alignment requirement).
@@ -287,6 +304,21 @@ impl Simd for Avx512 {
             // SAFETY: see the impl; `lanes` is 16 readable `f32`s.
             unsafe { _mm512_loadu_ps(lanes.as_ptr()) }
         }
+    }
+
+    #[inline(always)]
+    fn load_half<const L: usize>(self, row: &[F16; L], start: usize) -> __m512 {
+        let zeros = [F16::from_bits(0); 16];
+        let padding: [F16; 16];
+        let lanes: &[F16; 16] = if L < 16 {
+            padding = padded(row);
+            &padding
+        } else {
+            window(row, start).unwrap_or(&zeros)
+        };
+        // SAFETY: see the impl; `lanes` is 16 readable `F16`s, 32 bytes (`F16` is a
+        // transparent `u16`).
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(lanes.as_ptr().cast())) }
     }
 
     #[inline(always)]
@@ -416,12 +448,16 @@ macro_rules! token {
 }
 
 token!(
-    /// Proof that the running CPU has AVX2 and FMA.
+    /// Proof that the running CPU has AVX2, FMA and F16C (which every CPU with AVX2 has).
     Avx2Fma,
-    "avx2,fma",
-    cfg!(all(target_feature = "avx2", target_feature = "fma")) || {
+    "avx2,fma,f16c",
+    cfg!(all(
+        target_feature = "avx2",
+        target_feature = "fma",
+        target_feature = "f16c"
+    )) || {
         static ANSWER: AtomicU8 = AtomicU8::new(0);
-        detected(&ANSWER, &["avx2", "fma"])
+        detected(&ANSWER, &["avx2", "fma", "f16c"])
     }
 );
 
@@ -429,14 +465,14 @@ token!(
     /// Proof that the running CPU has AVX2, FMA, AVX-512F and AVX-512VL: the 8-lane kernel
     /// with 32 registers.
     Avx512Vl,
-    "avx2,fma,avx512f,avx512vl",
+    "avx2,fma,f16c,avx512f,avx512vl",
     avx512()
 );
 
 token!(
     /// Proof that the running CPU has AVX2, FMA, AVX-512F and AVX-512VL: the 16-lane kernel.
     Avx512,
-    "avx2,fma,avx512f,avx512vl",
+    "avx2,fma,f16c,avx512f,avx512vl",
     avx512()
 );
 
@@ -467,11 +503,12 @@ fn avx512() -> bool {
     cfg!(all(
         target_feature = "avx2",
         target_feature = "fma",
+        target_feature = "f16c",
         target_feature = "avx512f",
         target_feature = "avx512vl"
     )) || {
         static ANSWER: AtomicU8 = AtomicU8::new(0);
-        detected(&ANSWER, &["avx2", "fma", "avx512f", "avx512vl"])
+        detected(&ANSWER, &["avx2", "fma", "f16c", "avx512f", "avx512vl"])
     }
 }
 
@@ -501,6 +538,7 @@ fn ask(features: &[&str]) -> bool {
     features.iter().all(|feature| match *feature {
         "avx2" => std::arch::is_x86_feature_detected!("avx2"),
         "fma" => std::arch::is_x86_feature_detected!("fma"),
+        "f16c" => std::arch::is_x86_feature_detected!("f16c"),
         "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
         "avx512vl" => std::arch::is_x86_feature_detected!("avx512vl"),
         _ => false,
@@ -550,14 +588,16 @@ pub(super) fn unpack<const H: usize>((low, high): (f64, f64)) -> [f32; H] {
 /// 0–1 and 2–3 (see [`pack`]): two scalars, which the calling convention passes and returns in
 /// vector registers, where an array goes through memory or a general register. The same block
 /// as `step`'s, so the same bits.
-pub(super) struct StepPacked<'a, const I: usize, const H: usize, A> {
-    pub(super) w: Weights<'a, I, H>,
+pub(super) struct StepPacked<'a, const I: usize, const H: usize, A, E = f32> {
+    pub(super) w: Weights<'a, I, H, E>,
     pub(super) x: &'a [f32; I],
     pub(super) h: (f64, f64),
     pub(super) activation: PhantomData<A>,
 }
 
-impl<T: Ymm, const I: usize, const H: usize, A: Activation> Kernel<T> for StepPacked<'_, I, H, A> {
+impl<T: Ymm, E: Element, const I: usize, const H: usize, A: Activation> Kernel<T>
+    for StepPacked<'_, I, H, A, E>
+{
     type Output = (f64, f64);
 
     #[cfg_attr(debug_assertions, inline)]
@@ -577,7 +617,7 @@ impl<T: Ymm, const I: usize, const H: usize, A: Activation> Kernel<T> for StepPa
         // Inputs below `FLUSH_BELOW` read as +0 (the caller's state is flushed by the caller).
         let mut copy = [0.0; I];
         let x = crate::flush::on_entry(self.x, &mut copy);
-        let state = chunk_step::<T, I, H, A>(s, self.w, x, h);
+        let state = chunk_step::<T, E, I, H, A>(s, self.w, x, h);
         // SAFETY: as above.
         unsafe {
             let out = _mm_castps_pd(_mm256_castps256_ps128(state));

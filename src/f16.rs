@@ -1,0 +1,390 @@
+//! Half-precision (IEEE 754 binary16) weights: stored in 16 bits, widened to f32 exactly when
+//! the kernel loads them, so that every multiply-add is the f32 one.
+//!
+//! ```text
+//! f16: 1 sign bit, 5 exponent bits, 10 fraction bits;  largest finite 65504,
+//!      smallest normal 2^-14, smallest subnormal 2^-24;  unit roundoff u = 2^-11
+//! ```
+//!
+//! Rounding a weight `w` to the nearest f16 (ties to even) changes it by at most
+//! `2^-11·|w|` in the normal range and by at most `2^-25` below it: see
+//! [`HalfCell`](crate::HalfCell) for what that does to a step.
+
+use core::marker::PhantomData;
+
+use nalgebra::{ArrayStorage, SMatrix, SVector};
+
+use crate::activation::{Activation, Tanh};
+use crate::cell::RnnCell;
+use crate::kernel::Backend;
+
+/// An IEEE 754 half-precision value, as its 16 bits. Conversions are exact from f16 to f32,
+/// and round to nearest, ties to even, from f32 to f16 (as the F16C instructions and PyTorch's
+/// `.half()` do).
+///
+/// ```
+/// use elman::F16;
+///
+/// assert_eq!(F16::from_f32(0.1).to_f32(), 0.099_975_586);
+/// assert_eq!(F16::from_f32(65504.0).to_f32(), 65504.0);
+/// assert!(F16::from_f32(1e6).to_f32().is_infinite());
+/// assert_eq!(F16::from_bits(0x3C00).to_f32(), 1.0);
+/// ```
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Hash)]
+#[repr(transparent)]
+pub struct F16(u16);
+
+impl F16 {
+    /// The largest finite value, 65504.
+    pub const MAX: f32 = 65504.0;
+
+    /// The value with these bits.
+    #[inline]
+    #[must_use]
+    pub const fn from_bits(bits: u16) -> Self {
+        Self(bits)
+    }
+
+    /// The bits of this value.
+    #[inline]
+    #[must_use]
+    pub const fn to_bits(self) -> u16 {
+        self.0
+    }
+
+    /// `v` rounded to the nearest f16, ties to even: ±∞ beyond the largest finite value
+    /// (from `65520` on, as IEEE 754 rounds), ±0 below half the smallest subnormal, NaN for NaN.
+    #[must_use]
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_possible_wrap,
+        clippy::cast_sign_loss,
+        reason = "bit fields of known widths"
+    )]
+    pub const fn from_f32(v: f32) -> Self {
+        let x = v.to_bits();
+        let sign = (x >> 16) & 0x8000;
+        let exp = ((x >> 23) & 0xFF) as i32;
+        let fraction = x & 0x7F_FFFF;
+        if exp == 0xFF {
+            // Infinity, or NaN kept quiet.
+            let nan = if fraction == 0 { 0 } else { 0x200 };
+            return Self((sign | 0x7C00 | nan | (fraction >> 13)) as u16);
+        }
+        // The exponent rebiased from 127 to 15.
+        let e = exp - 112;
+        if e >= 0x1F {
+            return Self((sign | 0x7C00) as u16);
+        }
+        let (kept, shift) = if e <= 0 {
+            // A subnormal f16 (or 0): the significand with its leading 1, shifted so that
+            // its units are 2^-24.
+            if e < -10 {
+                return Self(sign as u16);
+            }
+            (fraction | 0x80_0000, (14 - e) as u32)
+        } else {
+            (((e as u32) << 23) | fraction, 13)
+        };
+        let truncated = kept >> shift;
+        let rest = kept & ((1 << shift) - 1);
+        let half = 1 << (shift - 1);
+        // A carry out of the fraction moves into the exponent, to infinity at the top.
+        let rounded = if rest > half || (rest == half && truncated & 1 == 1) {
+            truncated + 1
+        } else {
+            truncated
+        };
+        Self((sign | rounded) as u16)
+    }
+
+    /// The value as f32: exact (NaN kept quiet).
+    #[must_use]
+    pub const fn to_f32(self) -> f32 {
+        let h = self.0 as u32;
+        let sign = (h & 0x8000) << 16;
+        let exp = (h >> 10) & 0x1F;
+        let fraction = h & 0x3FF;
+        let bits = if exp == 0x1F {
+            let quiet = if fraction == 0 { 0 } else { 0x40_0000 };
+            sign | 0x7F80_0000 | quiet | (fraction << 13)
+        } else if exp == 0 {
+            if fraction == 0 {
+                sign
+            } else {
+                // fraction·2^-24, normalised: its leading 1 moved to bit 10.
+                let shift = fraction.leading_zeros() - 21;
+                sign | ((113 - shift) << 23) | (((fraction << shift) & 0x3FF) << 13)
+            }
+        } else {
+            sign | ((exp + 112) << 23) | (fraction << 13)
+        };
+        f32::from_bits(bits)
+    }
+}
+
+/// A vanilla RNN cell whose weights `W_xh` and `W_hh` are stored in half precision ([`F16`])
+/// and its bias in f32: half the bytes of an [`RnnCell`] for the same model, read by the same
+/// kernel, which widens each weight to f32 (exactly) as it loads it and computes in f32.
+///
+/// A step whose weights stream from L2 (from (64, 128) on) is bound by the bytes it reads: half
+/// the bytes, a faster step. Its result is, to the bit, the step of the f32 cell with the same
+/// (rounded) weights, [`widened`](Self::widened) on the same backend.
+///
+/// **What the rounding changes.** Rounding `W` to `W'` moves unit `j`'s pre-activation by at
+/// most `Σ_k |W[j,k] − W'[j,k]|·|z_k|` over `z = [x; h]`, and the non-linearities are
+/// 1-Lipschitz, so one step of the two models from the same `x` and `h` differs by at most
+///
+/// ```text
+/// δ_half = max_j ( Σ_k |ΔW_xh[j,k]|·x_max + Σ_k |ΔW_hh[j,k]|·h_max )
+///        ≤ 2^-11·max_j ( Σ_k |W_xh[j,k]|·x_max + Σ_k |W_hh[j,k]|·h_max ) + 2^-25·(I·x_max + H·h_max)
+/// ```
+///
+/// (f16 rounds to nearest with unit roundoff `2^-11`, and by at most `2^-25` below its
+/// smallest normal `2^-14`). Over a sequence the states of the two models stay within
+/// `δ_half / (1 − L')` of each other if `L' = ‖W'_hh‖_∞ < 1`, as the error budget's geometric
+/// series gives. [`rounding`](Self::rounding) computes both from the actual weights.
+///
+/// ```
+/// use elman::{HalfCell, RnnCell};
+/// use elman::nalgebra::SVector;
+///
+/// let cell: RnnCell<1, 2> = RnnCell::from_row_major([[0.3], [-0.7]], [[0.5, 0.1], [0.2, 0.4]], [0.1, 0.0]);
+/// let half = HalfCell::from_cell(&cell)?;
+/// let (x, h) = (SVector::from([1.0]), SVector::zeros());
+/// // The same bits as the f32 step of the rounded weights,
+/// assert_eq!(half.step(&x, &h), half.widened().step(&x, &h));
+/// // and within the rounding's bound of the f32 model.
+/// let bound = half.rounding(&cell, 1.0, 1.0);
+/// let gap = (half.step(&x, &h) - cell.step(&x, &h)).amax();
+/// assert!(gap <= bound.per_step + 2.0 * cell.error_budget(1.0, 1.0).per_step);
+/// # Ok::<(), elman::f16::OutOfRange>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[repr(C, align(64))]
+pub struct HalfCell<const I: usize, const H: usize, A = Tanh> {
+    /// The columns of `W_xh`.
+    w_xh: [[F16; H]; I],
+    /// The columns of `W_hh`.
+    w_hh: [[F16; H]; H],
+    b: [f32; H],
+    activation: PhantomData<A>,
+}
+
+/// A weight beyond half precision's range (`|w| ≥ 65520` rounds to infinity), which
+/// [`HalfCell::from_cell`] cannot store.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OutOfRange {
+    /// `"w_xh"` or `"w_hh"`.
+    pub matrix: &'static str,
+    /// The weight's row (hidden unit).
+    pub row: usize,
+    /// The weight's column.
+    pub column: usize,
+    /// The weight.
+    pub value: f32,
+}
+
+impl core::fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{}[{}, {}] = {} is beyond half precision's range (largest finite 65504)",
+            self.matrix, self.row, self.column, self.value
+        )
+    }
+}
+
+impl core::error::Error for OutOfRange {}
+
+/// How far a [`HalfCell`] may be from the f32 cell it was rounded from; see [`HalfCell`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rounding {
+    /// `δ_half`: the most one step of the two models, from the same `x` and `h`, may differ by
+    /// in any component (exact arithmetic; each model's own rounding is its
+    /// [`ErrorBudget`](crate::ErrorBudget)).
+    pub per_step: f32,
+    /// `δ_half / (1 − L')`: the most the states of the two models, run on the same inputs from
+    /// the same state, may drift apart, if `L' = ‖W'_hh‖_∞ < 1`; `None` otherwise.
+    pub sequence: Option<f32>,
+}
+
+/// `m`'s columns rounded to half precision, or the first weight beyond its range.
+const fn round_columns<const R: usize, const C: usize>(
+    m: &SMatrix<f32, R, C>,
+    matrix: &'static str,
+) -> Result<[[F16; R]; C], OutOfRange> {
+    let columns = &m.data.0;
+    let mut out = [[F16(0); R]; C];
+    let mut c = 0;
+    while c < C {
+        let mut r = 0;
+        while r < R {
+            let value = columns[c][r];
+            let half = F16::from_f32(value);
+            // Infinity from a finite weight: beyond the range (an infinite or NaN weight is
+            // kept as it is).
+            if half.0 & 0x7FFF == 0x7C00 && value.is_finite() {
+                return Err(OutOfRange {
+                    matrix,
+                    row: r,
+                    column: c,
+                    value,
+                });
+            }
+            out[c][r] = half;
+            r += 1;
+        }
+        c += 1;
+    }
+    Ok(out)
+}
+
+/// The f32 matrix of half-precision columns (exact).
+const fn widen<const R: usize, const C: usize>(columns: &[[F16; R]; C]) -> SMatrix<f32, R, C> {
+    let mut out = [[0.0_f32; R]; C];
+    let mut c = 0;
+    while c < C {
+        let mut r = 0;
+        while r < R {
+            out[c][r] = columns[c][r].to_f32();
+            r += 1;
+        }
+        c += 1;
+    }
+    SMatrix::from_array_storage(ArrayStorage(out))
+}
+
+impl<const I: usize, const H: usize, A: Activation> HalfCell<I, H, A> {
+    /// `cell` with its weights rounded to the nearest half-precision value (ties to even, as
+    /// PyTorch's `.half()` rounds) and its bias kept in f32. A weight of magnitude `65520` or
+    /// more, which half precision rounds to infinity, is an error that names it.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfRange`] for the first weight (of `W_xh`, then `W_hh`, column by column) beyond
+    /// half precision's range.
+    pub const fn from_cell(cell: &RnnCell<I, H, A>) -> Result<Self, OutOfRange> {
+        let w_xh = match round_columns(cell.w_xh(), "w_xh") {
+            Ok(columns) => columns,
+            Err(e) => return Err(e),
+        };
+        let w_hh = match round_columns(cell.w_hh(), "w_hh") {
+            Ok(columns) => columns,
+            Err(e) => return Err(e),
+        };
+        let [b] = cell.bias().data.0;
+        Ok(Self {
+            w_xh,
+            w_hh,
+            b,
+            activation: PhantomData,
+        })
+    }
+
+    /// The f32 cell with exactly this cell's weights: the same model, at twice the bytes. Its
+    /// step on a backend gives the bits of this cell's step on that backend.
+    #[must_use]
+    pub const fn widened(&self) -> RnnCell<I, H, A> {
+        RnnCell::new(
+            widen(&self.w_xh),
+            widen(&self.w_hh),
+            SVector::from_array_storage(ArrayStorage([self.b])),
+        )
+    }
+
+    /// The columns of `W_xh`, in half precision.
+    #[must_use]
+    pub const fn w_xh_columns(&self) -> &[[F16; H]; I] {
+        &self.w_xh
+    }
+
+    /// The columns of `W_hh`, in half precision.
+    #[must_use]
+    pub const fn w_hh_columns(&self) -> &[[F16; H]; H] {
+        &self.w_hh
+    }
+
+    /// The bias, in f32.
+    #[must_use]
+    pub const fn bias(&self) -> &[f32; H] {
+        &self.b
+    }
+
+    /// How far this cell's model is from `original`'s (the f32 cell it was rounded from) for
+    /// inputs with `|x_k| ≤ x_max` and states with `|h_k| ≤ h_max`: `δ_half` from the actual
+    /// differences of the weights, and its geometric series over a sequence (see
+    /// [`HalfCell`]).
+    #[must_use]
+    pub fn rounding(&self, original: &RnnCell<I, H, A>, x_max: f32, h_max: f32) -> Rounding {
+        let (x_max, h_max) = (f64::from(x_max.abs()), f64::from(h_max.abs()));
+        let delta = |w: f32, half: F16| f64::from((w - half.to_f32()).abs());
+        let (mut per_step, mut contraction) = (0.0_f64, 0.0_f64);
+        for j in 0..H {
+            let dx: f64 = (0..I)
+                .map(|k| delta(original.w_xh()[(j, k)], self.w_xh[k][j]))
+                .sum();
+            let dh: f64 = (0..H)
+                .map(|k| delta(original.w_hh()[(j, k)], self.w_hh[k][j]))
+                .sum();
+            per_step = per_step.max(dx * x_max + dh * h_max);
+            let row: f64 = (0..H)
+                .map(|k| f64::from(self.w_hh[k][j].to_f32().abs()))
+                .sum();
+            contraction = contraction.max(row);
+        }
+        // Rounded up past the f64 sums' own rounding.
+        let u = f64::from(f32::EPSILON) / 2.0;
+        #[expect(clippy::cast_possible_truncation, reason = "a bound, rounded up")]
+        let up = |v: f64| (v * (1.0 + 4.0 * u)) as f32;
+        Rounding {
+            per_step: up(per_step),
+            sequence: (contraction < 1.0).then(|| up(per_step / (1.0 - contraction))),
+        }
+    }
+
+    /// One step, `A(W_xh·x + W_hh·h + b)`, on [`Backend::best`].
+    #[inline]
+    #[must_use]
+    pub fn step(&self, x: &SVector<f32, I>, h: &SVector<f32, H>) -> SVector<f32, H> {
+        self.step_with(Backend::best(), x, h)
+    }
+
+    /// [`step`](Self::step) on the given backend.
+    #[inline]
+    #[must_use]
+    pub fn step_with(
+        &self,
+        backend: Backend,
+        x: &SVector<f32, I>,
+        h: &SVector<f32, H>,
+    ) -> SVector<f32, H> {
+        let w = (&self.w_xh, &self.w_hh, &self.b);
+        let out = backend.step_weights::<I, H, A, F16>(w, &x.data.0[0], &h.data.0[0]);
+        SVector::from_array_storage(ArrayStorage([out]))
+    }
+
+    /// The state after stepping through `xs` from `h`, inside one call of the kernel: the
+    /// bits of [`step`](Self::step) called in a loop.
+    #[inline]
+    #[must_use]
+    pub fn run(&self, xs: &[SVector<f32, I>], h: &SVector<f32, H>) -> SVector<f32, H> {
+        self.run_with(Backend::best(), xs, h)
+    }
+
+    /// [`run`](Self::run) on the given backend.
+    #[inline]
+    #[must_use]
+    pub fn run_with(
+        &self,
+        backend: Backend,
+        xs: &[SVector<f32, I>],
+        h: &SVector<f32, H>,
+    ) -> SVector<f32, H> {
+        let mut state = *h;
+        let [h] = &mut state.data.0;
+        let w = (&self.w_xh, &self.w_hh, &self.b);
+        backend.run_of::<I, H, A, (), _, F16>(w, xs, h, core::iter::repeat(()), |_, ()| {});
+        state
+    }
+}
