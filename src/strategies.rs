@@ -13,7 +13,7 @@
 //! | --- | --- |
 //! | [`cell`], [`cell_with`] | any cell: every weight and bias in `[-bound, bound]` |
 //! | [`contractive_cell`], [`contractive_cell_with`] | a cell with `‖W_hh‖∞ < norm`: every row of `W_hh` sums, in absolute value, below `norm` |
-//! | [`saturating_cell`] | a tanh cell whose every unit is within `1 − tanh(margin)` of ±1 after any step |
+//! | [`saturating_cell`] | a tanh cell whose every unit is within `1 − tanh(margin)` of ±1 after a step from an input in `[-1, 1]` |
 //! | [`readout`] | any readout: every weight and bias in `[-bound, bound]` |
 //! | [`matrix`], [`input`], [`state`] | matrices and vectors of bounded values; a state in `[-1, 1]`, where tanh keeps it |
 //! | [`sequence`] | sequences of inputs, of a length in a range |
@@ -42,13 +42,13 @@
 //! # Shapes of the values
 //!
 //! Cells and readouts come boxed (`Box<RnnCell<I, H>>`, `Box<Readout<H, O>>`), written in place
-//! on the heap: proptest keeps the values it draws while it shrinks a failing case, and a model
-//! of a real size held by value overflows a test thread's stack in a debug build (see
-//! [`in_place`](crate::in_place)). A box is used as the model itself (`cell.step(..)`,
-//! `&cell` where a `&RnnCell` is expected); `*cell` moves it out where a constructor takes a
-//! model by value. Matrices, vectors and sequences come by value.
+//! on the heap from the weights proptest draws (and shrinks) in vectors: a model of a real size
+//! built by value overflows a test thread's stack in a debug build (a `RnnCell<128, 256>` is
+//! 385 KiB; see [`in_place`](crate::in_place)). A box is used as the model itself
+//! (`cell.step(..)`, `&cell` where a `&RnnCell` is expected); `*cell` moves it out where a
+//! constructor takes a model by value. Matrices, vectors and sequences come by value.
 //!
-//! Every weight goes through the cell's constructors, so weights below
+//! The weights are stored as the in-place constructors store them, so weights below
 //! [`WEIGHT_FLUSH_BELOW`](crate::WEIGHT_FLUSH_BELOW) are stored as zero, as in every cell.
 //!
 //! Each strategy shrinks its values towards zero (the contraction of a contractive cell too), so
@@ -61,8 +61,9 @@
 //!
 //! # Panics
 //!
-//! Every strategy checks its bounds when it is built (not when it draws): a bound, norm or
-//! margin that is negative, infinite or NaN panics, naming the argument.
+//! Every strategy checks its arguments when it is built (not when it draws): a bound or margin
+//! that is negative, infinite or NaN, or a norm that is not positive and finite, panics, naming
+//! the argument.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;

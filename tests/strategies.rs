@@ -98,8 +98,8 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(4))]
 
-    /// A cell of 385 KiB, drawn, shrunk and stepped on a test thread's stack in a debug build:
-    /// the strategies build it in place on the heap.
+    /// A cell of 385 KiB, drawn and stepped on a test thread's stack in a debug build: the
+    /// strategies build it in place on the heap (built by value, it overflows the stack).
     #[test]
     fn large_cells_stay_off_the_stack(cell in contractive_cell::<128, 256>(0.9), x in input::<128>(1.0)) {
         prop_assert!(recurrent_norm(&cell) < 0.9);
