@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Times the working tree against another revision of the crate in one process, interleaved
-# (scripts/ab/main.rs): the way to tell whether a change made the step faster on a machine
+# (the package scripts/ab/): the way to tell whether a change made the step faster on a machine
 # whose bench runs vary by ±30 %.
 #
 #   scripts/ab.sh REV                                        # default build
@@ -8,7 +8,10 @@
 #   AB_ONLY=process,pairs scripts/ab.sh REV                   # only those groups (step, bank,
 #                                                            # process, pairs, denormal)
 #
-# REV must have the API the timing uses (RnnCell::new/step, RnnBank::new/step/step_lanes).
+# REV must have the API side A uses: RnnCell::new/step/w_xh/w_hh/bias, RnnBank::new/step/
+# step_lanes/set_state/reset, Rnn::new/step/process/reset, Readout::new. Side B (the working tree)
+# also uses kernel::build_info and Backend::best/fma_burst/tanh_into/floor_chain. CI builds the
+# program against the working tree, so a change of that API shows there first.
 set -euo pipefail
 
 rev=${1:?usage: scripts/ab.sh REV}
@@ -16,22 +19,21 @@ root=$(git rev-parse --show-toplevel)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-mkdir -p "$work/a" "$work/ab/src"
+# Side A: REV, its package renamed `elman_a`.
+mkdir -p "$work/a" "$work/ab"
 git -C "$root" archive "$rev" | tar -x -C "$work/a"
 sed -i 's/^name = "elman"$/name = "elman_a"/' "$work/a/Cargo.toml"
-cat > "$work/ab/Cargo.toml" <<TOML
-[package]
-name = "elman-ab"
-version = "0.0.0"
-edition = "2024"
-publish = false
-
-[dependencies]
-elman = { path = "$root" }
-elman_a = { path = "$work/a" }
-
-[workspace]
-TOML
-cp "$root/scripts/ab/main.rs" "$work/ab/src/main.rs"
+# The program, scripts/ab/ (a package of its own, built and linted in the repository against the
+# working tree for both sides): copied with `elman` pointing at the working tree and `elman_a`
+# at REV, and its workspace reduced to itself (the working tree's `elman_a` stand-in stays out).
+cp "$root/scripts/ab/main.rs" "$root/scripts/ab/Cargo.toml" "$work/ab/"
+cp "$root/scripts/ab/Cargo.lock" "$work/ab/"
+sed -i \
+    -e "s|^elman = { path = \"../..\" }\$|elman = { path = \"$root\" }|" \
+    -e "s|^elman_a = { path = \"a\" }\$|elman_a = { path = \"$work/a\" }|" \
+    -e 's|^members = \[".", "a"\]$|members = ["."]|' \
+    "$work/ab/Cargo.toml"
+grep -qxF "elman_a = { path = \"$work/a\" }" "$work/ab/Cargo.toml" ||
+    { echo "scripts/ab/Cargo.toml: no \`elman_a = { path = \"a\" }\` line to point at $rev" >&2; exit 1; }
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}/ab" \
     cargo run --quiet --release --manifest-path "$work/ab/Cargo.toml" -- "$rev"

@@ -1,6 +1,10 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(not(feature = "std"), no_std)]
 
+// The property-test strategies hand out boxed models: they need an allocator, not `std`.
+#[cfg(feature = "proptest")]
+extern crate alloc;
+
 pub mod activation;
 pub mod bank;
 pub mod budget;
@@ -14,6 +18,8 @@ pub mod readout;
 pub mod reference;
 pub mod rnn;
 pub mod stack;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 pub mod tanh;
 #[cfg(feature = "std")]
 pub mod torch;
@@ -27,6 +33,10 @@ pub use flush::{FLUSH_BELOW, WEIGHT_FLUSH_BELOW};
 pub use in_place::InPlace;
 pub use kernel::Backend;
 pub use nalgebra;
+/// The property-testing crate whose [`Strategy`](proptest::strategy::Strategy) the
+/// [`strategies`] return (feature `proptest`).
+#[cfg(feature = "proptest")]
+pub use proptest;
 pub use readout::{Readout, argmax, log_softmax, one_hot, one_hot_argmax, sigmoid, softmax};
 pub use rnn::{OnSwap, Rnn};
 pub use tanh::{

@@ -8,8 +8,9 @@
 
 mod common;
 
-use common::{FAST_TANH_ERROR, TANH_ERROR, assert_within, cell, input, order_tolerance, state};
+use common::{FAST_TANH_ERROR, TANH_ERROR, assert_within, cell, input, order_tolerance};
 use elman::nalgebra::{SMatrix, SVector};
+use elman::strategies::state;
 use elman::{Backend, Relu, RnnCell, Tanh, reference};
 use proptest::prelude::*;
 

@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::{cell, contractive, input, state};
+use common::{cell, contractive, input};
 use elman::nalgebra::SVector;
+use elman::strategies::state;
 use elman::{Backend, Relu, Tanh, reference};
 use proptest::prelude::*;
 

@@ -10,14 +10,11 @@ mod common;
 
 use common::U;
 use elman::nalgebra::{SVector, vector};
+use elman::strategies::{matrix, readout, state};
 use elman::{Readout, argmax, log_softmax, one_hot, one_hot_argmax, reference, sigmoid, softmax};
 use proptest::prelude::*;
 
 const EPS: f64 = f32::EPSILON as f64;
-
-fn logits<const N: usize>(range: f32) -> impl Strategy<Value = SVector<f32, N>> {
-    proptest::collection::vec(-range..=range, N).prop_map(|v| SVector::from_column_slice(&v))
-}
 
 fn sum<const N: usize>(p: &SVector<f32, N>) -> f64 {
     p.iter().map(|&v| f64::from(v)).sum()
@@ -45,14 +42,14 @@ macro_rules! softmax_at {
                 #![proptest_config(ProptestConfig::with_cases(256))]
 
                 #[test]
-                fn sums_to_one_and_lies_in_unit_interval(y in logits::<$n>(20.0)) {
+                fn sums_to_one_and_lies_in_unit_interval(y in matrix::<$n, 1>(20.0)) {
                     let p = softmax(&y);
                     prop_assert!((sum(&p) - 1.0).abs() <= 1e-6, "{p:?}");
                     prop_assert!(p.iter().all(|&v| v > 0.0 && v <= 1.0), "{p:?}");
                 }
 
                 #[test]
-                fn huge_logits_stay_finite(y in logits::<$n>(1e30)) {
+                fn huge_logits_stay_finite(y in matrix::<$n, 1>(1e30)) {
                     let p = softmax(&y);
                     prop_assert!(p.iter().all(|v| v.is_finite()), "{p:?}");
                     prop_assert!((sum(&p) - 1.0).abs() <= 1e-6, "{p:?}");
@@ -60,7 +57,7 @@ macro_rules! softmax_at {
                 }
 
                 #[test]
-                fn keeps_the_argmax(y in logits::<$n>(10.0)) {
+                fn keeps_the_argmax(y in matrix::<$n, 1>(10.0)) {
                     let p = softmax(&y);
                     let k = argmax(&y);
                     // The largest logit has the largest probability ...
@@ -75,7 +72,7 @@ macro_rules! softmax_at {
                 }
 
                 #[test]
-                fn invariant_to_a_constant(y in logits::<$n>(10.0), c in -10.0f32..10.0) {
+                fn invariant_to_a_constant(y in matrix::<$n, 1>(10.0), c in -10.0f32..10.0) {
                     let shifted = y.add_scalar(c);
                     // Adding c moved each logit by at most d relative to exact, and each softmax
                     // rounds `y_i − max` by at most u·(max − min): every exponent is off by at
@@ -91,7 +88,7 @@ macro_rules! softmax_at {
                 }
 
                 #[test]
-                fn log_softmax_is_log_of_softmax(y in logits::<$n>(10.0)) {
+                fn log_softmax_is_log_of_softmax(y in matrix::<$n, 1>(10.0)) {
                     let (p, l) = (softmax(&y), log_softmax(&y));
                     for i in 0..$n {
                         // exp(l) and p are both within a few roundings of the exact value
@@ -144,17 +141,17 @@ proptest! {
     /// terms in two orders.
     #[test]
     fn readout_logits_equal_reference(
-        w in common::matrix::<5, 13>(3.0), b in common::matrix::<5, 1>(3.0), h in common::state::<13>()
+        head in readout::<13, 5>(3.0), h in state::<13>()
     ) {
-        logits_match(&Readout::new(w, b), &h)?;
+        logits_match(&head, &h)?;
     }
 
     /// The same with more than 8 outputs (two partial sums instead of eight).
     #[test]
     fn wide_readout_logits_equal_reference(
-        w in common::matrix::<11, 21>(3.0), b in common::matrix::<11, 1>(3.0), h in common::state::<21>()
+        head in readout::<21, 11>(3.0), h in state::<21>()
     ) {
-        logits_match(&Readout::new(w, b), &h)?;
+        logits_match(&head, &h)?;
     }
 }
 

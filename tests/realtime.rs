@@ -8,16 +8,9 @@ mod common;
 use common::{FAST_TANH_ERROR, cell, order_tolerance};
 use elman::kernel::FLUSH_BELOW;
 use elman::nalgebra::{SMatrix, SVector, vector};
+use elman::strategies::{readout, sequence};
 use elman::{Backend, OnSwap, Readout, Relu, Rnn, RnnBank, RnnCell, Tanh};
 use proptest::prelude::*;
-
-fn readout<const H: usize, const O: usize>() -> impl Strategy<Value = Readout<H, O>> {
-    (common::matrix::<O, H>(1.0), common::matrix::<O, 1>(1.0)).prop_map(|(w, b)| Readout::new(w, b))
-}
-
-fn inputs<const I: usize>(max: usize) -> impl Strategy<Value = Vec<SVector<f32, I>>> {
-    proptest::collection::vec(common::matrix::<I, 1>(2.0), 0..max)
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
@@ -25,7 +18,7 @@ proptest! {
     /// `Rnn::step` is the cell's step and the readout's logits, and `process` is stepping.
     #[test]
     fn rnn_is_cell_plus_readout(
-        cell in cell::<3, 7, Tanh>(), head in readout::<7, 4>(), xs in inputs::<3>(40)
+        cell in cell::<3, 7, Tanh>(), head in readout::<7, 4>(1.0), xs in sequence::<3>(2.0, 0..40)
     ) {
         for backend in Backend::available() {
             let mut rnn = common::boxed_rnn(&cell, &head, backend);
@@ -46,7 +39,7 @@ proptest! {
     /// rounding.
     #[test]
     fn blocks_match_steps(
-        cell in common::contractive::<9, 7>(), head in readout::<7, 4>(), xs in inputs::<9>(40)
+        cell in common::contractive::<9, 7>(), head in readout::<7, 4>(1.0), xs in sequence::<9>(2.0, 0..40)
     ) {
         blocks_match::<9, 7>(&cell, &head, &xs)?;
     }
@@ -55,7 +48,7 @@ proptest! {
     /// arrays (one chunk's, as its vector).
     #[test]
     fn blocks_match_steps_two_chunks(
-        cell in common::contractive::<3, 13>(), head in readout::<13, 4>(), xs in inputs::<3>(40)
+        cell in common::contractive::<3, 13>(), head in readout::<13, 4>(1.0), xs in sequence::<3>(2.0, 0..40)
     ) {
         blocks_match::<3, 13>(&cell, &head, &xs)?;
     }
@@ -64,7 +57,7 @@ proptest! {
     /// each step's input sums issued right after the previous step's activation.
     #[test]
     fn blocks_match_steps_pipelined(
-        cell in common::contractive::<5, 40>(), head in readout::<40, 4>(), xs in inputs::<5>(24)
+        cell in common::contractive::<5, 40>(), head in readout::<40, 4>(1.0), xs in sequence::<5>(2.0, 0..24)
     ) {
         blocks_match::<5, 40>(&cell, &head, &xs)?;
     }
@@ -76,7 +69,7 @@ proptest! {
     /// The same at a size whose weights (35 KiB) exceed 32 KiB, where `process` hoists.
     #[test]
     fn hoisted_blocks_match_steps(
-        cell in common::contractive::<9, 90>(), head in readout::<90, 4>(), xs in inputs::<9>(20)
+        cell in common::contractive::<9, 90>(), head in readout::<90, 4>(1.0), xs in sequence::<9>(2.0, 0..20)
     ) {
         blocks_match::<9, 90>(&cell, &head, &xs)?;
     }
@@ -85,7 +78,7 @@ proptest! {
     /// other hoisted step sweeps the columns backward, and each shape of block does both.
     #[test]
     fn hoisted_blocks_match_steps_overlapping(
-        cell in common::contractive::<8, 129>(), head in readout::<129, 4>(), xs in inputs::<8>(19)
+        cell in common::contractive::<8, 129>(), head in readout::<129, 4>(1.0), xs in sequence::<8>(2.0, 0..19)
     ) {
         blocks_match::<8, 129>(&cell, &head, &xs)?;
     }

@@ -17,9 +17,7 @@ const ROUNDS: usize = 15;
 /// The benches' cell: a fixed hash scaled by `1/√(I+H)`.
 macro_rules! cell {
     ($krate:ident, $i:expr, $h:expr) => {{
-        #[allow(clippy::cast_precision_loss)]
         let scale = 1.0 / (($i + $h) as f32).sqrt();
-        #[allow(clippy::cast_precision_loss)]
         let value = |r: usize, c: usize, salt: usize| {
             (((r * 7919 + c * 104_729 + salt) % 2001) as f32 / 1000.0 - 1.0) * scale
         };
@@ -32,7 +30,6 @@ macro_rules! cell {
 }
 
 /// Nanoseconds per call of `f`, over `reps` calls (each result handed to `black_box`).
-#[allow(clippy::cast_precision_loss)]
 fn time<R>(mut f: impl FnMut() -> R, reps: usize) -> f64 {
     let start = Instant::now();
     for _ in 0..reps {
@@ -59,7 +56,6 @@ macro_rules! steps_fn {
 
 macro_rules! step_ab {
     ($i:expr, $h:expr) => {{
-        #[allow(clippy::cast_precision_loss)]
         let xs: Vec<SVector<f32, $i>> = (0..4)
             .map(|t| SVector::from_fn(|k, _| ((t * 31 + k * 17) % 13) as f32 / 6.5 - 1.0))
             .collect();
@@ -89,7 +85,6 @@ macro_rules! step_ab {
 
 macro_rules! bank_ab {
     ($i:expr, $h:expr, $n:expr) => {{
-        #[allow(clippy::cast_precision_loss)]
         let xs: [SVector<f32, $i>; $n] =
             core::array::from_fn(|s| SVector::from_element((s % 7) as f32 / 3.5 - 1.0));
         let lanes: [[f32; $n]; $i] = core::array::from_fn(|k| core::array::from_fn(|s| xs[s][k]));
@@ -125,8 +120,7 @@ macro_rules! bank_ab {
             (tb, lb) = (tb.min(tb_round), lb.min(lb_round));
             (fma, tanh) = (fma.min(fma_round), tanh.min(tanh_round));
         }
-        #[allow(clippy::cast_precision_loss)]
-        let n = $n as f64;
+        let n = f64::from($n);
         println!(
             "bank ({:2}, {:2}) N = {:3}  A {:8.2}  B {:8.2} ns/stream  B/A {:.2}   lanes: A {:6.2}  B {:6.2}  B/A {:.2}   B over floor, best over best (median of rounds): step {:.2} ({:.2}), lanes {:.2} ({:.2}); lanes over chain floor ({:.2})",
             $i, $h, $n, ta / n, tb / n, tb / ta, la / n, lb / n, lb / la,
@@ -144,7 +138,6 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 macro_rules! block_pair {
     ($i:expr, $h:expr) => {{
-        #[allow(clippy::cast_precision_loss)]
         let xs: Vec<SVector<f32, $i>> = (0..1024)
             .map(|t| SVector::from_element((t % 13) as f32 / 6.5 - 1.0))
             .collect();
@@ -172,7 +165,6 @@ macro_rules! block_pair {
 
 macro_rules! process_ab {
     ($i:expr, $h:expr) => {{
-        #[allow(clippy::cast_precision_loss)]
         let xs: Vec<SVector<f32, $i>> = (0..1024)
             .map(|t| SVector::from_element((t % 13) as f32 / 6.5 - 1.0))
             .collect();
@@ -203,8 +195,20 @@ macro_rules! tiny_cell {
         let c = cell!($krate, $i, $h);
         let tiny = f32::MIN_POSITIVE / 64.0;
         $krate::RnnCell::<$i, $h>::new(
-            SMatrix::from_fn(|r, k| if (r + k) % 2 == 0 { tiny } else { c.w_xh()[(r, k)] }),
-            SMatrix::from_fn(|r, k| if (r + k) % 2 == 0 { tiny } else { c.w_hh()[(r, k)] }),
+            SMatrix::from_fn(|r, k| {
+                if (r + k) % 2 == 0 {
+                    tiny
+                } else {
+                    c.w_xh()[(r, k)]
+                }
+            }),
+            SMatrix::from_fn(|r, k| {
+                if (r + k) % 2 == 0 {
+                    tiny
+                } else {
+                    c.w_hh()[(r, k)]
+                }
+            }),
             *c.bias(),
         )
     }};
@@ -221,7 +225,6 @@ macro_rules! denormal_ab {
         let reps = 4_000_000 / ($h * ($i + $h)) + 1000;
         let decaying: Vec<SVector<f32, $i>> =
             (0..1500).map(|t| SVector::from_element(0.9_f32.powi(t))).collect();
-        #[allow(clippy::cast_precision_loss)]
         let ordinary: Vec<SVector<f32, $i>> =
             (0..1500).map(|t| SVector::from_element((t % 13) as f32 / 6.5 - 1.0)).collect();
         // Borrowed by both sides' closures.
@@ -272,9 +275,8 @@ macro_rules! denormal_bank_ab {
         let ordinary = [SVector::<f32, $i>::from_element(0.5); $n];
         let tiny_xs = [SVector::<f32, $i>::from_element(tiny); $n];
         let decaying: Vec<[SVector<f32, $i>; $n]> = (0..1500)
-            .map(|t| core::array::from_fn(|s| SVector::from_element(0.9_f32.powi(t + s as i32))))
+            .map(|t| core::array::from_fn(|s| SVector::from_element(0.9_f32.powi(t + i32::try_from(s).expect("a stream index, below N")))))
             .collect();
-        #[allow(clippy::cast_precision_loss)]
         let sequence: Vec<[SVector<f32, $i>; $n]> = (0..1500)
             .map(|t| core::array::from_fn(|s| SVector::from_element(((t + s) % 13) as f32 / 6.5 - 1.0)))
             .collect();

@@ -16,8 +16,8 @@
     reason = "the boxes are the point: large models built and kept on the heap, off the stack"
 )]
 
-use elman::nalgebra::{SMatrix, SVector};
-use elman::{Activation, Backend, InPlace, OnSwap, Readout, Rnn, RnnCell};
+use elman::nalgebra::SVector;
+use elman::{Activation, Backend, InPlace, OnSwap, Readout, Rnn, RnnCell, Tanh, strategies};
 use proptest::prelude::*;
 
 /// The unit roundoff of f32, `u = 2^-24`: one correctly rounded operation is off by at most a
@@ -42,20 +42,7 @@ pub const FAST_TANH_ERROR: f64 = elman::FAST_TANH_MAX_ABS_ERROR as f64;
 
 /// The scales the weights and inputs are drawn at: gentle, ordinary, and large enough to drive
 /// tanh deep into saturation.
-fn scale() -> impl Strategy<Value = f32> {
-    prop_oneof![Just(0.1_f32), Just(1.0), Just(4.0)]
-}
-
-/// A matrix with entries uniform in `[-s, s]`.
-pub fn matrix<const R: usize, const C: usize>(s: f32) -> impl Strategy<Value = SMatrix<f32, R, C>> {
-    proptest::collection::vec(-s..=s, R * C).prop_map(|v| SMatrix::from_column_slice(&v))
-}
-
-/// `R × C` values uniform in `[-s, s]`, column after column: the values of [`matrix`], on the
-/// heap (a large matrix held by value in proptest's trees overflows a test thread's stack).
-fn columns<const R: usize, const C: usize>(s: f32) -> impl Strategy<Value = Vec<f32>> {
-    proptest::collection::vec(-s..=s, R * C)
-}
+const SCALES: [f32; 3] = [0.1, 1.0, 4.0];
 
 /// A zeroed model on the heap (`InPlace::zeroed_box`, which a build of the crate without `std`
 /// does not have; the tests have an allocator either way).
@@ -82,20 +69,6 @@ pub fn boxed_cell<const I: usize, const H: usize, A: Activation>(
     cell
 }
 
-/// The cell `RnnCell::new` builds from matrices with these columns, built on the heap.
-fn cell_from_columns<const I: usize, const H: usize, A: Activation>(
-    w_xh: &[f32],
-    w_hh: &[f32],
-    b: &[f32],
-) -> Box<RnnCell<I, H, A>> {
-    fn rows<const R: usize, const C: usize>(columns: &[f32]) -> Vec<[f32; C]> {
-        (0..R)
-            .map(|r| core::array::from_fn(|c| columns[c * R + r]))
-            .collect()
-    }
-    boxed_cell(&rows::<H, I>(w_xh), &rows::<H, H>(w_hh), b)
-}
-
 /// `Rnn::new(cell, readout).with_backend(backend)`, built on the heap.
 #[must_use]
 pub fn boxed_rnn<const I: usize, const H: usize, const O: usize, A: Activation>(
@@ -109,43 +82,25 @@ pub fn boxed_rnn<const I: usize, const H: usize, const O: usize, A: Activation>(
     rnn
 }
 
-/// A cell whose weights and bias are drawn at one of the [scales](scale), on the heap.
+/// A cell whose weights and bias are drawn at one of the [scales](SCALES), on the heap.
 pub fn cell<const I: usize, const H: usize, A: Activation>()
 -> impl Strategy<Value = Box<RnnCell<I, H, A>>> {
-    scale().prop_flat_map(|s| {
-        (columns::<H, I>(s), columns::<H, H>(s), columns::<H, 1>(s))
-            .prop_map(|(w_xh, w_hh, b)| cell_from_columns(&w_xh, &w_hh, &b))
-    })
+    let [gentle, ordinary, large] = SCALES.map(strategies::cell_with::<I, H, A>);
+    prop_oneof![gentle, ordinary, large]
 }
 
-/// A cell whose `W_hh` is rescaled to `‖W_hh‖∞ = l`, with `W_xh` and `b` at scale `s`, on the
-/// heap.
+/// A tanh cell with `‖W_hh‖∞ < 0.97`, with `W_xh` and `b` drawn at a small or a large scale
+/// (large enough that the inputs alone saturate tanh), on the heap.
 pub fn contractive<const I: usize, const H: usize>() -> impl Strategy<Value = Box<RnnCell<I, H>>> {
-    (prop_oneof![Just(0.3_f32), Just(2.0)], 0.1_f32..0.97).prop_flat_map(|(s, l)| {
-        (columns::<H, I>(s), columns::<H, H>(1.0), columns::<H, 1>(s)).prop_map(
-            move |(w_xh, mut w_hh, b)| {
-                let norm = (0..H)
-                    .map(|j| (0..H).fold(0.0_f32, |sum, c| sum + w_hh[c * H + j].abs()))
-                    .fold(0.0_f32, f32::max);
-                if norm > 0.0 {
-                    for w in &mut w_hh {
-                        *w *= l / norm;
-                    }
-                }
-                cell_from_columns(&w_xh, &w_hh, &b)
-            },
-        )
-    })
+    let [small, large] =
+        [0.3, 2.0].map(|s| strategies::contractive_cell_with::<I, H, Tanh>(0.97, s));
+    prop_oneof![small, large]
 }
 
-/// An input drawn at one of the [scales](scale).
+/// An input drawn at one of the [scales](SCALES).
 pub fn input<const N: usize>() -> impl Strategy<Value = SVector<f32, N>> {
-    scale().prop_flat_map(matrix::<N, 1>)
-}
-
-/// A hidden state with values in `[-1, 1]`, where a tanh cell keeps it.
-pub fn state<const H: usize>() -> impl Strategy<Value = SVector<f32, H>> {
-    matrix::<H, 1>(1.0)
+    let [gentle, ordinary, large] = SCALES.map(strategies::input::<N>);
+    prop_oneof![gentle, ordinary, large]
 }
 
 /// For each hidden unit `j`, `S_j = Σ_k |W_jk|·|[x; h]_k| + |b_j|`: the scale of the rounding
