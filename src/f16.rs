@@ -8,7 +8,7 @@
 //!
 //! Rounding a weight `w` to the nearest f16 (ties to even) changes it by at most
 //! `2^-11·|w|` in the normal range and by at most `2^-25` below it: see
-//! [`HalfCell`](crate::HalfCell) for what that does to a step.
+//! [`HalfCell`] for what that does to a step.
 
 use core::marker::PhantomData;
 
