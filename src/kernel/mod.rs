@@ -234,7 +234,7 @@ impl Backend {
     #[inline]
     fn dispatch<R>(self, kernel: impl Runs<R>) -> R {
         match self.0 {
-            Kind::Portable => kernel.run(Portable),
+            Kind::Portable => portable::run(kernel),
             #[cfg(target_arch = "x86_64")]
             Kind::Avx2Fma(token) => token.dispatch(kernel),
             #[cfg(target_arch = "x86_64")]
@@ -349,7 +349,7 @@ impl Backend {
     ) {
         let kernel = slices::TransposeInputs { xs, out };
         match self.0 {
-            Kind::Portable => kernel.run(Portable),
+            Kind::Portable => portable::run(kernel),
             #[cfg(target_arch = "x86_64")]
             Kind::Avx2Fma(token) => token.dispatch(kernel),
             #[cfg(target_arch = "x86_64")]
@@ -464,14 +464,19 @@ impl Backend {
             let packed = x86::StepPacked::<I, H, A, E> {
                 w,
                 x,
-                h: x86::pack(h),
                 activation: PhantomData,
             };
+            let state = x86::pack(h);
             let out = match backend.0 {
-                Kind::Portable => x86::pack(&Portable.step::<I, H, A, E>(w, x, h)),
-                Kind::Avx2Fma(token) => token.dispatch(packed),
-                Kind::Avx512Vl(token) => token.dispatch(packed),
-                Kind::Avx512(token) => token.narrow().dispatch(packed),
+                Kind::Portable => x86::pack(&portable::run(step::Step::<I, H, A, false, E> {
+                    w,
+                    x,
+                    h,
+                    activation: PhantomData,
+                })),
+                Kind::Avx2Fma(token) => token.step_packed(packed, state),
+                Kind::Avx512Vl(token) => token.step_packed(packed, state),
+                Kind::Avx512(token) => token.narrow().step_packed(packed, state),
             };
             return x86::unpack(out);
         }
@@ -524,24 +529,5 @@ impl Backend {
             each,
             activation: PhantomData,
         });
-    }
-}
-
-impl Portable {
-    /// `step` on the portable backend, forward.
-    #[inline]
-    fn step<const I: usize, const H: usize, A: Activation, E: Element>(
-        self,
-        w: step::Weights<'_, I, H, E>,
-        x: &[f32; I],
-        h: &[f32; H],
-    ) -> [f32; H] {
-        step::Step::<I, H, A, false, E> {
-            w,
-            x,
-            h,
-            activation: PhantomData,
-        }
-        .run(self)
     }
 }

@@ -4,7 +4,7 @@
 
 use wide::f32x8;
 
-use super::simd::{Shuffle8, Simd, padded, put, window};
+use super::simd::{Kernel, Shuffle8, Simd, padded, put, window};
 use crate::F16;
 
 /// The portable backend's operations: safe `wide` vectors, which any CPU runs.
@@ -12,6 +12,16 @@ use crate::F16;
 pub(super) struct Portable;
 
 type V = f32x8;
+
+/// `kernel` on the portable backend. Where the x86 backends exist it is a call, as theirs are:
+/// inlined, the whole portable kernel went into every dispatching function, which the
+/// compiler then left out of line in the caller's loop (a call, and the state copied through
+/// memory, whichever backend ran). Elsewhere it is the only backend, and inlined.
+#[cfg_attr(target_arch = "x86_64", inline(never))]
+#[cfg_attr(not(target_arch = "x86_64"), inline)]
+pub(super) fn run<K: Kernel<Portable>>(kernel: K) -> K::Output {
+    kernel.run(Portable)
+}
 
 impl Simd for Portable {
     type V = V;

@@ -443,6 +443,24 @@ macro_rules! token {
                 // SAFETY: `self` exists only if the CPU has the features `entry` enables.
                 unsafe { entry(self, kernel) }
             }
+
+            /// `step` of a cell of at most 4 units, its state in and out packed (see [`pack`]):
+            /// an entry of its own, which takes the state as an argument, in registers (in the
+            /// kernel's argument, it went through memory on its way from one step to the next).
+            #[inline]
+            #[allow(
+                dead_code,
+                reason = "the 16-lane token packs no state: its small cells run on the 8-lane one"
+            )]
+            pub(super) fn step_packed<K: Packed<Self>>(self, kernel: K, h: (f64, f64)) -> (f64, f64) {
+                #[inline]
+                #[target_feature(enable = $features)]
+                fn entry<K: Packed<$name>>(token: $name, kernel: K, h: (f64, f64)) -> (f64, f64) {
+                    kernel.run(token, h)
+                }
+                // SAFETY: as in `dispatch`.
+                unsafe { entry(self, kernel, h) }
+            }
         }
     };
 }
@@ -584,6 +602,12 @@ pub(super) fn unpack<const H: usize>((low, high): (f64, f64)) -> [f32; H] {
     }
 }
 
+/// A step whose state goes in and out packed in two `f64`s (see [`pack`]).
+pub(super) trait Packed<S> {
+    /// The step from the packed state `h`, its new state packed.
+    fn run(self, simd: S, h: (f64, f64)) -> (f64, f64);
+}
+
 /// `step` of a cell of at most 4 units, the state in and out as two `f64`s holding its lanes
 /// 0–1 and 2–3 (see [`pack`]): two scalars, which the calling convention passes and returns in
 /// vector registers, where an array goes through memory or a general register. The same block
@@ -591,23 +615,19 @@ pub(super) fn unpack<const H: usize>((low, high): (f64, f64)) -> [f32; H] {
 pub(super) struct StepPacked<'a, const I: usize, const H: usize, A, E = f32> {
     pub(super) w: Weights<'a, I, H, E>,
     pub(super) x: &'a [f32; I],
-    pub(super) h: (f64, f64),
     pub(super) activation: PhantomData<A>,
 }
 
-impl<T: Ymm, E: Element, const I: usize, const H: usize, A: Activation> Kernel<T>
+impl<T: Ymm, E: Element, const I: usize, const H: usize, A: Activation> Packed<T>
     for StepPacked<'_, I, H, A, E>
 {
-    type Output = (f64, f64);
-
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn run(self, s: T) -> (f64, f64) {
+    fn run(self, s: T, (low, high): (f64, f64)) -> (f64, f64) {
         use core::arch::x86_64::{
             _mm_castpd_ps, _mm_castps_pd, _mm_cvtsd_f64, _mm_setr_pd, _mm_unpackhi_pd,
             _mm256_castps128_ps256, _mm256_castps256_ps128,
         };
-        let (low, high) = self.h;
         // SAFETY: SSE2 and AVX register moves; `s` exists only on a CPU with AVX2.
         let lanes =
             s.store8(unsafe { _mm256_castps128_ps256(_mm_castpd_ps(_mm_setr_pd(low, high))) });
