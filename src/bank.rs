@@ -105,7 +105,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// are first transposed to unit-major (into a buffer the bank keeps), 8 streams at a time:
     /// in 8×8 tiles of shuffles with 8 inputs or more, by lane selects and a permutation of the
     /// streams' consecutive values with fewer. Either way the sums are those of
-    /// [`step_lanes`](Self::step_lanes), to the bit.
+    /// [`step_unit_major`](Self::step_unit_major), to the bit.
     #[inline]
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
         let backend = self.backend();
@@ -124,7 +124,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// Advances every stream by one input given unit-major, `x[k][s]` (input `k` of stream `s`):
     /// no transposition. For one input per stream (`I = 1`), `x[0]` is simply the `N` samples.
     #[inline]
-    pub fn step_lanes(&mut self, x: &[[f32; N]; I]) {
+    pub fn step_unit_major(&mut self, x: &[[f32; N]; I]) {
         let backend = self.backend();
         if crate::flush::needs_flush(x.as_flattened()) {
             self.inputs.0 = *x;

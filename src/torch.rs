@@ -132,7 +132,7 @@ pub enum LoadError {
         missing: String,
     },
     /// The file holds more layers than the model that loads it: from
-    /// [`expect_layers`](StateDict::expect_layers) if `weight_ih_l{layer}` exists, from
+    /// [`check_no_extra_layers`](StateDict::check_no_extra_layers) if `weight_ih_l{layer}` exists, from
     /// [`rnn`](StateDict::rnn) (and [`rust_statics`](StateDict::rust_statics)) if the tensors
     /// under the prefix that the load did not use are all weights and biases of layers `layer`
     /// and beyond (else [`Unused`](Self::Unused)).
@@ -704,7 +704,7 @@ impl StateDict {
     /// # Errors
     ///
     /// [`LoadError::ExtraLayer`] naming the first extra layer.
-    pub fn expect_layers(&self, prefix: &str, layers: usize) -> Result<(), LoadError> {
+    pub fn check_no_extra_layers(&self, prefix: &str, layers: usize) -> Result<(), LoadError> {
         let name = Layer::Index(layers).name(prefix, "weight_ih");
         if self.tensors.contains_key(&name) {
             return Err(LoadError::ExtraLayer {

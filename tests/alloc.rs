@@ -4,7 +4,9 @@
 #![allow(clippy::cast_precision_loss, reason = "small indices")]
 
 use elman::nalgebra::{SMatrix, SVector};
-use elman::{Backend, OnSwap, Readout, Relu, Rnn, RnnBank, RnnCell, argmax, fast_tanh, softmax};
+use elman::{
+    Backend, OnSwap, Readout, Relu, Rnn, RnnBank, RnnCell, argmax, fast_tanh, reference, softmax,
+};
 
 fn steps_without_allocating<const I: usize, const H: usize>() {
     let cell: RnnCell<I, H> = RnnCell::new(
@@ -32,7 +34,7 @@ fn steps_without_allocating<const I: usize, const H: usize>() {
         rnn.process(&block, &mut ys);
         let _ = rnn.process_last(&block);
         bank.step(&xs);
-        bank.step_lanes(&lanes);
+        bank.step_unit_major(&lanes);
         small.step(&[x; 5]);
         rnn.swap_weights(swapped_cell, swapped_readout, OnSwap::KeepState);
         std::hint::black_box(bank.outputs(&readout));
@@ -43,7 +45,7 @@ fn steps_without_allocating<const I: usize, const H: usize>() {
                 h = cell.step_with(backend, &x, &h);
                 h = relu.step_with(backend, &x, &h).map(fast_tanh);
             }
-            h = cell.step_concatenated(&x, &h);
+            h = reference::step_concatenated(&cell, &x, &h);
             let y = readout.logits(&h);
             std::hint::black_box((softmax(&y), argmax(&y)));
         }

@@ -301,7 +301,7 @@ fn networks_flush_states_and_inputs() {
 }
 
 /// A bank stores its states flushed and reads each stream's inputs as +0 below the threshold,
-/// through `step` (gathered or transposed) and `step_lanes`.
+/// through `step` (gathered or transposed) and `step_unit_major`.
 fn bank_flush<const I: usize, const H: usize, const N: usize>() {
     let cell = mixed_cell::<I, H>();
     let xs: [SVector<f32, I>; N] = core::array::from_fn(mixed_vector);
@@ -319,7 +319,7 @@ fn bank_flush<const I: usize, const H: usize, const N: usize>() {
         bank.step(&xs);
         plain.step(&zs);
         assert_eq!(bank.states(), plain.states(), "{} step", backend.name());
-        bank.step_lanes(&lanes);
+        bank.step_unit_major(&lanes);
         plain.step(&zs);
         assert_eq!(bank.states(), plain.states(), "{} lanes", backend.name());
     }
@@ -506,7 +506,10 @@ fn no_subnormal_arithmetic<const I: usize, const H: usize, const N: usize>() {
             bank.set_state(s, &mixed_vector(s + 9));
         }
         raised("bank step", flags::raised(&xs, |xs| bank.step(xs)));
-        raised("bank lanes", flags::raised(&lanes, |x| bank.step_lanes(x)));
+        raised(
+            "bank lanes",
+            flags::raised(&lanes, |x| bank.step_unit_major(x)),
+        );
         raised(
             "bank outputs",
             flags::raised(&head, |head| bank.outputs(head)),

@@ -278,7 +278,7 @@ fn bank<const N: usize>() {
             }
             let mut by_lanes = bank.clone_boxed();
             by_lanes.reset();
-            by_lanes.step_lanes(lanes);
+            by_lanes.step_unit_major(lanes);
             assert_eq!(by_lanes.states(), bank.states(), "{}", backend.name());
             let mut copy = RnnBank::zeroed_box();
             copy.copy_from(&bank);

@@ -449,9 +449,9 @@ fn layers_beyond_the_ones_asked_for() {
     let state = ignoring_unused(state);
     let first: RnnCell<3, 2> = state.rnn("rnn").expect("the first layer");
     assert_eq!(first, state.rnn_cell::<3, 2>("rnn", 0).unwrap());
-    // `expect_layers` is an explicit check, whatever the options.
+    // `check_no_extra_layers` is an explicit check, whatever the options.
     assert!(matches!(
-        state.expect_layers("rnn", 1),
+        state.check_no_extra_layers("rnn", 1),
         Err(LoadError::ExtraLayer { layer: 1, .. })
     ));
 }
