@@ -148,7 +148,11 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const O: usize> Network<L,
     /// `W_hy·h + b_y` of the last layer's state (take [`softmax`](crate::softmax),
     /// [`sigmoid`](crate::sigmoid) or [`argmax`](crate::argmax) of them for a reading).
     /// Allocates nothing.
-    #[inline]
+    // Always inlined: the layers' step is a trait method, which rustc's own inliner cannot
+    // see through in this generic body, and LLVM then judged the whole step too large to
+    // inline into a caller's loop; called, a small network's step pays the call and the
+    // state's trip through memory on every input.
+    #[inline(always)]
     pub fn step(&mut self, x: &SVector<f32, I>) -> SVector<f32, O> {
         self.layers
             .advance_flushed(self.backend(), x, &mut self.state);

@@ -312,10 +312,29 @@ fn stacked_bank_state_controls() {
     assert!(bank.output_states().iter().flatten().all(|&v| v == 0.0));
     bank.step_unit_major(&[[1.0, 2.0, 3.0, 4.0]]);
     bank.reset();
-    assert_eq!(
-        bank.states(),
-        &Bank::<Stack2<1, 3>, 1, 3, 4>::new(layers).states().clone()
-    );
+    let fresh = Bank::<Stack2<1, 3>, 1, 3, 4>::new(layers);
+    assert_eq!(bank.states(), fresh.states());
+}
+
+/// A stacked network built in `const` context, as a one-layer one can be: a model compiled in.
+const LOWER: RnnCell<1, 2> =
+    RnnCell::from_row_major([[1.0], [-1.0]], [[0.5, 0.0], [0.0, 0.5]], [0.0; 2]);
+const UPPER: RnnCell<2, 2> =
+    RnnCell::from_row_major([[0.5, 0.5], [0.0, 1.0]], [[0.25; 2]; 2], [0.1; 2]);
+static COMPILED_IN: Rnn2<1, 2, 1> = Rnn2::new(
+    Stack::new(LOWER, UPPER),
+    Readout::from_row_major([[1.0, -1.0]], [0.0]),
+);
+
+#[test]
+fn a_stacked_network_can_be_a_static() {
+    let mut net = COMPILED_IN.clone();
+    assert_eq!(net.state(), &Stack2::<1, 2>::ZERO_STATE);
+    let x = SVector::from([0.5]);
+    let a = LOWER.step(&x, &SVector::zeros());
+    let b = UPPER.step(&a, &SVector::zeros());
+    assert_eq!(net.step(&x), COMPILED_IN.readout().logits(&b));
+    assert_eq!(net.state(), &(a, b));
 }
 
 /// Code generic over the layers: the same function runs one cell and a stack.
