@@ -137,11 +137,12 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
     /// Advances every stream by one input, `xs[s]` for stream `s`. Allocates nothing.
     ///
     /// With at most 8 hidden units in the first layer (one block of them) and one input per
-    /// stream or fewer than 8 streams, the kernel gathers each stream's inputs into its vectors itself. Otherwise they
-    /// are first transposed to unit-major (into a buffer the bank keeps), 8 streams at a time:
-    /// in 8×8 tiles of shuffles with 8 inputs or more, by lane selects and a permutation of the
-    /// streams' consecutive values with fewer. Either way the sums are those of
-    /// [`step_unit_major`](Self::step_unit_major), to the bit.
+    /// stream or fewer than 8 streams, the kernel gathers each stream's inputs into its vectors
+    /// itself. Otherwise they are first transposed to unit-major (into a buffer the bank keeps),
+    /// 8 streams at a time: in 8×8 tiles of shuffles with 8 inputs or more, by lane selects and
+    /// a permutation of the streams' consecutive values with fewer. Either way the sums are
+    /// those of [`step_unit_major`](Self::step_unit_major), to the bit. The layers above the
+    /// first read the states below them, unit-major already.
     #[inline]
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
         let backend = self.backend();
