@@ -1,6 +1,6 @@
 //! The real-time layer, each question one group so that its ratios come from one run:
 //!
-//! - `bank/{I}x{H}/n{N}`: `RnnBank::step` (inputs per stream) and `RnnBank::step_lanes` (inputs
+//! - `bank/{I}x{H}/n{N}`: `RnnBank::step` (inputs per stream) and `RnnBank::step_unit_major` (inputs
 //!   already unit-major) against `N` separate `Rnn`s stepped in a loop, per stream-step, beside
 //!   two floors of the same step:
 //!   - throughput: `N·H·(I+H)` multiply-adds at the register-resident peak (`floor/fma`) plus
@@ -47,7 +47,7 @@ fn bank<const I: usize, const H: usize, const N: usize>(c: &mut Criterion) {
     let lanes: [[f32; N]; I] = core::array::from_fn(|k| core::array::from_fn(|s| xs[s][k]));
     group.bench_function(BenchmarkId::new("bank lanes", &size), |b| {
         b.iter(|| {
-            bank.step_lanes(black_box(&lanes));
+            bank.step_unit_major(black_box(&lanes));
         });
     });
     let mut separate: Vec<Rnn<I, H, 2>> =

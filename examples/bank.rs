@@ -30,7 +30,7 @@ fn main() {
             let rate = (c as f32 - 15.5) / 64.0;
             (rate * t as f32).sin()
         });
-        bank.step_lanes(&[samples]);
+        bank.step_unit_major(&[samples]);
         if t == 12 {
             bank.reset_stream(0);
         }

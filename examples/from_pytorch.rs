@@ -6,7 +6,7 @@
 
 use elman::nalgebra::SVector;
 use elman::torch::StateDict;
-use elman::{RnnCell, argmax, softmax};
+use elman::{Rnn, argmax, softmax};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -19,8 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The sizes are part of the types: a file whose tensors disagree is a LoadError naming them.
     let state = StateDict::read(&model)?;
-    let cell: RnnCell<3, 2> = state.rnn("rnn")?;
-    let head = state.readout::<2, 4>("head")?;
+    // The `nn.RNN` under `rnn` and the `nn.Linear` under `head`, as one network (a model with
+    // `num_layers=2` loads the same way, as an `elman::Rnn2`).
+    let mut rnn: Rnn<3, 2, 4> = state.network("rnn", "head")?;
     println!(
         "loaded {model}: {}",
         state.names().collect::<Vec<_>>().join(", ")
@@ -33,17 +34,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )]
     let as_f32 = |v: &serde_json::Value| v.as_f64().map_or(f32::NAN, |x| x as f32);
     let rows = run["xs"].as_array().ok_or("no inputs in the JSON")?;
-    let mut h = SVector::<f32, 2>::from_iterator(
+    rnn.set_initial_state(SVector::from_iterator(
         run["h0"][0].as_array().ok_or("no h0")?.iter().map(as_f32),
-    );
+    ));
     let mut agree = 0;
     println!(
         " t   x                                  p(class 0..3)                     ours  PyTorch"
     );
     for (t, row) in rows.iter().enumerate() {
         let x = SVector::<f32, 3>::from_iterator(row.as_array().ok_or("a row")?.iter().map(as_f32));
-        h = cell.step(&x, &h);
-        let y = head.logits(&h);
+        let y = rnn.step(&x);
         let p = softmax(&y);
         let theirs = run["argmax"][t].as_u64().unwrap_or(u64::MAX);
         agree += usize::from(argmax(&y) as u64 == theirs);

@@ -33,7 +33,7 @@ fn main() {
 
     // 4. h_t = tanh(W_xh·x_t + W_hh·h_t-1 + b), computed both ways.
     let split = cell.step(&x_t, &h_prev);
-    let concatenated = cell.step_concatenated(&x_t, &h_prev);
+    let concatenated = reference::step_concatenated(&cell, &x_t, &h_prev);
     let oracle = reference::step(&cell, &x_t, &h_prev);
     println!(
         "\nh_t = tanh(W_xh·x_t + W_hh·h_t-1 + b) = {}",

@@ -6,11 +6,35 @@
 use core::fmt::Debug;
 use core::hash::Hash;
 
+/// The seal: a public trait in a private module, so that no other crate can name it, implement
+/// it, or read the [`Kind`] it carries.
 mod sealed {
-    pub trait Sealed {}
-    impl Sealed for super::Tanh {}
-    impl Sealed for super::Relu {}
+    /// What the kernels need to know of a non-linearity, beyond [`Activation`](super::Activation).
+    pub trait Sealed {
+        /// Which function this is, for the kernels, which evaluate it on whole vectors (the fast
+        /// tanh for [`Tanh`](super::Tanh)).
+        const KIND: Kind;
+    }
+
+    /// The non-linearities the kernels know.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Kind {
+        /// `tanh`, evaluated by the fast tanh.
+        Tanh,
+        /// `max(z, 0)`, NaN kept.
+        Relu,
+    }
+
+    impl Sealed for super::Tanh {
+        const KIND: Kind = Kind::Tanh;
+    }
+
+    impl Sealed for super::Relu {
+        const KIND: Kind = Kind::Relu;
+    }
 }
+
+pub(crate) use sealed::Kind;
 
 /// A recurrence non-linearity: [`Tanh`] (the vanilla RNN's) or [`Relu`].
 ///
@@ -23,24 +47,9 @@ pub trait Activation:
     /// PyTorch's name for it (`nn.RNN(nonlinearity=...)`): `"tanh"` or `"relu"`.
     const NAME: &'static str;
 
-    /// Which function this is, for the kernels, which evaluate it on whole vectors (the fast
-    /// tanh for [`Tanh`]).
-    #[doc(hidden)]
-    const KIND: Kind;
-
     /// The exact function, as the [reference](crate::reference) step evaluates it.
     #[must_use]
     fn reference(z: f32) -> f32;
-}
-
-/// The non-linearities the kernels know.
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// `tanh`, evaluated by the fast tanh.
-    Tanh,
-    /// `max(z, 0)`, NaN kept.
-    Relu,
 }
 
 /// `tanh`, the vanilla (Elman) RNN's non-linearity and PyTorch's default.
@@ -55,8 +64,6 @@ pub struct Tanh;
 
 impl Activation for Tanh {
     const NAME: &'static str = "tanh";
-    const KIND: Kind = Kind::Tanh;
-
     #[inline]
     fn reference(z: f32) -> f32 {
         crate::math::tanhf(z)
@@ -76,7 +83,6 @@ pub struct Relu;
 
 impl Activation for Relu {
     const NAME: &'static str = "relu";
-    const KIND: Kind = Kind::Relu;
 
     #[inline]
     fn reference(z: f32) -> f32 {

@@ -1,7 +1,8 @@
-//! Many independent streams of one network, advanced together: each vector lane is a stream.
+//! Many independent streams of one network's layers, advanced together: each vector lane is a
+//! stream.
 //!
 //! ```text
-//! for every stream s:   h_s ← A(W_xh·x_s + W_hh·h_s + b)
+//! for every stream s:   h_s ← A(W_xh·x_s + W_hh·h_s + b)        (one cell; a stack layer by layer)
 //! ```
 //!
 //! The states are stored unit-major, `h[j][s]` (unit `j` of stream `s`), so that one vector
@@ -10,18 +11,22 @@
 //! streams never wait on each other. Any `N` works: when 8 does not divide it, the last chunk of
 //! streams overlaps its neighbour (computed twice, stored identically); fewer than 8 streams are
 //! padded. A step reads one of two state buffers and writes the other, so it never copies the
-//! states.
+//! states. A bank of stacked layers ([`Bank`] of a [`Stack`](crate::stack::Stack)) keeps each
+//! layer's states unit-major and steps each layer's bank kernel in turn, the one above reading
+//! the new states of the one below as its (unit-major) inputs.
 
 use nalgebra::SVector;
 
 use crate::activation::{Activation, Tanh};
 use crate::cell::RnnCell;
-use crate::flush::flush;
-use crate::in_place::{InPlace, copy_pod, impl_zeroable};
-use crate::kernel::{Backend, BackendChoice, BankInput};
+use crate::in_place::{InPlace, impl_zeroable};
+use crate::kernel::{Backend, BackendChoice};
+use crate::layers::{Layers, column};
 use crate::readout::Readout;
+use crate::rnn::OnSwap;
 
-/// `N` independent streams (channels, voices, users) of one cell, advanced by one call.
+/// `N` independent streams (channels, voices, users) of one cell: a [`Bank`] of one
+/// [`RnnCell`], advanced by one call.
 ///
 /// ```
 /// use elman::{RnnBank, RnnCell};
@@ -36,12 +41,41 @@ use crate::readout::Readout;
 /// bank.reset_stream(0);
 /// assert_eq!(bank.state(0), SVector::<f32, 4>::zeros());
 /// ```
+pub type RnnBank<const I: usize, const H: usize, const N: usize, A = Tanh> =
+    Bank<RnnCell<I, H, A>, I, H, N>;
+
+/// `N` independent streams of recurrent layers `L` (one [`RnnCell`], as [`RnnBank`], or a
+/// [`Stack`](crate::stack::Stack) of them), advanced by one call. A stream's state is every
+/// layer's ([`Layers::State`]).
+///
+/// ```
+/// use elman::stack::{Stack, Stack2};
+/// use elman::{Bank, Layers, Readout, RnnCell};
+/// use elman::nalgebra::{SVector, vector};
+///
+/// let lower: RnnCell<1, 2> = RnnCell::from_row_major([[0.5], [-0.5]], [[0.1; 2]; 2], [0.0; 2]);
+/// let upper: RnnCell<2, 2> = RnnCell::from_row_major([[1.0, 0.0], [0.5, 0.5]], [[0.2; 2]; 2], [0.1; 2]);
+/// let layers: Stack2<1, 2> = Stack::new(lower, upper);
+/// let mut bank: Bank<Stack2<1, 2>, 1, 2, 3> = Bank::new(layers.clone());
+/// bank.step(&[vector![1.0], vector![0.0], vector![-1.0]]);
+/// // Stream 2 is what the layers alone compute, within rounding.
+/// let mut alone = Stack2::<1, 2>::ZERO_STATE;
+/// layers.advance(elman::Backend::best(), &vector![-1.0], &mut alone);
+/// let (h0, h1) = bank.state(2);
+/// assert!((h0 - alone.0).amax() < 1e-6 && (h1 - alone.1).amax() < 1e-6);
+/// // Every stream's logits, from its last layer's state.
+/// let head: Readout<2, 1> = Readout::from_row_major([[1.0, -1.0]], [0.0]);
+/// assert!((bank.outputs(&head)[2] - head.logits(&alone.1)).amax() < 1e-6);
+/// ```
 #[derive(Clone, Debug)]
-pub struct RnnBank<const I: usize, const H: usize, const N: usize, A = Tanh> {
-    cell: RnnCell<I, H, A>,
-    /// Two sets of states, `states[current]` the live one (`[j][s]`: unit `j` of stream `s`):
-    /// a step reads one and writes the other, so it never copies the states.
-    states: [[[f32; N]; H]; 2],
+pub struct Bank<L, const I: usize, const H: usize, const N: usize>
+where
+    L: Layers<I, H>,
+{
+    layers: L,
+    /// Two sets of states, `states[current]` the live one (`[j][s]`: unit `j` of stream `s`,
+    /// for each layer): a step reads one and writes the other, so it never copies the states.
+    states: [L::Units<N>; 2],
     /// Which buffer is live. A `bool`, written and read as one byte: the next step's read of it
     /// is then forwarded from the write. As a `usize`, flipped by a one-byte `xor` and read as
     /// eight bytes, the read waited for the write to retire, and with it the whole previous
@@ -64,22 +98,24 @@ impl<const I: usize, const N: usize> core::fmt::Debug for Scratch<I, N> {
     }
 }
 
-/// Equal cells, states and backend choice (whichever of the two buffers holds the states).
-impl<const I: usize, const H: usize, const N: usize, A: Activation> PartialEq
-    for RnnBank<I, H, N, A>
+/// Equal layers, states and backend choice (whichever of the two buffers holds the states).
+impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> PartialEq
+    for Bank<L, I, H, N>
 {
     fn eq(&self, other: &Self) -> bool {
-        self.cell == other.cell && self.states() == other.states() && self.backend == other.backend
+        self.layers == other.layers
+            && self.states() == other.states()
+            && self.backend == other.backend
     }
 }
 
-impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H, N, A> {
-    /// `N` streams of `cell`, all starting from zero.
+impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I, H, N> {
+    /// `N` streams of `layers`, all starting from zero.
     #[must_use]
-    pub const fn new(cell: RnnCell<I, H, A>) -> Self {
+    pub fn new(layers: L) -> Self {
         Self {
-            cell,
-            states: [[[0.0; N]; H]; 2],
+            layers,
+            states: bytemuck::Zeroable::zeroed(),
             current: false,
             backend: BackendChoice::BEST,
             inputs: Scratch([[0.0; N]; I]),
@@ -100,12 +136,13 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
 
     /// Advances every stream by one input, `xs[s]` for stream `s`. Allocates nothing.
     ///
-    /// With at most 8 hidden units (one block of them) and one input per stream or fewer than 8
-    /// streams, the kernel gathers each stream's inputs into its vectors itself. Otherwise they
-    /// are first transposed to unit-major (into a buffer the bank keeps), 8 streams at a time:
-    /// in 8×8 tiles of shuffles with 8 inputs or more, by lane selects and a permutation of the
-    /// streams' consecutive values with fewer. Either way the sums are those of
-    /// [`step_lanes`](Self::step_lanes), to the bit.
+    /// With at most 8 hidden units in the first layer (one block of them) and one input per
+    /// stream or fewer than 8 streams, the kernel gathers each stream's inputs into its vectors
+    /// itself. Otherwise they are first transposed to unit-major (into a buffer the bank keeps),
+    /// 8 streams at a time: in 8×8 tiles of shuffles with 8 inputs or more, by lane selects and
+    /// a permutation of the streams' consecutive values with fewer. Either way the sums are
+    /// those of [`step_unit_major`](Self::step_unit_major), to the bit. The layers above the
+    /// first read the states below them, unit-major already.
     #[inline]
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
         let backend = self.backend();
@@ -113,8 +150,11 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
         // flushed (in the bank's own buffer) only when one is there.
         let tiny = bytemuck::try_cast_slice::<_, f32>(xs.as_slice())
             .map_or(true, crate::flush::needs_flush);
-        if H <= 8 && (I == 1 || N < 8) && !tiny {
-            Self::advance(&self.cell, &mut self.states, &mut self.current, backend, xs);
+        if L::INPUT_UNITS <= 8 && (I == 1 || N < 8) && !tiny {
+            let layers = &self.layers;
+            Self::advance(&mut self.states, &mut self.current, |previous, next| {
+                layers.bank_step_vectors(backend, xs, previous, next);
+            });
         } else {
             backend.transpose_inputs(xs, &mut self.inputs.0);
             self.advance_buffered(backend, tiny);
@@ -124,13 +164,16 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// Advances every stream by one input given unit-major, `x[k][s]` (input `k` of stream `s`):
     /// no transposition. For one input per stream (`I = 1`), `x[0]` is simply the `N` samples.
     #[inline]
-    pub fn step_lanes(&mut self, x: &[[f32; N]; I]) {
+    pub fn step_unit_major(&mut self, x: &[[f32; N]; I]) {
         let backend = self.backend();
         if crate::flush::needs_flush(x.as_flattened()) {
             self.inputs.0 = *x;
             self.advance_buffered(backend, true);
         } else {
-            Self::advance(&self.cell, &mut self.states, &mut self.current, backend, x);
+            let layers = &self.layers;
+            Self::advance(&mut self.states, &mut self.current, |previous, next| {
+                layers.bank_step_unit_major(backend, x, previous, next);
+            });
         }
     }
 
@@ -142,25 +185,20 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
                 *row = crate::flush::flushed(row);
             }
         }
-        let inputs = &self.inputs.0;
-        Self::advance(
-            &self.cell,
-            &mut self.states,
-            &mut self.current,
-            backend,
-            inputs,
-        );
+        let (layers, inputs) = (&self.layers, &self.inputs.0);
+        Self::advance(&mut self.states, &mut self.current, |previous, next| {
+            layers.bank_step_unit_major(backend, inputs, previous, next);
+        });
     }
 
-    /// One step from inputs in either layout: the kernel gathers 8 streams' input `k` at a time.
-    /// (The bank's parts, not `self`, so that the inputs may be the bank's own buffer.)
+    /// One step by `step(previous, next)`, from the live buffer into the other, which then
+    /// becomes the live one. (The bank's parts, not `self`, so that the inputs may be the bank's
+    /// own buffer.)
     #[inline]
-    fn advance<X: BankInput<I, N>>(
-        cell: &RnnCell<I, H, A>,
-        states: &mut [[[f32; N]; H]; 2],
+    fn advance(
+        states: &mut [L::Units<N>; 2],
         current: &mut bool,
-        backend: Backend,
-        x: &X,
+        step: impl FnOnce(&L::Units<N>, &mut L::Units<N>),
     ) {
         let [first, second] = states;
         let (previous, next) = if *current {
@@ -168,14 +206,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
         } else {
             (&*first, second)
         };
-        backend.bank_step::<I, H, N, A, X>(
-            cell.w_xh(),
-            cell.w_hh(),
-            cell.bias(),
-            x,
-            previous,
-            next,
-        );
+        step(previous, next);
         *current = !*current;
     }
 
@@ -184,7 +215,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
         if self.current { 1 } else { 0 }
     }
 
-    /// Stream `s`'s hidden state.
+    /// Stream `s`'s hidden state (every layer's, as [`Layers::State`]).
     ///
     /// # Panics
     ///
@@ -192,7 +223,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// instead.
     #[must_use]
     #[track_caller]
-    pub fn state(&self, s: usize) -> SVector<f32, H> {
+    pub fn state(&self, s: usize) -> L::State {
         match self.get_state(s) {
             Some(h) => h,
             None => out_of_range(s, N),
@@ -209,19 +240,21 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// assert!(bank.get_state(4).is_none());
     /// ```
     #[must_use]
-    pub fn get_state(&self, s: usize) -> Option<SVector<f32, H>> {
-        (s < N).then(|| self.state_unchecked(s))
+    pub fn get_state(&self, s: usize) -> Option<L::State> {
+        (s < N).then(|| L::stream_state(self.states(), s))
     }
 
-    /// Stream `s`'s state, zeros past the last stream (`s < N` at every call).
-    fn state_unchecked(&self, s: usize) -> SVector<f32, H> {
-        SVector::from_fn(|j, _| self.states()[j].get(s).copied().unwrap_or(0.0))
-    }
-
-    /// All states, unit-major: `states()[j][s]` is unit `j` of stream `s`.
+    /// All states, unit-major: `states()[j][s]` is unit `j` of stream `s` for one cell; a
+    /// stack's are its layers' `(lower, upper)`.
     #[must_use]
-    pub const fn states(&self) -> &[[f32; N]; H] {
+    pub const fn states(&self) -> &L::Units<N> {
         &self.states[self.live()]
+    }
+
+    /// The last layer's states, unit-major (`[j][s]`): what [`outputs`](Self::outputs) reads.
+    #[must_use]
+    pub fn output_states(&self) -> &[[f32; N]; H] {
+        L::output_units(self.states())
     }
 
     /// Sets stream `s`'s hidden state. Values below [`FLUSH_BELOW`](crate::FLUSH_BELOW) in
@@ -231,7 +264,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     ///
     /// If `s ≥ N`; [`try_set_state`](Self::try_set_state) returns an error instead.
     #[track_caller]
-    pub fn set_state(&mut self, s: usize, h: &SVector<f32, H>) {
+    pub fn set_state(&mut self, s: usize, h: &L::State) {
         if let Err(e) = self.try_set_state(s, h) {
             out_of_range(e.stream, e.streams);
         }
@@ -251,18 +284,14 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// # Errors
     ///
     /// [`NoSuchStream`] if `s ≥ N`; no state changes.
-    pub fn try_set_state(&mut self, s: usize, h: &SVector<f32, H>) -> Result<(), NoSuchStream> {
+    pub fn try_set_state(&mut self, s: usize, h: &L::State) -> Result<(), NoSuchStream> {
         if s >= N {
             return Err(NoSuchStream {
                 stream: s,
                 streams: N,
             });
         }
-        for (row, &v) in self.states[self.live()].iter_mut().zip(h.iter()) {
-            if let Some(slot) = row.get_mut(s) {
-                *slot = flush(v);
-            }
-        }
+        L::set_stream_state(&mut self.states[self.live()], s, h);
         Ok(())
     }
 
@@ -274,7 +303,7 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// returns an error instead.
     #[track_caller]
     pub fn reset_stream(&mut self, s: usize) {
-        self.set_state(s, &SVector::zeros());
+        self.set_state(s, &L::ZERO_STATE);
     }
 
     /// Resets stream `s` to zero, or reports that the bank has no stream `s`.
@@ -283,24 +312,53 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     ///
     /// [`NoSuchStream`] if `s ≥ N`; no state changes.
     pub fn try_reset_stream(&mut self, s: usize) -> Result<(), NoSuchStream> {
-        self.try_set_state(s, &SVector::zeros())
+        self.try_set_state(s, &L::ZERO_STATE)
     }
 
     /// Resets every stream to zero.
-    pub const fn reset(&mut self) {
-        self.states[self.live()] = [[0.0; N]; H];
+    pub fn reset(&mut self) {
+        L::clear_units(&mut self.states[self.live()]);
     }
 
-    /// The cell every stream runs.
+    /// The layers every stream runs.
     #[must_use]
-    pub const fn cell(&self) -> &RnnCell<I, H, A> {
-        &self.cell
+    pub const fn layers(&self) -> &L {
+        &self.layers
     }
 
-    /// Every stream's logits through `readout`: `outputs[s] = W_hy·h_s + b_y`.
+    /// Swaps in new layers while running (the same for every stream): they are moved into
+    /// place, and every stream's state is kept or reset to zero as `on_swap` says.
+    pub fn swap_weights(&mut self, layers: L, on_swap: OnSwap) {
+        self.layers = layers;
+        if on_swap == OnSwap::Reset {
+            self.reset();
+        }
+    }
+
+    /// [`swap_weights`](Self::swap_weights) from a reference: the weights are copied into
+    /// place and never pass through the stack, whatever their size (with
+    /// [`zeroed_box`](InPlace::zeroed_box), how a large bank is built where it lives).
+    pub fn swap_weights_from(&mut self, layers: &L, on_swap: OnSwap) {
+        self.layers.copy_from(layers);
+        if on_swap == OnSwap::Reset {
+            self.reset();
+        }
+    }
+
+    /// Every stream's logits through `readout`: `outputs[s] = W_hy·h_s + b_y`, from stream `s`'s
+    /// last layer's state.
     #[must_use]
     pub fn outputs<const O: usize>(&self, readout: &Readout<H, O>) -> [SVector<f32, O>; N] {
-        core::array::from_fn(|s| readout.logits_of_clean(&self.state_unchecked(s)))
+        let states = self.output_states();
+        core::array::from_fn(|s| readout.logits_of_clean(&column(states, s)))
+    }
+}
+
+impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H, N, A> {
+    /// The cell every stream runs (the bank's one layer, as [`layers`](Self::layers) gives it).
+    #[must_use]
+    pub const fn cell(&self) -> &RnnCell<I, H, A> {
+        &self.layers
     }
 }
 
@@ -339,9 +397,9 @@ fn out_of_range(s: usize, n: usize) -> ! {
 }
 
 /// Built and copied in place: see [`InPlace`].
-impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H, N, A> {
-    /// `N` streams of `cell` on the heap, all starting from zero, as [`new`](Self::new) builds
-    /// them: the cell is copied into place, and the bank is never on the stack, whatever its
+impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I, H, N> {
+    /// `N` streams of `layers` on the heap, all starting from zero, as [`new`](Self::new) builds
+    /// them: the layers are copied into place, and the bank is never on the stack, whatever its
     /// size.
     ///
     /// ```
@@ -355,9 +413,9 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     /// ```
     #[cfg(feature = "std")]
     #[must_use]
-    pub fn new_boxed(cell: &RnnCell<I, H, A>) -> Box<Self> {
+    pub fn new_boxed(layers: &L) -> Box<Self> {
         let mut bank = Self::zeroed_box();
-        bank.cell.copy_from(cell);
+        bank.layers.copy_from(layers);
         bank
     }
 
@@ -367,19 +425,21 @@ impl<const I: usize, const H: usize, const N: usize, A: Activation> RnnBank<I, H
     }
 }
 
-impl<const I: usize, const H: usize, const N: usize, A> InPlace for RnnBank<I, H, N, A> {
-    /// Copies the cell, the states and the backend choice (the scratch buffer's contents are
+impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> InPlace for Bank<L, I, H, N> {
+    /// Copies the layers, the states and the backend choice (the scratch buffer's contents are
     /// not part of the bank's value).
     fn copy_from(&mut self, source: &Self) {
-        self.cell.copy_from(&source.cell);
-        copy_pod(&mut self.states, &source.states);
+        self.layers.copy_from(&source.layers);
+        for (target, source) in self.states.iter_mut().zip(&source.states) {
+            L::copy_units(target, source);
+        }
         self.current = source.current;
         self.backend = source.backend;
     }
 }
 
-impl_zeroable!(impl[const I: usize, const H: usize, const N: usize, A] for RnnBank<I, H, N, A> {
-    RnnBank { cell, states, current, backend, inputs } => cell, states, current, backend, inputs
+impl_zeroable!(impl[L: Layers<I, H>, const I: usize, const H: usize, const N: usize] for Bank<L, I, H, N> {
+    Bank { layers, states, current, backend, inputs } => layers, states, current, backend, inputs
 });
 
 impl_zeroable!(impl[const I: usize, const N: usize] for Scratch<I, N> {

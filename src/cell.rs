@@ -294,22 +294,6 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
         backend.run::<I, H, A, (), _>(weights, xs, h, core::iter::repeat(()), |_, ()| {});
         state
     }
-
-    /// The step computed literally in the concatenated form, `h' = A(W·[x; h] + b)`: for each
-    /// hidden unit, one dot product of its row of `W` with the concatenation `[x; h]`.
-    ///
-    /// It sums in another order than [`step`](Self::step), so the two agree to rounding (the
-    /// tests bound the difference), not to the bit.
-    #[must_use]
-    pub fn step_concatenated(&self, x: &SVector<f32, I>, h: &SVector<f32, H>) -> SVector<f32, H> {
-        SVector::from_fn(|j, _| {
-            let (row_x, row_h) = (self.w_xh.row(j), self.w_hh.row(j));
-            let row = row_x.iter().chain(row_h.iter());
-            let xh = x.iter().chain(h.iter());
-            let dot = row.zip(xh).fold(0.0_f32, |sum, (w, z)| sum + w * z);
-            A::reference(dot + self.b[j])
-        })
-    }
 }
 
 impl<const I: usize, const H: usize, A: Activation> Default for RnnCell<I, H, A> {

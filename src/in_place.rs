@@ -10,12 +10,15 @@
 //! - [`InPlace::zeroed_box`] allocates a model on the heap already zeroed (all-zero weights and
 //!   states are a valid model), and the `boxed` constructors (`RnnCell::boxed_from_row_major`,
 //!   `Readout::boxed_from_row_major`, `Rnn::new_boxed`, `RnnBank::new_boxed`, `Stack::new_boxed`)
-//!   and the loader (`StateDict::rnn_boxed`, `StateDict::rnn_cell_into`, …) write into it;
+//!   and the loader (`StateDict::rnn_boxed`, `StateDict::network_boxed`,
+//!   `StateDict::rnn_cell_into`, …) write into it;
 //! - `RnnCell::set_row_major` and `Readout::set_row_major` write new weights into a model where
 //!   it is, `Rnn::set_initial_state`, `Rnn::set_backend` and `RnnBank::set_backend` do what
 //!   the by-value `with_` builders do;
 //! - [`InPlace::copy_from`] and [`InPlace::clone_boxed`] copy a model into one that exists, or
-//!   into a new box, and `Rnn::swap_weights_from` swaps weights in from references.
+//!   into a new box, and `Rnn::swap_weights_from` and `RnnBank::swap_weights_from` swap weights
+//!   in from references (into a zeroed model: how a large network or bank is filled where it
+//!   lives).
 //!
 //! Without `std` there is no allocator, hence no `zeroed_box`; the rest works the same.
 //!
@@ -38,8 +41,9 @@ use bytemuck::{Pod, Zeroable};
 /// passes through the stack.
 ///
 /// Every model type of the crate implements it: [`RnnCell`](crate::RnnCell),
-/// [`Readout`](crate::Readout), [`Rnn`](crate::Rnn), [`RnnBank`](crate::RnnBank) and
-/// [`Stack`](crate::stack::Stack). Its all-zero bytes are a valid model (the
+/// [`Readout`](crate::Readout), [`Stack`](crate::stack::Stack), and the
+/// [`Network`](crate::Network) and [`Bank`](crate::Bank) of either ([`Rnn`](crate::Rnn),
+/// [`RnnBank`](crate::RnnBank), …). Its all-zero bytes are a valid model (the
 /// [`Zeroable`] supertrait): zero weights, zero states, stepping on [`Backend::best`](crate::Backend::best).
 pub trait InPlace: Zeroable {
     /// Makes `self` a copy of `source`, written in place: nothing is allocated and nothing large

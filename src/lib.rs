@@ -13,6 +13,7 @@ pub mod f16;
 pub mod flush;
 pub mod in_place;
 pub mod kernel;
+pub mod layers;
 mod math;
 pub mod readout;
 pub mod reference;
@@ -25,20 +26,21 @@ pub mod tanh;
 pub mod torch;
 
 pub use activation::{Activation, Relu, Tanh};
-pub use bank::{NoSuchStream, RnnBank};
+pub use bank::{Bank, NoSuchStream, RnnBank};
 pub use budget::ErrorBudget;
 pub use cell::RnnCell;
 pub use f16::{F16, HalfCell};
 pub use flush::{FLUSH_BELOW, WEIGHT_FLUSH_BELOW};
 pub use in_place::InPlace;
 pub use kernel::Backend;
+pub use layers::Layers;
 pub use nalgebra;
 /// The property-testing crate whose [`Strategy`](proptest::strategy::Strategy) the
 /// [`strategies`] return (feature `proptest`).
 #[cfg(feature = "proptest")]
 pub use proptest;
 pub use readout::{Readout, argmax, log_softmax, one_hot, one_hot_argmax, sigmoid, softmax};
-pub use rnn::{OnSwap, Rnn};
+pub use rnn::{Network, OnSwap, Rnn, Rnn2, Rnn3, Rnn4};
 pub use tanh::{
     FAST_TANH_CLAMP, FAST_TANH_MAX_ABS_ERROR, FAST_TANH_MAX_ULP_ERROR, FAST_TANH_TINY, fast_tanh,
     fast_tanh_fused, fast_tanh_x4, fast_tanh_x8,

@@ -8,52 +8,30 @@
 //!
 //! [`Stack<L, U, M>`] puts layer (or stack) `U` on top of `L`, joined at size `M`: `L` must map
 //! `I` inputs to `M` values and `U` take `M` inputs, so sizes that do not chain do not compile.
-//! Stacks nest: `Stack<Stack<A, B, H>, C, H>` is three layers. A step allocates nothing.
+//! Stacks nest: `Stack<Stack<A, B, H>, C, H>` is three layers ([`Stack3`]). A stack is
+//! [`Layers`], as one [`RnnCell`] is: with a readout it is a [`Network`](crate::Network) (a
+//! [`Rnn2`](crate::Rnn2) for two layers), with `N` streams a [`Bank`](crate::Bank).
 //!
 //! ```
-//! use elman::stack::{Recurrent, Stack};
-//! use elman::RnnCell;
+//! use elman::stack::{Stack, Stack2};
+//! use elman::{Readout, Rnn2, RnnCell};
 //! use elman::nalgebra::{SVector, vector};
 //!
 //! let lower: RnnCell<2, 3> = RnnCell::default();
-//! let upper: RnnCell<3, 4> = RnnCell::default();
-//! let net = Stack::new(lower, upper);
-//! let mut state = net.zero_state();
-//! let y: SVector<f32, 4> = net.step(&vector![1.0, -1.0], &mut state);
+//! let upper: RnnCell<3, 3> = RnnCell::default();
+//! let layers: Stack2<2, 3> = Stack::new(lower, upper);
+//! let mut net: Rnn2<2, 3, 4> = Rnn2::new(layers, Readout::default());
+//! let y: SVector<f32, 4> = net.step(&vector![1.0, -1.0]);
 //! assert_eq!(y, SVector::<f32, 4>::zeros());
 //! ```
 
 use nalgebra::SVector;
 
-use crate::activation::Activation;
 use crate::cell::RnnCell;
 use crate::in_place::{InPlace, impl_zeroable};
-
-/// A recurrent network from `I` inputs to `O` outputs per step, with a state of its own type.
-pub trait Recurrent<const I: usize, const O: usize> {
-    /// Everything the network carries from step to step.
-    type State: Clone + core::fmt::Debug + PartialEq;
-
-    /// The all-zero state.
-    fn zero_state(&self) -> Self::State;
-
-    /// One step: advances `state` and returns the output (the last layer's hidden state).
-    fn step(&self, x: &SVector<f32, I>, state: &mut Self::State) -> SVector<f32, O>;
-}
-
-impl<const I: usize, const H: usize, A: Activation> Recurrent<I, H> for RnnCell<I, H, A> {
-    type State = SVector<f32, H>;
-
-    fn zero_state(&self) -> Self::State {
-        SVector::zeros()
-    }
-
-    #[inline]
-    fn step(&self, x: &SVector<f32, I>, state: &mut Self::State) -> SVector<f32, H> {
-        *state = RnnCell::step(self, x, state);
-        *state
-    }
-}
+use crate::kernel::Backend;
+use crate::layers::Layers;
+use crate::readout::Readout;
 
 /// `U` stacked on `L`, joined at size `M` (`L`'s output, `U`'s input).
 #[derive(Clone, Debug, PartialEq)]
@@ -71,35 +49,132 @@ impl<L, U, const M: usize> Stack<L, U, M> {
     }
 }
 
-impl<const I: usize, const M: usize, const O: usize, L, U> Recurrent<I, O> for Stack<L, U, M>
+/// The lower layers step, then the upper ones on the lower layers' new state, one step at a
+/// time (a network of a stack processes a sequence step by step); a bank steps each layer's
+/// bank kernel in turn over the unit-major states.
+impl<const I: usize, const M: usize, const H: usize, L, U> Layers<I, H> for Stack<L, U, M>
 where
-    L: Recurrent<I, M>,
-    U: Recurrent<M, O>,
+    L: Layers<I, M>,
+    U: Layers<M, H>,
 {
     type State = (L::State, U::State);
+    type Units<const N: usize> = (L::Units<N>, U::Units<N>);
 
-    fn zero_state(&self) -> Self::State {
-        (self.lower.zero_state(), self.upper.zero_state())
+    const ZERO_STATE: Self::State = (L::ZERO_STATE, U::ZERO_STATE);
+    const INPUT_UNITS: usize = L::INPUT_UNITS;
+
+    #[inline]
+    fn output(state: &Self::State) -> &SVector<f32, H> {
+        U::output(&state.1)
     }
 
     #[inline]
-    fn step(&self, x: &SVector<f32, I>, state: &mut Self::State) -> SVector<f32, O> {
-        let middle = self.lower.step(x, &mut state.0);
-        self.upper.step(&middle, &mut state.1)
+    fn advance_flushed(&self, backend: Backend, x: &SVector<f32, I>, state: &mut Self::State) {
+        let (lower, upper) = state;
+        self.lower.advance_flushed(backend, x, lower);
+        self.upper.advance_flushed(backend, L::output(lower), upper);
+    }
+
+    #[inline]
+    fn flushed(state: &Self::State) -> Self::State {
+        (L::flushed(&state.0), U::flushed(&state.1))
+    }
+
+    #[inline]
+    fn copy_state(target: &mut Self::State, source: &Self::State) {
+        L::copy_state(&mut target.0, &source.0);
+        U::copy_state(&mut target.1, &source.1);
+    }
+
+    fn process<const O: usize>(
+        &self,
+        backend: Backend,
+        xs: &[SVector<f32, I>],
+        state: &mut Self::State,
+        readout: &Readout<H, O>,
+        ys: &mut [SVector<f32, O>],
+    ) {
+        for (x, y) in xs.iter().zip(ys) {
+            self.advance_flushed(backend, x, state);
+            *y = readout.logits_of_clean(Self::output(state));
+        }
+    }
+
+    fn process_last(&self, backend: Backend, xs: &[SVector<f32, I>], state: &mut Self::State) {
+        for x in xs {
+            self.advance_flushed(backend, x, state);
+        }
+    }
+
+    #[inline]
+    fn bank_step_vectors<const N: usize>(
+        &self,
+        backend: Backend,
+        xs: &[SVector<f32, I>; N],
+        previous: &Self::Units<N>,
+        next: &mut Self::Units<N>,
+    ) {
+        let (lower, upper) = next;
+        self.lower
+            .bank_step_vectors(backend, xs, &previous.0, lower);
+        self.upper
+            .bank_step_unit_major(backend, L::output_units(lower), &previous.1, upper);
+    }
+
+    #[inline]
+    fn bank_step_unit_major<const N: usize>(
+        &self,
+        backend: Backend,
+        x: &[[f32; N]; I],
+        previous: &Self::Units<N>,
+        next: &mut Self::Units<N>,
+    ) {
+        let (lower, upper) = next;
+        self.lower
+            .bank_step_unit_major(backend, x, &previous.0, lower);
+        self.upper
+            .bank_step_unit_major(backend, L::output_units(lower), &previous.1, upper);
+    }
+
+    #[inline]
+    fn output_units<const N: usize>(units: &Self::Units<N>) -> &[[f32; N]; H] {
+        U::output_units(&units.1)
+    }
+
+    fn stream_state<const N: usize>(units: &Self::Units<N>, s: usize) -> Self::State {
+        (L::stream_state(&units.0, s), U::stream_state(&units.1, s))
+    }
+
+    fn set_stream_state<const N: usize>(units: &mut Self::Units<N>, s: usize, state: &Self::State) {
+        L::set_stream_state(&mut units.0, s, &state.0);
+        U::set_stream_state(&mut units.1, s, &state.1);
+    }
+
+    fn clear_units<const N: usize>(units: &mut Self::Units<N>) {
+        L::clear_units(&mut units.0);
+        U::clear_units(&mut units.1);
+    }
+
+    fn copy_units<const N: usize>(target: &mut Self::Units<N>, source: &Self::Units<N>) {
+        L::copy_units(&mut target.0, &source.0);
+        U::copy_units(&mut target.1, &source.1);
     }
 }
 
-/// `nn.RNN(num_layers=2)`: two layers of hidden size `H`.
-pub type Rnn2<const I: usize, const H: usize, A = crate::Tanh> =
+/// The layers of `nn.RNN(num_layers=2)`: two layers of hidden size `H`, without a readout
+/// ([`Rnn2`](crate::Rnn2) is the network with one).
+pub type Stack2<const I: usize, const H: usize, A = crate::Tanh> =
     Stack<RnnCell<I, H, A>, RnnCell<H, H, A>, H>;
 
-/// `nn.RNN(num_layers=3)`.
-pub type Rnn3<const I: usize, const H: usize, A = crate::Tanh> =
-    Stack<Rnn2<I, H, A>, RnnCell<H, H, A>, H>;
+/// The layers of `nn.RNN(num_layers=3)`, without a readout ([`Rnn3`](crate::Rnn3) is the
+/// network with one).
+pub type Stack3<const I: usize, const H: usize, A = crate::Tanh> =
+    Stack<Stack2<I, H, A>, RnnCell<H, H, A>, H>;
 
-/// `nn.RNN(num_layers=4)`.
-pub type Rnn4<const I: usize, const H: usize, A = crate::Tanh> =
-    Stack<Rnn3<I, H, A>, RnnCell<H, H, A>, H>;
+/// The layers of `nn.RNN(num_layers=4)`, without a readout ([`Rnn4`](crate::Rnn4) is the
+/// network with one).
+pub type Stack4<const I: usize, const H: usize, A = crate::Tanh> =
+    Stack<Stack3<I, H, A>, RnnCell<H, H, A>, H>;
 
 /// How many `nn.RNN` layers a network holds.
 pub trait LayerCount {
@@ -124,14 +199,15 @@ impl<L: InPlace, U: InPlace, const M: usize> Stack<L, U, M> {
     /// out (as here), so that `L` and `U` are the layers and not their boxes.
     ///
     /// ```
-    /// use elman::stack::{Recurrent, Rnn2, Stack};
-    /// use elman::{InPlace, RnnCell};
+    /// use elman::stack::{Stack, Stack2};
+    /// use elman::{Backend, InPlace, Layers, RnnCell};
     /// use elman::nalgebra::SVector;
     ///
     /// let (lower, upper) = (RnnCell::<64, 128>::zeroed_box(), RnnCell::<128, 128>::zeroed_box());
-    /// let net: Box<Rnn2<64, 128>> = Stack::new_boxed(&lower, &upper);
-    /// let mut state = net.zero_state();
-    /// assert_eq!(net.step(&SVector::zeros(), &mut state), SVector::<f32, 128>::zeros());
+    /// let layers: Box<Stack2<64, 128>> = Stack::new_boxed(&lower, &upper);
+    /// let mut state = Stack2::<64, 128>::ZERO_STATE;
+    /// layers.advance(Backend::best(), &SVector::zeros(), &mut state);
+    /// assert_eq!(state.1, SVector::<f32, 128>::zeros());
     /// ```
     #[must_use]
     pub fn new_boxed(lower: &L, upper: &U) -> Box<Self> {

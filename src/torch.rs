@@ -80,7 +80,9 @@ use safetensors::{Dtype, SafeTensors};
 use crate::activation::{Activation, Tanh};
 use crate::cell::RnnCell;
 use crate::in_place::InPlace;
+use crate::layers::Layers;
 use crate::readout::Readout;
+use crate::rnn::Network;
 use crate::stack::{LayerCount, Stack};
 
 /// What went wrong while loading weights. Every variant names what it is about.
@@ -132,7 +134,7 @@ pub enum LoadError {
         missing: String,
     },
     /// The file holds more layers than the model that loads it: from
-    /// [`expect_layers`](StateDict::expect_layers) if `weight_ih_l{layer}` exists, from
+    /// [`check_no_extra_layers`](StateDict::check_no_extra_layers) if `weight_ih_l{layer}` exists, from
     /// [`rnn`](StateDict::rnn) (and [`rust_statics`](StateDict::rust_statics)) if the tensors
     /// under the prefix that the load did not use are all weights and biases of layers `layer`
     /// and beyond (else [`Unused`](Self::Unused)).
@@ -704,7 +706,7 @@ impl StateDict {
     /// # Errors
     ///
     /// [`LoadError::ExtraLayer`] naming the first extra layer.
-    pub fn expect_layers(&self, prefix: &str, layers: usize) -> Result<(), LoadError> {
+    pub fn check_no_extra_layers(&self, prefix: &str, layers: usize) -> Result<(), LoadError> {
         let name = Layer::Index(layers).name(prefix, "weight_ih");
         if self.tensors.contains_key(&name) {
             return Err(LoadError::ExtraLayer {
@@ -746,17 +748,18 @@ where
 }
 
 impl StateDict {
-    /// A whole stacked `nn.RNN` (one [`RnnCell`] or a [`Stack`] of them),
-    /// layer 0 at the bottom. Strictly (the default), every other tensor under `prefix` is an
-    /// error: a further layer, the `*_reverse` half of a bidirectional layer, a stray tensor.
+    /// A whole stacked `nn.RNN` (one [`RnnCell`] or a [`Stack`] of them), layer 0 at the
+    /// bottom, without a readout ([`network`](Self::network) loads one with it). Strictly (the
+    /// default), every other tensor under `prefix` is an error: a further layer, the
+    /// `*_reverse` half of a bidirectional layer, a stray tensor.
     ///
     /// ```
-    /// use elman::stack::Rnn2;
+    /// use elman::stack::Stack2;
     /// use elman::torch::{LoadError, StateDict};
     ///
     /// let state = StateDict::read("tests/fixtures/oracle/textbook_i3_h2_o4_t5.safetensors")?;
     /// // The file holds one layer: asking for two names the missing one.
-    /// let err = state.rnn::<Rnn2<3, 2>>("rnn").unwrap_err();
+    /// let err = state.rnn::<Stack2<3, 2>>("rnn").unwrap_err();
     /// assert!(matches!(err, LoadError::Missing { ref name, .. } if name == "rnn.weight_ih_l1"));
     /// # Ok::<(), LoadError>(())
     /// ```
@@ -770,6 +773,39 @@ impl StateDict {
         let network = N::from_layers(self, prefix, 0)?;
         self.reject_unused_layers(prefix, N::COUNT)?;
         Ok(network)
+    }
+
+    /// A whole network: the `nn.RNN` under `rnn_prefix` (as [`rnn`](Self::rnn) loads it, one
+    /// [`RnnCell`] or a [`Stack`] of them) and the `nn.Linear` under `head_prefix` (as
+    /// [`readout`](Self::readout) loads it), starting from a zero state. Each prefix is checked
+    /// for unused tensors as those two check theirs.
+    ///
+    /// ```
+    /// use elman::torch::StateDict;
+    /// use elman::Rnn2;
+    /// use elman::nalgebra::SVector;
+    ///
+    /// let state = StateDict::read("tests/fixtures/torch/two_layers_i7_h13.safetensors")?;
+    /// let mut net: Rnn2<7, 13, 5> = state.network("rnn", "head")?;
+    /// let logits = net.step(&SVector::zeros());
+    /// # let _ = logits;
+    /// # Ok::<(), elman::torch::LoadError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`rnn`](Self::rnn), then as [`readout`](Self::readout).
+    pub fn network<L, const I: usize, const H: usize, const O: usize>(
+        &self,
+        rnn_prefix: &str,
+        head_prefix: &str,
+    ) -> Result<Network<L, I, H, O>, LoadError>
+    where
+        L: Layers<I, H> + FromLayers,
+    {
+        let layers = self.rnn::<L>(rnn_prefix)?;
+        let readout = self.readout(head_prefix)?;
+        Ok(Network::new(layers, readout))
     }
 
     /// [`LoadError::Unused`] for the tensors of `layer` under `prefix` that its cell does not
@@ -1076,6 +1112,38 @@ impl StateDict {
     pub fn rnn_into<N: LoadLayers>(&self, prefix: &str, network: &mut N) -> Result<(), LoadError> {
         self.reject_unused_layers(prefix, N::COUNT)?;
         network.load_layers(self, prefix, 0)
+    }
+
+    /// [`network`](Self::network) on the heap: a zeroed box, loaded in place, so that the
+    /// network is never on the stack, whatever its size. On an error the box is dropped: a
+    /// network half loaded is never returned.
+    ///
+    /// ```
+    /// use elman::torch::StateDict;
+    /// use elman::Rnn;
+    ///
+    /// let state = StateDict::read("tests/fixtures/torch/saturating_i64_h128.safetensors")?;
+    /// let rnn: Box<Rnn<64, 128, 10>> = state.network_boxed("rnn", "head")?;
+    /// assert_eq!(rnn.cell(), &state.rnn_cell::<64, 128>("rnn", 0)?);
+    /// # Ok::<(), elman::torch::LoadError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`network`](Self::network).
+    pub fn network_boxed<L, const I: usize, const H: usize, const O: usize>(
+        &self,
+        rnn_prefix: &str,
+        head_prefix: &str,
+    ) -> Result<Box<Network<L, I, H, O>>, LoadError>
+    where
+        L: Layers<I, H> + LoadLayers,
+    {
+        let mut network = Network::<L, I, H, O>::zeroed_box();
+        let (layers, readout) = network.weights_mut();
+        self.rnn_into(rnn_prefix, layers)?;
+        self.readout_into(head_prefix, readout)?;
+        Ok(network)
     }
 
     /// [`rnn`](Self::rnn) on the heap: a zeroed box, loaded in place, so that the network is

@@ -4,7 +4,11 @@
 #![allow(clippy::cast_precision_loss, reason = "small indices")]
 
 use elman::nalgebra::{SMatrix, SVector};
-use elman::{Backend, OnSwap, Readout, Relu, Rnn, RnnBank, RnnCell, argmax, fast_tanh, softmax};
+use elman::stack::{Stack, Stack2};
+use elman::{
+    Backend, Bank, Layers, OnSwap, Readout, Relu, Rnn, Rnn2, RnnBank, RnnCell, argmax, fast_tanh,
+    reference, softmax,
+};
 
 fn steps_without_allocating<const I: usize, const H: usize>() {
     let cell: RnnCell<I, H> = RnnCell::new(
@@ -32,7 +36,7 @@ fn steps_without_allocating<const I: usize, const H: usize>() {
         rnn.process(&block, &mut ys);
         let _ = rnn.process_last(&block);
         bank.step(&xs);
-        bank.step_lanes(&lanes);
+        bank.step_unit_major(&lanes);
         small.step(&[x; 5]);
         rnn.swap_weights(swapped_cell, swapped_readout, OnSwap::KeepState);
         std::hint::black_box(bank.outputs(&readout));
@@ -43,13 +47,57 @@ fn steps_without_allocating<const I: usize, const H: usize>() {
                 h = cell.step_with(backend, &x, &h);
                 h = relu.step_with(backend, &x, &h).map(fast_tanh);
             }
-            h = cell.step_concatenated(&x, &h);
+            h = reference::step_concatenated(&cell, &x, &h);
             let y = readout.logits(&h);
             std::hint::black_box((softmax(&y), argmax(&y)));
         }
     });
     assert_eq!(info.count_total, 0, "({I}, {H}): {info:?}");
     std::hint::black_box(h);
+}
+
+/// A network and a bank of two layers, every path of each.
+fn stacked_steps_without_allocating<const I: usize, const H: usize>() {
+    let lower: RnnCell<I, H> = RnnCell::new(
+        SMatrix::from_fn(|r, c| ((r + 2 * c) % 7) as f32 * 0.1 - 0.3),
+        SMatrix::from_fn(|r, c| ((3 * r + c) % 5) as f32 * 0.1 - 0.2),
+        SVector::from_element(0.05),
+    );
+    let upper = RnnCell::<H, H>::new(
+        SMatrix::from_element(0.05),
+        SMatrix::from_element(-0.05),
+        SVector::zeros(),
+    );
+    let layers: Stack2<I, H> = Stack::new(lower, upper);
+    let readout = Readout::<H, 4>::new(SMatrix::from_element(0.1), SVector::zeros());
+    let mut net = Rnn2::new(layers.clone(), readout.clone());
+    let mut bank: Bank<_, I, H, 11> = Bank::new(layers.clone());
+    let mut state = Stack2::<I, H>::ZERO_STATE;
+    let x = SVector::<f32, I>::from_element(0.5);
+    let (xs, lanes, block) = ([x; 11], [[0.5; 11]; I], [x; 16]);
+    let mut ys = [SVector::<f32, 4>::zeros(); 16];
+    // Warm-up outside the measurement: the CPU-feature detection caches its answer.
+    let _ = Backend::best();
+    let info = allocation_counter::measure(|| {
+        let _ = net.step(&x);
+        net.process(&block, &mut ys);
+        let _ = net.process_last(&block);
+        net.set_state(state);
+        net.swap_weights_from(&layers, &readout, OnSwap::Reset);
+        layers.advance(Backend::best(), &x, &mut state);
+        bank.step(&xs);
+        bank.step_unit_major(&lanes);
+        bank.set_state(3, &state);
+        std::hint::black_box((bank.state(3), bank.outputs(&readout)));
+    });
+    assert_eq!(info.count_total, 0, "({I}, {H}): {info:?}");
+}
+
+#[test]
+fn stacked_steps_allocate_nothing() {
+    stacked_steps_without_allocating::<3, 2>();
+    stacked_steps_without_allocating::<1, 16>();
+    stacked_steps_without_allocating::<7, 13>();
 }
 
 #[test]

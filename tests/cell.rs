@@ -26,7 +26,7 @@ fn row_major_constructor_matches_a_step_by_hand() {
     let expected = [2.6_f64.tanh(), (-1.15_f64).tanh()];
     for step in [
         CELL.step(&x, &h),
-        CELL.step_concatenated(&x, &h),
+        reference::step_concatenated(&CELL, &x, &h),
         reference::step(&CELL, &x, &h),
     ] {
         for j in 0..2 {

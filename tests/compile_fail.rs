@@ -1,5 +1,6 @@
-//! Dimensions live in the types: every mismatch below is a compile error, pinned by its
-//! reviewed `.stderr` file. The pass case makes trybuild build (not only check) the cases, so
+//! Dimensions live in the types: every mismatch below (a stack's layers whose sizes do not chain
+//! among them) is a compile error, pinned by its reviewed `.stderr` file; so are the seals (no
+//! other non-linearity, no access to the kind the kernels read). The pass case makes trybuild build (not only check) the cases, so
 //! the `I + H` width check of `from_concatenated`, which fires when the call is built, is
 //! exercised too.
 

@@ -7,9 +7,10 @@
 #![allow(clippy::float_cmp, reason = "exact comparisons on purpose")]
 
 use elman::nalgebra::{SMatrix, SVector};
-use elman::stack::{Recurrent, Stack};
+use elman::stack::Stack;
 use elman::{
-    Backend, FLUSH_BELOW, Readout, Relu, Rnn, RnnBank, RnnCell, WEIGHT_FLUSH_BELOW, reference,
+    Backend, Bank, FLUSH_BELOW, Layers, Network, OnSwap, Readout, Relu, Rnn, RnnBank, RnnCell,
+    WEIGHT_FLUSH_BELOW, reference,
 };
 
 /// A subnormal number, a tiny normal one below the thresholds, one just below them (2^-41) and
@@ -301,7 +302,7 @@ fn networks_flush_states_and_inputs() {
 }
 
 /// A bank stores its states flushed and reads each stream's inputs as +0 below the threshold,
-/// through `step` (gathered or transposed) and `step_lanes`.
+/// through `step` (gathered or transposed) and `step_unit_major`.
 fn bank_flush<const I: usize, const H: usize, const N: usize>() {
     let cell = mixed_cell::<I, H>();
     let xs: [SVector<f32, I>; N] = core::array::from_fn(mixed_vector);
@@ -319,7 +320,7 @@ fn bank_flush<const I: usize, const H: usize, const N: usize>() {
         bank.step(&xs);
         plain.step(&zs);
         assert_eq!(bank.states(), plain.states(), "{} step", backend.name());
-        bank.step_lanes(&lanes);
+        bank.step_unit_major(&lanes);
         plain.step(&zs);
         assert_eq!(bank.states(), plain.states(), "{} lanes", backend.name());
     }
@@ -506,7 +507,10 @@ fn no_subnormal_arithmetic<const I: usize, const H: usize, const N: usize>() {
             bank.set_state(s, &mixed_vector(s + 9));
         }
         raised("bank step", flags::raised(&xs, |xs| bank.step(xs)));
-        raised("bank lanes", flags::raised(&lanes, |x| bank.step_lanes(x)));
+        raised(
+            "bank lanes",
+            flags::raised(&lanes, |x| bank.step_unit_major(x)),
+        );
         raised(
             "bank outputs",
             flags::raised(&head, |head| bank.outputs(head)),
@@ -519,8 +523,37 @@ fn no_subnormal_arithmetic<const I: usize, const H: usize, const N: usize>() {
         );
     }
     let stack = Stack::<_, _, H>::new(cell.clone(), mixed_cell::<H, H>());
-    let mut state = (h, mixed_vector::<H>(4));
-    assert_eq!(flags::raised(x, |x| stack.step(&x, &mut state)), 0, "stack");
+    for backend in Backend::available() {
+        let name = backend.name();
+        let raised = |what: &str, flags: u32| assert_eq!(flags, 0, "{name} ({I}, {H}) {what}");
+        let mut state = (h, mixed_vector::<H>(4));
+        raised(
+            "stack advance",
+            flags::raised(x, |x| stack.advance(backend, &x, &mut state)),
+        );
+        // Boxed: at (64, 128) the stack is 225 KiB, and by-value moves of a debug build would
+        // overflow the test thread's stack.
+        let mut net = bytemuck::zeroed_box::<Network<_, I, H, 3>>();
+        net.swap_weights_from(&stack, &head, OnSwap::Reset);
+        net.set_backend(backend);
+        net.set_state((h, mixed_vector::<H>(4)));
+        raised("stacked step", flags::raised(x, |x| net.step(&x)));
+        raised(
+            "stacked process",
+            flags::raised(&decay, |xs| net.process(xs, &mut ys)),
+        );
+        let mut bank = bytemuck::zeroed_box::<Bank<_, I, H, N>>();
+        bank.swap_weights_from(&stack, OnSwap::Reset);
+        bank.set_backend(backend);
+        for s in 0..N {
+            bank.set_state(s, &(mixed_vector(s + 9), mixed_vector(s + 5)));
+        }
+        raised("stacked bank", flags::raised(&xs, |xs| bank.step(xs)));
+        raised(
+            "stacked bank lanes",
+            flags::raised(&lanes, |x| bank.step_unit_major(x)),
+        );
+    }
 }
 
 #[cfg(target_arch = "x86_64")]

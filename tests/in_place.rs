@@ -11,7 +11,7 @@ mod common;
 
 use common::safetensors_f32;
 use elman::nalgebra::{SVector, vector};
-use elman::stack::{Rnn2, Stack};
+use elman::stack::{Stack, Stack2};
 use elman::torch::{LoadError, StateDict};
 use elman::{Backend, InPlace, OnSwap, Readout, Relu, Rnn, RnnBank, RnnCell};
 
@@ -55,7 +55,7 @@ fn zeroed_boxes_are_the_zero_models() {
         format!("{:?}", RnnBank::<3, 2, 5>::new(RnnCell::default()))
     );
     assert_eq!(
-        *Rnn2::<3, 2>::zeroed_box(),
+        *Stack2::<3, 2>::zeroed_box(),
         Stack::new(RnnCell::default(), RnnCell::default())
     );
     // A zeroed bank steps as a new one: stream by stream, the cell alone.
@@ -91,7 +91,7 @@ fn boxed_constructors_build_what_new_builds() {
     }
 
     let upper: RnnCell<2, 2> = RnnCell::from_row_major(W_HH, W_HH, B);
-    let stack: Box<Rnn2<3, 2>> = Stack::new_boxed(&cell(), &upper);
+    let stack: Box<Stack2<3, 2>> = Stack::new_boxed(&cell(), &upper);
     assert_eq!(*stack, Stack::new(cell(), upper));
 }
 
@@ -144,16 +144,16 @@ fn swapping_from_references_is_swapping_by_value() {
 #[test]
 fn in_place_loaders_load_what_the_loaders_load() {
     let state = StateDict::read("tests/fixtures/torch/two_layers_i7_h13.safetensors").unwrap();
-    let net: Box<Rnn2<7, 13>> = state.rnn_boxed("rnn").expect("two layers");
-    assert_eq!(*net, state.rnn::<Rnn2<7, 13>>("rnn").unwrap());
+    let net: Box<Stack2<7, 13>> = state.rnn_boxed("rnn").expect("two layers");
+    assert_eq!(*net, state.rnn::<Stack2<7, 13>>("rnn").unwrap());
     let mut head = Readout::<13, 5>::zeroed_box();
     state.readout_into("head", &mut head).expect("a head");
     assert_eq!(*head, state.readout::<13, 5>("head").unwrap());
 
     let path = "tests/fixtures/torch/relu_two_layers_nobias_i1_h16.safetensors";
     let state = StateDict::read(path).unwrap();
-    let net: Box<Rnn2<1, 16, Relu>> = state.rnn_boxed("rnn").expect("two relu layers");
-    assert_eq!(*net, state.rnn::<Rnn2<1, 16, Relu>>("rnn").unwrap());
+    let net: Box<Stack2<1, 16, Relu>> = state.rnn_boxed("rnn").expect("two relu layers");
+    assert_eq!(*net, state.rnn::<Stack2<1, 16, Relu>>("rnn").unwrap());
     let mut upper = RnnCell::<16, 16, Relu>::zeroed_box();
     state.rnn_cell_into("rnn", 1, &mut upper).expect("layer 1");
     assert_eq!(

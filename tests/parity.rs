@@ -28,9 +28,9 @@ mod common;
 
 use common::U;
 use elman::nalgebra::{SMatrix, SVector};
-use elman::stack::{Recurrent, Rnn2, Stack};
+use elman::stack::Stack2;
 use elman::torch::StateDict;
-use elman::{Activation, Backend, Readout, Relu, RnnCell, Tanh, reference, softmax};
+use elman::{Activation, Backend, Readout, Relu, Rnn2, RnnCell, Tanh, reference, softmax};
 use serde_json::Value;
 
 fn read_json(path: &str) -> Value {
@@ -227,30 +227,6 @@ fn oracle_small_with_initial_state() {
     oracle_case::<8, 16, 5, Tanh>("tests/fixtures/oracle/small_i8_h16_o5_t100_h0.json");
 }
 
-/// A stack checks like its layers: the lower layer against PyTorch's states of layer 0, the
-/// upper against layer 1's, each teacher-forced on PyTorch's input to it.
-#[test]
-fn stacked_layers_chain() {
-    let lower: RnnCell<2, 3> = RnnCell::from_row_major(
-        [[0.5, -0.5], [0.25, 0.0], [0.0, 1.0]],
-        [[0.1; 3]; 3],
-        [0.0; 3],
-    );
-    let upper: RnnCell<3, 2> =
-        RnnCell::from_row_major([[1.0, 0.0, -1.0], [0.5, 0.5, 0.5]], [[0.2; 2]; 2], [0.1; 2]);
-    let net = Stack::new(lower.clone(), upper.clone());
-    let mut state = net.zero_state();
-    let (mut a, mut b) = (SVector::<f32, 3>::zeros(), SVector::<f32, 2>::zeros());
-    for t in 0..20 {
-        let x = SVector::<f32, 2>::new((t as f32 * 0.3).sin(), (t as f32 * 0.7).cos());
-        let y = net.step(&x, &mut state);
-        a = lower.step(&x, &a);
-        b = upper.step(&a, &b);
-        assert_eq!(y, b);
-        assert_eq!(state, (a, b));
-    }
-}
-
 /// A series of vectors, one per row.
 fn series<const N: usize>(v: &Value) -> Vec<SVector<f32, N>> {
     rows(v).iter().map(|r| vector(r)).collect()
@@ -311,28 +287,103 @@ fn torch_one_layer<const I: usize, const H: usize, const O: usize, A: Activation
     );
 }
 
-/// Two layers: load the stack; check each layer on PyTorch's input to it, then the whole stack
-/// stepping on its own.
+/// `‖W‖∞`, the largest row sum of `|W|`: a Lipschitz constant of `x ↦ W·x` in the max norm.
+fn row_norm<const R: usize, const C: usize>(w: &SMatrix<f32, R, C>) -> f64 {
+    (0..R)
+        .map(|r| (0..C).map(|c| f64::from(w[(r, c)].abs())).sum::<f64>())
+        .fold(0.0, f64::max)
+}
+
+/// Two layers: load the stack; check each layer on PyTorch's input to it, then the whole
+/// network (`nn.RNN(num_layers=2)` + `nn.Linear`, loaded in one call) running free against
+/// PyTorch's logits.
+///
+/// The network's bound is derived layer by layer: layer 0's state drifts as one layer does
+/// (`e0_t ≤ 2ε0_t + L0·e0_{t−1}`); layer 1's also carries layer 0's drift through its input
+/// weights (`e1_t ≤ 2ε1_t + L1·e1_{t−1} + ‖W1_xh‖∞·e0_t`, the non-linearity being 1-Lipschitz);
+/// the logits move by at most `‖W_hy‖∞·e1_t` plus their own rounding (as [`check_head`]).
 fn torch_two_layers<const I: usize, const H: usize, const O: usize, A: Activation>(name: &str) {
     let fixture = TorchCase::open(name);
-    let net: Rnn2<I, H, A> = fixture.state.rnn("rnn").expect("two layers");
+    let layers: Stack2<I, H, A> = fixture.state.rnn("rnn").expect("two layers");
     let xs = series::<I>(&fixture.case["xs"]);
     let (h0_0, hs_0) = fixture.layer::<H>(0);
     let (h0_1, hs_1) = fixture.layer::<H>(1);
-    let worst_0 = check_layer(name, &net.lower, &xs, &h0_0, &hs_0);
-    let worst_1 = check_layer(name, &net.upper, &hs_0, &h0_1, &hs_1);
+    let worst_0 = check_layer(name, &layers.lower, &xs, &h0_0, &hs_0);
+    let worst_1 = check_layer(name, &layers.upper, &hs_0, &h0_1, &hs_1);
     let worst_y = fixture.head::<H, O>(&hs_1);
-    // The stack's own step gives the two layers' steps.
-    let mut state = (h0_0, h0_1);
-    let (mut a, mut b) = (h0_0, h0_1);
-    for x in &xs {
-        let y = net.step(x, &mut state);
-        a = net.lower.step(x, &a);
-        b = net.upper.step(&a, &b);
-        assert_eq!((y, state), (b, (a, b)));
+
+    let mut net: Rnn2<I, H, O, A> = fixture.state.network("rnn", "head").expect("the network");
+    assert_eq!(net.layers(), &layers);
+    net.set_initial_state((h0_0, h0_1));
+    let head = net.readout().clone();
+    let torch_ys = rows(&fixture.case["ys"]);
+    let (lower, upper) = (&layers.lower, &layers.upper);
+    let (k1, k_y) = (row_norm(upper.w_xh()), row_norm(head.weight()));
+    let cap = if A::NAME == "tanh" {
+        2.0
+    } else {
+        f64::INFINITY
+    };
+    let mut worst_network = 0.0_f64;
+    for backend in Backend::available() {
+        net.set_backend(backend);
+        net.reset();
+        let mut ys = vec![SVector::<f32, O>::zeros(); xs.len()];
+        net.process(&xs, &mut ys);
+        let after_process = *net.state();
+        net.reset();
+        let (mut a, mut b) = (h0_0, h0_1);
+        let (mut e0, mut e1) = (0.0_f64, 0.0_f64);
+        for (t, x) in xs.iter().enumerate() {
+            // The network's step is its layers' steps and its readout, to the bit, and its
+            // `process` gives the same bits.
+            let y = net.step(x);
+            a = lower.step_with(backend, x, &a);
+            b = upper.step_with(backend, &a, &b);
+            assert_eq!(y, head.logits(&b), "{name} {} step {t}", backend.name());
+            assert_eq!(ys[t], y, "{name} {} process, step {t}", backend.name());
+            assert_eq!(net.state(), &(a, b));
+
+            // Against PyTorch's logits, free-running.
+            let (prev_0, prev_1) = if t == 0 {
+                (&h0_0, &h0_1)
+            } else {
+                (&hs_0[t - 1], &hs_1[t - 1])
+            };
+            let budget_0 = lower.error_budget(x.amax(), prev_0.amax().max(1.0));
+            let budget_1 = upper.error_budget(hs_0[t].amax(), prev_1.amax().max(1.0));
+            e0 = (2.0 * f64::from(budget_0.per_step) + f64::from(budget_0.contraction) * e0)
+                .min(cap);
+            e1 = (2.0 * f64::from(budget_1.per_step)
+                + f64::from(budget_1.contraction) * e1
+                + k1 * e0)
+                .min(cap);
+            assert!(
+                f64::from((a - hs_0[t]).amax()) <= e0 && f64::from((b - hs_1[t]).amax()) <= e1,
+                "{name} {} step {t}: states drift beyond {e0:e} / {e1:e}",
+                backend.name()
+            );
+            let s_y: f64 = (0..O)
+                .map(|o| {
+                    (0..H)
+                        .map(|k| f64::from(head.weight()[(o, k)].abs() * hs_1[t][k].abs()))
+                        .sum::<f64>()
+                        + f64::from(head.bias()[o].abs())
+                })
+                .fold(0.0, f64::max);
+            let bound = k_y * e1 + 2.0 * common::gamma(H + 1) * s_y;
+            let d = f64::from((y - vector::<O>(&torch_ys[t])).amax());
+            assert!(
+                d <= bound,
+                "{name} {} step {t}: logits differ from PyTorch's by {d:e} > {bound:e}",
+                backend.name()
+            );
+            worst_network = worst_network.max(d);
+        }
+        assert_eq!(net.state(), &after_process, "{name} {}", backend.name());
     }
     println!(
-        "{name}: worst hidden-state difference {:e} (layer 0 {worst_0:e}, layer 1 {worst_1:e}), worst logit difference {worst_y:e}",
+        "{name}: worst hidden-state difference {:e} (layer 0 {worst_0:e}, layer 1 {worst_1:e}), worst logit difference {worst_y:e}, network free-running {worst_network:e}",
         worst_0.max(worst_1)
     );
 }

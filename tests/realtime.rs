@@ -212,7 +212,7 @@ fn bank_matches<const I: usize, const H: usize, const N: usize, A: elman::Activa
             bank.step(&xs);
             // The same sums from inputs given unit-major: the same bits.
             let lanes: [[f32; N]; I] = core::array::from_fn(|k| core::array::from_fn(|s| xs[s][k]));
-            lanes_bank.step_lanes(&lanes);
+            lanes_bank.step_unit_major(&lanes);
             prop_assert_eq!(lanes_bank.states(), bank.states());
             for s in 0..N {
                 // Both from the same state (the bank's), so the bound is per step.
@@ -314,7 +314,7 @@ fn bank_state_controls() {
     let cell: RnnCell<1, 2> =
         RnnCell::from_row_major([[1.0], [-1.0]], [[0.5, 0.0], [0.0, 0.5]], [0.0; 2]);
     let mut bank: RnnBank<1, 2, 3> = RnnBank::new(cell);
-    bank.step_lanes(&[[1.0, 2.0, 3.0]]);
+    bank.step_unit_major(&[[1.0, 2.0, 3.0]]);
     assert_eq!(bank.states()[0][1], bank.state(1)[0]);
     bank.set_state(2, &vector![0.5, 0.25]);
     assert_eq!(bank.state(2), vector![0.5, 0.25]);
@@ -334,7 +334,7 @@ fn bank_state_controls() {
 fn bank_streams_out_of_range() {
     let cell: RnnCell<1, 2> = RnnCell::from_row_major([[1.0], [-1.0]], [[0.5, 0.0]; 2], [0.0; 2]);
     let mut bank: RnnBank<1, 2, 3> = RnnBank::new(cell);
-    bank.step_lanes(&[[1.0, 2.0, 3.0]]);
+    bank.step_unit_major(&[[1.0, 2.0, 3.0]]);
     let before = *bank.states();
     assert_eq!(bank.get_state(2), Some(bank.state(2)));
     assert_eq!(bank.get_state(3), None);
@@ -383,7 +383,7 @@ fn degenerate_banks_step() {
         for backend in Backend::available() {
             let mut bank: RnnBank<I, H, N> = RnnBank::new(RnnCell::default()).with_backend(backend);
             bank.step(&[SVector::from_element(0.5); N]);
-            bank.step_lanes(&[[0.5; N]; I]);
+            bank.step_unit_major(&[[0.5; N]; I]);
             // Zero weights: every state stays tanh(0) = 0.
             assert!(bank.states().iter().flatten().all(|&v| v == 0.0));
         }

@@ -13,9 +13,11 @@ mod common;
 
 use common::{FAST_TANH_ERROR, TANH_ERROR, hashed, order_tolerance, safetensors_f32};
 use elman::nalgebra::SVector;
-use elman::stack::{Recurrent, Rnn2, Stack};
+use elman::stack::{Stack, Stack2};
 use elman::torch::{LoadError, StateDict};
-use elman::{Backend, InPlace, OnSwap, Readout, Relu, Rnn, RnnBank, RnnCell, reference};
+use elman::{
+    Backend, Bank, InPlace, Layers, OnSwap, Readout, Relu, Rnn, Rnn2, RnnBank, RnnCell, reference,
+};
 
 /// The stack of every thread here.
 const STACK: usize = 512 * 1024;
@@ -146,8 +148,12 @@ fn zeroed_models_are_zero() {
         assert_eq!(rnn.state(), &SVector::<f32, H>::zeros());
         let bank = RnnBank::<I, H, 9>::zeroed_box();
         assert!(bank.states().iter().flatten().all(|&v| v == 0.0));
-        let net = Rnn2::<I, H>::zeroed_box();
+        let net = Stack2::<I, H>::zeroed_box();
         assert_eq!(net.upper.w_hh(), RnnCell::<H, H>::zeroed_box().w_hh());
+        let mut net = Rnn2::<I, H, O>::zeroed_box();
+        assert_eq!(net.step(&x), SVector::<f32, O>::zeros());
+        let bank = Bank::<Stack2<I, H>, I, H, 9>::zeroed_box();
+        assert!(bank.output_states().iter().flatten().all(|&v| v == 0.0));
     });
 }
 
@@ -278,7 +284,7 @@ fn bank<const N: usize>() {
             }
             let mut by_lanes = bank.clone_boxed();
             by_lanes.reset();
-            by_lanes.step_lanes(lanes);
+            by_lanes.step_unit_major(lanes);
             assert_eq!(by_lanes.states(), bank.states(), "{}", backend.name());
             let mut copy = RnnBank::zeroed_box();
             copy.copy_from(&bank);
@@ -302,22 +308,44 @@ fn bank_of_11() {
 fn two_layer_stack() {
     on_small_stack(|| {
         let state = state_dict(2);
-        let net: Box<Rnn2<I, H>> = state.rnn_boxed("rnn").expect("two layers");
+        let net: Box<Stack2<I, H>> = state.rnn_boxed("rnn").expect("two layers");
         let lower: Box<RnnCell<I, H>> = RnnCell::zeroed_box();
         let mut upper: Box<RnnCell<H, H>> = RnnCell::zeroed_box();
         state.rnn_cell_into("rnn", 1, &mut upper).expect("layer 1");
         assert_eq!(net.upper, *upper);
-        let mut built: Box<Rnn2<I, H>> = Stack::new_boxed(&lower, &upper);
+        let mut built: Box<Stack2<I, H>> = Stack::new_boxed(&lower, &upper);
         built.copy_from(&net);
         assert_eq!(built, net);
         let copy = net.clone_boxed();
-        let (mut a, mut b) = (net.zero_state(), copy.zero_state());
-        for x in &inputs::<I>(3, 50) {
+        let (mut a, mut b) = (Stack2::<I, H>::ZERO_STATE, Stack2::<I, H>::ZERO_STATE);
+        let backend = Backend::best();
+        let head = Readout::<H, O>::zeroed_box();
+        let mut network = Rnn2::new_boxed(&net, &head);
+        let mut bank = Bank::<Stack2<I, H>, I, H, 3>::new_boxed(&net);
+        let xs = inputs::<I>(3, 50);
+        for x in &xs {
             let (h0, h1) = a;
-            let y = net.step(x, &mut a);
+            net.advance(backend, x, &mut a);
             let lower_h = net.lower.step(x, &h0);
-            assert_eq!(y, net.upper.step(&lower_h, &h1));
-            assert_eq!(copy.step(x, &mut b), y);
+            assert_eq!(a.1, net.upper.step(&lower_h, &h1));
+            copy.advance(backend, x, &mut b);
+            assert_eq!(b, a);
+            network.step(x);
+            assert_eq!(network.state(), &a);
+        }
+        // The same network processes the sequence from the start, in one call.
+        let mut boxed = network.clone_boxed();
+        boxed.reset();
+        let mut ys = vec![SVector::<f32, O>::zeros(); xs.len()];
+        boxed.process(&xs, &mut ys);
+        assert_eq!(boxed.state(), &a);
+        // Three streams of the stack, one step each: each layer of each stream is its cell's
+        // step, the upper one's from the lower one's new state.
+        bank.step(&[xs[0], xs[1], xs[2]]);
+        for (s, x) in xs[..3].iter().enumerate() {
+            let (h0, h1) = bank.state(s);
+            near_reference(&net.lower, x, &SVector::zeros(), &h0);
+            near_reference(&net.upper, &h0, &SVector::zeros(), &h1);
         }
     });
 }

@@ -5,7 +5,7 @@
 #![allow(clippy::float_cmp, reason = "the loaded values are exact")]
 
 use elman::nalgebra::{matrix, vector};
-use elman::stack::Rnn2;
+use elman::stack::Stack2;
 use elman::torch::{Layer, LoadError, LoadOptions, NonFinite, StateDict, Unused};
 use elman::{Readout, Relu, RnnCell};
 use safetensors::Dtype;
@@ -394,7 +394,7 @@ fn other_layers_and_modules_are_not_unused() {
     // Layer by layer, and whole: `rnn2.*`, `rnnx` and `head.*` are not under `rnn.`.
     let lower = state.rnn_cell::<3, 2>("rnn", 0).expect("layer 0");
     let upper = state.rnn_cell::<2, 2>("rnn", 1).expect("layer 1");
-    let net: Rnn2<3, 2> = state.rnn("rnn").expect("both layers");
+    let net: Stack2<3, 2> = state.rnn("rnn").expect("both layers");
     assert_eq!((net.lower, net.upper), (lower, upper));
     assert!(state.rnn::<RnnCell<3, 2>>("rnn2").is_ok());
     assert!(state.readout::<2, 1>("head").is_ok());
@@ -407,7 +407,7 @@ fn other_layers_and_modules_are_not_unused() {
     assert!(state.rnn_cell::<3, 2>("rnn", 0).is_ok());
     let err = state.rnn_cell::<2, 2>("rnn", 1).unwrap_err();
     assert_eq!(unused(&err, "rnn"), ["rnn.weight_hr_l1"]);
-    let err = state.rnn::<Rnn2<3, 2>>("rnn").unwrap_err();
+    let err = state.rnn::<Stack2<3, 2>>("rnn").unwrap_err();
     assert_eq!(
         unused(&err, "rnn"),
         ["rnn.weight_hr_l1", "rnn.weight_hr_l10"]
@@ -449,9 +449,9 @@ fn layers_beyond_the_ones_asked_for() {
     let state = ignoring_unused(state);
     let first: RnnCell<3, 2> = state.rnn("rnn").expect("the first layer");
     assert_eq!(first, state.rnn_cell::<3, 2>("rnn", 0).unwrap());
-    // `expect_layers` is an explicit check, whatever the options.
+    // `check_no_extra_layers` is an explicit check, whatever the options.
     assert!(matches!(
-        state.expect_layers("rnn", 1),
+        state.check_no_extra_layers("rnn", 1),
         Err(LoadError::ExtraLayer { layer: 1, .. })
     ));
 }
