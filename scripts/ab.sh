@@ -9,9 +9,11 @@
 #                                                            # process, pairs, denormal)
 #
 # REV must have the API side A uses: RnnCell::new/step/w_xh/w_hh/bias, RnnBank::new/step/
-# step_lanes/set_state/reset, Rnn::new/step/process/reset, Readout::new. Side B (the working tree)
-# also uses kernel::build_info and Backend::best/fma_burst/tanh_into/floor_chain. CI builds the
-# program against the working tree, so a change of that API shows there first.
+# step_unit_major/set_state/reset (named step_lanes before the bank's unit-major step was
+# renamed: revisions from before then need that one call renamed in main.rs), Rnn::new/step/
+# process/reset, Readout::new. Side B (the working tree) also uses kernel::probe (build_info,
+# fma_burst, floor_chain) and Backend::best/tanh_into. CI builds the program against the
+# working tree, so a change of that API shows there first.
 set -euo pipefail
 
 rev=${1:?usage: scripts/ab.sh REV}

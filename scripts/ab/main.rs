@@ -1,4 +1,4 @@
-//! `RnnCell::step` (carried state) and `RnnBank::step` / `step_lanes` of the working tree (`B`)
+//! `RnnCell::step` (carried state) and `RnnBank::step` / `step_unit_major` of the working tree (`B`)
 //! against another revision of the crate (`A`, built as `elman_a`), in one process: 15 rounds,
 //! A and B interleaved in each, the best round of each kept. On a noisy machine this compares
 //! two versions far more reliably than two bench runs. Then, within `B` and the same way, the
@@ -109,8 +109,8 @@ macro_rules! bank_ab {
         for _ in 0..ROUNDS {
             ta = ta.min(time(|| a.step(black_box(&xs)), reps));
             let tb_round = time(|| b.step(black_box(&xs)), reps);
-            la = la.min(time(|| a.step_lanes(black_box(&lanes)), reps));
-            let lb_round = time(|| b.step_lanes(black_box(&lanes)), reps);
+            la = la.min(time(|| a.step_unit_major(black_box(&lanes)), reps));
+            let lb_round = time(|| b.step_unit_major(black_box(&lanes)), reps);
             let fma_round = time(|| { black_box(elman::kernel::probe::fma_burst(best, multiply_adds, black_box(0.5))); }, reps);
             let tanh_round = time(|| best.tanh_into(black_box(&*values), &mut *out), reps);
             let chain_round = time(|| carried = elman::kernel::probe::floor_chain(best, 1, $h, 0, carried), reps);
