@@ -16,7 +16,9 @@ use nalgebra::{ArrayStorage, SMatrix, SVector};
 
 use crate::activation::{Activation, Tanh};
 use crate::cell::RnnCell;
+use crate::in_place::{InPlace, impl_zeroable};
 use crate::kernel::Backend;
+use crate::stack::LayerCount;
 
 /// An IEEE 754 half-precision value, as its 16 bits. Conversions are exact from f16 to f32,
 /// and round to nearest, ties to even, from f32 to f16 (as the F16C instructions and PyTorch's
@@ -240,6 +242,26 @@ const fn round_columns<const R: usize, const C: usize>(
     Ok(out)
 }
 
+/// The first weight of `m` (column by column) beyond half precision's range.
+fn check_range<const R: usize, const C: usize>(
+    m: &SMatrix<f32, R, C>,
+    matrix: &'static str,
+) -> Result<(), OutOfRange> {
+    for (c, column) in m.data.0.iter().enumerate() {
+        for (r, &value) in column.iter().enumerate() {
+            if value.is_finite() && F16::from_f32(value).0 & 0x7FFF == 0x7C00 {
+                return Err(OutOfRange {
+                    matrix,
+                    row: r,
+                    column: c,
+                    value,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The f32 matrix of half-precision columns (exact).
 const fn widen<const R: usize, const C: usize>(columns: &[[F16; R]; C]) -> SMatrix<f32, R, C> {
     let mut out = [[0.0_f32; R]; C];
@@ -280,6 +302,36 @@ impl<const I: usize, const H: usize, A: Activation> HalfCell<I, H, A> {
             b,
             activation: PhantomData,
         })
+    }
+
+    /// [`from_cell`](Self::from_cell) written over this cell, in place (a large cell is not
+    /// copied through the stack). Every weight is checked before any is written: on an error
+    /// the cell is as it was.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_cell`](Self::from_cell).
+    pub fn set_from_cell(&mut self, cell: &RnnCell<I, H, A>) -> Result<(), OutOfRange> {
+        check_range(cell.w_xh(), "w_xh")?;
+        check_range(cell.w_hh(), "w_hh")?;
+        for (half, w) in self
+            .w_xh
+            .as_flattened_mut()
+            .iter_mut()
+            .zip(cell.w_xh().iter())
+        {
+            *half = F16::from_f32(*w);
+        }
+        for (half, w) in self
+            .w_hh
+            .as_flattened_mut()
+            .iter_mut()
+            .zip(cell.w_hh().iter())
+        {
+            *half = F16::from_f32(*w);
+        }
+        self.b = cell.bias().data.0[0];
+        Ok(())
     }
 
     /// The f32 cell with exactly this cell's weights: the same model, at twice the bytes. Its
@@ -388,3 +440,25 @@ impl<const I: usize, const H: usize, A: Activation> HalfCell<I, H, A> {
         state
     }
 }
+
+impl_zeroable!(impl[] for F16 { F16(bits) => bits });
+
+impl<const I: usize, const H: usize, A> LayerCount for HalfCell<I, H, A> {
+    const COUNT: usize = 1;
+}
+
+impl<const I: usize, const H: usize, A> InPlace for HalfCell<I, H, A> {
+    fn copy_from(&mut self, source: &Self) {
+        self.w_xh
+            .as_flattened_mut()
+            .copy_from_slice(source.w_xh.as_flattened());
+        self.w_hh
+            .as_flattened_mut()
+            .copy_from_slice(source.w_hh.as_flattened());
+        self.b = source.b;
+    }
+}
+
+impl_zeroable!(impl[const I: usize, const H: usize, A] for HalfCell<I, H, A> {
+    HalfCell { w_xh, w_hh, b, activation } => w_xh, w_hh, b, activation
+});

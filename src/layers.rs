@@ -20,9 +20,11 @@ use nalgebra::SVector;
 
 use crate::activation::Activation;
 use crate::cell::RnnCell;
+use crate::f16::{F16, HalfCell};
 use crate::flush::{flush, flush_state};
 use crate::in_place::{InPlace, copy_pod};
 use crate::kernel::{Backend, BankInput};
+use crate::kernel::{Element, Weights};
 use crate::readout::Readout;
 use crate::stack::LayerCount;
 
@@ -34,7 +36,44 @@ mod sealed {
 }
 
 impl<const I: usize, const H: usize, A: Activation> sealed::Sealed for RnnCell<I, H, A> {}
+impl<const I: usize, const H: usize, A: Activation> sealed::Sealed for HalfCell<I, H, A> {}
 impl<L, U, const M: usize> sealed::Sealed for crate::stack::Stack<L, U, M> {}
+
+/// One layer as the kernel reads it: [`RnnCell`] (f32 weights) or [`HalfCell`] (half
+/// precision), each a [`Layers`] of one layer through the same code.
+pub(crate) trait Cell<const I: usize, const H: usize> {
+    /// How the weights are stored.
+    type Weight: Element;
+    /// The non-linearity.
+    type Activation: Activation;
+
+    /// The columns of `W_xh` and `W_hh`, and the bias.
+    fn weights(&self) -> Weights<'_, I, H, Self::Weight>;
+}
+
+impl<const I: usize, const H: usize, A: Activation> Cell<I, H> for RnnCell<I, H, A> {
+    type Weight = f32;
+    type Activation = A;
+
+    #[inline(always)]
+    fn weights(&self) -> Weights<'_, I, H, f32> {
+        (
+            &self.w_xh().data.0,
+            &self.w_hh().data.0,
+            &self.bias().data.0[0],
+        )
+    }
+}
+
+impl<const I: usize, const H: usize, A: Activation> Cell<I, H> for HalfCell<I, H, A> {
+    type Weight = F16;
+    type Activation = A;
+
+    #[inline(always)]
+    fn weights(&self) -> Weights<'_, I, H, F16> {
+        (self.w_xh_columns(), self.w_hh_columns(), self.bias())
+    }
+}
 
 /// Recurrent layers from `I` inputs to a last layer of `H` units: one [`RnnCell`] or a
 /// [`Stack`](crate::stack::Stack) of them, what a [`Network`](crate::Network) and a
@@ -193,7 +232,10 @@ pub(crate) fn column<const H: usize, const N: usize>(
 
 /// One cell is one layer: its state is its hidden state, and a network of it processes
 /// sequences in the kernel's sequence loop (see [`Network::process`](crate::Network::process)).
-impl<const I: usize, const H: usize, A: Activation> Layers<I, H> for RnnCell<I, H, A> {
+impl<C, const I: usize, const H: usize> Layers<I, H> for C
+where
+    C: Cell<I, H> + sealed::Sealed + LayerCount + InPlace + Clone + Debug + PartialEq,
+{
     type State = SVector<f32, H>;
     type Units<const N: usize> = [[f32; N]; H];
 
@@ -210,10 +252,8 @@ impl<const I: usize, const H: usize, A: Activation> Layers<I, H> for RnnCell<I, 
     #[inline]
     fn advance_flushed(&self, backend: Backend, x: &SVector<f32, I>, state: &mut Self::State) {
         let [h] = &mut state.data.0;
-        *h = backend.step_arrays::<I, H, A, false>(
-            &self.w_xh().data.0,
-            &self.w_hh().data.0,
-            &self.bias().data.0[0],
+        *h = backend.step_of::<I, H, C::Activation, false, C::Weight>(
+            self.weights(),
             &x.data.0[0],
             h,
         );
@@ -230,7 +270,7 @@ impl<const I: usize, const H: usize, A: Activation> Layers<I, H> for RnnCell<I, 
     }
 
     /// From 8 inputs per step on and weights larger than 32 KiB, the input projections are
-    /// hoisted ([`recur`]); smaller cells run their steps in the kernel's sequence loop, with
+    /// hoisted (`recur`); smaller cells run their steps in the kernel's sequence loop, with
     /// `step`'s bits.
     fn process<const O: usize>(
         &self,
@@ -266,7 +306,14 @@ impl<const I: usize, const H: usize, A: Activation> Layers<I, H> for RnnCell<I, 
         for block in blocks {
             recur(self, backend, block, state, |_, _| {});
         }
-        *state = self.run_with(backend, rest, state);
+        let [h] = &mut state.data.0;
+        backend.run_of::<I, H, C::Activation, (), _, C::Weight>(
+            self.weights(),
+            rest,
+            h,
+            core::iter::repeat(()),
+            |_, ()| {},
+        );
     }
 
     #[inline]
@@ -317,34 +364,38 @@ impl<const I: usize, const H: usize, A: Activation> Layers<I, H> for RnnCell<I, 
     }
 }
 
-/// One bank step of a cell from inputs in either layout: the kernel gathers 8 streams' input
-/// `k` at a time.
+/// One bank step of a cell from inputs in either layout: the kernel gathers a vector's streams'
+/// input `k` at a time.
 #[inline]
-fn bank_step<const I: usize, const H: usize, const N: usize, A: Activation>(
-    cell: &RnnCell<I, H, A>,
+fn bank_step<C: Cell<I, H>, const I: usize, const H: usize, const N: usize>(
+    cell: &C,
     backend: Backend,
     x: &impl BankInput<I, N>,
     previous: &[[f32; N]; H],
     next: &mut [[f32; N]; H],
 ) {
-    backend.bank_step::<I, H, N, A, _>(cell.w_xh(), cell.w_hh(), cell.bias(), x, previous, next);
+    backend.bank_step_weights::<I, H, N, C::Activation, _, C::Weight>(
+        cell.weights(),
+        x,
+        previous,
+        next,
+    );
 }
 
 /// A cell's `process` without hoisting: the steps run through the kernel in one call (the
 /// backend chosen once, the state kept in registers from one step to the next), each state read
 /// out as it comes. With `step`'s bits.
-fn run_and_read<const I: usize, const H: usize, const O: usize, A: Activation>(
-    cell: &RnnCell<I, H, A>,
+fn run_and_read<C: Cell<I, H>, const I: usize, const H: usize, const O: usize>(
+    cell: &C,
     backend: Backend,
     xs: &[SVector<f32, I>],
     state: &mut SVector<f32, H>,
     readout: &Readout<H, O>,
     ys: &mut [SVector<f32, O>],
 ) {
-    let weights = (cell.w_xh(), cell.w_hh(), cell.bias());
     let [h] = &mut state.data.0;
-    backend.run::<I, H, A, _, _>(
-        weights,
+    backend.run_of::<I, H, C::Activation, _, _, C::Weight>(
+        cell.weights(),
         xs,
         h,
         ys.iter_mut(),
@@ -365,22 +416,23 @@ fn run_and_read<const I: usize, const H: usize, const O: usize, A: Activation>(
 /// in odd ones. `W_hh` is larger than L1 here, so a sweep in one direction only would find
 /// none of it there (the least recently read column is always the next one); turned around,
 /// each step starts on the columns the step before read last, which L1 still holds.
-fn recur<const I: usize, const H: usize, A: Activation>(
-    cell: &RnnCell<I, H, A>,
+fn recur<C: Cell<I, H>, const I: usize, const H: usize>(
+    cell: &C,
     backend: Backend,
     xs: &[SVector<f32, I>; HOIST],
     state: &mut SVector<f32, H>,
     mut after: impl FnMut(usize, &SVector<f32, H>),
 ) {
+    let (w_xh, w_hh, b) = cell.weights();
     let mut projections = [[0.0; H]; HOIST];
-    backend.project::<I, H, HOIST>(cell.w_xh(), cell.bias(), xs, &mut projections);
-    let w_hh = &cell.w_hh().data.0;
+    backend.project_weights::<I, H, HOIST, C::Weight>(w_xh, b, xs, &mut projections);
     for (t, u) in projections.iter().enumerate() {
         let [h] = &mut state.data.0;
+        let w = (&[], w_hh, u);
         *h = if t % 2 == 0 {
-            backend.step_arrays::<0, H, A, false>(&[], w_hh, u, &[], h)
+            backend.step_of::<0, H, C::Activation, false, C::Weight>(w, &[], h)
         } else {
-            backend.step_arrays::<0, H, A, true>(&[], w_hh, u, &[], h)
+            backend.step_of::<0, H, C::Activation, true, C::Weight>(w, &[], h)
         };
         after(t, state);
     }

@@ -79,6 +79,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::activation::{Activation, Tanh};
 use crate::cell::RnnCell;
+use crate::f16::{HalfCell, OutOfRange};
 use crate::in_place::InPlace;
 use crate::layers::Layers;
 use crate::readout::Readout;
@@ -166,6 +167,16 @@ pub enum LoadError {
         /// Its value, converted to `f32`.
         value: f32,
     },
+    /// A weight loaded into a [`HalfCell`] is beyond half precision's range (`|w| ≥ 65520`
+    /// rounds to infinity).
+    HalfRange {
+        /// The tensor's name.
+        name: String,
+        /// The weight's `[row, column]` in the tensor, as PyTorch indexes it.
+        index: [usize; 2],
+        /// Its value.
+        value: f32,
+    },
 }
 
 /// How [`LoadError`] Display names a prefix: the module, or the whole file for the empty one.
@@ -246,6 +257,15 @@ impl fmt::Display for LoadError {
                     index.join(", ")
                 )
             }
+            Self::HalfRange {
+                name,
+                index: [row, column],
+                value,
+            } => write!(
+                f,
+                "`{name}[{row}, {column}]` is {value}, beyond half precision's range (largest \
+                 finite 65504): load it as an `RnnCell`"
+            ),
         }
     }
 }
@@ -735,6 +755,24 @@ impl<const I: usize, const H: usize, A: Activation> FromLayers for RnnCell<I, H,
     }
 }
 
+/// A layer loaded in f32 and rounded to half precision ([`HalfCell::from_cell`]).
+impl<const I: usize, const H: usize, A: Activation> FromLayers for HalfCell<I, H, A> {
+    fn from_layers(state: &StateDict, prefix: &str, first: usize) -> Result<Self, LoadError> {
+        let cell = state.layer_cell::<I, H, A>(prefix, Layer::Index(first))?;
+        HalfCell::from_cell(&cell).map_err(|e| half_range(prefix, first, e))
+    }
+}
+
+/// [`LoadError::HalfRange`] for layer `layer`'s weight that `e` names.
+fn half_range(prefix: &str, layer: usize, e: OutOfRange) -> LoadError {
+    let matrix = if e.matrix == "w_xh" { "ih" } else { "hh" };
+    LoadError::HalfRange {
+        name: format!("{prefix}.weight_{matrix}_l{layer}"),
+        index: [e.row, e.column],
+        value: e.value,
+    }
+}
+
 impl<L, U, const M: usize> FromLayers for Stack<L, U, M>
 where
     L: FromLayers + LayerCount,
@@ -1019,6 +1057,21 @@ impl<const I: usize, const H: usize, A: Activation> LoadLayers for RnnCell<I, H,
         first: usize,
     ) -> Result<(), LoadError> {
         state.rnn_cell_into(prefix, first, self)
+    }
+}
+
+/// Loaded in f32 on the heap, then rounded into place: on an error the cell is as it was.
+impl<const I: usize, const H: usize, A: Activation> LoadLayers for HalfCell<I, H, A> {
+    fn load_layers(
+        &mut self,
+        state: &StateDict,
+        prefix: &str,
+        first: usize,
+    ) -> Result<(), LoadError> {
+        let mut cell = RnnCell::<I, H, A>::zeroed_box();
+        state.rnn_cell_into(prefix, first, &mut cell)?;
+        self.set_from_cell(&cell)
+            .map_err(|e| half_range(prefix, first, e))
     }
 }
 

@@ -272,3 +272,90 @@ mod fixtures {
         check::<64, 128>("saturating_i64_h128");
     }
 }
+
+/// Networks, banks and stacks of half cells: the bits of the same built from the widened
+/// cells, through every path (a step, a sequence hoisted or not, a bank's two input layouts).
+mod networks {
+    use super::*;
+    use elman::stack::Stack;
+    use elman::{Bank, Network, Readout};
+
+    fn readout<const H: usize, const O: usize>() -> Readout<H, O> {
+        Readout::new(
+            SMatrix::from_fn(|r, c| hashed(r * H + c, 7, 0.3)),
+            SVector::from_fn(|r, _| hashed(r, 8, 0.3)),
+        )
+    }
+
+    fn network_bits<const I: usize, const H: usize>() {
+        let half =
+            HalfCell::from_cell(&cell::<I, H>(1.0 / ((I + H) as f32).sqrt())).expect("in range");
+        let xs: Vec<SVector<f32, I>> = (0..19)
+            .map(|t| SVector::from_fn(|r, _| hashed(r, 20 + t, 1.0)))
+            .collect();
+        let mut a: Network<HalfCell<I, H>, I, H, 3> = Network::new(half.clone(), readout());
+        let mut b: Network<RnnCell<I, H>, I, H, 3> = Network::new(half.widened(), readout());
+        for x in &xs {
+            assert_eq!(a.step(x), b.step(x), "({I}, {H}) step");
+        }
+        let (mut ya, mut yb) = (
+            vec![SVector::zeros(); xs.len()],
+            vec![SVector::zeros(); xs.len()],
+        );
+        a.process(&xs, &mut ya);
+        b.process(&xs, &mut yb);
+        assert_eq!(ya, yb, "({I}, {H}) process");
+        assert_eq!(
+            a.process_last(&xs),
+            b.process_last(&xs),
+            "({I}, {H}) process_last"
+        );
+    }
+
+    #[test]
+    fn a_network_of_half_cells_has_the_bits_of_the_widened_one() {
+        network_bits::<3, 2>();
+        network_bits::<1, 16>();
+        // Hoisted input projections (8 inputs or more, weights above 32 KiB in f32).
+        network_bits::<64, 128>();
+    }
+
+    #[test]
+    fn a_bank_and_a_stack_of_half_cells_have_the_bits_of_the_widened_ones() {
+        let lower = HalfCell::from_cell(&cell::<3, 16>(0.4)).expect("in range");
+        let upper = HalfCell::from_cell(&cell::<16, 8>(0.3)).expect("in range");
+        let half = Stack::<_, _, 16>::new(lower.clone(), upper.clone());
+        let widened = Stack::<_, _, 16>::new(lower.widened(), upper.widened());
+        let mut a: Network<_, 3, 8, 3> = Network::new(half.clone(), readout());
+        let mut b: Network<_, 3, 8, 3> = Network::new(widened.clone(), readout());
+        let mut bank_a: Bank<_, 3, 8, 20> = Bank::new(half);
+        let mut bank_b: Bank<_, 3, 8, 20> = Bank::new(widened);
+        for t in 0..6 {
+            let x = SVector::from_fn(|r, _| hashed(r, 40 + t, 1.0));
+            assert_eq!(a.step(&x), b.step(&x), "stack step {t}");
+            let xs: [SVector<f32, 3>; 20] =
+                core::array::from_fn(|s| SVector::from_fn(|r, _| hashed(r * 20 + s, 60 + t, 1.0)));
+            bank_a.step(&xs);
+            bank_b.step(&xs);
+            assert_eq!(bank_a.states(), bank_b.states(), "bank step {t}");
+            let unit_major: [[f32; 20]; 3] =
+                core::array::from_fn(|k| core::array::from_fn(|s| xs[s][k]));
+            bank_a.step_unit_major(&unit_major);
+            bank_b.step_unit_major(&unit_major);
+            assert_eq!(bank_a.states(), bank_b.states(), "bank unit-major step {t}");
+        }
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn a_pytorch_model_loads_as_half_cells_in_one_call() {
+        let state =
+            elman::torch::StateDict::read("tests/fixtures/torch/two_layers_i7_h13.safetensors")
+                .expect("the fixture loads");
+        let half: Network<elman::stack::Stack<HalfCell<7, 13>, HalfCell<13, 13>, 13>, 7, 13, 5> =
+            state.network("rnn", "head").expect("in range");
+        let f32_net: elman::Rnn2<7, 13, 5> = state.network("rnn", "head").expect("loads");
+        let lower = HalfCell::from_cell(&f32_net.layers().lower).expect("in range");
+        assert_eq!(&half.layers().lower, &lower);
+    }
+}

@@ -7,7 +7,7 @@
 use elman::nalgebra::{matrix, vector};
 use elman::stack::Stack2;
 use elman::torch::{Layer, LoadError, LoadOptions, NonFinite, StateDict, Unused};
-use elman::{Readout, Relu, RnnCell};
+use elman::{HalfCell, Readout, Relu, RnnCell};
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 
@@ -577,4 +577,41 @@ fn an_unreadable_path() {
         matches!(&err, LoadError::Io { path, .. } if path.ends_with("no-such-file.safetensors"))
     );
     assert!(std::error::Error::source(&err).is_some());
+}
+
+#[test]
+fn a_weight_beyond_half_range_is_named_when_loaded_as_a_half_cell() {
+    let mut tensors = rnn_3x2();
+    tensors[1].2[2] = 70_000.0;
+    let state = StateDict::from_bytes(&file(&tensors)).expect("a valid file");
+    let named = |e: &LoadError| {
+        matches!(e, LoadError::HalfRange { name, index: [1, 0], value }
+            if name == "rnn.weight_hh_l0" && *value == 70_000.0)
+    };
+    let by_value = state
+        .rnn::<HalfCell<3, 2>>("rnn")
+        .expect_err("out of range");
+    assert!(named(&by_value), "{by_value:?}");
+    assert!(
+        by_value
+            .to_string()
+            .contains("`rnn.weight_hh_l0[1, 0]` is 70000")
+    );
+    // In place: the error leaves the cell as it was.
+    let before = HalfCell::from_cell(&RnnCell::<3, 2>::from_row_major(
+        [[0.5; 3]; 2],
+        [[0.25; 2]; 2],
+        [0.0; 2],
+    ))
+    .expect("in range");
+    let mut cell = before.clone();
+    let in_place = state.rnn_into("rnn", &mut cell).expect_err("out of range");
+    assert!(named(&in_place), "{in_place:?}");
+    assert_eq!(cell, before);
+    // The same file with the weight in range loads, as the f32 cell rounded.
+    tensors[1].2[2] = 3.0;
+    let state = StateDict::from_bytes(&file(&tensors)).expect("a valid file");
+    let half: HalfCell<3, 2> = state.rnn("rnn").expect("in range");
+    let f32_cell: RnnCell<3, 2> = state.rnn("rnn").expect("loads");
+    assert_eq!(half, HalfCell::from_cell(&f32_cell).expect("in range"));
 }

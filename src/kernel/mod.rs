@@ -84,7 +84,9 @@ mod tiling;
 mod x86;
 
 use portable::Portable;
-use simd::{Element, Kernel};
+pub(crate) use simd::Element;
+use simd::Kernel;
+pub(crate) use step::Weights;
 
 /// A set of instructions the fast step can run on. A value of this type exists only for a
 /// backend that the running CPU supports.
@@ -286,28 +288,8 @@ impl Backend {
         self.dispatch(slices::TanhInto { input, output });
     }
 
-    /// One step of `N` streams on this backend, unit-major (`x[k][s]`, `h[j][s]`).
-    #[inline]
-    pub(crate) fn bank_step<
-        const I: usize,
-        const H: usize,
-        const N: usize,
-        A: Activation,
-        X: BankInput<I, N>,
-    >(
-        self,
-        w_xh: &SMatrix<f32, H, I>,
-        w_hh: &SMatrix<f32, H, H>,
-        b: &SVector<f32, H>,
-        x: &X,
-        h: &[[f32; N]; H],
-        out: &mut [[f32; N]; H],
-    ) {
-        let w = (&w_xh.data.0, &w_hh.data.0, &b.data.0[0]);
-        self.bank_step_weights::<I, H, N, A, X, f32>(w, x, h, out);
-    }
-
-    /// [`bank_step`](Self::bank_step) of weights stored as `E`.
+    /// One step of `N` streams on this backend, unit-major (`x[k][s]`, `h[j][s]`), of weights
+    /// stored as `E`.
     #[inline]
     pub(crate) fn bank_step_weights<
         const I: usize,
@@ -360,19 +342,7 @@ impl Backend {
     }
 
     /// The input projections `out[t] = W_xh·xs[t] + b` of `T` steps, each weight read once for
-    /// all. Written in place: the caller's buffer is the kernel's.
-    #[inline]
-    pub(crate) fn project<const I: usize, const H: usize, const T: usize>(
-        self,
-        w_xh: &SMatrix<f32, H, I>,
-        b: &SVector<f32, H>,
-        xs: &[SVector<f32, I>; T],
-        out: &mut [[f32; H]; T],
-    ) {
-        self.project_weights::<I, H, T, f32>(&w_xh.data.0, &b.data.0[0], xs, out);
-    }
-
-    /// [`project`](Self::project) of weights stored as `E`.
+    /// all, of weights stored as `E`. Written in place: the caller's buffer is the kernel's.
     #[inline]
     pub(crate) fn project_weights<const I: usize, const H: usize, const T: usize, E: Element>(
         self,
@@ -420,28 +390,10 @@ impl Backend {
         self.step_of::<I, H, A, false, E>(w, x, h)
     }
 
-    /// [`step`](Self::step) on the matrices' column arrays, from a state the caller keeps
-    /// flushed (a network's own), its columns taken last to first if `BACKWARD`: the same sums
-    /// in another order. `Rnn::process` alternates the two, so that each step starts on the
-    /// columns the step before read last, still in L1.
-    #[inline]
-    pub(crate) fn step_arrays<
-        const I: usize,
-        const H: usize,
-        A: Activation,
-        const BACKWARD: bool,
-    >(
-        self,
-        w_xh: &[[f32; H]; I],
-        w_hh: &[[f32; H]; H],
-        b: &[f32; H],
-        x: &[f32; I],
-        h: &[f32; H],
-    ) -> [f32; H] {
-        self.step_of::<I, H, A, BACKWARD, f32>((w_xh, w_hh, b), x, h)
-    }
-
-    /// [`step_arrays`](Self::step_arrays) of weights stored as `E`.
+    /// [`step`](Self::step) of weights stored as `E`, from a state the caller keeps flushed (a
+    /// network's own), its columns taken last to first if `BACKWARD`: the same sums in another
+    /// order. A network's `process` alternates the two, so that each step starts on the columns
+    /// the step before read last, still in L1.
     #[inline]
     pub(crate) fn step_of<
         const I: usize,
