@@ -15,6 +15,8 @@ pub mod in_place;
 pub mod kernel;
 pub mod layers;
 mod math;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod readout;
 pub mod reference;
 pub mod rnn;

@@ -187,6 +187,7 @@ fn one_step_stays_within_the_rounding_bound() {
 #[cfg(feature = "std")]
 mod fixtures {
     use super::*;
+    use crate::common::series;
     use elman::torch::StateDict;
     use serde_json::Value;
 
@@ -198,21 +199,6 @@ mod fixtures {
         (case, state)
     }
 
-    fn series<const N: usize>(v: &Value) -> Vec<SVector<f32, N>> {
-        v.as_array()
-            .expect("rows")
-            .iter()
-            .map(|row| {
-                let values: Vec<f32> = row
-                    .as_array()
-                    .expect("a row")
-                    .iter()
-                    .map(|x| x.as_f64().expect("a number") as f32)
-                    .collect();
-                SVector::from_column_slice(&values)
-            })
-            .collect()
-    }
 
     /// The PyTorch model in f32 and rounded to half precision, each stepping from PyTorch's
     /// states (teacher-forced) and free-running over the whole sequence: the gap between the

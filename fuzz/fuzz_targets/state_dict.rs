@@ -8,7 +8,7 @@
 
 use std::fmt::Debug;
 
-use elman::stack::Rnn2;
+use elman::stack::Stack2;
 use elman::torch::{Layer, LoadError, LoadOptions, NonFinite, StateDict, Unused};
 use elman::{Readout, Relu, RnnCell};
 use libfuzzer_sys::fuzz_target;
@@ -20,7 +20,7 @@ struct Loads {
     relu_cell: Result<RnnCell<3, 2, Relu>, LoadError>,
     bare_cell: Result<RnnCell<3, 2>, LoadError>,
     rnn: Result<RnnCell<3, 2>, LoadError>,
-    rnn2: Result<Rnn2<3, 2>, LoadError>,
+    rnn2: Result<Stack2<3, 2>, LoadError>,
     head: Result<Readout<2, 4>, LoadError>,
     bare_head: Result<Readout<2, 4>, LoadError>,
     wide_head: Result<Readout<16, 3>, LoadError>,
@@ -35,7 +35,7 @@ impl Loads {
             relu_cell: state.rnn_cell_with::<3, 2, Relu>("cell", Layer::Cell),
             bare_cell: state.rnn_cell::<3, 2>("", Layer::Cell),
             rnn: state.rnn::<RnnCell<3, 2>>("rnn"),
-            rnn2: state.rnn::<Rnn2<3, 2>>("rnn"),
+            rnn2: state.rnn::<Stack2<3, 2>>("rnn"),
             head: state.readout::<2, 4>("head"),
             bare_head: state.readout::<2, 4>(""),
             wide_head: state.readout::<16, 3>("head"),
@@ -110,7 +110,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = state.values(name);
         let _ = state.shape(name);
     }
-    let _ = state.expect_layers("rnn", 1);
+    let _ = state.check_no_extra_layers("rnn", 1);
 
     let strict = Loads::of(&state);
     for (unused, non_finite) in [
@@ -140,7 +140,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(expected) => assert!(into.is_ok() && &cell == expected),
         Err(_) => assert!(into.is_err() && cell == RnnCell::default()),
     }
-    let mut stack: Rnn2<3, 2> = Rnn2::new(RnnCell::default(), RnnCell::default());
+    let mut stack: Stack2<3, 2> = Stack2::new(RnnCell::default(), RnnCell::default());
     let into = state.rnn_into("rnn", &mut stack);
     match &strict.rnn2 {
         Ok(expected) => assert!(into.is_ok() && &stack == expected),

@@ -235,3 +235,21 @@ pub const fn hashed(i: usize, salt: usize, scale: f32) -> f32 {
     let mixed = (i.wrapping_mul(2_654_435_761) ^ salt.wrapping_mul(40_503)) % 10_007;
     (mixed as f32 / 5003.5 - 1.0) * scale
 }
+
+/// A fixture's series of vectors (a JSON array of rows of numbers).
+#[cfg(feature = "std")]
+pub fn series<const N: usize>(v: &serde_json::Value) -> Vec<SVector<f32, N>> {
+    v.as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| {
+            let values: Vec<f32> = row
+                .as_array()
+                .expect("a row")
+                .iter()
+                .map(|x| x.as_f64().expect("a number") as f32)
+                .collect();
+            SVector::from_column_slice(&values)
+        })
+        .collect()
+}

@@ -1,0 +1,137 @@
+"""ONNX fixtures built with onnx.helper (not by PyTorch), run by onnxruntime.
+
+Each case writes tests/fixtures/onnx/NAME.onnx and NAME.json: the inputs `xs` ([T][I]), the
+hidden states `hs` ([T][H], the RNN's output Y), the logits `ys` ([T][O]) when the graph has a
+readout, and what the loader must say about the file (`expect`: "loads" or an error kind).
+
+    python3 -m venv /tmp/venv-onnx && /tmp/venv-onnx/bin/pip install -r scripts/requirements-onnx.txt
+    /tmp/venv-onnx/bin/python scripts/export_onnx_fixtures.py
+"""
+
+import json
+import pathlib
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "onnx"
+
+
+def rnn_model(name, i, h, o, t, seed, *, activation="Tanh", direction=None, bias=True, h0="none",
+              readout="matmul", clip=None, weight_dtype=np.float32, layout=0, node_name="rnn0"):
+    rng = np.random.default_rng(seed)
+    w = (rng.standard_normal((1, h, i)) / np.sqrt(i + h)).astype(np.float32)
+    r = (rng.standard_normal((1, h, h)) * 0.9 / np.sqrt(h)).astype(np.float32)
+    b = (rng.standard_normal((1, 2 * h)) * 0.1).astype(np.float32)
+    xs = rng.standard_normal((t, 1, i)).astype(np.float32)
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [t, 1, i] if layout == 0 else [1, t, i])]
+    inits, nodes = [], []
+    rnn_inputs = ["x"]
+    # Half-precision weights are stored as f16 initializers and cast to float by the graph,
+    # as mixed-precision exports write them (the RNN operator takes one type for all inputs).
+    for value, name_ in [(w, "onnx::RNN_W_7"), (r, "onnx::RNN_R_8")] + ([(b, "onnx::RNN_B_9")] if bias else []):
+        if weight_dtype == np.float32:
+            inits.append(numpy_helper.from_array(value, name_))
+            rnn_inputs.append(name_)
+        else:
+            inits.append(numpy_helper.from_array(value.astype(weight_dtype), name_ + "_half"))
+            nodes.append(helper.make_node("Cast", [name_ + "_half"], [name_], to=TensorProto.FLOAT))
+            rnn_inputs.append(name_)
+    if not bias:
+        rnn_inputs.append("")
+    rnn_inputs.append("")  # sequence_lens
+    h0_value = np.zeros((1, 1, h), np.float32)
+    feeds = {"x": xs if layout == 0 else xs.transpose(1, 0, 2)}
+    if h0 == "initializer":
+        h0_value = (rng.standard_normal((1, 1, h)) * 0.5).astype(np.float32)
+        inits.append(numpy_helper.from_array(h0_value, "h0"))
+        rnn_inputs.append("h0")
+    elif h0 == "input":
+        h0_value = (rng.standard_normal((1, 1, h)) * 0.5).astype(np.float32)
+        inputs.append(helper.make_tensor_value_info("h0", TensorProto.FLOAT, [1, 1, h]))
+        feeds["h0"] = h0_value
+        rnn_inputs.append("h0")
+    elif h0 == "zeros_subgraph":
+        # What torch.onnx.export writes for a model called without a state.
+        nodes += [
+            helper.make_node("Shape", ["x"], ["shape"]),
+            helper.make_node("Constant", [], ["one"], value=numpy_helper.from_array(np.array([1], np.int64))),
+            helper.make_node("Gather", ["shape", "one"], ["batch"], axis=0),
+            helper.make_node("Constant", [], ["dims"], value=numpy_helper.from_array(np.array([1], np.int64))),
+            helper.make_node("Constant", [], ["hidden"], value=numpy_helper.from_array(np.array([h], np.int64))),
+            helper.make_node("Concat", ["dims", "batch", "hidden"], ["h0_shape"], axis=0),
+            helper.make_node("ConstantOfShape", ["h0_shape"], ["h0"],
+                             value=numpy_helper.from_array(np.array([0.0], np.float32))),
+        ]
+        rnn_inputs.append("h0")
+    attrs = {"hidden_size": h}
+    if activation != "Tanh" or name.endswith("explicit"):
+        attrs["activations"] = [activation]
+    if direction is not None:
+        attrs["direction"] = direction
+    if clip is not None:
+        attrs["clip"] = clip
+    if layout:
+        attrs["layout"] = layout
+    nodes.append(helper.make_node("RNN", rnn_inputs, ["y", "y_h"], name=node_name, **attrs))
+    y_shape = [t, 1, 1, h] if layout == 0 else [1, t, 1, h]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)]
+    w_y = (rng.standard_normal((o, h)) / np.sqrt(h)).astype(np.float32)
+    b_y = (rng.standard_normal(o) * 0.1).astype(np.float32)
+    if readout == "matmul":
+        squeeze_axis = 1 if layout == 0 else 2
+        inits += [numpy_helper.from_array(np.array([squeeze_axis], np.int64), "axes"),
+                  numpy_helper.from_array(w_y.T.copy(), "onnx::MatMul_20"),
+                  numpy_helper.from_array(b_y, "head.bias")]
+        nodes += [helper.make_node("Squeeze", ["y", "axes"], ["y2"]),
+                  helper.make_node("MatMul", ["y2", "onnx::MatMul_20"], ["mm"]),
+                  helper.make_node("Add", ["head.bias", "mm"], ["logits"])]
+        logits_shape = [t, 1, o] if layout == 0 else [1, t, o]
+        outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, logits_shape))
+    graph = helper.make_graph(nodes, name, inputs, outputs, inits)
+    model = helper.make_model(graph, producer_name="onnx.helper", opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model, feeds, xs[:, 0, :]
+
+
+def write(name, model, feeds, xs, expect):
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{name}.onnx"
+    onnx.save(model, path)
+    case = {"name": name, "source": f"onnx {onnx.__version__} helper, onnxruntime {ort.__version__}",
+            "expect": expect, "xs": xs.tolist()}
+    if expect == "loads":
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        results = dict(zip(names, session.run(None, feeds)))
+        y = results["y"]
+        case["hs"] = (y[:, 0, 0, :] if y.shape[1] == 1 else y[0, :, 0, :]).tolist()
+        if "logits" in results:
+            case["ys"] = results["logits"].reshape(len(xs), -1).tolist()
+        if "h0" in feeds:
+            case["h0"] = feeds["h0"].reshape(-1).tolist()
+    (OUT / f"{name}.json").write_text(json.dumps(case))
+
+
+def main():
+    cases = [
+        ("helper_forward_i3_h4_o2", dict(i=3, h=4, o=2, t=20, seed=1), "loads"),
+        ("helper_relu_i2_h8_o3", dict(i=2, h=8, o=3, t=50, seed=2, activation="Relu"), "loads"),
+        ("helper_no_bias_h0_i5_h16_o4", dict(i=5, h=16, o=4, t=300, seed=3, bias=False, h0="initializer"), "loads"),
+        ("helper_input_h0_i4_h6_o3", dict(i=4, h=6, o=3, t=30, seed=4, h0="input"), "loads"),
+        ("helper_zeros_i3_h5_o2", dict(i=3, h=5, o=2, t=25, seed=5, h0="zeros_subgraph"), "loads"),
+        ("helper_f16_weights_i3_h4_o2", dict(i=3, h=4, o=2, t=20, seed=6, weight_dtype=np.float16), "loads"),
+        ("helper_reverse_i3_h4_o2", dict(i=3, h=4, o=2, t=10, seed=7, direction="reverse"), "Unsupported"),
+        ("helper_clip_i3_h4_o2", dict(i=3, h=4, o=2, t=10, seed=8, clip=1.0), "Unsupported"),
+    ]
+    for name, kwargs, expect in cases:
+        model, feeds, xs = rnn_model(name, **kwargs)
+        write(name, model, feeds, xs, expect)
+        print("wrote", name)
+
+
+if __name__ == "__main__":
+    main()

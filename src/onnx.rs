@@ -1,0 +1,874 @@
+//! ONNX models: the `RNN` operator and the readout that follows it, read from a `.onnx` file
+//! by following the graph (exporters generate tensor names, such as `onnx::RNN_38`).
+//!
+//! ```text
+//! RNN:   H_t = f(X_t·W^T + H_{t−1}·R^T + Wb + Rb)      W: [dirs, H, I]   R: [dirs, H, H]   B: [dirs, 2H]
+//! then:  Y → (Squeeze | Transpose | Reshape | Identity)* → MatMul(·, W_y) → Add(b_y)    or Gemm
+//! ```
+//!
+//! Which files load: a forward `RNN` node (`direction` absent or `"forward"`), `layout` 0 or 1,
+//! `activations` `Tanh` or `Relu` (the cell's `A` must match), no `clip`, no `sequence_lens`;
+//! `W`, `R` and `B` (optional) as initializers or `Constant` nodes of f32, f64, f16 or bf16
+//! (or such a constant `Cast` to float);
+//! `initial_h` absent, an initializer, a graph input (the caller's initial state: the network
+//! starts from zeros and [`OnnxRnn::initial_state`] says so), or zeros computed in the graph
+//! (`ConstantOfShape` of 0, `Expand` of a constant 0, as `torch.onnx.export` writes for a model
+//! called without a state). Anything else is an [`OnnxError`] that names the node and what was
+//! wrong: never a different model.
+//!
+//! The file is parsed with `prost` (the protobuf library of the tokio project) into message
+//! types declared here for the fields the loader reads; the rest of the file is skipped as
+//! protobuf skips unknown fields. No `protoc` or build script is involved.
+//!
+//! ```
+//! use elman::onnx::OnnxModel;
+//! use elman::Rnn;
+//!
+//! let model = OnnxModel::read("tests/fixtures/onnx/helper_forward_i3_h4_o2.onnx")?;
+//! let rnn: Rnn<3, 4, 2> = model.network()?;
+//! # let _ = rnn;
+//! # Ok::<(), elman::onnx::OnnxError>(())
+//! ```
+
+use std::fmt;
+use std::path::Path;
+
+use nalgebra::{SMatrix, SVector};
+use prost::Message;
+
+use crate::activation::{Activation, Kind};
+use crate::cell::RnnCell;
+use crate::readout::Readout;
+use crate::rnn::Rnn;
+
+/// The protobuf messages of `onnx.proto3`, only the fields the loader reads (field numbers as
+/// in the ONNX specification).
+#[allow(missing_docs, reason = "protobuf messages mirroring onnx.proto3")]
+mod proto {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ModelProto {
+        #[prost(int64, tag = "1")]
+        pub ir_version: i64,
+        #[prost(string, tag = "2")]
+        pub producer_name: String,
+        #[prost(message, optional, tag = "7")]
+        pub graph: Option<GraphProto>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct GraphProto {
+        #[prost(message, repeated, tag = "1")]
+        pub node: Vec<NodeProto>,
+        #[prost(message, repeated, tag = "5")]
+        pub initializer: Vec<TensorProto>,
+        #[prost(message, repeated, tag = "11")]
+        pub input: Vec<ValueInfoProto>,
+        #[prost(message, repeated, tag = "12")]
+        pub output: Vec<ValueInfoProto>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct NodeProto {
+        #[prost(string, repeated, tag = "1")]
+        pub input: Vec<String>,
+        #[prost(string, repeated, tag = "2")]
+        pub output: Vec<String>,
+        #[prost(string, tag = "3")]
+        pub name: String,
+        #[prost(string, tag = "4")]
+        pub op_type: String,
+        #[prost(message, repeated, tag = "5")]
+        pub attribute: Vec<AttributeProto>,
+        #[prost(string, tag = "7")]
+        pub domain: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct AttributeProto {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(float, tag = "2")]
+        pub f: f32,
+        #[prost(int64, tag = "3")]
+        pub i: i64,
+        #[prost(bytes = "vec", tag = "4")]
+        pub s: Vec<u8>,
+        #[prost(message, optional, tag = "5")]
+        pub t: Option<TensorProto>,
+        #[prost(float, repeated, tag = "7")]
+        pub floats: Vec<f32>,
+        #[prost(int64, repeated, tag = "8")]
+        pub ints: Vec<i64>,
+        #[prost(bytes = "vec", repeated, tag = "9")]
+        pub strings: Vec<Vec<u8>>,
+        #[prost(int32, tag = "20")]
+        pub r#type: i32,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TensorProto {
+        #[prost(int64, repeated, tag = "1")]
+        pub dims: Vec<i64>,
+        #[prost(int32, tag = "2")]
+        pub data_type: i32,
+        #[prost(float, repeated, tag = "4")]
+        pub float_data: Vec<f32>,
+        #[prost(int32, repeated, tag = "5")]
+        pub int32_data: Vec<i32>,
+        #[prost(int64, repeated, tag = "7")]
+        pub int64_data: Vec<i64>,
+        #[prost(string, tag = "8")]
+        pub name: String,
+        #[prost(bytes = "vec", tag = "9")]
+        pub raw_data: Vec<u8>,
+        #[prost(double, repeated, tag = "10")]
+        pub double_data: Vec<f64>,
+        #[prost(int32, tag = "14")]
+        pub data_location: i32,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ValueInfoProto {
+        #[prost(string, tag = "1")]
+        pub name: String,
+    }
+}
+
+use proto::{GraphProto, NodeProto, TensorProto};
+
+/// What went wrong while reading an ONNX model. Every variant names the node, tensor or
+/// attribute it is about.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OnnxError {
+    /// The file could not be read.
+    Io {
+        /// The path that was read.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The bytes are not an ONNX model (protobuf decoding failed, or no graph).
+    Malformed {
+        /// What the decoder said.
+        reason: String,
+    },
+    /// The graph has no `RNN` node.
+    NoRnn {
+        /// The operators the graph has, in order.
+        ops: Vec<String>,
+    },
+    /// The graph has more than one `RNN` node (a stack the loader does not map).
+    ManyRnns {
+        /// Their node names.
+        nodes: Vec<String>,
+    },
+    /// An attribute or input of a node that the crate cannot run.
+    Unsupported {
+        /// The node's name (or its op type when it has none).
+        node: String,
+        /// The attribute or input.
+        what: String,
+        /// Its value, as found, and what is supported.
+        detail: String,
+    },
+    /// A tensor the node needs is neither an initializer nor a constant of the graph.
+    NotConstant {
+        /// The node's name.
+        node: String,
+        /// The input's name.
+        input: String,
+    },
+    /// A tensor has another shape than the cell's sizes ask for.
+    Shape {
+        /// The tensor's name.
+        name: String,
+        /// The shape the sizes ask for.
+        expected: Vec<usize>,
+        /// The shape in the file.
+        found: Vec<usize>,
+    },
+    /// A tensor's element type is not a float the loader converts (f32, f64, f16, bf16).
+    Dtype {
+        /// The tensor's name.
+        name: String,
+        /// Its ONNX data type number.
+        found: i32,
+    },
+    /// A weight is a NaN or an infinity.
+    NonFinite {
+        /// The tensor's name.
+        name: String,
+        /// The element's row-major index.
+        index: usize,
+        /// Its value.
+        value: f32,
+    },
+    /// The file's activation is not the cell type's.
+    Activation {
+        /// The node's name.
+        node: String,
+        /// The cell type's activation.
+        expected: &'static str,
+        /// The file's.
+        found: String,
+    },
+    /// No readout (`MatMul` + `Add`, or `Gemm`) follows the RNN's output.
+    NoReadout {
+        /// The node's name.
+        node: String,
+        /// The operator found where a readout was looked for, if any.
+        found: Option<String>,
+    },
+}
+
+impl fmt::Display for OnnxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { path, source } => write!(f, "cannot read {path}: {source}"),
+            Self::Malformed { reason } => write!(f, "not an ONNX model: {reason}"),
+            Self::NoRnn { ops } => {
+                write!(f, "the graph has no RNN node (it has {})", ops.join(", "))
+            }
+            Self::ManyRnns { nodes } => {
+                write!(
+                    f,
+                    "the graph has {} RNN nodes ({}); one is supported",
+                    nodes.len(),
+                    nodes.join(", ")
+                )
+            }
+            Self::Unsupported { node, what, detail } => {
+                write!(f, "node `{node}`: {what} is not supported: {detail}")
+            }
+            Self::NotConstant { node, input } => write!(
+                f,
+                "node `{node}`: input `{input}` is neither an initializer nor a constant"
+            ),
+            Self::Shape {
+                name,
+                expected,
+                found,
+            } => write!(
+                f,
+                "tensor `{name}` has shape {found:?}, expected {expected:?}"
+            ),
+            Self::Dtype { name, found } => write!(
+                f,
+                "tensor `{name}` has ONNX data type {found}; float, double, float16 and bfloat16 \
+                 are supported"
+            ),
+            Self::NonFinite { name, index, value } => {
+                write!(f, "tensor `{name}` element {index} is {value}")
+            }
+            Self::Activation {
+                node,
+                expected,
+                found,
+            } => write!(f, "node `{node}` uses {found}; the cell type is {expected}"),
+            Self::NoReadout { node, found } => match found {
+                Some(op) => write!(f, "node `{node}`: its output goes to {op}, not a readout"),
+                None => write!(f, "node `{node}`: no readout follows its output"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for OnnxError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// A tensor's values as f32, row-major, with its shape.
+#[derive(Clone, Debug, PartialEq)]
+struct Tensor {
+    shape: Vec<usize>,
+    values: Vec<f32>,
+}
+
+/// An ONNX model read from a file or bytes, ready to load its RNN from.
+#[derive(Clone, Debug)]
+pub struct OnnxModel {
+    graph: GraphProto,
+}
+
+/// Where a loaded RNN's initial state comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InitialState<const H: usize> {
+    /// No `initial_h`, or zeros computed in the graph.
+    Zeros,
+    /// An initializer or constant of the file.
+    Given(SVector<f32, H>),
+    /// A graph input of this name: the caller supplies it (set it with `Rnn::set_state`).
+    Input(String),
+}
+
+/// The `RNN` node of a model as a cell, with the initial state the file gives it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnnxRnn<const I: usize, const H: usize, A> {
+    /// The cell: `W_xh = W`, `W_hh = R`, `b = Wb + Rb`.
+    pub cell: RnnCell<I, H, A>,
+    /// The initial state.
+    pub initial_state: InitialState<H>,
+    /// The node's name in the file.
+    pub node: String,
+}
+
+impl OnnxModel {
+    /// Reads the model at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`OnnxError::Io`] if the file cannot be read, else as [`from_bytes`](Self::from_bytes).
+    pub fn read(path: impl AsRef<Path>) -> Result<Self, OnnxError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| OnnxError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Parses a model from its bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`OnnxError::Malformed`] if the bytes are not a protobuf `ModelProto` with a graph.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, OnnxError> {
+        let model = proto::ModelProto::decode(bytes).map_err(|e| OnnxError::Malformed {
+            reason: e.to_string(),
+        })?;
+        let graph = model.graph.ok_or_else(|| OnnxError::Malformed {
+            reason: "the model has no graph".to_owned(),
+        })?;
+        Ok(Self { graph })
+    }
+
+    /// The graph's single `RNN` node.
+    fn rnn_node(&self) -> Result<&NodeProto, OnnxError> {
+        let rnns: Vec<&NodeProto> = self
+            .graph
+            .node
+            .iter()
+            .filter(|n| n.op_type == "RNN" && n.domain.is_empty())
+            .collect();
+        match rnns.as_slice() {
+            [] => Err(OnnxError::NoRnn {
+                ops: self.graph.node.iter().map(|n| n.op_type.clone()).collect(),
+            }),
+            [one] => Ok(one),
+            many => Err(OnnxError::ManyRnns {
+                nodes: many.iter().map(|n| node_name(n)).collect(),
+            }),
+        }
+    }
+
+    /// The `RNN` node as a cell with its initial state.
+    ///
+    /// # Errors
+    ///
+    /// An [`OnnxError`] naming the node and the attribute, input or tensor the crate cannot
+    /// run, or whose shape disagrees with `I` and `H`.
+    pub fn rnn<const I: usize, const H: usize, A: Activation>(
+        &self,
+    ) -> Result<OnnxRnn<I, H, A>, OnnxError> {
+        let node = self.rnn_node()?;
+        let name = node_name(node);
+        Self::check_attributes::<A>(node, H)?;
+        let input = |k: usize| node.input.get(k).filter(|s| !s.is_empty());
+        if let Some(lens) = input(4) {
+            return Err(unsupported(
+                node,
+                "input sequence_lens",
+                format!("`{lens}`: every sequence must run its full length"),
+            ));
+        }
+        let w_name = input(1).ok_or_else(|| unsupported(node, "input W", "absent".to_owned()))?;
+        let r_name = input(2).ok_or_else(|| unsupported(node, "input R", "absent".to_owned()))?;
+        let w = self.constant(node, w_name)?;
+        let r = self.constant(node, r_name)?;
+        expect_shape(w_name, &w, &[1, H, I])?;
+        expect_shape(r_name, &r, &[1, H, H])?;
+        let mut b = [0.0_f32; H];
+        if let Some(b_name) = input(3) {
+            let bias = self.constant(node, b_name)?;
+            expect_shape(b_name, &bias, &[1, 2 * H])?;
+            for (j, value) in b.iter_mut().enumerate() {
+                *value = bias.values[j] + bias.values[H + j];
+            }
+        }
+        let w_xh = SMatrix::<f32, H, I>::from_row_slice(&w.values);
+        let w_hh = SMatrix::<f32, H, H>::from_row_slice(&r.values);
+        let initial_state = match input(5) {
+            None => InitialState::Zeros,
+            Some(h0) => self.initial_state::<H>(node, h0)?,
+        };
+        Ok(OnnxRnn {
+            cell: RnnCell::new(w_xh, w_hh, SVector::from(b)),
+            initial_state,
+            node: name,
+        })
+    }
+
+    /// The `RNN` node and the readout that follows it, as a network starting from the file's
+    /// initial state (zeros when the caller supplies it: see [`rnn`](Self::rnn)).
+    ///
+    /// # Errors
+    ///
+    /// As [`rnn`](Self::rnn), and [`OnnxError::NoReadout`] when no `MatMul` + `Add` or `Gemm`
+    /// of constant weights follows the RNN's output `Y` (through `Squeeze`, `Transpose`,
+    /// `Reshape` or `Identity` nodes), or [`OnnxError::Shape`] when it is not `H → O`.
+    pub fn network<const I: usize, const H: usize, const O: usize, A: Activation>(
+        &self,
+    ) -> Result<Rnn<I, H, O, A>, OnnxError> {
+        let rnn = self.rnn::<I, H, A>()?;
+        let readout = self.readout::<H, O>()?;
+        let h0 = match rnn.initial_state {
+            InitialState::Given(h) => h,
+            InitialState::Zeros | InitialState::Input(_) => SVector::zeros(),
+        };
+        Ok(Rnn::with_initial_state(rnn.cell, readout, h0))
+    }
+
+    /// The readout after the RNN's output `Y`.
+    fn readout<const H: usize, const O: usize>(&self) -> Result<Readout<H, O>, OnnxError> {
+        let node = self.rnn_node()?;
+        let name = node_name(node);
+        let mut value = node.output.first().cloned().unwrap_or_default();
+        loop {
+            let consumer = self
+                .graph
+                .node
+                .iter()
+                .find(|n| n.input.iter().any(|i| *i == value && !i.is_empty()));
+            let Some(next) = consumer else {
+                return Err(OnnxError::NoReadout {
+                    node: name,
+                    found: None,
+                });
+            };
+            match next.op_type.as_str() {
+                "Squeeze" | "Transpose" | "Reshape" | "Identity" | "Flatten" => {
+                    value = next.output.first().cloned().unwrap_or_default();
+                }
+                "MatMul" => return self.matmul_readout(next, &value, &name),
+                "Gemm" => return self.gemm_readout(next, &value),
+                op => {
+                    return Err(OnnxError::NoReadout {
+                        node: name,
+                        found: Some(op.to_owned()),
+                    });
+                }
+            }
+        }
+    }
+
+    /// `MatMul(y, W)` (`W` is `[H, O]`, the transpose of `nn.Linear`'s weight) and the `Add`
+    /// of the bias that follows it (the bias on either side).
+    fn matmul_readout<const H: usize, const O: usize>(
+        &self,
+        matmul: &NodeProto,
+        y: &str,
+        rnn: &str,
+    ) -> Result<Readout<H, O>, OnnxError> {
+        let w_name = matmul
+            .input
+            .iter()
+            .find(|i| *i != y)
+            .cloned()
+            .unwrap_or_default();
+        let w = self.constant(matmul, &w_name)?;
+        expect_shape(&w_name, &w, &[H, O])?;
+        let out = matmul.output.first().cloned().unwrap_or_default();
+        let add = self
+            .graph
+            .node
+            .iter()
+            .find(|n| n.op_type == "Add" && n.input.contains(&out));
+        let bias = match add {
+            Some(add) => {
+                let b_name = add
+                    .input
+                    .iter()
+                    .find(|i| **i != out)
+                    .cloned()
+                    .unwrap_or_default();
+                let b = self.constant(add, &b_name)?;
+                expect_shape(&b_name, &b, &[O])?;
+                SVector::<f32, O>::from_column_slice(&b.values)
+            }
+            None => {
+                return Err(OnnxError::NoReadout {
+                    node: rnn.to_owned(),
+                    found: Some("MatMul without an Add of its bias".to_owned()),
+                });
+            }
+        };
+        // `W` is [H, O] row-major: `W_hy[o][k] = W[k][o]`, which is `W` read column-major.
+        let w_hy = SMatrix::<f32, O, H>::from_column_slice(&w.values);
+        Ok(Readout::new(w_hy, bias))
+    }
+
+    /// `Gemm(y, B, C)`, `transB` 1 (`B` is `[O, H]`) or 0 (`[H, O]`); `alpha`, `beta` 1.
+    fn gemm_readout<const H: usize, const O: usize>(
+        &self,
+        gemm: &NodeProto,
+        y: &str,
+    ) -> Result<Readout<H, O>, OnnxError> {
+        for (attr, default) in [("alpha", 1.0), ("beta", 1.0)] {
+            let value = attribute(gemm, attr).map_or(default, |a| a.f);
+            if (value - 1.0).abs() > 0.0 {
+                return Err(unsupported(gemm, attr, format!("{value}: only 1")));
+            }
+        }
+        if attribute(gemm, "transA").is_some_and(|a| a.i != 0) {
+            return Err(unsupported(gemm, "transA", "1: only 0".to_owned()));
+        }
+        let trans_b = attribute(gemm, "transB").is_some_and(|a| a.i != 0);
+        if gemm.input.first().map(String::as_str) != Some(y) {
+            return Err(unsupported(
+                gemm,
+                "input A",
+                "not the RNN's output".to_owned(),
+            ));
+        }
+        let b_name = gemm.input.get(1).cloned().unwrap_or_default();
+        let b = self.constant(gemm, &b_name)?;
+        let w_hy = if trans_b {
+            expect_shape(&b_name, &b, &[O, H])?;
+            SMatrix::<f32, O, H>::from_row_slice(&b.values)
+        } else {
+            expect_shape(&b_name, &b, &[H, O])?;
+            SMatrix::<f32, O, H>::from_column_slice(&b.values)
+        };
+        let bias = match gemm.input.get(2).filter(|s| !s.is_empty()) {
+            Some(c_name) => {
+                let c = self.constant(gemm, c_name)?;
+                expect_shape(c_name, &c, &[O])?;
+                SVector::<f32, O>::from_column_slice(&c.values)
+            }
+            None => SVector::zeros(),
+        };
+        Ok(Readout::new(w_hy, bias))
+    }
+
+    /// The RNN's attributes: forward, `hidden_size` `H`, `layout` 0 or 1, the activation
+    /// `A`, no `clip`.
+    fn check_attributes<A: Activation>(node: &NodeProto, h: usize) -> Result<(), OnnxError> {
+        for a in &node.attribute {
+            match a.name.as_str() {
+                "direction" => {
+                    let direction = String::from_utf8_lossy(&a.s);
+                    if direction != "forward" {
+                        return Err(unsupported(
+                            node,
+                            "attribute direction",
+                            format!("\"{direction}\": only \"forward\""),
+                        ));
+                    }
+                }
+                "hidden_size" if usize::try_from(a.i) != Ok(h) => {
+                    return Err(OnnxError::Shape {
+                        name: format!("{}.hidden_size", node_name(node)),
+                        expected: vec![h],
+                        found: vec![usize::try_from(a.i).unwrap_or(0)],
+                    });
+                }
+                "layout" if a.i != 0 && a.i != 1 => {
+                    return Err(unsupported(node, "attribute layout", format!("{}", a.i)));
+                }
+                "clip" => {
+                    return Err(unsupported(
+                        node,
+                        "attribute clip",
+                        format!("{}: the cell does not clip its pre-activations", a.f),
+                    ));
+                }
+                "activations" => {
+                    let found: Vec<String> = a
+                        .strings
+                        .iter()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect();
+                    let expected = match A::KIND {
+                        Kind::Tanh => "Tanh",
+                        Kind::Relu => "Relu",
+                    };
+                    match found.as_slice() {
+                        [one] if one.eq_ignore_ascii_case(expected) => {}
+                        [one]
+                            if one.eq_ignore_ascii_case("Tanh")
+                                || one.eq_ignore_ascii_case("Relu") =>
+                        {
+                            return Err(OnnxError::Activation {
+                                node: node_name(node),
+                                expected,
+                                found: one.clone(),
+                            });
+                        }
+                        _ => {
+                            return Err(unsupported(
+                                node,
+                                "attribute activations",
+                                format!("{found:?}: one of Tanh, Relu"),
+                            ));
+                        }
+                    }
+                }
+                "activation_alpha" | "activation_beta" => {
+                    return Err(unsupported(
+                        node,
+                        &format!("attribute {}", a.name),
+                        "only Tanh and Relu, which take no parameters".to_owned(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if !node.attribute.iter().any(|a| a.name == "activations") && A::KIND != Kind::Tanh {
+            return Err(OnnxError::Activation {
+                node: node_name(node),
+                expected: "Relu",
+                found: "Tanh (the default)".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Where `initial_h` comes from.
+    fn initial_state<const H: usize>(
+        &self,
+        node: &NodeProto,
+        name: &str,
+    ) -> Result<InitialState<H>, OnnxError> {
+        if self.graph.input.iter().any(|i| i.name == name)
+            && !self.graph.initializer.iter().any(|t| t.name == name)
+        {
+            return Ok(InitialState::Input(name.to_owned()));
+        }
+        if let Ok(h0) = self.constant(node, name) {
+            expect_shape(name, &h0, &[1, 1, H])?;
+            return Ok(InitialState::Given(SVector::from_column_slice(&h0.values)));
+        }
+        if self.is_zeros(name) {
+            return Ok(InitialState::Zeros);
+        }
+        Err(unsupported(
+            node,
+            "input initial_h",
+            format!("`{name}` is computed by nodes other than zeros"),
+        ))
+    }
+
+    /// Whether `name` is zeros computed in the graph: `ConstantOfShape` of 0 (or of its default,
+    /// 0), or `Expand`, `Reshape`, `Identity` or `Cast` of such zeros or of a constant 0.
+    fn is_zeros(&self, name: &str) -> bool {
+        let mut name = name.to_owned();
+        for _ in 0..16 {
+            if let Some(t) = self.initializer(&name) {
+                return t.is_ok_and(|t| t.values.iter().all(|v| *v == 0.0));
+            }
+            let Some(producer) = self.producer(&name) else {
+                return false;
+            };
+            match producer.op_type.as_str() {
+                "ConstantOfShape" => {
+                    return attribute(producer, "value")
+                        .and_then(|a| a.t.as_ref())
+                        .is_none_or(|t| {
+                            tensor(t).is_ok_and(|t| t.values.iter().all(|v| *v == 0.0))
+                        });
+                }
+                "Constant" => {
+                    return constant_node(producer)
+                        .is_some_and(|t| t.values.iter().all(|v| *v == 0.0));
+                }
+                "Expand" | "Reshape" | "Identity" | "Cast" | "Unsqueeze" => {
+                    name = producer.input.first().cloned().unwrap_or_default();
+                }
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// The node that produces `name`.
+    fn producer(&self, name: &str) -> Option<&NodeProto> {
+        self.graph
+            .node
+            .iter()
+            .find(|n| n.output.iter().any(|o| o == name))
+    }
+
+    /// The initializer `name`, decoded.
+    fn initializer(&self, name: &str) -> Option<Result<Tensor, OnnxError>> {
+        self.graph
+            .initializer
+            .iter()
+            .find(|t| t.name == name)
+            .map(tensor)
+    }
+
+    /// The constant `name` (an initializer or a `Constant` node's value), input of `node`.
+    fn constant(&self, node: &NodeProto, name: &str) -> Result<Tensor, OnnxError> {
+        if let Some(t) = self.initializer(name) {
+            return t;
+        }
+        match self.producer(name) {
+            Some(p) if p.op_type == "Constant" => {
+                if let Some(t) = constant_node(p) {
+                    return Ok(t);
+                }
+            }
+            // A constant cast to float (half-precision weights in a float graph): the values
+            // are converted to f32 as they are read.
+            Some(p)
+                if p.op_type == "Cast"
+                    && attribute(p, "to").is_some_and(|a| a.i == i64::from(FLOAT)) =>
+            {
+                if let Some(source) = p.input.first() {
+                    return self.constant(p, source);
+                }
+            }
+            _ => {}
+        }
+        Err(OnnxError::NotConstant {
+            node: node_name(node),
+            input: name.to_owned(),
+        })
+    }
+}
+
+/// A `Constant` node's `value` tensor.
+fn constant_node(node: &NodeProto) -> Option<Tensor> {
+    attribute(node, "value")
+        .and_then(|a| a.t.as_ref())
+        .and_then(|t| tensor(t).ok())
+}
+
+/// The attribute `name` of `node`.
+fn attribute<'a>(node: &'a NodeProto, name: &str) -> Option<&'a proto::AttributeProto> {
+    node.attribute.iter().find(|a| a.name == name)
+}
+
+/// A node's name, or its op type when it has none.
+fn node_name(node: &NodeProto) -> String {
+    if node.name.is_empty() {
+        node.op_type.clone()
+    } else {
+        node.name.clone()
+    }
+}
+
+fn unsupported(node: &NodeProto, what: &str, detail: String) -> OnnxError {
+    OnnxError::Unsupported {
+        node: node_name(node),
+        what: what.to_owned(),
+        detail,
+    }
+}
+
+/// [`OnnxError::Shape`] unless `t` has `shape`.
+fn expect_shape(name: &str, t: &Tensor, shape: &[usize]) -> Result<(), OnnxError> {
+    if t.shape == shape {
+        Ok(())
+    } else {
+        Err(OnnxError::Shape {
+            name: name.to_owned(),
+            expected: shape.to_vec(),
+            found: t.shape.clone(),
+        })
+    }
+}
+
+/// ONNX data types the loader converts to f32.
+const FLOAT: i32 = 1;
+const FLOAT16: i32 = 10;
+const DOUBLE: i32 = 11;
+const BFLOAT16: i32 = 16;
+
+/// A tensor's values as f32 (row-major) with its shape, every value finite.
+fn tensor(t: &TensorProto) -> Result<Tensor, OnnxError> {
+    let name = t.name.clone();
+    if t.data_location != 0 {
+        return Err(OnnxError::Malformed {
+            reason: format!(
+                "tensor `{name}` is stored in an external file, which is not supported"
+            ),
+        });
+    }
+    let shape: Vec<usize> = t
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<_, _>>()
+        .map_err(|_| OnnxError::Malformed {
+            reason: format!("tensor `{name}` has a negative dimension"),
+        })?;
+    let count = shape
+        .iter()
+        .try_fold(1_usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| OnnxError::Malformed {
+            reason: format!("tensor `{name}` has more elements than memory can hold"),
+        })?;
+    let raw = &t.raw_data;
+    let values: Vec<f32> = match t.data_type {
+        FLOAT if !raw.is_empty() => raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        FLOAT => t.float_data.clone(),
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "f64 weights rounded to f32"
+        )]
+        DOUBLE if !raw.is_empty() => raw
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
+            .collect(),
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "f64 weights rounded to f32"
+        )]
+        DOUBLE => t.double_data.iter().map(|&v| v as f32).collect(),
+        FLOAT16 | BFLOAT16 => {
+            let bits: Vec<u16> = if raw.is_empty() {
+                t.int32_data
+                    .iter()
+                    .map(|&v| v.to_le_bytes())
+                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                    .collect()
+            } else {
+                raw.chunks_exact(2)
+                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                    .collect()
+            };
+            if t.data_type == FLOAT16 {
+                bits.into_iter()
+                    .map(|b| crate::F16::from_bits(b).to_f32())
+                    .collect()
+            } else {
+                bits.into_iter()
+                    .map(|b| f32::from_bits(u32::from(b) << 16))
+                    .collect()
+            }
+        }
+        found => return Err(OnnxError::Dtype { name, found }),
+    };
+    if values.len() != count {
+        return Err(OnnxError::Malformed {
+            reason: format!(
+                "tensor `{name}` holds {} values for its shape {shape:?}",
+                values.len()
+            ),
+        });
+    }
+    if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(OnnxError::NonFinite { name, index, value });
+    }
+    Ok(Tensor { shape, values })
+}

@@ -1,0 +1,188 @@
+//! `elman::onnx` against onnxruntime: models built with `onnx.helper` (not by PyTorch) and
+//! run by onnxruntime (`scripts/export_onnx_fixtures.py`), loaded by following the graph, and
+//! the files the crate cannot run refused with an error that names the node and attribute.
+//!
+//! Tolerance, derived as tests/parity.rs derives its own: each step from onnxruntime's previous
+//! state (teacher-forced) is within the cell's per-step error budget, whose reference term
+//! (`δ_ref`, 2 ulp of tanh) stands for onnxruntime's tanh; the logits within `2·γ(H+1)·S_y`.
+
+#![cfg(feature = "onnx")]
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    reason = "fixtures hold f32 values written as JSON numbers"
+)]
+
+mod common;
+
+use common::series;
+use elman::nalgebra::SVector;
+use elman::onnx::{InitialState, OnnxError, OnnxModel};
+use elman::{Activation, Relu, Rnn, Tanh};
+use serde_json::Value;
+
+fn case(name: &str) -> (OnnxModel, Value) {
+    let base = format!("tests/fixtures/onnx/{name}");
+    let model = OnnxModel::read(format!("{base}.onnx")).expect("the fixture parses");
+    let text = std::fs::read_to_string(format!("{base}.json")).expect("the fixture");
+    (model, serde_json::from_str(&text).expect("json"))
+}
+
+
+/// Loads the network, checks each step against onnxruntime's from its previous state, and the
+/// logits from onnxruntime's states; returns the worst differences.
+fn parity<const I: usize, const H: usize, const O: usize, A: Activation>(name: &str) -> (f32, f32) {
+    let (model, case) = case(name);
+    let rnn = model.rnn::<I, H, A>().expect("loads");
+    let net: Rnn<I, H, O, A> = model.network().expect("loads with its readout");
+    let xs = series::<I>(&case["xs"]);
+    let hs = series::<H>(&case["hs"]);
+    let h0 = match (&rnn.initial_state, case.get("h0")) {
+        (InitialState::Input(_), Some(h0)) => series::<H>(&Value::Array(vec![h0.clone()]))[0],
+        (InitialState::Input(name), None) => panic!("{name}: the fixture has no h0"),
+        (InitialState::Given(h0), _) => *h0,
+        (InitialState::Zeros, _) => SVector::zeros(),
+    };
+    let x_max = xs.iter().map(SVector::amax).fold(1.0_f32, f32::max);
+    let budget = rnn.cell.error_budget(x_max, 1.0).per_step;
+    let mut worst_h = 0.0_f32;
+    let mut previous = h0;
+    for (t, (x, h)) in xs.iter().zip(&hs).enumerate() {
+        let ours = rnn.cell.step(x, &previous);
+        let gap = (ours - h).amax();
+        assert!(
+            gap <= budget,
+            "{name} step {t}: {gap:e} over the budget {budget:e}"
+        );
+        worst_h = worst_h.max(gap);
+        previous = *h;
+    }
+    let mut worst_y = 0.0_f32;
+    if let Some(ys) = case.get("ys") {
+        let ys = series::<O>(ys);
+        let u = f64::from(f32::EPSILON) / 2.0;
+        let gamma = (H + 1) as f64 * u / (1.0 - (H + 1) as f64 * u);
+        for (h, y) in hs.iter().zip(&ys) {
+            let ours = net.readout().logits(h);
+            let scale = (0..O)
+                .map(|o| {
+                    (0..H)
+                        .map(|k| f64::from((net.readout().weight()[(o, k)] * h[k]).abs()))
+                        .sum::<f64>()
+                        + f64::from(net.readout().bias()[o].abs())
+                })
+                .fold(0.0, f64::max);
+            let gap = (ours - y).amax();
+            assert!(
+                f64::from(gap) <= 2.0 * gamma * scale,
+                "{name} logits: {gap:e}"
+            );
+            worst_y = worst_y.max(gap);
+        }
+    }
+    println!("{name}: worst state difference {worst_h:e}, worst logit difference {worst_y:e}");
+    (worst_h, worst_y)
+}
+
+#[test]
+fn forward_tanh_with_a_matmul_add_readout() {
+    parity::<3, 4, 2, Tanh>("helper_forward_i3_h4_o2");
+}
+
+#[test]
+fn relu() {
+    parity::<2, 8, 3, Relu>("helper_relu_i2_h8_o3");
+}
+
+#[test]
+fn no_bias_and_an_initial_state_initializer_over_300_steps() {
+    parity::<5, 16, 4, Tanh>("helper_no_bias_h0_i5_h16_o4");
+    let (model, _) = case("helper_no_bias_h0_i5_h16_o4");
+    let rnn = model.rnn::<5, 16, Tanh>().expect("loads");
+    assert!(matches!(rnn.initial_state, InitialState::Given(_)));
+}
+
+#[test]
+fn an_initial_state_graph_input_is_the_callers() {
+    parity::<4, 6, 3, Tanh>("helper_input_h0_i4_h6_o3");
+    let (model, _) = case("helper_input_h0_i4_h6_o3");
+    let rnn = model.rnn::<4, 6, Tanh>().expect("loads");
+    assert_eq!(rnn.initial_state, InitialState::Input("h0".to_owned()));
+}
+
+#[test]
+fn zeros_computed_in_the_graph_are_a_zero_state() {
+    parity::<3, 5, 2, Tanh>("helper_zeros_i3_h5_o2");
+    let (model, _) = case("helper_zeros_i3_h5_o2");
+    assert_eq!(
+        model.rnn::<3, 5, Tanh>().expect("loads").initial_state,
+        InitialState::Zeros
+    );
+}
+
+#[test]
+fn half_precision_weights_cast_to_float() {
+    parity::<3, 4, 2, Tanh>("helper_f16_weights_i3_h4_o2");
+}
+
+#[test]
+fn what_the_crate_cannot_run_is_an_error_naming_node_and_attribute() {
+    let (reverse, _) = case("helper_reverse_i3_h4_o2");
+    let err = reverse.rnn::<3, 4, Tanh>().expect_err("reverse");
+    assert!(
+        matches!(&err, OnnxError::Unsupported { node, what, .. } if node == "rnn0" && what == "attribute direction"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("\"reverse\""), "{err}");
+    let (clip, _) = case("helper_clip_i3_h4_o2");
+    let err = clip.rnn::<3, 4, Tanh>().expect_err("clip");
+    assert!(
+        matches!(&err, OnnxError::Unsupported { what, .. } if what == "attribute clip"),
+        "{err:?}"
+    );
+    // The file's activation is not the cell type's.
+    let (relu, _) = case("helper_relu_i2_h8_o3");
+    let err = relu.rnn::<2, 8, Tanh>().expect_err("relu as tanh");
+    assert!(
+        matches!(&err, OnnxError::Activation { found, .. } if found == "Relu"),
+        "{err:?}"
+    );
+    let (tanh, _) = case("helper_forward_i3_h4_o2");
+    assert!(matches!(
+        tanh.rnn::<3, 4, Relu>(),
+        Err(OnnxError::Activation { .. })
+    ));
+    // Sizes that disagree with the file.
+    let err = tanh.rnn::<3, 5, Tanh>().expect_err("hidden size");
+    assert!(
+        matches!(&err, OnnxError::Shape { found, .. } if found == &[4]),
+        "{err:?}"
+    );
+    let err = tanh.rnn::<2, 4, Tanh>().expect_err("input size");
+    assert!(
+        matches!(&err, OnnxError::Shape { name, expected, found } if name == "onnx::RNN_W_7" && expected == &[1, 4, 2] && found == &[1, 4, 3]),
+        "{err:?}"
+    );
+    let err = tanh.network::<3, 4, 3, Tanh>().expect_err("readout size");
+    assert!(matches!(&err, OnnxError::Shape { .. }), "{err:?}");
+}
+
+#[test]
+fn bytes_that_are_not_a_model_are_malformed() {
+    for bytes in [&b"not a model"[..], &[0xFF; 64], &[]] {
+        assert!(matches!(
+            OnnxModel::from_bytes(bytes),
+            Err(OnnxError::Malformed { .. })
+        ));
+    }
+    let good = std::fs::read("tests/fixtures/onnx/helper_forward_i3_h4_o2.onnx").expect("file");
+    for end in (0..good.len()).step_by(37) {
+        // A truncated file parses or not, and never loads another model silently: whatever
+        // loads is refused or has the sizes asked for.
+        if let Ok(model) = OnnxModel::from_bytes(&good[..end]) {
+            let _ = model.network::<3, 4, 2, Tanh>();
+        }
+    }
+    let missing = OnnxModel::read("tests/fixtures/onnx/no_such_file.onnx");
+    assert!(matches!(missing, Err(OnnxError::Io { .. })));
+}
