@@ -199,7 +199,6 @@ mod fixtures {
         (case, state)
     }
 
-
     /// The PyTorch model in f32 and rounded to half precision, each stepping from PyTorch's
     /// states (teacher-forced) and free-running over the whole sequence: the gap between the
     /// two stays within the rounding's bound plus both models' error budgets.

@@ -28,7 +28,6 @@ fn case(name: &str) -> (OnnxModel, Value) {
     (model, serde_json::from_str(&text).expect("json"))
 }
 
-
 /// Loads the network, checks each step against onnxruntime's from its previous state, and the
 /// logits from onnxruntime's states; returns the worst differences.
 fn parity<const I: usize, const H: usize, const O: usize, A: Activation>(name: &str) -> (f32, f32) {
