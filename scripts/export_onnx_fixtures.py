@@ -1,4 +1,4 @@
-"""ONNX fixtures built with onnx.helper (not by PyTorch), run by onnxruntime.
+"""ONNX fixtures built with onnx.helper and exported by torch.onnx.export, run by onnxruntime.
 
 Each case writes tests/fixtures/onnx/NAME.onnx and NAME.json: the inputs `xs` ([T][I]), the
 hidden states `hs` ([T][H], the RNN's output Y), the logits `ys` ([T][O]) when the graph has a
@@ -6,6 +6,10 @@ readout, and what the loader must say about the file (`expect`: "loads" or an er
 
     python3 -m venv /tmp/venv-onnx && /tmp/venv-onnx/bin/pip install -r scripts/requirements-onnx.txt
     /tmp/venv-onnx/bin/python scripts/export_onnx_fixtures.py
+
+With torch also installed (scripts/requirements-fixtures.txt), the torch_* cases are exported
+too: torch.onnx.export's TorchScript exporter (dynamo=False), whose graphs compute a zero
+initial state with Shape/Gather/Unsqueeze/Concat/Expand and the readout as MatMul + Add.
 """
 
 import json
@@ -116,6 +120,51 @@ def write(name, model, feeds, xs, expect):
     (OUT / f"{name}.json").write_text(json.dumps(case))
 
 
+def torch_cases():
+    try:
+        import torch
+    except ImportError:
+        print("torch not installed: the torch_* fixtures are left as they are")
+        return
+
+    class Model(torch.nn.Module):
+        def __init__(self, i, h, o, nonlinearity):
+            super().__init__()
+            self.rnn = torch.nn.RNN(i, h, nonlinearity=nonlinearity)
+            self.head = torch.nn.Linear(h, o)
+
+        def forward(self, x, h0=None):
+            y, _ = self.rnn(x, h0)
+            return self.head(y)
+
+    for name, (i, h, o, t, nonlinearity, with_h0, seed) in {
+        "torch_forward_i3_h4_o2": (3, 4, 2, 40, "tanh", False, 11),
+        "torch_relu_i2_h8_o3": (2, 8, 3, 40, "relu", False, 12),
+        "torch_h0_input_i5_h16_o4": (5, 16, 4, 200, "tanh", True, 13),
+    }.items():
+        torch.manual_seed(seed)
+        model = Model(i, h, o, nonlinearity).eval()
+        x = torch.randn(t, 1, i)
+        h0 = torch.randn(1, 1, h) * 0.5 if with_h0 else None
+        args = (x, h0) if with_h0 else (x,)
+        path = OUT / f"{name}.onnx"
+        torch.onnx.export(model, args, str(path), dynamo=False, opset_version=17,
+                          input_names=["x", "h0"] if with_h0 else ["x"], output_names=["logits"])
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feeds = {"x": x.numpy()} | ({"h0": h0.numpy()} if with_h0 else {})
+        (logits,) = session.run(None, feeds)
+        with torch.no_grad():
+            hs, _ = model.rnn(x, h0)
+        case = {"name": name, "source": f"torch {torch.__version__} onnx.export (dynamo=False), "
+                f"onnxruntime {ort.__version__}", "expect": "loads",
+                "xs": x[:, 0, :].tolist(), "hs": hs[:, 0, :].tolist(),
+                "ys": logits.reshape(t, -1).tolist()}
+        if with_h0:
+            case["h0"] = h0.reshape(-1).tolist()
+        (OUT / f"{name}.json").write_text(json.dumps(case))
+        print("wrote", name)
+
+
 def main():
     cases = [
         ("helper_forward_i3_h4_o2", dict(i=3, h=4, o=2, t=20, seed=1), "loads"),
@@ -131,6 +180,7 @@ def main():
         model, feeds, xs = rnn_model(name, **kwargs)
         write(name, model, feeds, xs, expect)
         print("wrote", name)
+    torch_cases()
 
 
 if __name__ == "__main__":

@@ -185,3 +185,28 @@ fn bytes_that_are_not_a_model_are_malformed() {
     let missing = OnnxModel::read("tests/fixtures/onnx/no_such_file.onnx");
     assert!(matches!(missing, Err(OnnxError::Io { .. })));
 }
+
+/// `torch.onnx.export` (the `TorchScript` exporter) of `nn.RNN` + `nn.Linear`, called as `rnn(x)`:
+/// no `initial_h` initializer but zeros computed by `Shape → Gather → Unsqueeze → Concat →
+/// Expand`, the readout as `MatMul` (weight transposed) + `Add` (bias first), generated names.
+#[test]
+fn torch_onnx_export_called_without_a_state() {
+    parity::<3, 4, 2, Tanh>("torch_forward_i3_h4_o2");
+    parity::<2, 8, 3, Relu>("torch_relu_i2_h8_o3");
+    let (model, _) = case("torch_forward_i3_h4_o2");
+    assert_eq!(
+        model.rnn::<3, 4, Tanh>().expect("loads").initial_state,
+        InitialState::Zeros
+    );
+}
+
+/// The same, called as `rnn(x, h0)`: the initial state is a graph input, the caller's.
+#[test]
+fn torch_onnx_export_with_a_state_input() {
+    parity::<5, 16, 4, Tanh>("torch_h0_input_i5_h16_o4");
+    let (model, _) = case("torch_h0_input_i5_h16_o4");
+    assert!(matches!(
+        model.rnn::<5, 16, Tanh>().expect("loads").initial_state,
+        InitialState::Input(_)
+    ));
+}
