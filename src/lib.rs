@@ -12,6 +12,8 @@ pub mod cell;
 pub mod f16;
 pub mod flush;
 pub mod in_place;
+#[cfg(feature = "std")]
+pub mod keras;
 pub mod kernel;
 pub mod layers;
 mod math;
