@@ -26,9 +26,10 @@ OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "o
 def rnn_model(name, i, h, o, t, seed, *, activation="Tanh", direction=None, bias=True, h0="none",
               readout="matmul", clip=None, weight_dtype=np.float32, layout=0, node_name="rnn0"):
     rng = np.random.default_rng(seed)
-    w = (rng.standard_normal((1, h, i)) / np.sqrt(i + h)).astype(np.float32)
-    r = (rng.standard_normal((1, h, h)) * 0.9 / np.sqrt(h)).astype(np.float32)
-    b = (rng.standard_normal((1, 2 * h)) * 0.1).astype(np.float32)
+    dirs = 2 if direction == "bidirectional" else 1
+    w = (rng.standard_normal((dirs, h, i)) / np.sqrt(i + h)).astype(np.float32)
+    r = (rng.standard_normal((dirs, h, h)) * 0.9 / np.sqrt(h)).astype(np.float32)
+    b = (rng.standard_normal((dirs, 2 * h)) * 0.1).astype(np.float32)
     xs = rng.standard_normal((t, 1, i)).astype(np.float32)
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [t, 1, i] if layout == 0 else [1, t, i])]
     inits, nodes = [], []
@@ -80,7 +81,7 @@ def rnn_model(name, i, h, o, t, seed, *, activation="Tanh", direction=None, bias
     if layout:
         attrs["layout"] = layout
     nodes.append(helper.make_node("RNN", rnn_inputs, ["y", "y_h"], name=node_name, **attrs))
-    y_shape = [t, 1, 1, h] if layout == 0 else [1, t, 1, h]
+    y_shape = [t, dirs, 1, h] if layout == 0 else [1, t, dirs, h]
     outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)]
     w_y = (rng.standard_normal((o, h)) / np.sqrt(h)).astype(np.float32)
     b_y = (rng.standard_normal(o) * 0.1).astype(np.float32)
@@ -173,7 +174,8 @@ def main():
         ("helper_input_h0_i4_h6_o3", dict(i=4, h=6, o=3, t=30, seed=4, h0="input"), "loads"),
         ("helper_zeros_i3_h5_o2", dict(i=3, h=5, o=2, t=25, seed=5, h0="zeros_subgraph"), "loads"),
         ("helper_f16_weights_i3_h4_o2", dict(i=3, h=4, o=2, t=20, seed=6, weight_dtype=np.float16), "loads"),
-        ("helper_reverse_i3_h4_o2", dict(i=3, h=4, o=2, t=10, seed=7, direction="reverse"), "Unsupported"),
+        ("helper_reverse_i3_h4_o2", dict(i=3, h=4, o=2, t=30, seed=7, direction="reverse", h0="initializer"), "loads"),
+        ("helper_bidirectional_i3_h4", dict(i=3, h=4, o=2, t=10, seed=9, direction="bidirectional", readout=None), "Unsupported"),
         ("helper_clip_i3_h4_o2", dict(i=3, h=4, o=2, t=10, seed=8, clip=1.0), "Unsupported"),
     ]
     for name, kwargs, expect in cases:

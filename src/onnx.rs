@@ -6,7 +6,8 @@
 //! then:  Y → (Squeeze | Transpose | Reshape | Identity)* → MatMul(·, W_y) → Add(b_y)    or Gemm
 //! ```
 //!
-//! Which files load: a forward `RNN` node (`direction` absent or `"forward"`), `layout` 0 or 1,
+//! Which files load: an `RNN` node that runs forward (`direction` absent or `"forward"`) or in
+//! reverse (`"reverse"`: see [`OnnxRnn::run_sequence`]), `layout` 0 or 1,
 //! `activations` `Tanh` or `Relu` (the cell's `A` must match), no `clip`, no `sequence_lens`;
 //! `W`, `R` and `B` (optional) as initializers or `Constant` nodes of f32, f64, f16 or bf16
 //! (or such a constant `Cast` to float);
@@ -312,10 +313,33 @@ pub enum InitialState<const H: usize> {
 pub struct OnnxRnn<const I: usize, const H: usize, A> {
     /// The cell: `W_xh = W`, `W_hh = R`, `b = Wb + Rb`.
     pub cell: RnnCell<I, H, A>,
+    /// Whether the node runs its sequence last to first (`direction` `"reverse"`).
+    pub reverse: bool,
     /// The initial state.
     pub initial_state: InitialState<H>,
     /// The node's name in the file.
     pub node: String,
+}
+
+impl<const I: usize, const H: usize, A: Activation> OnnxRnn<I, H, A> {
+    /// The node over a whole sequence from `h0`, as its output `Y`: `out[t]` is the state
+    /// after reading `xs[t]`, the steps taken first to last, or last to first for a reverse
+    /// node (whose `out[0]` is then its final state). Writes as many states as both slices
+    /// have.
+    pub fn run_sequence(
+        &self,
+        xs: &[SVector<f32, I>],
+        h0: &SVector<f32, H>,
+        out: &mut [SVector<f32, H>],
+    ) {
+        let n = xs.len().min(out.len());
+        let mut h = *h0;
+        for k in 0..n {
+            let t = if self.reverse { n - 1 - k } else { k };
+            h = self.cell.step(&xs[t], &h);
+            out[t] = h;
+        }
+    }
 }
 
 impl OnnxModel {
@@ -407,8 +431,10 @@ impl OnnxModel {
             None => InitialState::Zeros,
             Some(h0) => self.initial_state::<H>(node, h0)?,
         };
+        let reverse = attribute(node, "direction").is_some_and(|a| a.s == b"reverse");
         Ok(OnnxRnn {
             cell: RnnCell::new(w_xh, w_hh, SVector::from(b)),
+            reverse,
             initial_state,
             node: name,
         })
@@ -426,6 +452,15 @@ impl OnnxModel {
         &self,
     ) -> Result<Rnn<I, H, O, A>, OnnxError> {
         let rnn = self.rnn::<I, H, A>()?;
+        if rnn.reverse {
+            return Err(OnnxError::Unsupported {
+                node: rnn.node,
+                what: "attribute direction".to_owned(),
+                detail: "\"reverse\" in a network, which streams its inputs first to last: \
+                         run the whole sequence with OnnxRnn::run_sequence"
+                    .to_owned(),
+            });
+        }
         let readout = self.readout::<H, O>()?;
         let h0 = match rnn.initial_state {
             InitialState::Given(h) => h,
@@ -563,11 +598,11 @@ impl OnnxModel {
             match a.name.as_str() {
                 "direction" => {
                     let direction = String::from_utf8_lossy(&a.s);
-                    if direction != "forward" {
+                    if direction != "forward" && direction != "reverse" {
                         return Err(unsupported(
                             node,
                             "attribute direction",
-                            format!("\"{direction}\": only \"forward\""),
+                            format!("\"{direction}\": \"forward\" or \"reverse\""),
                         ));
                     }
                 }

@@ -126,13 +126,24 @@ fn half_precision_weights_cast_to_float() {
 
 #[test]
 fn what_the_crate_cannot_run_is_an_error_naming_node_and_attribute() {
-    let (reverse, _) = case("helper_reverse_i3_h4_o2");
-    let err = reverse.rnn::<3, 4, Tanh>().expect_err("reverse");
+    let (bidirectional, _) = case("helper_bidirectional_i3_h4");
+    let err = bidirectional
+        .rnn::<3, 4, Tanh>()
+        .expect_err("bidirectional");
     assert!(
         matches!(&err, OnnxError::Unsupported { node, what, .. } if node == "rnn0" && what == "attribute direction"),
         "{err:?}"
     );
-    assert!(err.to_string().contains("\"reverse\""), "{err}");
+    assert!(err.to_string().contains("\"bidirectional\""), "{err}");
+    // A reverse node loads as a cell, but not as a network, which streams first to last.
+    let (reverse, _) = case("helper_reverse_i3_h4_o2");
+    let err = reverse
+        .network::<3, 4, 2, Tanh>()
+        .expect_err("reverse network");
+    assert!(
+        matches!(&err, OnnxError::Unsupported { what, .. } if what == "attribute direction"),
+        "{err:?}"
+    );
     let (clip, _) = case("helper_clip_i3_h4_o2");
     let err = clip.rnn::<3, 4, Tanh>().expect_err("clip");
     assert!(
@@ -209,4 +220,34 @@ fn torch_onnx_export_with_a_state_input() {
         model.rnn::<5, 16, Tanh>().expect("loads").initial_state,
         InitialState::Input(_)
     ));
+}
+
+/// A reverse RNN (built with `onnx.helper`, with an initial state): each step, taken last to
+/// first from onnxruntime's later state, within the per-step budget; the whole sequence
+/// through `run_sequence` in the node's output order.
+#[test]
+fn a_reverse_rnn_runs_its_sequence_last_to_first() {
+    let (model, case) = case("helper_reverse_i3_h4_o2");
+    let rnn = model.rnn::<3, 4, Tanh>().expect("loads");
+    assert!(rnn.reverse);
+    let InitialState::Given(h0) = rnn.initial_state else {
+        panic!("the fixture's initial state is an initializer");
+    };
+    let xs = series::<3>(&case["xs"]);
+    let hs = series::<4>(&case["hs"]);
+    let x_max = xs.iter().map(SVector::amax).fold(1.0_f32, f32::max);
+    let budget = rnn.cell.error_budget(x_max, 1.0).per_step;
+    for t in (0..xs.len()).rev() {
+        let previous = hs.get(t + 1).copied().unwrap_or(h0);
+        let gap = (rnn.cell.step(&xs[t], &previous) - hs[t]).amax();
+        assert!(gap <= budget, "step {t}: {gap:e} over {budget:e}");
+    }
+    let mut out = vec![SVector::zeros(); xs.len()];
+    rnn.run_sequence(&xs, &h0, &mut out);
+    // Free-running, the same steps in the same order: each state is the step of the one
+    // after it, to the bit.
+    for t in (0..xs.len()).rev() {
+        let previous = out.get(t + 1).copied().unwrap_or(h0);
+        assert_eq!(out[t], rnn.cell.step(&xs[t], &previous));
+    }
 }
