@@ -39,6 +39,8 @@ pub use in_place::InPlace;
 pub use kernel::Backend;
 pub use layers::Layers;
 pub use nalgebra;
+/// The `wide` crate, whose vectors `fast_tanh_x4` and `fast_tanh_x8` take and return.
+pub use wide;
 /// The property-testing crate whose [`Strategy`](proptest::strategy::Strategy) the
 /// [`strategies`] return (feature `proptest`).
 #[cfg(feature = "proptest")]
