@@ -39,8 +39,6 @@ pub use in_place::InPlace;
 pub use kernel::Backend;
 pub use layers::Layers;
 pub use nalgebra;
-/// The `wide` crate, whose vectors `fast_tanh_x4` and `fast_tanh_x8` take and return.
-pub use wide;
 /// The property-testing crate whose [`Strategy`](proptest::strategy::Strategy) the
 /// [`strategies`] return (feature `proptest`).
 #[cfg(feature = "proptest")]
@@ -51,3 +49,5 @@ pub use tanh::{
     FAST_TANH_CLAMP, FAST_TANH_MAX_ABS_ERROR, FAST_TANH_MAX_ULP_ERROR, FAST_TANH_TINY, fast_tanh,
     fast_tanh_fused, fast_tanh_x4, fast_tanh_x8,
 };
+/// The `wide` crate, whose vectors `fast_tanh_x4` and `fast_tanh_x8` take and return.
+pub use wide;
