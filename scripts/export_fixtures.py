@@ -8,6 +8,11 @@ softmax and arg-max. Layer k's states come from running the stacked `nn.RNN` lay
 single-layer modules that share its weights, which the script checks gives the stacked module's
 output bit for bit.
 
+Bidirectional cases (`bi_*`): `nn.RNN(bidirectional=True)` + `nn.Linear(2H, O)`, the same files with
+`h0` and `h_n` as PyTorch orders them (layer 0 forward, layer 0 backward, layer 1 forward, ...),
+`hs[layer][t]` the layer's output `[h_fwd; h_bwd]` at step t, and the logits `ys`. Their numbers
+are written as the shortest decimals that read back to the same float32, to keep the files small.
+
 Also `dtypes.safetensors`: one small model's tensors in f64, f16 and bf16, with their values
 rounded to each dtype in `dtypes.json`, for the loader's conversions.
 
@@ -18,6 +23,7 @@ CPU only). The tests read the committed files; they never run Python.
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import save_file
 
@@ -97,6 +103,98 @@ def export(name, i, h, o, layers, nonlinearity, bias, steps, nonzero_h0, scale, 
     print(f"{name}: {steps} steps, {layers} layer(s), {saturated:.1%} of states saturated")
 
 
+# name, I, H, O, layers, nonlinearity, bias, T, nonzero h0, weight scale
+BIDIRECTIONAL = [
+    ("bi_tanh_i3_h4", 3, 4, 3, 1, "tanh", True, 50, True, 1.0),
+    ("bi_relu_nobias_i2_h5", 2, 5, 3, 1, "relu", False, 200, True, 0.5),
+    ("bi_two_layers_i4_h6", 4, 6, 3, 2, "tanh", True, 200, True, 1.0),
+    ("bi_relu_two_layers_nobias_i1_h8", 1, 8, 2, 2, "relu", False, 300, False, 0.5),
+    ("bi_two_layers_i1_h3_t1000", 1, 3, 2, 2, "tanh", True, 1000, True, 1.0),
+    ("bi_two_layers_i8_h64_t20", 8, 64, 4, 2, "tanh", True, 20, True, 1.0),
+]
+
+
+class BiModel(torch.nn.Module):
+    def __init__(self, i, h, o, layers, nonlinearity, bias):
+        super().__init__()
+        self.rnn = torch.nn.RNN(i, h, num_layers=layers, nonlinearity=nonlinearity, bias=bias, batch_first=True,
+                                bidirectional=True)
+        self.head = torch.nn.Linear(2 * h, o)
+
+
+class F32(float):
+    """A float32 value that JSON writes as its shortest round-tripping decimal."""
+
+    def __repr__(self):
+        return np.format_float_scientific(np.float32(self), unique=True, trim="-")
+
+
+def f32_short(t):
+    return [F32(v) for v in t.reshape(-1).tolist()] if t.dim() <= 1 else [f32_short(r) for r in t]
+
+
+def dump_short(value):
+    """JSON with every F32 written by its __repr__ (json.dumps writes floats with float.__repr__)."""
+    if isinstance(value, F32):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ",".join(dump_short(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k)}:{dump_short(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+def export_bidirectional(name, i, h, o, layers, nonlinearity, bias, steps, nonzero_h0, scale, seed):
+    torch.manual_seed(seed)
+    model = BiModel(i, h, o, layers, nonlinearity, bias)
+    with torch.no_grad():
+        for p in model.rnn.parameters():
+            p.mul_(scale)
+    xs = torch.randn(1, steps, i)
+    h0 = torch.randn(2 * layers, 1, h) * 0.5 if nonzero_h0 else torch.zeros(2 * layers, 1, h)
+    with torch.no_grad():
+        stacked, h_n = model.rnn(xs, h0)
+        # Layer by layer, on single-layer bidirectional modules holding each layer's weights.
+        per_layer, finals = [], []
+        inputs = xs
+        for k in range(layers):
+            single = torch.nn.RNN(i if k == 0 else 2 * h, h, nonlinearity=nonlinearity, bias=bias, batch_first=True,
+                                  bidirectional=True)
+            for suffix in ["", "_reverse"]:
+                for what in ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if bias else []):
+                    getattr(single, f"{what}_l0{suffix}").copy_(getattr(model.rnn, f"{what}_l{k}{suffix}"))
+            out, last = single(inputs, h0[2 * k : 2 * k + 2])
+            per_layer.append(out[0])
+            finals.append(last)
+            inputs = out
+        assert torch.equal(per_layer[-1], stacked[0]), f"{name}: layer-by-layer differs from the stack"
+        assert torch.equal(torch.cat(finals), h_n), f"{name}: layer-by-layer h_n differs from the stack"
+        ys = model.head(stacked[0])
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, OUT / f"{name}.safetensors")
+    saturated = float((stacked.abs() > 0.999).float().mean())
+    fixture = {
+        "name": name,
+        "source": f"torch {torch.__version__} nn.RNN(bidirectional=True) + nn.Linear, float32, CPU",
+        "input_size": i,
+        "hidden_size": h,
+        "output_size": o,
+        "num_layers": layers,
+        "nonlinearity": nonlinearity,
+        "bias": bias,
+        "seq_len": steps,
+        "weight_scale": scale,
+        "seed": seed,
+        "fraction_saturated": saturated,
+        "xs": f32_short(xs[0]),
+        "h0": [f32_short(h0[k, 0]) for k in range(2 * layers)],
+        "hs": [f32_short(out) for out in per_layer],
+        "h_n": [f32_short(h_n[k, 0]) for k in range(2 * layers)],
+        "ys": f32_short(ys),
+    }
+    (OUT / f"{name}.json").write_text(dump_short(fixture))
+    print(f"{name}: {steps} steps, {layers} bidirectional layer(s), {saturated:.1%} of states saturated")
+
+
 def export_dtypes():
     torch.manual_seed(7)
     cell = torch.nn.RNN(3, 2)
@@ -121,6 +219,8 @@ def main():
     torch.set_num_threads(1)
     for seed, case in enumerate(CASES):
         export(*case, seed=1000 + seed)
+    for seed, case in enumerate(BIDIRECTIONAL):
+        export_bidirectional(*case, seed=2000 + seed)
     export_dtypes()
 
 

@@ -204,7 +204,7 @@ pub trait Layers<const I: usize, const H: usize>:
 }
 
 /// Steps whose input projections a cell's `process` computes together.
-const HOIST: usize = 8;
+pub(crate) const HOIST: usize = 8;
 
 /// The input size from which a cell's `process` hoists the input projections (below it, the
 /// extra pass costs more than reading `W_xh` once per step).
@@ -217,7 +217,7 @@ const HOIST_FROM_INPUTS: usize = 8;
 const HOIST_FROM_BYTES: usize = 32 * 1024;
 
 /// Whether a cell's `process` hoists the input projections of an `(I, H)` cell.
-const fn hoists(i: usize, h: usize) -> bool {
+pub(crate) const fn hoists(i: usize, h: usize) -> bool {
     i >= HOIST_FROM_INPUTS && h * (i + h) * size_of::<f32>() > HOIST_FROM_BYTES
 }
 
@@ -416,7 +416,7 @@ fn run_and_read<C: Cell<I, H>, const I: usize, const H: usize, const O: usize>(
 /// in odd ones. `W_hh` is larger than L1 here, so a sweep in one direction only would find
 /// none of it there (the least recently read column is always the next one); turned around,
 /// each step starts on the columns the step before read last, which L1 still holds.
-fn recur<C: Cell<I, H>, const I: usize, const H: usize>(
+pub(crate) fn recur<C: Cell<I, H>, const I: usize, const H: usize>(
     cell: &C,
     backend: Backend,
     xs: &[SVector<f32, I>; HOIST],

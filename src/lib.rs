@@ -7,6 +7,7 @@ extern crate alloc;
 
 pub mod activation;
 pub mod bank;
+pub mod bidirectional;
 pub mod budget;
 pub mod cell;
 pub mod f16;
@@ -31,6 +32,7 @@ pub mod torch;
 
 pub use activation::{Activation, Relu, Tanh};
 pub use bank::{Bank, NoSuchStream, RnnBank};
+pub use bidirectional::{BiStack, BiStates, Bidirectional};
 pub use budget::ErrorBudget;
 pub use cell::RnnCell;
 pub use f16::{F16, HalfCell};

@@ -59,9 +59,14 @@
 //! assert_eq!(
 //!     err.to_string(),
 //!     "`rnn` holds tensors the load did not use: rnn.weight_hh_l0_reverse, \
-//!      rnn.weight_ih_l0_reverse (bidirectional layers are not supported); \
+//!      rnn.weight_ih_l0_reverse (the backward half of a bidirectional layer: \
+//!      `StateDict::bidirectional` loads both); \
 //!      `StateDict::with_options` with `Unused::Ignore` ignores them"
 //! );
+//!
+//! // Both halves, as one bidirectional layer:
+//! let layer: elman::Bidirectional<1, 1, 2> = state.bidirectional("rnn")?;
+//! # assert_eq!(layer.backward.w_hh()[(0, 0)], 0.5);
 //!
 //! // Its forward half, on purpose:
 //! let lenient = state.with_options(LoadOptions { unused: Unused::Ignore, ..LoadOptions::default() });
@@ -78,6 +83,7 @@ use nalgebra::{SMatrix, SVector};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::activation::{Activation, Tanh};
+use crate::bidirectional::{BiStack, Bidirectional};
 use crate::cell::RnnCell;
 use crate::f16::{HalfCell, OutOfRange};
 use crate::in_place::InPlace;
@@ -244,7 +250,10 @@ impl fmt::Display for LoadError {
                     names.join(", ")
                 )?;
                 if names.iter().any(|n| n.ends_with("_reverse")) {
-                    f.write_str(" (bidirectional layers are not supported)")?;
+                    f.write_str(
+                        " (the backward half of a bidirectional layer: \
+                         `StateDict::bidirectional` loads both)",
+                    )?;
                 }
                 f.write_str("; `StateDict::with_options` with `Unused::Ignore` ignores them")
             }
@@ -287,6 +296,10 @@ pub enum Layer {
     Index(usize),
     /// An `nn.RNNCell`: `{prefix}.weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`.
     Cell,
+    /// The backward direction of layer `k` of a bidirectional `nn.RNN`:
+    /// `{prefix}.weight_ih_l{k}_reverse`, `weight_hh_l{k}_reverse`, `bias_ih_l{k}_reverse`,
+    /// `bias_hh_l{k}_reverse`.
+    Reverse(usize),
 }
 
 impl From<usize> for Layer {
@@ -304,6 +317,7 @@ impl Layer {
         match self {
             Self::Index(k) => format!("{prefix}{dot}{what}_l{k}"),
             Self::Cell => format!("{prefix}{dot}{what}"),
+            Self::Reverse(k) => format!("{prefix}{dot}{what}_l{k}_reverse"),
         }
     }
 
@@ -314,13 +328,15 @@ impl Layer {
 
     /// Whether the tensor `name` belongs to this layer: for [`Layer::Index`]`(k)` a name under
     /// `prefix` with `_l{k}` in it (`weight_ih_l0_reverse`, `weight_hr_l0`, not `weight_ih_l10`),
-    /// for [`Layer::Cell`] any name under `prefix`.
+    /// for [`Layer::Cell`] any name under `prefix`, for [`Layer::Reverse`]`(k)` a name under
+    /// `prefix` with `_l{k}_reverse` in it.
     fn owns(self, prefix: &str, name: &str) -> bool {
         let Some(rest) = under(prefix, name) else {
             return false;
         };
         match self {
             Self::Cell => true,
+            Self::Reverse(k) => rest.contains(&format!("_l{k}_reverse")),
             Self::Index(k) => {
                 let token = format!("_l{k}");
                 rest.match_indices(&token).any(|(at, _)| {
@@ -340,8 +356,10 @@ fn under<'a>(prefix: &str, name: &'a str) -> Option<&'a str> {
     name.strip_prefix(prefix)?.strip_prefix('.')
 }
 
-/// The layer `k` of a name `{weight,bias}_{ih,hh}_l{k}` (the rest after the prefix).
+/// The layer `k` of a name `{weight,bias}_{ih,hh}_l{k}`, or of its `_reverse` half (the rest
+/// after the prefix).
 fn layer_of(rest: &str) -> Option<usize> {
+    let rest = rest.strip_suffix("_reverse").unwrap_or(rest);
     let digits = LAYER_TENSORS
         .iter()
         .find_map(|what| rest.strip_prefix(what)?.strip_prefix("_l"))?;
@@ -1121,9 +1139,7 @@ impl StateDict {
         cell: &mut RnnCell<I, H, A>,
     ) -> Result<(), LoadError> {
         let layer = layer.into();
-        let w_xh = self.sized(&layer.name(prefix, "weight_ih"), &[H, I])?;
-        let w_hh = self.sized(&layer.name(prefix, "weight_hh"), &[H, H])?;
-        let b = self.folded_bias(prefix, layer, H)?;
+        let (w_xh, w_hh, b) = self.row_major::<I, H>(prefix, layer)?;
         self.reject_unused_of_layer(prefix, layer)?;
         cell.store_row_major(&w_xh, &w_hh, &b);
         Ok(())
@@ -1221,5 +1237,153 @@ impl StateDict {
         let mut network = N::zeroed_box();
         self.rnn_into(prefix, &mut *network)?;
         Ok(network)
+    }
+}
+
+/// A layer's `W_ih`, `W_hh` and folded bias, row-major, as read from the file.
+type RowMajor = (Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// A bidirectional network the loader can fill from an `nn.RNN(bidirectional=True)`:
+/// [`Bidirectional`] (one layer) or [`BiStack`] (several).
+pub trait FromBidirectional: Default {
+    /// The number of layers.
+    const LAYERS: usize;
+
+    /// Writes the layers of the bidirectional `nn.RNN` under `prefix`, both directions of
+    /// each, over this network's weights, in place. It does not look for unused tensors:
+    /// [`StateDict::bidirectional_into`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`StateDict::rnn_cell`] (but [`LoadError::Unused`]), for the first direction of the
+    /// first layer that fails; the ones before it have been written.
+    fn load_bidirectional(&mut self, state: &StateDict, prefix: &str) -> Result<(), LoadError>;
+}
+
+impl<const I: usize, const H: usize, const H2: usize, A: Activation> FromBidirectional
+    for Bidirectional<I, H, H2, A>
+{
+    const LAYERS: usize = 1;
+
+    fn load_bidirectional(&mut self, state: &StateDict, prefix: &str) -> Result<(), LoadError> {
+        state.bidirectional_layer_into(prefix, 0, self)
+    }
+}
+
+impl<const I: usize, const H: usize, const H2: usize, const U: usize, A: Activation>
+    FromBidirectional for BiStack<I, H, H2, U, A>
+{
+    const LAYERS: usize = U + 1;
+
+    fn load_bidirectional(&mut self, state: &StateDict, prefix: &str) -> Result<(), LoadError> {
+        state.bidirectional_layer_into(prefix, 0, &mut self.first)?;
+        for (k, layer) in self.upper.iter_mut().enumerate() {
+            state.bidirectional_layer_into(prefix, k + 1, layer)?;
+        }
+        Ok(())
+    }
+}
+
+impl StateDict {
+    /// A bidirectional `nn.RNN` under `prefix`: one [`Bidirectional`] layer or a [`BiStack`] of
+    /// them, each layer's forward direction from `weight_ih_l{k}`, `weight_hh_l{k}` (and the
+    /// biases, folded as [`rnn_cell`](Self::rnn_cell) folds them) and its backward direction
+    /// from the `*_l{k}_reverse` tensors. The non-linearity is the type's `A` (the file does
+    /// not record it). Strictly (the default), every other tensor under `prefix` is an error,
+    /// a further layer included.
+    ///
+    /// ```
+    /// use elman::bidirectional::BiStack2;
+    /// use elman::torch::StateDict;
+    ///
+    /// let state = StateDict::read("tests/fixtures/torch/bi_two_layers_i4_h6.safetensors")?;
+    /// let stack: BiStack2<4, 6, 12> = state.bidirectional("rnn")?;
+    /// // A bidirectional file is not a forward model.
+    /// assert!(state.rnn::<elman::stack::Stack2<4, 6>>("rnn").is_err());
+    /// # let _ = stack;
+    /// # Ok::<(), elman::torch::LoadError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`rnn_cell`](Self::rnn_cell) for each direction of each layer (a missing `*_reverse`
+    /// tensor is [`LoadError::Missing`]), [`LoadError::ExtraLayer`] if the file holds more
+    /// layers and nothing else unused, else [`LoadError::Unused`] naming the tensors under
+    /// `prefix` that no layer used.
+    pub fn bidirectional<N: FromBidirectional>(&self, prefix: &str) -> Result<N, LoadError> {
+        let mut network = N::default();
+        self.bidirectional_into(prefix, &mut network)?;
+        Ok(network)
+    }
+
+    /// [`bidirectional`](Self::bidirectional) written into `network`, in place, layer by
+    /// layer, each weight read into a vector on the heap and copied where the network lives
+    /// (nothing the size of a layer passes through the stack). That nothing under `prefix`
+    /// goes unused is checked first, so that such a file writes nothing; a layer that fails to
+    /// load leaves the layers below it written.
+    ///
+    /// ```
+    /// use elman::bidirectional::BiStack2;
+    /// use elman::torch::StateDict;
+    ///
+    /// let state = StateDict::read("tests/fixtures/torch/bi_two_layers_i8_h64_t20.safetensors")?;
+    /// let mut stack: Box<BiStack2<8, 64, 128>> = Box::default();
+    /// state.bidirectional_into("rnn", &mut *stack)?;
+    /// assert_ne!(stack.upper[0].backward.w_hh()[(0, 0)], 0.0);
+    /// # Ok::<(), elman::torch::LoadError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`bidirectional`](Self::bidirectional).
+    pub fn bidirectional_into<N: FromBidirectional>(
+        &self,
+        prefix: &str,
+        network: &mut N,
+    ) -> Result<(), LoadError> {
+        let used: Vec<String> = (0..N::LAYERS)
+            .flat_map(|k| [Layer::Index(k), Layer::Reverse(k)])
+            .flat_map(|layer| layer.tensors(prefix))
+            .collect();
+        self.reject_unused(
+            prefix,
+            |n| under(prefix, n).is_some(),
+            &used,
+            Some(N::LAYERS),
+        )?;
+        network.load_bidirectional(self, prefix)
+    }
+
+    /// Layer `k` of the bidirectional `nn.RNN` under `prefix` written into `layer`, without
+    /// looking for unused tensors. Both directions are checked before either is written.
+    fn bidirectional_layer_into<const I: usize, const H: usize, const H2: usize, A: Activation>(
+        &self,
+        prefix: &str,
+        k: usize,
+        layer: &mut Bidirectional<I, H, H2, A>,
+    ) -> Result<(), LoadError> {
+        let forward = self.row_major::<I, H>(prefix, Layer::Index(k))?;
+        let backward = self.row_major::<I, H>(prefix, Layer::Reverse(k))?;
+        for (cell, (w_xh, w_hh, b)) in [
+            (&mut layer.forward, forward),
+            (&mut layer.backward, backward),
+        ] {
+            cell.store_row_major(&w_xh, &w_hh, &b);
+        }
+        Ok(())
+    }
+
+    /// The weights of `layer` under `prefix`, row-major, checked: `W_ih`, `W_hh` and the
+    /// folded bias.
+    fn row_major<const I: usize, const H: usize>(
+        &self,
+        prefix: &str,
+        layer: Layer,
+    ) -> Result<RowMajor, LoadError> {
+        Ok((
+            self.sized(&layer.name(prefix, "weight_ih"), &[H, I])?,
+            self.sized(&layer.name(prefix, "weight_hh"), &[H, H])?,
+            self.folded_bias(prefix, layer, H)?,
+        ))
     }
 }
