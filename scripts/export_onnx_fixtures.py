@@ -50,7 +50,7 @@ def rnn_model(name, i, h, o, t, seed, *, activation="Tanh", direction=None, bias
     h0_value = np.zeros((1, 1, h), np.float32)
     feeds = {"x": xs if layout == 0 else xs.transpose(1, 0, 2)}
     if h0 == "initializer":
-        h0_value = (rng.standard_normal((1, 1, h)) * 0.5).astype(np.float32)
+        h0_value = (rng.standard_normal((dirs, 1, h)) * 0.5).astype(np.float32)
         inits.append(numpy_helper.from_array(h0_value, "h0"))
         rnn_inputs.append("h0")
     elif h0 == "input":
@@ -113,7 +113,8 @@ def write(name, model, feeds, xs, expect):
         names = [o.name for o in session.get_outputs()]
         results = dict(zip(names, session.run(None, feeds)))
         y = results["y"]
-        case["hs"] = (y[:, 0, 0, :] if y.shape[1] == 1 else y[0, :, 0, :]).tolist()
+        # [h_fwd; h_bwd] per step for a bidirectional node (layout 0: [T, dirs, 1, H]).
+        case["hs"] = np.concatenate([y[:, d, 0, :] for d in range(y.shape[1])], axis=1).tolist()
         if "logits" in results:
             case["ys"] = results["logits"].reshape(len(xs), -1).tolist()
         if "h0" in feeds:
@@ -129,22 +130,23 @@ def torch_cases():
         return
 
     class Model(torch.nn.Module):
-        def __init__(self, i, h, o, nonlinearity):
+        def __init__(self, i, h, o, nonlinearity, bidirectional):
             super().__init__()
-            self.rnn = torch.nn.RNN(i, h, nonlinearity=nonlinearity)
-            self.head = torch.nn.Linear(h, o)
+            self.rnn = torch.nn.RNN(i, h, nonlinearity=nonlinearity, bidirectional=bidirectional)
+            self.head = torch.nn.Linear(2 * h if bidirectional else h, o)
 
         def forward(self, x, h0=None):
             y, _ = self.rnn(x, h0)
             return self.head(y)
 
-    for name, (i, h, o, t, nonlinearity, with_h0, seed) in {
-        "torch_forward_i3_h4_o2": (3, 4, 2, 40, "tanh", False, 11),
-        "torch_relu_i2_h8_o3": (2, 8, 3, 40, "relu", False, 12),
-        "torch_h0_input_i5_h16_o4": (5, 16, 4, 200, "tanh", True, 13),
+    for name, (i, h, o, t, nonlinearity, with_h0, seed, bidirectional) in {
+        "torch_forward_i3_h4_o2": (3, 4, 2, 40, "tanh", False, 11, False),
+        "torch_relu_i2_h8_o3": (2, 8, 3, 40, "relu", False, 12, False),
+        "torch_h0_input_i5_h16_o4": (5, 16, 4, 200, "tanh", True, 13, False),
+        "torch_bidirectional_i3_h4_o2": (3, 4, 2, 50, "tanh", False, 14, True),
     }.items():
         torch.manual_seed(seed)
-        model = Model(i, h, o, nonlinearity).eval()
+        model = Model(i, h, o, nonlinearity, bidirectional).eval()
         x = torch.randn(t, 1, i)
         h0 = torch.randn(1, 1, h) * 0.5 if with_h0 else None
         args = (x, h0) if with_h0 else (x,)
@@ -158,6 +160,7 @@ def torch_cases():
             hs, _ = model.rnn(x, h0)
         case = {"name": name, "source": f"torch {torch.__version__} onnx.export (dynamo=False), "
                 f"onnxruntime {ort.__version__}", "expect": "loads",
+                # [h_fwd; h_bwd] per step for a bidirectional layer, as nn.RNN returns it.
                 "xs": x[:, 0, :].tolist(), "hs": hs[:, 0, :].tolist(),
                 "ys": logits.reshape(t, -1).tolist()}
         if with_h0:
@@ -175,7 +178,7 @@ def main():
         ("helper_zeros_i3_h5_o2", dict(i=3, h=5, o=2, t=25, seed=5, h0="zeros_subgraph"), "loads"),
         ("helper_f16_weights_i3_h4_o2", dict(i=3, h=4, o=2, t=20, seed=6, weight_dtype=np.float16), "loads"),
         ("helper_reverse_i3_h4_o2", dict(i=3, h=4, o=2, t=30, seed=7, direction="reverse", h0="initializer"), "loads"),
-        ("helper_bidirectional_i3_h4", dict(i=3, h=4, o=2, t=10, seed=9, direction="bidirectional", readout=None), "Unsupported"),
+        ("helper_bidirectional_i3_h4", dict(i=3, h=4, o=2, t=40, seed=9, direction="bidirectional", readout=None, h0="initializer"), "loads"),
         ("helper_clip_i3_h4_o2", dict(i=3, h=4, o=2, t=10, seed=8, clip=1.0), "Unsupported"),
     ]
     for name, kwargs, expect in cases:

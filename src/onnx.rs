@@ -6,8 +6,9 @@
 //! then:  Y → (Squeeze | Transpose | Reshape | Identity)* → MatMul(·, W_y) → Add(b_y)    or Gemm
 //! ```
 //!
-//! Which files load: an `RNN` node that runs forward (`direction` absent or `"forward"`) or in
-//! reverse (`"reverse"`: see [`OnnxRnn::run_sequence`]), `layout` 0 or 1,
+//! Which files load: an `RNN` node that runs forward (`direction` absent or `"forward"`), in
+//! reverse (`"reverse"`: see [`OnnxRnn::run_sequence`]) or both ways (`"bidirectional"`, as a
+//! [`Bidirectional`] layer: [`OnnxModel::bidirectional`]), `layout` 0 or 1,
 //! `activations` `Tanh` or `Relu` (the cell's `A` must match), no `clip`, no `sequence_lens`;
 //! `W`, `R` and `B` (optional) as initializers or `Constant` nodes of f32, f64, f16 or bf16
 //! (or such a constant `Cast` to float);
@@ -38,6 +39,7 @@ use nalgebra::{SMatrix, SVector};
 use prost::Message;
 
 use crate::activation::{Activation, Kind};
+use crate::bidirectional::{Bidirectional, Pair};
 use crate::cell::RnnCell;
 use crate::readout::Readout;
 use crate::rnn::Rnn;
@@ -297,16 +299,47 @@ pub struct OnnxModel {
     graph: GraphProto,
 }
 
-/// Where a loaded RNN's initial state comes from.
+/// Where a loaded RNN's initial state `S` comes from (one direction's state, or a
+/// bidirectional node's pair).
 #[derive(Clone, Debug, PartialEq)]
-pub enum InitialState<const H: usize> {
+pub enum InitialState<S> {
     /// No `initial_h`, or zeros computed in the graph.
     Zeros,
     /// An initializer or constant of the file.
-    Given(SVector<f32, H>),
+    Given(S),
     /// A graph input of this name: the caller supplies it (set it with `Rnn::set_state`).
     Input(String),
 }
+
+impl<S> InitialState<S> {
+    /// The state each direction starts from, as `f` builds it from the file's values.
+    fn map<T>(self, f: impl FnOnce(S) -> T) -> InitialState<T> {
+        match self {
+            Self::Zeros => InitialState::Zeros,
+            Self::Given(s) => InitialState::Given(f(s)),
+            Self::Input(name) => InitialState::Input(name),
+        }
+    }
+}
+
+/// A bidirectional `RNN` node as a [`Bidirectional`] layer, with the initial states the file
+/// gives it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnnxBidirectional<const I: usize, const H: usize, const H2: usize, A> {
+    /// The layer: direction 0 of `W`, `R`, `B` forward, direction 1 backward.
+    pub layer: Bidirectional<I, H, H2, A>,
+    /// The initial states `(forward, backward)`.
+    pub initial_state: InitialState<Pair<H>>,
+    /// The node's name in the file.
+    pub node: String,
+}
+
+/// The cells of a node's directions, its initial states and its name.
+type Directions<const I: usize, const H: usize, A> = (
+    Vec<RnnCell<I, H, A>>,
+    InitialState<Vec<SVector<f32, H>>>,
+    String,
+);
 
 /// The `RNN` node of a model as a cell, with the initial state the file gives it.
 #[derive(Clone, Debug, PartialEq)]
@@ -316,7 +349,7 @@ pub struct OnnxRnn<const I: usize, const H: usize, A> {
     /// Whether the node runs its sequence last to first (`direction` `"reverse"`).
     pub reverse: bool,
     /// The initial state.
-    pub initial_state: InitialState<H>,
+    pub initial_state: InitialState<SVector<f32, H>>,
     /// The node's name in the file.
     pub node: String,
 }
@@ -401,7 +434,79 @@ impl OnnxModel {
         &self,
     ) -> Result<OnnxRnn<I, H, A>, OnnxError> {
         let node = self.rnn_node()?;
-        let name = node_name(node);
+        let direction = attribute(node, "direction").map(|a| a.s.as_slice());
+        if direction == Some(b"bidirectional") {
+            return Err(unsupported(
+                node,
+                "attribute direction",
+                "\"bidirectional\" as one direction's cell: load it with \
+                 OnnxModel::bidirectional"
+                    .to_owned(),
+            ));
+        }
+        let (mut cells, initial_state, node_name) = self.directions::<I, H, A>(node, 1)?;
+        Ok(OnnxRnn {
+            cell: cells.remove(0),
+            reverse: direction == Some(b"reverse"),
+            initial_state: initial_state.map(|mut h| h.remove(0)),
+            node: node_name,
+        })
+    }
+
+    /// The bidirectional `RNN` node as a [`Bidirectional`] layer (`H2 = 2·H`).
+    ///
+    /// # Errors
+    ///
+    /// As [`rnn`](Self::rnn), and [`OnnxError::Unsupported`] for a node that is not
+    /// bidirectional.
+    pub fn bidirectional<const I: usize, const H: usize, const H2: usize, A: Activation>(
+        &self,
+    ) -> Result<OnnxBidirectional<I, H, H2, A>, OnnxError> {
+        let node = self.rnn_node()?;
+        if attribute(node, "direction").map(|a| a.s.as_slice()) != Some(b"bidirectional") {
+            return Err(unsupported(
+                node,
+                "attribute direction",
+                "not \"bidirectional\": load it with OnnxModel::rnn".to_owned(),
+            ));
+        }
+        let (mut cells, initial_state, node_name) = self.directions::<I, H, A>(node, 2)?;
+        let backward = cells.remove(1);
+        let forward = cells.remove(0);
+        Ok(OnnxBidirectional {
+            layer: Bidirectional::new(forward, backward),
+            initial_state: initial_state.map(|h| (h[0], h[1])),
+            node: node_name,
+        })
+    }
+
+    /// A bidirectional node and the readout that follows its output (`[h_fwd; h_bwd]`, through
+    /// the `Transpose` and `Reshape` exporters put between), for
+    /// [`read_out`](crate::bidirectional::read_out) of the layer's outputs.
+    ///
+    /// # Errors
+    ///
+    /// As [`bidirectional`](Self::bidirectional) and [`network`](Self::network).
+    pub fn bidirectional_network<
+        const I: usize,
+        const H: usize,
+        const H2: usize,
+        const O: usize,
+        A: Activation,
+    >(
+        &self,
+    ) -> Result<(OnnxBidirectional<I, H, H2, A>, Readout<H2, O>), OnnxError> {
+        let layer = self.bidirectional::<I, H, H2, A>()?;
+        let readout = self.readout::<H2, O>()?;
+        Ok((layer, readout))
+    }
+
+    /// Each of the `dirs` directions of `node` as a cell, with the initial states.
+    fn directions<const I: usize, const H: usize, A: Activation>(
+        &self,
+        node: &NodeProto,
+        dirs: usize,
+    ) -> Result<Directions<I, H, A>, OnnxError> {
         Self::check_attributes::<A>(node, H)?;
         let input = |k: usize| node.input.get(k).filter(|s| !s.is_empty());
         if let Some(lens) = input(4) {
@@ -415,29 +520,35 @@ impl OnnxModel {
         let r_name = input(2).ok_or_else(|| unsupported(node, "input R", "absent".to_owned()))?;
         let w = self.constant(node, w_name)?;
         let r = self.constant(node, r_name)?;
-        expect_shape(w_name, &w, &[1, H, I])?;
-        expect_shape(r_name, &r, &[1, H, H])?;
-        let mut b = [0.0_f32; H];
-        if let Some(b_name) = input(3) {
-            let bias = self.constant(node, b_name)?;
-            expect_shape(b_name, &bias, &[1, 2 * H])?;
-            for (j, value) in b.iter_mut().enumerate() {
-                *value = bias.values[j] + bias.values[H + j];
+        expect_shape(w_name, &w, &[dirs, H, I])?;
+        expect_shape(r_name, &r, &[dirs, H, H])?;
+        let bias = match input(3) {
+            Some(b_name) => {
+                let bias = self.constant(node, b_name)?;
+                expect_shape(b_name, &bias, &[dirs, 2 * H])?;
+                Some(bias)
             }
-        }
-        let w_xh = SMatrix::<f32, H, I>::from_row_slice(&w.values);
-        let w_hh = SMatrix::<f32, H, H>::from_row_slice(&r.values);
+            None => None,
+        };
+        let cells = (0..dirs)
+            .map(|d| {
+                let b: [f32; H] = core::array::from_fn(|j| {
+                    bias.as_ref().map_or(0.0, |b| {
+                        b.values[d * 2 * H + j] + b.values[d * 2 * H + H + j]
+                    })
+                });
+                let w_xh =
+                    SMatrix::<f32, H, I>::from_row_slice(&w.values[d * H * I..(d + 1) * H * I]);
+                let w_hh =
+                    SMatrix::<f32, H, H>::from_row_slice(&r.values[d * H * H..(d + 1) * H * H]);
+                RnnCell::new(w_xh, w_hh, SVector::from(b))
+            })
+            .collect();
         let initial_state = match input(5) {
             None => InitialState::Zeros,
-            Some(h0) => self.initial_state::<H>(node, h0)?,
+            Some(h0) => self.initial_state::<H>(node, h0, dirs)?,
         };
-        let reverse = attribute(node, "direction").is_some_and(|a| a.s == b"reverse");
-        Ok(OnnxRnn {
-            cell: RnnCell::new(w_xh, w_hh, SVector::from(b)),
-            reverse,
-            initial_state,
-            node: name,
-        })
+        Ok((cells, initial_state, node_name(node)))
     }
 
     /// The `RNN` node and the readout that follows it, as a network starting from the file's
@@ -598,11 +709,11 @@ impl OnnxModel {
             match a.name.as_str() {
                 "direction" => {
                     let direction = String::from_utf8_lossy(&a.s);
-                    if direction != "forward" && direction != "reverse" {
+                    if !["forward", "reverse", "bidirectional"].contains(&direction.as_ref()) {
                         return Err(unsupported(
                             node,
                             "attribute direction",
-                            format!("\"{direction}\": \"forward\" or \"reverse\""),
+                            format!("\"{direction}\": forward, reverse or bidirectional"),
                         ));
                     }
                 }
@@ -633,25 +744,23 @@ impl OnnxModel {
                         Kind::Tanh => "Tanh",
                         Kind::Relu => "Relu",
                     };
-                    match found.as_slice() {
-                        [one] if one.eq_ignore_ascii_case(expected) => {}
-                        [one]
-                            if one.eq_ignore_ascii_case("Tanh")
-                                || one.eq_ignore_ascii_case("Relu") =>
-                        {
-                            return Err(OnnxError::Activation {
-                                node: node_name(node),
-                                expected,
-                                found: one.clone(),
-                            });
-                        }
-                        _ => {
-                            return Err(unsupported(
-                                node,
-                                "attribute activations",
-                                format!("{found:?}: one of Tanh, Relu"),
-                            ));
-                        }
+                    // One per direction (a bidirectional node lists two).
+                    let known = |f: &String| {
+                        f.eq_ignore_ascii_case("Tanh") || f.eq_ignore_ascii_case("Relu")
+                    };
+                    if found.is_empty() || found.len() > 2 || !found.iter().all(known) {
+                        return Err(unsupported(
+                            node,
+                            "attribute activations",
+                            format!("{found:?}: Tanh or Relu, one per direction"),
+                        ));
+                    }
+                    if let Some(other) = found.iter().find(|f| !f.eq_ignore_ascii_case(expected)) {
+                        return Err(OnnxError::Activation {
+                            node: node_name(node),
+                            expected,
+                            found: other.clone(),
+                        });
                     }
                 }
                 "activation_alpha" | "activation_beta" => {
@@ -679,15 +788,21 @@ impl OnnxModel {
         &self,
         node: &NodeProto,
         name: &str,
-    ) -> Result<InitialState<H>, OnnxError> {
+        dirs: usize,
+    ) -> Result<InitialState<Vec<SVector<f32, H>>>, OnnxError> {
         if self.graph.input.iter().any(|i| i.name == name)
             && !self.graph.initializer.iter().any(|t| t.name == name)
         {
             return Ok(InitialState::Input(name.to_owned()));
         }
         if let Ok(h0) = self.constant(node, name) {
-            expect_shape(name, &h0, &[1, 1, H])?;
-            return Ok(InitialState::Given(SVector::from_column_slice(&h0.values)));
+            expect_shape(name, &h0, &[dirs, 1, H])?;
+            let states = h0
+                .values
+                .chunks_exact(H)
+                .map(SVector::from_column_slice)
+                .collect();
+            return Ok(InitialState::Given(states));
         }
         if self.is_zeros(name) {
             return Ok(InitialState::Zeros);

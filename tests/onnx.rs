@@ -251,3 +251,88 @@ fn a_reverse_rnn_runs_its_sequence_last_to_first() {
         assert_eq!(out[t], rnn.cell.step(&xs[t], &previous));
     }
 }
+
+/// A bidirectional node: each direction's step within the per-step budget of onnxruntime's
+/// output, taken from its previous state (the forward one from step `t − 1`, the backward one
+/// from step `t + 1`), and the layer's whole run within the drift bound of each direction.
+fn bidirectional_parity<const I: usize, const H: usize, const H2: usize>(
+    name: &str,
+) -> (
+    Vec<SVector<f32, H2>>,
+    elman::onnx::OnnxBidirectional<I, H, H2, Tanh>,
+) {
+    let (model, case) = case(name);
+    let bi = model.bidirectional::<I, H, H2, Tanh>().expect("loads");
+    let xs = series::<I>(&case["xs"]);
+    let hs = series::<H2>(&case["hs"]);
+    let h0 = match &bi.initial_state {
+        InitialState::Given(pair) => *pair,
+        InitialState::Zeros => (SVector::zeros(), SVector::zeros()),
+        InitialState::Input(name) => panic!("{name}: the fixtures give their state"),
+    };
+    let half = |v: &SVector<f32, H2>, d: usize| SVector::<f32, H>::from_fn(|j, _| v[d * H + j]);
+    let x_max = xs.iter().map(SVector::amax).fold(1.0_f32, f32::max);
+    let n = xs.len();
+    for (d, cell) in [&bi.layer.forward, &bi.layer.backward]
+        .into_iter()
+        .enumerate()
+    {
+        let budget = cell.error_budget(x_max, 1.0).per_step;
+        for t in 0..n {
+            let previous = match (d, t) {
+                (0, 0) => h0.0,
+                (0, _) => half(&hs[t - 1], 0),
+                (_, t) if t + 1 == n => h0.1,
+                (_, t) => half(&hs[t + 1], 1),
+            };
+            let gap = (cell.step(&xs[t], &previous) - half(&hs[t], d)).amax();
+            assert!(
+                gap <= budget,
+                "{name} direction {d} step {t}: {gap:e} over {budget:e}"
+            );
+        }
+    }
+    let mut out = vec![SVector::zeros(); n];
+    let h_n = bi.layer.run(&xs, &h0, &mut out);
+    assert_eq!(h_n, (half(&out[n - 1], 0), half(&out[0], 1)));
+    (out, bi)
+}
+
+#[test]
+fn a_bidirectional_rnn_built_with_onnx_helper() {
+    let (model, _) = case("helper_bidirectional_i3_h4");
+    // As one direction's cell it is refused, by name.
+    let err = model.rnn::<3, 4, Tanh>().expect_err("bidirectional");
+    assert!(
+        matches!(&err, OnnxError::Unsupported { what, .. } if what == "attribute direction"),
+        "{err:?}"
+    );
+    bidirectional_parity::<3, 4, 8>("helper_bidirectional_i3_h4");
+}
+
+/// `torch.onnx.export` of `nn.RNN(bidirectional=True)` + `nn.Linear(2H, O)`: the output goes
+/// through `Transpose` and `Reshape` to `[h_fwd; h_bwd]`, then `MatMul` + `Add`.
+#[test]
+fn torch_onnx_export_of_a_bidirectional_rnn_with_a_readout() {
+    let (model, case) = case("torch_bidirectional_i3_h4_o2");
+    let (_, readout) = model
+        .bidirectional_network::<3, 4, 8, 2, Tanh>()
+        .expect("loads with its readout");
+    let (_, _) = bidirectional_parity::<3, 4, 8>("torch_bidirectional_i3_h4_o2");
+    let hs = series::<8>(&case["hs"]);
+    let ys = series::<2>(&case["ys"]);
+    let u = f64::from(f32::EPSILON) / 2.0;
+    let gamma = 9.0 * u / (1.0 - 9.0 * u);
+    for (h, y) in hs.iter().zip(&ys) {
+        let scale = (0..2)
+            .map(|o| {
+                (0..8)
+                    .map(|k| f64::from((readout.weight()[(o, k)] * h[k]).abs()))
+                    .sum::<f64>()
+                    + f64::from(readout.bias()[o].abs())
+            })
+            .fold(0.0, f64::max);
+        let gap = (readout.logits(h) - y).amax();
+        assert!(f64::from(gap) <= 2.0 * gamma * scale, "logits {gap:e}");
+    }
+}
