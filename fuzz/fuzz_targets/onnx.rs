@@ -28,6 +28,16 @@ fuzz_target!(|data: &[u8]| {
         let _ = net.step(&SVector::from([1.0, -1.0, 0.5]));
     }
     let _ = model.network::<5, 16, 4, Tanh>();
+    if let Ok((bi, readout)) = model.bidirectional_network::<3, 4, 8, 2, Tanh>() {
+        let xs = [SVector::from([1.0, -1.0, 0.5]); 3];
+        let mut out = [SVector::zeros(); 3];
+        let _ = bi.layer.run(&xs, &(SVector::zeros(), SVector::zeros()), &mut out);
+        let _ = readout.logits(&out[0]);
+    }
+    if let Ok(rnn) = model.rnn::<3, 4, Tanh>() {
+        let mut out = [SVector::zeros(); 4];
+        rnn.run_sequence(&[SVector::from([0.5, 0.5, 0.5]); 4], &SVector::zeros(), &mut out);
+    }
     // Every error names what it is about.
     if let Err(e) = model.network::<4, 6, 3, Tanh>() {
         assert!(!e.to_string().is_empty());
