@@ -95,6 +95,15 @@ def rnn_model(name, i, h, o, t, seed, *, activation="Tanh", direction=None, bias
                   helper.make_node("Add", ["head.bias", "mm"], ["logits"])]
         logits_shape = [t, 1, o] if layout == 0 else [1, t, o]
         outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, logits_shape))
+    elif readout == "gemm":
+        # Gemm(Y2, W_y, b_y) with transB = 1 (W_y as nn.Linear stores it), on the [T, H]
+        # states (batch 1).
+        inits += [numpy_helper.from_array(np.array([t, h], np.int64), "shape2"),
+                  numpy_helper.from_array(w_y, "head.weight"),
+                  numpy_helper.from_array(b_y, "head.bias")]
+        nodes += [helper.make_node("Reshape", ["y", "shape2"], ["y2"]),
+                  helper.make_node("Gemm", ["y2", "head.weight", "head.bias"], ["logits"], transB=1)]
+        outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, [t, o]))
     graph = helper.make_graph(nodes, name, inputs, outputs, inits)
     model = helper.make_model(graph, producer_name="onnx.helper", opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -180,6 +189,10 @@ def main():
         ("helper_reverse_i3_h4_o2", dict(i=3, h=4, o=2, t=30, seed=7, direction="reverse", h0="initializer"), "loads"),
         ("helper_bidirectional_i3_h4", dict(i=3, h=4, o=2, t=40, seed=9, direction="bidirectional", readout=None, h0="initializer"), "loads"),
         ("helper_clip_i3_h4_o2", dict(i=3, h=4, o=2, t=10, seed=8, clip=1.0), "Unsupported"),
+        ("helper_gemm_i3_h4_o2", dict(i=3, h=4, o=2, t=25, seed=10, readout="gemm"), "loads"),
+        # onnxruntime runs no layout-1 RNN: this file is checked against its layout-0 twin,
+        # helper_forward_i3_h4_o2 (the same seed, so the same weights).
+        ("helper_layout1_i3_h4_o2", dict(i=3, h=4, o=2, t=20, seed=1, layout=1), "same weights"),
     ]
     for name, kwargs, expect in cases:
         model, feeds, xs = rnn_model(name, **kwargs)

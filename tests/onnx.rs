@@ -336,3 +336,20 @@ fn torch_onnx_export_of_a_bidirectional_rnn_with_a_readout() {
         assert!(f64::from(gap) <= 2.0 * gamma * scale, "logits {gap:e}");
     }
 }
+
+#[test]
+fn a_gemm_readout() {
+    parity::<3, 4, 2, Tanh>("helper_gemm_i3_h4_o2");
+}
+
+/// onnxruntime runs no layout-1 (batch-first) RNN; the layout changes only the inputs' and
+/// outputs' axes, so the file loads the same model as its layout-0 twin (same weights).
+#[test]
+fn a_batch_first_layout_loads_the_same_model() {
+    let (batch_first, _) = case("helper_layout1_i3_h4_o2");
+    let (twin, _) = case("helper_forward_i3_h4_o2");
+    let a = batch_first.network::<3, 4, 2, Tanh>().expect("loads");
+    let b = twin.network::<3, 4, 2, Tanh>().expect("loads");
+    assert_eq!(a.cell(), b.cell());
+    assert_eq!(a.readout(), b.readout());
+}
