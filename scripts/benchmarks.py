@@ -321,15 +321,15 @@ SERIES = [  # (function, label, colour, dash)
     ("floor/fma-peak/avx2+fma", "floor: FMA peak, avx2+fma", "#ff7f0e", "6 3"),
     ("floor/fma-peak/avx512vl", "floor: FMA peak, avx512vl", "#bcbd22", "6 3"),
     ("floor/fma-peak/avx512", "floor: FMA peak, avx512", "#8c564b", "6 3"),
-    ("floor/weight-read/avx2+fma", "floor: weight read, avx2+fma", "#ff7f0e", "1 3"),
-    ("floor/weight-read/avx512vl", "floor: weight read, avx512vl", "#bcbd22", "1 3"),
-    ("floor/weight-read/avx512", "floor: weight read, avx512", "#8c564b", "1 3"),
+    ("floor/weight-read/avx2+fma", "floor: weight read, avx2+fma", "#ff7f0e", "2 2"),
+    ("floor/weight-read/avx512vl", "floor: weight read, avx512vl", "#bcbd22", "2 2"),
+    ("floor/weight-read/avx512", "floor: weight read, avx512", "#8c564b", "2 2"),
 ]
 
 
 def svg(title):
-    width, height = 900, 520
-    left, right, top, bottom = 70, 290, 40, 70
+    width, height = 900, 540
+    left, right, top, bottom = 70, 290, 40, 100
     weights = {size: size[1] * (size[0] + size[1]) for size in SIZES}
     points = {}
     for function, *_ in SERIES:
@@ -371,8 +371,9 @@ def svg(title):
         decade *= 10
     for size, w in weights.items():
         out.append(f'<line x1="{x(w):.1f}" x2="{x(w):.1f}" y1="{top}" y2="{top + plot_h}" stroke="#eeeeee"/>')
-        out.append(f'<text x="{x(w):.1f}" y="{top + plot_h + 16}" text-anchor="middle">{size_name(*size)}</text>')
-        out.append(f'<text x="{x(w):.1f}" y="{top + plot_h + 30}" text-anchor="middle" fill="#777777">{w}</text>')
+        label_y = top + plot_h + 14
+        out.append(f'<text x="{x(w) + 4:.1f}" y="{label_y}" text-anchor="end" '
+                   f'transform="rotate(-35 {x(w) + 4:.1f} {label_y})">{size_name(*size)} · {w}</text>')
     out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#333333"/>')
     out.append(f'<text x="{left + plot_w / 2}" y="{height - 14}" text-anchor="middle">(I, H) and weights H·(I+H), log scale</text>')
     out.append(f'<text transform="translate(18 {top + plot_h / 2}) rotate(-90)" text-anchor="middle">ns per step, log scale</text>')
@@ -382,7 +383,7 @@ def svg(title):
         if not line:
             continue
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        width_attr = 2.5 if dash is None else 1.8
+        width_attr = 2.5 if dash is None else 2
         path = " ".join(f"{'M' if k == 0 else 'L'}{x(w):.1f},{y(v):.1f}" for k, (w, v) in enumerate(line))
         out.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="{width_attr}"{dash_attr}/>')
         if dash is None:

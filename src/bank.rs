@@ -14,6 +14,10 @@
 //! states. A bank of stacked layers ([`Bank`] of a [`Stack`](crate::stack::Stack)) keeps each
 //! layer's states unit-major and steps each layer's bank kernel in turn, the one above reading
 //! the new states of the one below as its (unit-major) inputs.
+//!
+//! Each stream equals the cell stepped alone within the rounding of two summation orders (the
+//! bank sums each unit's terms in order, the single step in interleaved partial sums), which
+//! `tests/realtime.rs` bounds with proptest: they are not the same bits.
 
 use nalgebra::SVector;
 
