@@ -441,6 +441,8 @@ def report():
 
 Regenerate this file, `docs/step.svg` and the README's table with `scripts/benchmarks.sh`
 (`BENCH_RUN=0 scripts/benchmarks.sh` rewrites them from the last run's estimates).
+`RUSTFLAGS="-C target-cpu=native" scripts/benchmarks.sh` measures a native build instead, where
+the kernel may inline into its callers; the flags row says which build a report is.
 
 | | |
 | --- | --- |
