@@ -6,7 +6,7 @@
 //!
 //! Then, in the program: `include!("model.rs");` and
 //! `let mut rnn = elman::Rnn::new(NAME_CELL.clone(), NAME_HEAD.clone());`, or for a large model
-//! (the README's "Model sizes and large models"), built in place on the heap:
+//! (see the `elman::in_place` docs), built in place on the heap:
 //! `let mut rnn = elman::Rnn::new_boxed(&NAME_CELL, &NAME_HEAD);`.
 
 use elman::torch::StateDict;

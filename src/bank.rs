@@ -14,6 +14,10 @@
 //! states. A bank of stacked layers ([`Bank`] of a [`Stack`](crate::stack::Stack)) keeps each
 //! layer's states unit-major and steps each layer's bank kernel in turn, the one above reading
 //! the new states of the one below as its (unit-major) inputs.
+//!
+//! Each stream equals the cell stepped alone within the rounding of two summation orders (the
+//! bank sums each unit's terms in order, the single step in interleaved partial sums), which
+//! `tests/realtime.rs` bounds with proptest: they are not the same bits.
 
 use nalgebra::SVector;
 
@@ -79,7 +83,7 @@ where
     /// Which buffer is live. A `bool`, written and read as one byte: the next step's read of it
     /// is then forwarded from the write. As a `usize`, flipped by a one-byte `xor` and read as
     /// eight bytes, the read waited for the write to retire, and with it the whole previous
-    /// step: `scripts/ab.sh` measured small banks 0.70–0.91× the time with the `bool`.
+    /// step, which slowed the small banks, whose steps are short.
     current: bool,
     backend: BackendChoice,
     /// Where [`step`](Self::step) transposes the inputs for the kernel, when it does: kept

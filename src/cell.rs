@@ -217,7 +217,7 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
     ///
     /// This is the step to call. It allocates nothing and cannot panic. `A` is evaluated by the
     /// [fast tanh](crate::tanh) (within [`FAST_TANH_MAX_ABS_ERROR`](crate::FAST_TANH_MAX_ABS_ERROR)
-    /// of the exact one) or ReLU; the README's error budget bounds the distance to
+    /// of the exact one) or ReLU; the [error budget](crate::budget) bounds the distance to
     /// [`reference::step`](crate::reference::step).
     #[inline]
     #[must_use]

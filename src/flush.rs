@@ -38,7 +38,14 @@
 //! `2^-40 · |z_k|`. [`ErrorBudget`](crate::ErrorBudget) adds the first (the step against the
 //! reference on the same cell) and reports the second (the stored model against the weights it
 //! was built from). The thresholds are far below what any trained model resolves: the rounding
-//! of a single `f32` sum of values near 1 is already `6e-8`.
+//! of a single `f32` sum of values near 1 is already `6e-8`. The threshold is absolute, though:
+//! inputs in tiny raw units (farads, say) read as zero, so scale them to the range the model was
+//! trained on.
+//!
+//! On a CPU without the slow path for subnormals (AMD's Zen 4, for one) the flush changes no
+//! speed: it is insurance for the CPUs that have it. The heads ([`softmax`](crate::softmax),
+//! [`sigmoid`](crate::sigmoid)) do none of the step's multiply-adds and may return a
+//! probability in the subnormal range.
 
 use nalgebra::{SMatrix, SVector};
 

@@ -1,11 +1,25 @@
 //! Models built, copied and loaded in place, so that a large one never passes through the stack.
 //!
-//! A model keeps its weights inline, as arrays: it is as large as its weights (a
-//! `RnnCell<128, 256>` is 385 KiB, the README lists the sizes). A function that returns one by
-//! value (`RnnCell::new`, `Rnn::new`, `Clone::clone`, `Box::new(..)` of one) builds it on the
-//! stack first, several times over in an unoptimised build, and a large one overflows a
-//! thread's stack: 2 MiB for a spawned thread, often far less on an embedded target. The way
-//! around is to write it where it lives:
+//! A model keeps its weights inline, as arrays: it is as large as its weights.
+//! `RnnCell<I, H>` takes `4·H·(I+H+1)` bytes, rounded up to 64 (64 B at (3, 2), 96.5 KiB at
+//! (64, 128), 385 KiB at (128, 256)); `Readout<H, O>` takes `4·O·(H+1)`; `Rnn<I, H, O>` is its
+//! cell and readout plus two states (`8·H` bytes) and `RnnBank<I, H, N>` its cell plus
+//! `4·N·(2H+I)` bytes of states and input buffer, each with a byte or two of flags, rounded up
+//! to 64:
+//!
+//! ```
+//! use elman::{Rnn, RnnBank, RnnCell};
+//!
+//! assert_eq!(size_of::<RnnCell<3, 2>>(), 64);
+//! assert_eq!(size_of::<RnnCell<128, 256>>(), 4 * 256 * (128 + 256 + 1));
+//! assert_eq!(size_of::<Rnn<128, 256, 10>>(), (394_240 + 4 * 10 * 257 + 8 * 256 + 1_usize).next_multiple_of(64));
+//! assert_eq!(size_of::<RnnBank<128, 256, 8>>(), (394_240 + 4 * 8 * (2 * 256 + 128) + 2_usize).next_multiple_of(64));
+//! ```
+//!
+//! A function that returns one by value (`RnnCell::new`, `Rnn::new`, `Clone::clone`,
+//! `Box::new(..)` of one) builds it on the stack first, several times over in an unoptimised
+//! build, and a large one overflows a thread's stack: 2 MiB for a spawned thread, often far less
+//! on an embedded target. The way around is to write it where it lives:
 //!
 //! - [`InPlace::zeroed_box`] allocates a model on the heap already zeroed (all-zero weights and
 //!   states are a valid model), and the `boxed` constructors (`RnnCell::boxed_from_row_major`,
