@@ -129,8 +129,10 @@ impl F16 {
 /// and its bias in f32: half the bytes of an [`RnnCell`] for the same model, read by the same
 /// kernel, which widens each weight to f32 (exactly) as it loads it and computes in f32.
 ///
-/// A step whose weights stream from L2 (from (64, 128) on) is bound by the bytes it reads: half
-/// the bytes, a faster step. Its result is, to the bit, the step of the f32 cell with the same
+/// Half the bytes make a model fit a cache level the f32 one does not (a (128, 256) cell is
+/// 192 KiB instead of 384 KiB), but not a faster step by themselves: each weight is widened
+/// beside its multiply-add, and the conversions compete with the multiply-adds for the same
+/// execution units. Its result is, to the bit, the step of the f32 cell with the same
 /// (rounded) weights, [`widened`](Self::widened) on the same backend.
 ///
 /// **What the rounding changes.** Rounding `W` to `W'` moves unit `j`'s pre-activation by at

@@ -177,9 +177,10 @@ impl Backend {
 
     /// The 512-bit backend, if this is an x86-64 CPU with AVX2, FMA, AVX-512F and AVX-512VL:
     /// the kernel on 16 lanes (zmm registers), 32 registers, blocks of up to 128 units. Cells
-    /// of at most 8 units, and the transposition of a bank's inputs, run on the AVX-512VL
-    /// kernel (a 16-lane chunk would be half padding), with its bits. Elsewhere its additions
-    /// come in another order than the 8-lane backends', within the error budget.
+    /// of fewer than 32 units, banks of at most 8 streams (or 64 state values) and the
+    /// transposition of a bank's inputs run on the AVX-512VL kernel, with its bits: there a
+    /// 16-lane vector leaves fewer, longer accumulator chains, or is half padding. Elsewhere its
+    /// additions come in another order than the 8-lane backends', within the error budget.
     #[inline]
     #[must_use]
     pub fn avx512() -> Option<Self> {
