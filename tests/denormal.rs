@@ -220,7 +220,25 @@ fn the_loader_flushes_weights() {
 /// the threshold itself is kept (a large weight makes it visible).
 fn entry_flush<const I: usize, const H: usize>() {
     let cell = mixed_cell::<I, H>();
-    let (x, h) = (mixed_vector::<I>(0), mixed_vector::<H>(1));
+    // States whose flushed values fall on different units (the smallest cells have only one
+    // or two).
+    for seed in 1..=3 {
+        entry_flush_from(&cell, &mixed_vector::<H>(seed));
+    }
+    let big: RnnCell<I, H> = RnnCell::from_row_major([[2.0e10; I]; H], [[0.0; H]; H], [0.0; H]);
+    let at = SVector::<f32, I>::from_element(FLUSH_BELOW);
+    assert!(
+        big.step(&at, &SVector::zeros())[0] > 0.01,
+        "the threshold is kept"
+    );
+    let below = SVector::<f32, I>::from_element(BELOW);
+    assert_eq!(big.step(&below, &SVector::zeros())[0].to_bits(), 0);
+}
+
+/// One caller's state `h` through `step` and `run` on every backend: the bits of its flushed
+/// copy's.
+fn entry_flush_from<const I: usize, const H: usize>(cell: &RnnCell<I, H>, h: &SVector<f32, H>) {
+    let (x, h) = (mixed_vector::<I>(0), *h);
     for backend in Backend::available() {
         let name = backend.name();
         let step = cell.step_with(backend, &x, &h);
@@ -238,19 +256,13 @@ fn entry_flush<const I: usize, const H: usize>() {
             "{name} run ({I}, {H})"
         );
     }
-    let big: RnnCell<I, H> = RnnCell::from_row_major([[2.0e10; I]; H], [[0.0; H]; H], [0.0; H]);
-    let at = SVector::<f32, I>::from_element(FLUSH_BELOW);
-    assert!(
-        big.step(&at, &SVector::zeros())[0] > 0.01,
-        "the threshold is kept"
-    );
-    let below = SVector::<f32, I>::from_element(BELOW);
-    assert_eq!(big.step(&below, &SVector::zeros())[0].to_bits(), 0);
 }
 
 #[test]
 fn inputs_and_states_flush_on_entry() {
     entry_flush::<3, 2>();
+    entry_flush::<2, 3>();
+    entry_flush::<1, 4>();
     entry_flush::<1, 16>();
     entry_flush::<9, 20>();
     entry_flush::<64, 128>();
@@ -482,10 +494,14 @@ fn no_subnormal_arithmetic<const I: usize, const H: usize, const N: usize>() {
     for backend in Backend::available() {
         let name = backend.name();
         let raised = |what: &str, flags: u32| assert_eq!(flags, 0, "{name} ({I}, {H}) {what}");
-        raised(
-            "step",
-            flags::raised((x, h), |(x, h)| cell.step_with(backend, &x, &h)),
-        );
+        // States whose tiny values fall on different units (a (3, 2) cell has two).
+        for seed in 1..=3 {
+            let h = mixed_vector::<H>(seed);
+            raised(
+                "step",
+                flags::raised((x, h), |(x, h)| cell.step_with(backend, &x, &h)),
+            );
+        }
         raised(
             "run",
             flags::raised(&decay, |xs| cell.run_with(backend, xs, &h)),

@@ -386,6 +386,16 @@ impl Backend {
     ) -> [f32; H] {
         // The state comes from the caller: flushed on entry, here, where a call passes it
         // through memory anyway (the kernel flushes the input, off the state's chain).
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        if H <= 4 {
+            // Packed, the check stays in vector registers: on the array the compiler moved
+            // the state through general registers and the stack.
+            let packed = x86::pack(h);
+            if x86::packed_needs_flush(packed) {
+                return self.step_of::<I, H, A, false, E>(w, x, &crate::flush::flushed(h));
+            }
+            return self.step_of::<I, H, A, false, E>(w, x, h);
+        }
         let mut copy = [0.0; H];
         let h = crate::flush::on_entry(h, &mut copy);
         self.step_of::<I, H, A, false, E>(w, x, h)
@@ -414,11 +424,6 @@ impl Backend {
             // The state packed into two scalars from here to the kernel and back: a call then
             // passes and returns it in vector registers (see `x86::pack`), and in a caller's
             // loop of steps it stays there from one step to the next, whichever backend runs.
-            let packed = x86::StepPacked::<I, H, A, E> {
-                w,
-                x,
-                activation: PhantomData,
-            };
             let state = x86::pack(h);
             let out = match backend.0 {
                 Kind::Portable => x86::pack(&portable::run(step::Step::<I, H, A, false, E> {
@@ -427,9 +432,9 @@ impl Backend {
                     h,
                     activation: PhantomData,
                 })),
-                Kind::Avx2Fma(token) => token.step_packed(packed, state),
-                Kind::Avx512Vl(token) => token.step_packed(packed, state),
-                Kind::Avx512(token) => token.narrow().step_packed(packed, state),
+                Kind::Avx2Fma(token) => token.step_packed::<E, A, I, H>(w, x, state),
+                Kind::Avx512Vl(token) => token.step_packed::<E, A, I, H>(w, x, state),
+                Kind::Avx512(token) => token.narrow().step_packed::<E, A, I, H>(w, x, state),
             };
             return x86::unpack(out);
         }

@@ -137,7 +137,17 @@ fn bank_units<
     // chunks to the next: otherwise it hoists every broadcast weight out of the loop, keeps
     // them all on the stack and reloads them (with the other copies this makes, four times the
     // stack accesses in the small sizes' kernels), which made the small banks slower.
-    let weights = || core::hint::black_box(w);
+    // Each reference through the barrier on its own: as one tuple the compiler stored two of
+    // them with one 16-byte vector store and reloaded them as 8-byte integers, a store the
+    // loads could not be forwarded from, on the way to every weight load.
+    let (w_xh, w_hh, b) = w;
+    let weights = || {
+        (
+            core::hint::black_box(w_xh),
+            core::hint::black_box(w_hh),
+            core::hint::black_box(b),
+        )
+    };
     let mut k = 0;
     while k + C <= chunks {
         let starts: [usize; C] = core::array::from_fn(|c| start(k + c));

@@ -37,7 +37,6 @@ use core::arch::x86_64::{
     _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_or_si512, _mm512_set1_epi32,
     _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
-use core::marker::PhantomData;
 use core::sync::atomic::AtomicU8;
 
 use super::simd::{Element, Kernel, Shuffle8, Simd, padded, put, window};
@@ -443,24 +442,6 @@ macro_rules! token {
                 // SAFETY: `self` exists only if the CPU has the features `entry` enables.
                 unsafe { entry(self, kernel) }
             }
-
-            /// `step` of a cell of at most 4 units, its state in and out packed (see [`pack`]):
-            /// an entry of its own, which takes the state as an argument, in registers (in the
-            /// kernel's argument, it went through memory on its way from one step to the next).
-            #[inline]
-            #[allow(
-                dead_code,
-                reason = "the 16-lane token packs no state: its small cells run on the 8-lane one"
-            )]
-            pub(super) fn step_packed<K: Packed<Self>>(self, kernel: K, h: (f64, f64)) -> (f64, f64) {
-                #[inline]
-                #[target_feature(enable = $features)]
-                fn entry<K: Packed<$name>>(token: $name, kernel: K, h: (f64, f64)) -> (f64, f64) {
-                    kernel.run(token, h)
-                }
-                // SAFETY: as in `dispatch`.
-                unsafe { entry(self, kernel, h) }
-            }
         }
     };
 }
@@ -585,6 +566,35 @@ pub(super) fn pack<const H: usize>(h: &[f32; H]) -> (f64, f64) {
     }
 }
 
+/// Whether a packed state holds a value that [`flush`](crate::flush) would change: nonzero
+/// and below `FLUSH_BELOW` in magnitude (integer comparisons of the bits, in SSE2 registers).
+#[cfg(target_feature = "sse2")]
+#[inline]
+pub(super) fn packed_needs_flush((low, high): (f64, f64)) -> bool {
+    use core::arch::x86_64::{
+        _mm_and_si128, _mm_castpd_si128, _mm_castsi128_ps, _mm_cmplt_epi32, _mm_movemask_ps,
+        _mm_set1_epi32, _mm_setr_pd, _mm_sub_epi32,
+    };
+    // SAFETY: SSE and SSE2, the only features these operations need, are enabled for the whole
+    // build (the `cfg` above).
+    unsafe {
+        let bits = _mm_castpd_si128(_mm_setr_pd(low, high));
+        let magnitude = _mm_and_si128(bits, _mm_set1_epi32(0x7FFF_FFFF));
+        // `magnitude − 1 < FLUSH_BITS − 1` compared as unsigned, as `flush::needs_flush` does:
+        // nonzero and below the threshold. Magnitudes are below 2^31, so `magnitude − 1` is
+        // negative only for 0 (−1): the signed comparison with the positive bound, and one
+        // that excludes −1.
+        let below = _mm_sub_epi32(magnitude, _mm_set1_epi32(1));
+        #[expect(clippy::cast_possible_wrap, reason = "a positive threshold below 2^31")]
+        let tiny = _mm_cmplt_epi32(
+            below,
+            _mm_set1_epi32(crate::FLUSH_BELOW.to_bits() as i32 - 1),
+        );
+        let nonzero = _mm_cmplt_epi32(_mm_set1_epi32(-1), below);
+        _mm_movemask_ps(_mm_castsi128_ps(_mm_and_si128(tiny, nonzero))) != 0
+    }
+}
+
 /// The `H ≤ 4` lanes of a state that [`pack`] packed.
 #[cfg(target_feature = "sse2")]
 #[inline]
@@ -602,46 +612,71 @@ pub(super) fn unpack<const H: usize>((low, high): (f64, f64)) -> [f32; H] {
     }
 }
 
-/// A step whose state goes in and out packed in two `f64`s (see [`pack`]).
-pub(super) trait Packed<S> {
-    /// The step from the packed state `h`, its new state packed.
-    fn run(self, simd: S, h: (f64, f64)) -> (f64, f64);
-}
-
 /// `step` of a cell of at most 4 units, the state in and out as two `f64`s holding its lanes
 /// 0–1 and 2–3 (see [`pack`]): two scalars, which the calling convention passes and returns in
 /// vector registers, where an array goes through memory or a general register. The same block
 /// as `step`'s, so the same bits.
-pub(super) struct StepPacked<'a, const I: usize, const H: usize, A, E = f32> {
-    pub(super) w: Weights<'a, I, H, E>,
-    pub(super) x: &'a [f32; I],
-    pub(super) activation: PhantomData<A>,
-}
-
-impl<T: Ymm, E: Element, const I: usize, const H: usize, A: Activation> Packed<T>
-    for StepPacked<'_, I, H, A, E>
-{
-    #[cfg_attr(debug_assertions, inline)]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn run(self, s: T, (low, high): (f64, f64)) -> (f64, f64) {
-        use core::arch::x86_64::{
-            _mm_castpd_ps, _mm_castps_pd, _mm_cvtsd_f64, _mm_setr_pd, _mm_unpackhi_pd,
-            _mm256_castps128_ps256, _mm256_castps256_ps128,
-        };
-        // SAFETY: SSE2 and AVX register moves; `s` exists only on a CPU with AVX2.
-        let lanes =
-            s.store8(unsafe { _mm256_castps128_ps256(_mm_castpd_ps(_mm_setr_pd(low, high))) });
-        let Some(h) = lanes.first_chunk::<H>() else {
-            return (0.0, 0.0);
-        };
-        // Inputs below `FLUSH_BELOW` read as +0 (the caller's state is flushed by the caller).
-        let mut copy = [0.0; I];
-        let x = crate::flush::on_entry(self.x, &mut copy);
-        let state = chunk_step::<T, E, I, H, A>(s, self.w, x, h);
-        // SAFETY: as above.
-        unsafe {
-            let out = _mm_castps_pd(_mm256_castps256_ps128(state));
-            (_mm_cvtsd_f64(out), _mm_cvtsd_f64(_mm_unpackhi_pd(out, out)))
-        }
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn packed_step<T: Ymm, E: Element, const I: usize, const H: usize, A: Activation>(
+    s: T,
+    w: Weights<'_, I, H, E>,
+    x: &[f32; I],
+    (low, high): (f64, f64),
+) -> (f64, f64) {
+    use core::arch::x86_64::{
+        _mm_castpd_ps, _mm_castps_pd, _mm_cvtsd_f64, _mm_setr_pd, _mm_unpackhi_pd,
+        _mm256_castps128_ps256, _mm256_castps256_ps128,
+    };
+    // SAFETY: SSE2 and AVX register moves; `s` exists only on a CPU with AVX2.
+    let lanes = s.store8(unsafe { _mm256_castps128_ps256(_mm_castpd_ps(_mm_setr_pd(low, high))) });
+    let Some(h) = lanes.first_chunk::<H>() else {
+        return (0.0, 0.0);
+    };
+    // Inputs below `FLUSH_BELOW` read as +0 (the caller's state is flushed by the caller).
+    let mut copy = [0.0; I];
+    let x = crate::flush::on_entry(x, &mut copy);
+    let state = chunk_step::<T, E, I, H, A>(s, w, x, h);
+    // SAFETY: as above.
+    unsafe {
+        let out = _mm_castps_pd(_mm256_castps256_ps128(state));
+        (_mm_cvtsd_f64(out), _mm_cvtsd_f64(_mm_unpackhi_pd(out, out)))
     }
 }
+
+/// The packed step's entry of an 8-lane token: its own `#[target_feature]` function, whose
+/// arguments (the weights' and input's addresses, the packed state) all travel in registers.
+/// Through one kernel argument, the state went through memory, and the addresses were loaded
+/// from it before the first weight, on every step's chain.
+macro_rules! packed_entry {
+    ($name:ident, $features:literal) => {
+        impl $name {
+            /// [`packed_step`] on this CPU.
+            #[inline]
+            pub(super) fn step_packed<E: Element, A: Activation, const I: usize, const H: usize>(
+                self,
+                (w_xh, w_hh, b): Weights<'_, I, H, E>,
+                x: &[f32; I],
+                h: (f64, f64),
+            ) -> (f64, f64) {
+                #[inline]
+                #[target_feature(enable = $features)]
+                fn entry<E: Element, A: Activation, const I: usize, const H: usize>(
+                    token: $name,
+                    w_xh: &[[E; H]; I],
+                    w_hh: &[[E; H]; H],
+                    b: &[f32; H],
+                    x: &[f32; I],
+                    h: (f64, f64),
+                ) -> (f64, f64) {
+                    packed_step::<$name, E, I, H, A>(token, (w_xh, w_hh, b), x, h)
+                }
+                // SAFETY: `self` exists only if the CPU has the features `entry` enables.
+                unsafe { entry::<E, A, I, H>(self, w_xh, w_hh, b, x, h) }
+            }
+        }
+    };
+}
+
+packed_entry!(Avx2Fma, "avx2,fma,f16c");
+packed_entry!(Avx512Vl, "avx2,fma,f16c,avx512f,avx512vl");
