@@ -114,8 +114,18 @@ enum Kind {
 }
 
 /// The hidden size from which the 512-bit backend runs its own 16-lane kernel (below, its
-/// 8-lane sibling's).
+/// 8-lane sibling's) for sequences, projections and banks.
 const NARROW_BELOW: usize = 32;
+
+/// The same for a single step, called once per input: at (32, 64) the 16-lane step took 1.03
+/// of the 8-lane one's time in interleaved runs (the sequence kernel 0.93), from (128, 256) on
+/// 0.95.
+const STEP_NARROW_BELOW: usize = 128;
+
+// The dispatching methods below are `inline(always)`: thin (a match and a call into the
+// backend's entry), they must inline into the caller's loop, or each step becomes a call more
+// with its state copied through memory; as hints, the compiler left some out of line in
+// callers with many steps to inline.
 
 /// A kernel that every backend of this target runs, returning `R`.
 #[cfg(target_arch = "x86_64")]
@@ -177,9 +187,10 @@ impl Backend {
 
     /// The 512-bit backend, if this is an x86-64 CPU with AVX2, FMA, AVX-512F and AVX-512VL:
     /// the kernel on 16 lanes (zmm registers), 32 registers, blocks of up to 128 units. Cells
-    /// of fewer than 32 units, banks of at most 8 streams (or 64 state values) and the
-    /// transposition of a bank's inputs run on the AVX-512VL kernel, with its bits: there a
-    /// 16-lane vector leaves fewer, longer accumulator chains, or is half padding. Elsewhere its
+    /// of fewer than 32 units (and a single step of fewer than 128), banks of at most 8
+    /// streams (or 64 state values) and the transposition of a bank's inputs run on the
+    /// AVX-512VL kernel, with its bits: there a 16-lane vector leaves fewer, longer
+    /// accumulator chains, or is half padding, and was measured no faster. Elsewhere its
     /// additions come in another order than the 8-lane backends', within the error budget.
     #[inline]
     #[must_use]
@@ -234,7 +245,7 @@ impl Backend {
     }
 
     /// `kernel` on this backend.
-    #[inline]
+    #[inline(always)]
     fn dispatch<R>(self, kernel: impl Runs<R>) -> R {
         match self.0 {
             Kind::Portable => portable::run(kernel),
@@ -251,12 +262,21 @@ impl Backend {
     /// hidden units or a bank of at most 8 streams (`units`): there a 16-lane vector holds the
     /// whole row with room to spare, and the 8-lane kernel's more, shorter accumulator chains
     /// step faster.
-    #[inline]
+    #[inline(always)]
     fn for_units(self, units: usize) -> Self {
+        self.narrowed_below(NARROW_BELOW, units)
+    }
+
+    /// This backend, or for the 512-bit one its 8-lane sibling when `units < below`.
+    #[inline(always)]
+    fn narrowed_below(self, below: usize, units: usize) -> Self {
         match self.0 {
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx512(token) if units < NARROW_BELOW => Self(Kind::Avx512Vl(token.narrow())),
-            _ => self,
+            Kind::Avx512(token) if units < below => Self(Kind::Avx512Vl(token.narrow())),
+            _ => {
+                let _ = (below, units);
+                self
+            }
         }
     }
 
@@ -291,7 +311,7 @@ impl Backend {
 
     /// One step of `N` streams on this backend, unit-major (`x[k][s]`, `h[j][s]`), of weights
     /// stored as `E`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn bank_step_weights<
         const I: usize,
         const H: usize,
@@ -324,7 +344,7 @@ impl Backend {
     }
 
     /// `out[k][s] = xs[s][k]`: a bank's inputs transposed to unit-major (exact: values moved).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn transpose_inputs<const I: usize, const N: usize>(
         self,
         xs: &[SVector<f32, I>; N],
@@ -344,7 +364,7 @@ impl Backend {
 
     /// The input projections `out[t] = W_xh·xs[t] + b` of `T` steps, each weight read once for
     /// all, of weights stored as `E`. Written in place: the caller's buffer is the kernel's.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn project_weights<const I: usize, const H: usize, const T: usize, E: Element>(
         self,
         w_xh: &[[E; H]; I],
@@ -362,7 +382,7 @@ impl Backend {
     }
 
     /// One step on this backend: `A(W_xh·x + W_hh·h + b)`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn step<const I: usize, const H: usize, A: Activation>(
         self,
         w_xh: &SMatrix<f32, H, I>,
@@ -377,7 +397,7 @@ impl Backend {
     }
 
     /// [`step`](Self::step) of weights stored as `E`, from a caller's state.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn step_weights<const I: usize, const H: usize, A: Activation, E: Element>(
         self,
         w: step::Weights<'_, I, H, E>,
@@ -405,7 +425,7 @@ impl Backend {
     /// network's own), its columns taken last to first if `BACKWARD`: the same sums in another
     /// order. A network's `process` alternates the two, so that each step starts on the columns
     /// the step before read last, still in L1.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn step_of<
         const I: usize,
         const H: usize,
@@ -418,7 +438,7 @@ impl Backend {
         x: &[f32; I],
         h: &[f32; H],
     ) -> [f32; H] {
-        let backend = self.for_units(H);
+        let backend = self.narrowed_below(STEP_NARROW_BELOW, H);
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         if H <= 4 && !BACKWARD {
             // The state packed into two scalars from here to the kernel and back: a call then
@@ -449,7 +469,7 @@ impl Backend {
     /// [`step`](Self::step) over the inputs of `xs` in turn (as many as `outs` has items), from
     /// `h`, which is left holding the last state; `each` is handed every new state with the
     /// next item of `outs`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn run<const I: usize, const H: usize, A: Activation, Y, F: FnMut(&[f32; H], Y)>(
         self,
         (w_xh, w_hh, b): (&SMatrix<f32, H, I>, &SMatrix<f32, H, H>, &SVector<f32, H>),
@@ -463,7 +483,7 @@ impl Backend {
     }
 
     /// [`run`](Self::run) of weights stored as `E`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn run_of<
         const I: usize,
         const H: usize,
