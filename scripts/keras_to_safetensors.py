@@ -1,7 +1,8 @@
 """Keras SimpleRNN and Dense layers to a safetensors file that `elman::keras` reads.
 
-Keras 3 saves weights in HDF5 (`.weights.h5`, inside `.keras` archives), which no maintained
-pure-Rust library reads; this script writes the layers' weights under Keras's own names instead:
+Keras 3 saves weights in HDF5 (`.weights.h5`, inside `.keras` archives) by position, without
+the layers' configuration (which is in the archive's config.json); this script writes the
+layers' weights under Keras's own names, with their configuration, instead:
 
     {layer}/kernel            [I, H]   SimpleRNN input weights (x·kernel: the transpose of W_xh)
     {layer}/recurrent_kernel  [H, H]   (h·recurrent_kernel: the transpose of W_hh)

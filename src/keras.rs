@@ -1,6 +1,9 @@
 //! Keras `SimpleRNN` and `Dense` layers, from the safetensors file that
-//! `scripts/keras_to_safetensors.py` writes from a Keras 3 model (Keras saves HDF5, which no
-//! maintained pure-Rust library reads; the script keeps Keras's names and configuration).
+//! `scripts/keras_to_safetensors.py` writes from a Keras 3 model, with Keras's names and each
+//! layer's configuration. Keras's own `.weights.h5` holds the weights alone, by position
+//! (`layers/simple_rnn/cell/vars/0`, …): the activation, `go_backwards` and the layer classes
+//! that strict loading checks are in the `.keras` archive's `config.json`, so reading Keras's
+//! files directly would take an HDF5 reader, a zip reader and a JSON parser.
 //!
 //! ```text
 //! SimpleRNN:  h_t = f(x_t·kernel + h_{t−1}·recurrent_kernel + bias)    kernel: [I, H]   recurrent_kernel: [H, H]
