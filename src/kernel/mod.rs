@@ -114,13 +114,10 @@ enum Kind {
 }
 
 /// The hidden size from which the 512-bit backend runs its own 16-lane kernel (below, its
-/// 8-lane sibling's) for sequences, projections and banks.
-const NARROW_BELOW: usize = 32;
-
-/// The same for a single step, called once per input: at (32, 64) the 16-lane step took 1.03
-/// of the 8-lane one's time in interleaved runs (the sequence kernel 0.93), from (128, 256) on
-/// 0.95.
-const STEP_NARROW_BELOW: usize = 128;
+/// 8-lane sibling's). One threshold for the step, sequences and projections, so that a
+/// sequence keeps the bits of the steps it is made of. At (32, 64) the 16-lane step took
+/// 1.01–1.06 of the 8-lane one's time in interleaved runs; from (128, 256) on, 0.95.
+const NARROW_BELOW: usize = 128;
 
 // The dispatching methods below are `inline(always)`: thin (a match and a call into the
 // backend's entry), they must inline into the caller's loop, or each step becomes a call more
@@ -187,10 +184,10 @@ impl Backend {
 
     /// The 512-bit backend, if this is an x86-64 CPU with AVX2, FMA, AVX-512F and AVX-512VL:
     /// the kernel on 16 lanes (zmm registers), 32 registers, blocks of up to 128 units. Cells
-    /// of fewer than 32 units (and a single step of fewer than 128), banks of at most 8
-    /// streams (or 64 state values) and the transposition of a bank's inputs run on the
-    /// AVX-512VL kernel, with its bits: there a 16-lane vector leaves fewer, longer
-    /// accumulator chains, or is half padding, and was measured no faster. Elsewhere its
+    /// of fewer than 128 units, banks of at most 8 streams (or 64 state values) and the
+    /// transposition of a bank's inputs run on the AVX-512VL kernel, with its bits: there a
+    /// 16-lane vector leaves fewer, longer accumulator chains, or is half padding, and was
+    /// measured no faster. Elsewhere its
     /// additions come in another order than the 8-lane backends', within the error budget.
     #[inline]
     #[must_use]
@@ -258,25 +255,15 @@ impl Backend {
         }
     }
 
-    /// This backend, or for the 512-bit one its 8-lane sibling for a cell of fewer than 32
-    /// hidden units or a bank of at most 8 streams (`units`): there a 16-lane vector holds the
-    /// whole row with room to spare, and the 8-lane kernel's more, shorter accumulator chains
-    /// step faster.
+    /// This backend, or for the 512-bit one its 8-lane sibling for a cell of fewer than
+    /// `NARROW_BELOW` hidden units or a small bank (`units`): there the 8-lane kernel's more,
+    /// shorter accumulator chains step as fast or faster.
     #[inline(always)]
     fn for_units(self, units: usize) -> Self {
-        self.narrowed_below(NARROW_BELOW, units)
-    }
-
-    /// This backend, or for the 512-bit one its 8-lane sibling when `units < below`.
-    #[inline(always)]
-    fn narrowed_below(self, below: usize, units: usize) -> Self {
         match self.0 {
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx512(token) if units < below => Self(Kind::Avx512Vl(token.narrow())),
-            _ => {
-                let _ = (below, units);
-                self
-            }
+            Kind::Avx512(token) if units < NARROW_BELOW => Self(Kind::Avx512Vl(token.narrow())),
+            _ => self,
         }
     }
 
@@ -438,7 +425,7 @@ impl Backend {
         x: &[f32; I],
         h: &[f32; H],
     ) -> [f32; H] {
-        let backend = self.narrowed_below(STEP_NARROW_BELOW, H);
+        let backend = self.for_units(H);
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         if H <= 4 && !BACKWARD {
             // The state packed into two scalars from here to the kernel and back: a call then
