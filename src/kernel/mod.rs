@@ -115,8 +115,8 @@ enum Kind {
 
 /// The hidden size from which the 512-bit backend runs its own 16-lane kernel (below, its
 /// 8-lane sibling's). One threshold for the step, sequences and projections, so that a
-/// sequence keeps the bits of the steps it is made of. At (32, 64) the 16-lane step took
-/// 1.01–1.06 of the 8-lane one's time in interleaved runs; from (128, 256) on, 0.95.
+/// sequence keeps the bits of the steps it is made of; below it the 16-lane step was no faster
+/// in interleaved timings (`scripts/ab.sh`), from it on it was.
 const NARROW_BELOW: usize = 128;
 
 // The dispatching methods below are `inline(always)`: thin (a match and a call into the
