@@ -1,11 +1,11 @@
-//! A model exported from PyTorch to ONNX (`torch.onnx.export` of `nn.RNN` + `nn.Linear`), run
-//! sample by sample.
+//! Models exported from PyTorch to ONNX (`torch.onnx.export` of `nn.RNN` + `nn.Linear`, one
+//! layer and two), run sample by sample.
 //!
 //! `cargo run --example from_onnx --features onnx [-- model.onnx]`
 
-use elman::Rnn;
 use elman::nalgebra::SVector;
 use elman::onnx::{InitialState, OnnxModel};
+use elman::{Rnn, Rnn2};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
@@ -24,5 +24,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("step {t}: logits {:?}", logits.as_slice());
     }
     println!("loaded node `{}` from {path}", rnn.node);
+
+    // `nn.RNN(num_layers=2)` exports one RNN node per layer: it loads as a two-layer network.
+    let stacked = "tests/fixtures/onnx/torch_two_layers_i3_h4_o2.onnx";
+    let mut net: Rnn2<3, 4, 2> = OnnxModel::read(stacked)?.network()?;
+    let logits = net.step(&SVector::from([0.5, 0.5, -0.25]));
+    println!("two layers from {stacked}: logits {:?}", logits.as_slice());
     Ok(())
 }

@@ -139,25 +139,33 @@ def torch_cases():
         return
 
     class Model(torch.nn.Module):
-        def __init__(self, i, h, o, nonlinearity, bidirectional):
+        def __init__(self, i, h, o, nonlinearity, bidirectional, layers):
             super().__init__()
-            self.rnn = torch.nn.RNN(i, h, nonlinearity=nonlinearity, bidirectional=bidirectional)
+            self.rnn = torch.nn.RNN(i, h, nonlinearity=nonlinearity, bidirectional=bidirectional,
+                                    num_layers=layers)
             self.head = torch.nn.Linear(2 * h if bidirectional else h, o)
 
         def forward(self, x, h0=None):
             y, _ = self.rnn(x, h0)
             return self.head(y)
 
-    for name, (i, h, o, t, nonlinearity, with_h0, seed, bidirectional) in {
-        "torch_forward_i3_h4_o2": (3, 4, 2, 40, "tanh", False, 11, False),
-        "torch_relu_i2_h8_o3": (2, 8, 3, 40, "relu", False, 12, False),
-        "torch_h0_input_i5_h16_o4": (5, 16, 4, 200, "tanh", True, 13, False),
-        "torch_bidirectional_i3_h4_o2": (3, 4, 2, 50, "tanh", False, 14, True),
+    # One node per layer: torch.onnx.export slices a given h0 per layer (Slice of the graph
+    # input) and computes each layer's zeros otherwise.
+    for name, (i, h, o, t, nonlinearity, with_h0, seed, bidirectional, layers) in {
+        "torch_forward_i3_h4_o2": (3, 4, 2, 40, "tanh", False, 11, False, 1),
+        "torch_relu_i2_h8_o3": (2, 8, 3, 40, "relu", False, 12, False, 1),
+        "torch_h0_input_i5_h16_o4": (5, 16, 4, 200, "tanh", True, 13, False, 1),
+        "torch_bidirectional_i3_h4_o2": (3, 4, 2, 50, "tanh", False, 14, True, 1),
+        "torch_two_layers_i3_h4_o2": (3, 4, 2, 60, "tanh", False, 15, False, 2),
+        "torch_three_layers_relu_h0_i4_h8_o3": (4, 8, 3, 100, "relu", True, 16, False, 3),
+        "torch_bidirectional_two_layers_i3_h4_o2": (3, 4, 2, 50, "tanh", False, 17, True, 2),
+        "torch_bidirectional_two_layers_h0_i2_h6_o3": (2, 6, 3, 80, "tanh", True, 18, True, 2),
     }.items():
         torch.manual_seed(seed)
-        model = Model(i, h, o, nonlinearity, bidirectional).eval()
+        model = Model(i, h, o, nonlinearity, bidirectional, layers).eval()
         x = torch.randn(t, 1, i)
-        h0 = torch.randn(1, 1, h) * 0.5 if with_h0 else None
+        dirs = 2 if bidirectional else 1
+        h0 = torch.randn(layers * dirs, 1, h) * 0.5 if with_h0 else None
         args = (x, h0) if with_h0 else (x,)
         path = OUT / f"{name}.onnx"
         torch.onnx.export(model, args, str(path), dynamo=False, opset_version=17,
@@ -167,6 +175,8 @@ def torch_cases():
         (logits,) = session.run(None, feeds)
         with torch.no_grad():
             hs, _ = model.rnn(x, h0)
+            layer_hs = layer_outputs(torch, model.rnn, x, h0)
+        assert torch.allclose(torch.tensor(layer_hs[-1]), hs[:, 0, :], atol=1e-6)
         case = {"name": name, "source": f"torch {torch.__version__} onnx.export (dynamo=False), "
                 f"onnxruntime {ort.__version__}", "expect": "loads",
                 # [h_fwd; h_bwd] per step for a bidirectional layer, as nn.RNN returns it.
@@ -174,7 +184,122 @@ def torch_cases():
                 "ys": logits.reshape(t, -1).tolist()}
         if with_h0:
             case["h0"] = h0.reshape(-1).tolist()
+        if layers > 1:
+            # Each layer's output ([T][dirs·H]), the lowest first: the input of the one above.
+            case["layers"] = layer_hs
         (OUT / f"{name}.json").write_text(json.dumps(case))
+        print("wrote", name)
+
+
+def layer_outputs(torch, rnn, x, h0):
+    """Each layer of a stacked nn.RNN run on its own, with the stack's weights and h0 rows."""
+    dirs = 2 if rnn.bidirectional else 1
+    outputs, below = [], x
+    for k in range(rnn.num_layers):
+        single = torch.nn.RNN(below.shape[-1], rnn.hidden_size, nonlinearity=rnn.nonlinearity,
+                              bidirectional=rnn.bidirectional)
+        for suffix in ["", "_reverse"][:dirs]:
+            for p in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]:
+                getattr(single, f"{p}_l0{suffix}").data.copy_(getattr(rnn, f"{p}_l{k}{suffix}").data)
+        below, _ = single(below, None if h0 is None else h0[k * dirs:(k + 1) * dirs])
+        outputs.append(below[:, 0, :].tolist())
+    return outputs
+
+
+def stacked_helper_case():
+    """Two forward layers built with onnx.helper: one h0 initializer of both layers' states,
+    sliced per layer, the upper layer reading the lower's output through a Squeeze; each
+    layer's output from onnxruntime."""
+    name, i, h, o, t = "helper_two_layers_sliced_h0_i3_h5_o2", 3, 5, 2, 30
+    rng = np.random.default_rng(21)
+    inits = [numpy_helper.from_array((rng.standard_normal((2, 1, h)) * 0.5).astype(np.float32), "h0"),
+             numpy_helper.from_array(np.array([1], np.int64), "squeeze_axes")]
+    nodes = []
+    below = "x"
+    for k in range(2):
+        inputs = i if k == 0 else h
+        for tensor, shape in [("W", (1, h, inputs)), ("R", (1, h, h)), ("B", (1, 2 * h))]:
+            scale = 0.1 if tensor == "B" else 1 / np.sqrt(inputs + h)
+            inits.append(numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), f"l{k}.{tensor}"))
+        for bound, value in [("start", k), ("end", k + 1)]:
+            inits.append(numpy_helper.from_array(np.array([value], np.int64), f"l{k}.{bound}"))
+        nodes += [
+            helper.make_node("Slice", ["h0", f"l{k}.start", f"l{k}.end"], [f"l{k}.h0"]),
+            helper.make_node("RNN", [below, f"l{k}.W", f"l{k}.R", f"l{k}.B", "", f"l{k}.h0"], [f"l{k}.y"],
+                             name=f"layer{k}", hidden_size=h),
+            helper.make_node("Squeeze", [f"l{k}.y", "squeeze_axes"], [f"l{k}.out"]),
+        ]
+        below = f"l{k}.out"
+    w_y = (rng.standard_normal((h, o)) / np.sqrt(h)).astype(np.float32)
+    inits += [numpy_helper.from_array(w_y, "head.W"), numpy_helper.from_array(np.full(o, 0.1, np.float32), "head.b")]
+    nodes += [helper.make_node("MatMul", [below, "head.W"], ["mm"]),
+              helper.make_node("Add", ["mm", "head.b"], ["logits"])]
+    outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [t, 1, h]) for n in ["l0.out", "l1.out"]]
+    outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, [t, 1, o]))
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [t, 1, i])],
+                              outputs, inits)
+    model = helper.make_model(graph, producer_name="onnx.helper", opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    xs = rng.standard_normal((t, 1, i)).astype(np.float32)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    lower, upper, logits = session.run(None, {"x": xs})
+    OUT.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, OUT / f"{name}.onnx")
+    case = {"name": name, "source": f"onnx {onnx.__version__} helper, onnxruntime {ort.__version__}",
+            "expect": "loads", "xs": xs[:, 0, :].tolist(), "hs": upper[:, 0, :].tolist(),
+            "layers": [lower[:, 0, :].tolist(), upper[:, 0, :].tolist()],
+            "ys": logits[:, 0, :].tolist(), "h0": inits[0].float_data[:] or np.frombuffer(inits[0].raw_data, np.float32).tolist()}
+    (OUT / f"{name}.json").write_text(json.dumps(case))
+    print("wrote", name)
+
+
+def refused_cases():
+    """Graphs that onnxruntime runs and the loader must refuse: the RNN's input computed by an
+    operator the crate does not run, two RNNs that are not one stack, and a Transpose that
+    reorders a bidirectional node's output before its readout."""
+    rng = np.random.default_rng(20)
+    i, h, t = 3, 4, 6
+
+    def rnn(name, x, dirs=1):
+        w = numpy_helper.from_array((rng.standard_normal((dirs, h, i)) * 0.5).astype(np.float32), f"{name}.W")
+        r = numpy_helper.from_array((rng.standard_normal((dirs, h, h)) * 0.3).astype(np.float32), f"{name}.R")
+        attrs = {"hidden_size": h} | ({"direction": "bidirectional"} if dirs == 2 else {})
+        node = helper.make_node("RNN", [x, w.name, r.name], [f"{name}.y"], name=name, **attrs)
+        return node, [w, r]
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [t, 1, i])
+    cases = {}
+    node, inits = rnn("rnn0", "x_relu")
+    cases["helper_fed_by_relu_i3_h4"] = (
+        [helper.make_node("Relu", ["x"], ["x_relu"], name="relu0"), node], inits,
+        [helper.make_tensor_value_info("rnn0.y", TensorProto.FLOAT, [t, 1, 1, h])], "Unsupported")
+    a, a_inits = rnn("rnn_a", "x")
+    b, b_inits = rnn("rnn_b", "x")
+    cases["helper_two_rnns_i3_h4"] = (
+        [a, b], a_inits + b_inits,
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [t, 1, 1, h]) for n in ["rnn_a.y", "rnn_b.y"]],
+        "ManyRnns")
+    node, inits = rnn("rnn0", "x", dirs=2)
+    w_y = numpy_helper.from_array((rng.standard_normal((2 * h, 2)) * 0.5).astype(np.float32), "head.W")
+    shape = numpy_helper.from_array(np.array([t, 2 * h], np.int64), "shape")
+    cases["helper_reordering_transpose_i3_h4_o2"] = (
+        [node, helper.make_node("Transpose", ["rnn0.y"], ["yt"], name="swap", perm=[1, 0, 2, 3]),
+         helper.make_node("Reshape", ["yt", "shape"], ["y2"]),
+         helper.make_node("MatMul", ["y2", "head.W"], ["mm"]),
+         helper.make_node("Add", ["mm", "head.b"], ["logits"])],
+        inits + [w_y, shape, numpy_helper.from_array(np.zeros(2, np.float32), "head.b")],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [t, 2])], "Unsupported")
+    for name, (nodes, inits, outputs, expect) in cases.items():
+        graph = helper.make_graph(nodes, name, [x], outputs, inits)
+        model = helper.make_model(graph, producer_name="onnx.helper", opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.checker.check_model(model)
+        xs = rng.standard_normal((t, 1, i)).astype(np.float32)
+        # onnxruntime runs each of them: they are models, only not ones the crate can run.
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        session.run(None, {"x": xs})
+        write(name, model, {"x": xs}, xs[:, 0, :], expect)
         print("wrote", name)
 
 
@@ -198,6 +323,8 @@ def main():
         model, feeds, xs = rnn_model(name, **kwargs)
         write(name, model, feeds, xs, expect)
         print("wrote", name)
+    stacked_helper_case()
+    refused_cases()
     torch_cases()
 
 

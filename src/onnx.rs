@@ -4,18 +4,24 @@
 //! ```text
 //! RNN:   H_t = f(X_t·W^T + H_{t−1}·R^T + Wb + Rb)      W: [dirs, H, I]   R: [dirs, H, H]   B: [dirs, 2H]
 //! then:  Y → (Squeeze | Transpose | Reshape | Identity)* → MatMul(·, W_y) → Add(b_y)    or Gemm
+//!        Y → (Squeeze | Transpose | Reshape | Identity)* → the X of the next layer's RNN
 //! ```
 //!
-//! Which files load: an `RNN` node that runs forward (`direction` absent or `"forward"`), in
+//! Which files load: `RNN` nodes that run forward (`direction` absent or `"forward"`), in
 //! reverse (`"reverse"`: see [`OnnxRnn::run_sequence`]) or both ways (`"bidirectional"`, as a
-//! [`Bidirectional`] layer: [`OnnxModel::bidirectional`]), `layout` 0 or 1,
+//! [`Bidirectional`] layer: [`OnnxModel::bidirectional`]); one node, or a chain of nodes each
+//! reading the output of the one below, as `torch.onnx.export` writes
+//! `nn.RNN(num_layers = L)` (a [`Stack`]: [`OnnxModel::layers`], [`OnnxModel::network`]; a
+//! [`BiStack`]: [`OnnxModel::bidirectional_stack`]); `layout` 0 or 1,
 //! `activations` `Tanh` or `Relu` (the cell's `A` must match), no `clip`, no `sequence_lens`;
 //! `W`, `R` and `B` (optional) as initializers or `Constant` nodes of f32, f64, f16 or bf16
 //! (or such a constant `Cast` to float);
 //! `initial_h` absent, an initializer, a graph input (the caller's initial state: the network
-//! starts from zeros and [`OnnxRnn::initial_state`] says so), or zeros computed in the graph
+//! starts from zeros and [`OnnxRnn::initial_state`] says so), zeros computed in the graph
 //! (`ConstantOfShape` of 0, `Expand` of a constant 0, as `torch.onnx.export` writes for a model
-//! called without a state). Anything else is an [`OnnxError`] that names the node and what was
+//! called without a state), or a layer's rows (`Slice`) of a constant or graph input that holds
+//! every layer's state. The lowest node reads a graph input directly (or through `Identity`
+//! and reshapes). Anything else is an [`OnnxError`] that names the node and what was
 //! wrong: never a different model.
 //!
 //! The file is parsed with `prost` (the protobuf library of the tokio project) into message
@@ -39,10 +45,12 @@ use nalgebra::{SMatrix, SVector};
 use prost::Message;
 
 use crate::activation::{Activation, Kind};
-use crate::bidirectional::{Bidirectional, Pair};
+use crate::bidirectional::{BiStack, BiStates, Bidirectional, Pair};
 use crate::cell::RnnCell;
+use crate::layers::Layers;
 use crate::readout::Readout;
-use crate::rnn::Rnn;
+use crate::rnn::Network;
+use crate::stack::Stack;
 
 /// The protobuf messages of `onnx.proto3`, only the fields the loader reads (field numbers as
 /// in the ONNX specification).
@@ -161,9 +169,17 @@ pub enum OnnxError {
         /// The operators the graph has, in order.
         ops: Vec<String>,
     },
-    /// The graph has more than one `RNN` node (a stack the loader does not map).
+    /// The graph's `RNN` nodes do not form one chain of layers, each reading the output of
+    /// the one below (two independent RNNs, or one whose output feeds two).
     ManyRnns {
         /// Their node names.
+        nodes: Vec<String>,
+    },
+    /// The graph's chain of `RNN` nodes has another number of layers than the type loaded.
+    Layers {
+        /// The type's number of layers.
+        expected: usize,
+        /// The chain's nodes, lowest first.
         nodes: Vec<String>,
     },
     /// An attribute or input of a node that the crate cannot run.
@@ -236,7 +252,15 @@ impl fmt::Display for OnnxError {
             Self::ManyRnns { nodes } => {
                 write!(
                     f,
-                    "the graph has {} RNN nodes ({}); one is supported",
+                    "the graph has {} RNN nodes ({}) that do not form one chain of layers",
+                    nodes.len(),
+                    nodes.join(", ")
+                )
+            }
+            Self::Layers { expected, nodes } => {
+                write!(
+                    f,
+                    "the graph chains {} RNN layers ({}); the type loaded has {expected}",
                     nodes.len(),
                     nodes.join(", ")
                 )
@@ -293,6 +317,25 @@ struct Tensor {
     values: Vec<f32>,
 }
 
+impl Tensor {
+    /// Rows `start..end` of the first axis (`end` clamped to the rows there are), or `None`
+    /// when `start` is past them.
+    fn rows(&self, start: usize, end: usize) -> Option<Self> {
+        let (&count, rest) = self.shape.split_first()?;
+        let end = end.min(count);
+        if start > end {
+            return None;
+        }
+        let row: usize = rest.iter().product();
+        let mut shape = self.shape.clone();
+        shape[0] = end - start;
+        Some(Self {
+            shape,
+            values: self.values.get(start * row..end * row)?.to_vec(),
+        })
+    }
+}
+
 /// An ONNX model read from a file or bytes, ready to load its RNN from.
 #[derive(Clone, Debug)]
 pub struct OnnxModel {
@@ -312,6 +355,14 @@ pub enum InitialState<S> {
 }
 
 impl<S> InitialState<S> {
+    /// The graph input's name, for [`Input`](Self::Input).
+    fn input(&self) -> Option<&String> {
+        match self {
+            Self::Input(name) => Some(name),
+            Self::Zeros | Self::Given(_) => None,
+        }
+    }
+
     /// The state each direction starts from, as `f` builds it from the file's values.
     fn map<T>(self, f: impl FnOnce(S) -> T) -> InitialState<T> {
         match self {
@@ -375,6 +426,113 @@ impl<const I: usize, const H: usize, A: Activation> OnnxRnn<I, H, A> {
     }
 }
 
+/// Forward `RNN` nodes loaded as layers `L` ([`OnnxModel::layers`]), with the initial state the
+/// file gives them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnnxLayers<L: Layers<I, H>, const I: usize, const H: usize> {
+    /// The layers, the node that reads the graph's input lowest.
+    pub layers: L,
+    /// Every layer's initial state: zeros, constants of the file (a layer without one starts
+    /// from zeros), or a graph input the caller feeds (every layer's state, `[layers, 1, H]`).
+    pub initial_state: InitialState<L::State>,
+    /// The nodes' names in the file, lowest first.
+    pub nodes: Vec<String>,
+}
+
+/// Bidirectional `RNN` nodes loaded as a [`BiStack`] ([`OnnxModel::bidirectional_stack`]),
+/// with the initial states the file gives them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnnxBiStack<const I: usize, const H: usize, const H2: usize, const U: usize, A> {
+    /// The layers: each node's direction 0 forward, direction 1 backward.
+    pub layers: BiStack<I, H, H2, U, A>,
+    /// Every layer's initial states.
+    pub initial_state: InitialState<BiStates<H, U>>,
+    /// The nodes' names in the file, lowest first.
+    pub nodes: Vec<String>,
+}
+
+/// Layers the ONNX loader fills from a chain of forward `RNN` nodes, one node per layer: an
+/// [`RnnCell`], or a [`Stack`] of them. Implemented for those types only.
+pub trait FromNodes<const I: usize, const H: usize>: Layers<I, H> {
+    /// The layers from `chain[first..]`, with their initial states.
+    #[doc(hidden)]
+    fn from_nodes(
+        model: &OnnxModel,
+        chain: &[&NodeProto],
+        first: usize,
+    ) -> Result<(Self, InitialState<Self::State>), OnnxError>;
+}
+
+impl<const I: usize, const H: usize, A: Activation> FromNodes<I, H> for RnnCell<I, H, A> {
+    fn from_nodes(
+        model: &OnnxModel,
+        chain: &[&NodeProto],
+        first: usize,
+    ) -> Result<(Self, InitialState<Self::State>), OnnxError> {
+        let nodes = || chain.iter().map(|n| node_name(n)).collect();
+        let node = chain.get(first).ok_or_else(|| OnnxError::Layers {
+            expected: first + 1,
+            nodes: nodes(),
+        })?;
+        match attribute(node, "direction").map(|a| a.s.as_slice()) {
+            None | Some(b"forward") => {}
+            Some(b"reverse") => {
+                return Err(unsupported(
+                    node,
+                    "attribute direction",
+                    "\"reverse\" in a network or stack, which streams its inputs first to \
+                     last: run the whole sequence with OnnxRnn::run_sequence"
+                        .to_owned(),
+                ));
+            }
+            Some(other) => {
+                return Err(unsupported(
+                    node,
+                    "attribute direction",
+                    format!(
+                        "\"{}\" as forward layers: load it with OnnxModel::bidirectional or \
+                         bidirectional_stack",
+                        String::from_utf8_lossy(other)
+                    ),
+                ));
+            }
+        }
+        let (mut cells, initial_state, _) =
+            model.directions::<I, H, A>(node, 1, first, chain.len())?;
+        Ok((cells.remove(0), initial_state.map(|mut h| h.remove(0))))
+    }
+}
+
+impl<const I: usize, const M: usize, const H: usize, L, U> FromNodes<I, H> for Stack<L, U, M>
+where
+    L: FromNodes<I, M>,
+    U: FromNodes<M, H>,
+{
+    fn from_nodes(
+        model: &OnnxModel,
+        chain: &[&NodeProto],
+        first: usize,
+    ) -> Result<(Self, InitialState<Self::State>), OnnxError> {
+        let (lower, below) = L::from_nodes(model, chain, first)?;
+        let (upper, above) = U::from_nodes(model, chain, first + L::COUNT)?;
+        // U loaded from this node, so it is there.
+        let Some(node) = chain.get(first + L::COUNT) else {
+            return Err(OnnxError::Layers {
+                expected: first + L::COUNT + 1,
+                nodes: chain.iter().map(|n| node_name(n)).collect(),
+            });
+        };
+        let state = merge(
+            below.map(|s| (s, U::ZERO_STATE)),
+            above,
+            |s: &mut Self::State, u| s.1 = u,
+            (L::ZERO_STATE, U::ZERO_STATE),
+            node,
+        )?;
+        Ok((Self::new(lower, upper), state))
+    }
+}
+
 impl OnnxModel {
     /// Reads the model at `path`.
     ///
@@ -405,23 +563,107 @@ impl OnnxModel {
         Ok(Self { graph })
     }
 
-    /// The graph's single `RNN` node.
-    fn rnn_node(&self) -> Result<&NodeProto, OnnxError> {
-        let rnns: Vec<&NodeProto> = self
-            .graph
-            .node
-            .iter()
-            .filter(|n| n.op_type == "RNN" && n.domain.is_empty())
-            .collect();
-        match rnns.as_slice() {
-            [] => Err(OnnxError::NoRnn {
+    /// The graph's `RNN` nodes as one chain of layers, lowest first: the first reads a graph
+    /// input, each other one the output `Y` of the one below.
+    fn chain(&self) -> Result<Vec<&NodeProto>, OnnxError> {
+        let rnns: Vec<&NodeProto> = self.graph.node.iter().filter(|n| is_rnn(n)).collect();
+        if rnns.is_empty() {
+            return Err(OnnxError::NoRnn {
                 ops: self.graph.node.iter().map(|n| n.op_type.clone()).collect(),
-            }),
-            [one] => Ok(one),
-            many => Err(OnnxError::ManyRnns {
-                nodes: many.iter().map(|n| node_name(n)).collect(),
-            }),
+            });
         }
+        let below = rnns
+            .iter()
+            .map(|node| self.feed(node))
+            .collect::<Result<Vec<_>, _>>()?;
+        let not_a_chain = || OnnxError::ManyRnns {
+            nodes: rnns.iter().map(|n| node_name(n)).collect(),
+        };
+        let roots = reading(&rnns, &below, None);
+        let [root] = roots.as_slice() else {
+            return Err(not_a_chain());
+        };
+        let mut chain = vec![*root];
+        while chain.len() < rnns.len() {
+            match reading(&rnns, &below, chain.last().copied()).as_slice() {
+                [next] => chain.push(*next),
+                _ => return Err(not_a_chain()),
+            }
+        }
+        Ok(chain)
+    }
+
+    /// The chain of `RNN` nodes, which must have `layers` layers.
+    fn layer_nodes(&self, layers: usize) -> Result<Vec<&NodeProto>, OnnxError> {
+        let chain = self.chain()?;
+        if chain.len() == layers {
+            Ok(chain)
+        } else {
+            Err(OnnxError::Layers {
+                expected: layers,
+                nodes: chain.iter().map(|n| node_name(n)).collect(),
+            })
+        }
+    }
+
+    /// The `RNN` node whose output `Y` `node` reads as its input `X`, or `None` when `X` is a
+    /// graph input. Between them, only nodes that keep each step's values in place: see
+    /// [`keeps_steps`].
+    fn feed(&self, node: &NodeProto) -> Result<Option<&NodeProto>, OnnxError> {
+        let mut name = node.input.first().cloned().unwrap_or_default();
+        let mut between: Vec<&NodeProto> = Vec::new();
+        for _ in 0..MAX_PATH {
+            if self.is_graph_input(&name) {
+                return match between.iter().find(|p| !keeps_steps(p, 0)) {
+                    Some(p) => Err(reorders(node, "input X", p)),
+                    None => Ok(None),
+                };
+            }
+            let producer = self.producer(&name);
+            match producer {
+                Some(p) if is_rnn(p) && p.output.first() == Some(&name) => {
+                    let layout = attribute(p, "layout").map_or(0, |a| a.i);
+                    return match between.iter().find(|b| !keeps_steps(b, layout)) {
+                        Some(b) => Err(reorders(node, "input X", b)),
+                        None => Ok(Some(p)),
+                    };
+                }
+                Some(p) if passes_steps(p) => {
+                    between.push(p);
+                    name = p.input.first().cloned().unwrap_or_default();
+                }
+                Some(p) => {
+                    return Err(unsupported(
+                        node,
+                        "input X",
+                        format!(
+                            "`{name}` is computed by {} node `{}`, which the crate does not run",
+                            p.op_type,
+                            node_name(p)
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(unsupported(
+                        node,
+                        "input X",
+                        format!("`{name}` is neither a graph input nor an RNN's output"),
+                    ));
+                }
+            }
+        }
+        Err(unsupported(
+            node,
+            "input X",
+            format!("more than {MAX_PATH} nodes between it and the graph's input"),
+        ))
+    }
+
+    /// Whether `name` is an input of the graph that the caller feeds (not an initializer).
+    fn is_graph_input(&self, name: &str) -> bool {
+        !name.is_empty()
+            && self.graph.input.iter().any(|i| i.name == name)
+            && !self.graph.initializer.iter().any(|t| t.name == name)
     }
 
     /// The `RNN` node as a cell with its initial state.
@@ -433,7 +675,8 @@ impl OnnxModel {
     pub fn rnn<const I: usize, const H: usize, A: Activation>(
         &self,
     ) -> Result<OnnxRnn<I, H, A>, OnnxError> {
-        let node = self.rnn_node()?;
+        let chain = self.layer_nodes(1)?;
+        let node = chain[0];
         let direction = attribute(node, "direction").map(|a| a.s.as_slice());
         if direction == Some(b"bidirectional") {
             return Err(unsupported(
@@ -444,7 +687,7 @@ impl OnnxModel {
                     .to_owned(),
             ));
         }
-        let (mut cells, initial_state, node_name) = self.directions::<I, H, A>(node, 1)?;
+        let (mut cells, initial_state, node_name) = self.directions::<I, H, A>(node, 1, 0, 1)?;
         Ok(OnnxRnn {
             cell: cells.remove(0),
             reverse: direction == Some(b"reverse"),
@@ -462,22 +705,110 @@ impl OnnxModel {
     pub fn bidirectional<const I: usize, const H: usize, const H2: usize, A: Activation>(
         &self,
     ) -> Result<OnnxBidirectional<I, H, H2, A>, OnnxError> {
-        let node = self.rnn_node()?;
+        let chain = self.layer_nodes(1)?;
+        let (layer, initial_state) = self.bidirectional_layer::<I, H, H2, A>(chain[0], 0, 1)?;
+        Ok(OnnxBidirectional {
+            layer,
+            initial_state,
+            node: node_name(chain[0]),
+        })
+    }
+
+    /// A chain of `U + 1` bidirectional `RNN` nodes, each reading the `[h_fwd; h_bwd]` outputs
+    /// of the one below (through the `Transpose` and `Reshape` exporters put between), as a
+    /// [`BiStack`]: what `torch.onnx.export` writes for
+    /// `nn.RNN(bidirectional=True, num_layers=U + 1)`. Its readout, if it has one, is
+    /// [`readout`](Self::readout)`::<H2, O>()`.
+    ///
+    /// ```
+    /// use elman::bidirectional::{BiStack2, read_out};
+    /// use elman::nalgebra::SVector;
+    /// use elman::onnx::{InitialState, OnnxModel};
+    ///
+    /// let model = OnnxModel::read("tests/fixtures/onnx/torch_bidirectional_two_layers_i3_h4_o2.onnx")?;
+    /// let stack = model.bidirectional_stack::<3, 4, 8, 1, elman::Tanh>()?;
+    /// let head = model.readout::<8, 2>()?;
+    /// assert_eq!(stack.initial_state, InitialState::Zeros);
+    ///
+    /// let xs = [SVector::<f32, 3>::zeros(); 5];
+    /// let (mut scratch, mut out) = ([SVector::zeros(); 5], [SVector::zeros(); 5]);
+    /// let layers: &BiStack2<3, 4, 8> = &stack.layers;
+    /// layers.run(&xs, &elman::BiStates::ZERO, &mut scratch, &mut out);
+    /// let mut logits = [SVector::zeros(); 5];
+    /// read_out(&head, &out, &mut logits);
+    /// # Ok::<(), elman::onnx::OnnxError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`OnnxError::Layers`] when the graph chains another number of `RNN` nodes, else as
+    /// [`bidirectional`](Self::bidirectional) for each node, and [`OnnxError::Unsupported`]
+    /// when the layers' initial states come from different places (one graph input for all,
+    /// or constants and zeros, load).
+    pub fn bidirectional_stack<
+        const I: usize,
+        const H: usize,
+        const H2: usize,
+        const U: usize,
+        A: Activation,
+    >(
+        &self,
+    ) -> Result<OnnxBiStack<I, H, H2, U, A>, OnnxError> {
+        let chain = self.layer_nodes(U + 1)?;
+        let (first, state) = self.bidirectional_layer::<I, H, H2, A>(chain[0], 0, U + 1)?;
+        let mut initial_state = state.map(|pair| BiStates {
+            first: pair,
+            ..BiStates::ZERO
+        });
+        let mut upper = Vec::with_capacity(U);
+        for (k, node) in chain.iter().enumerate().skip(1) {
+            let (layer, state) = self.bidirectional_layer::<H2, H, H2, A>(node, k, U + 1)?;
+            initial_state = merge(
+                initial_state,
+                state,
+                |s: &mut BiStates<H, U>, pair| {
+                    if let Some(slot) = s.upper.get_mut(k - 1) {
+                        *slot = pair;
+                    }
+                },
+                BiStates::ZERO,
+                node,
+            )?;
+            upper.push(layer);
+        }
+        let upper: [Bidirectional<H2, H, H2, A>; U] =
+            upper.try_into().map_err(|_| OnnxError::Layers {
+                expected: U + 1,
+                nodes: chain.iter().map(|n| node_name(n)).collect(),
+            })?;
+        Ok(OnnxBiStack {
+            layers: BiStack::new(first, upper),
+            initial_state,
+            nodes: chain.iter().map(|n| node_name(n)).collect(),
+        })
+    }
+
+    /// Layer `layer` of `layers`, a bidirectional node, with its initial states.
+    fn bidirectional_layer<const I: usize, const H: usize, const H2: usize, A: Activation>(
+        &self,
+        node: &NodeProto,
+        layer: usize,
+        layers: usize,
+    ) -> Result<(Bidirectional<I, H, H2, A>, InitialState<Pair<H>>), OnnxError> {
         if attribute(node, "direction").map(|a| a.s.as_slice()) != Some(b"bidirectional") {
             return Err(unsupported(
                 node,
                 "attribute direction",
-                "not \"bidirectional\": load it with OnnxModel::rnn".to_owned(),
+                "not \"bidirectional\": load it with OnnxModel::rnn, layers or network".to_owned(),
             ));
         }
-        let (mut cells, initial_state, node_name) = self.directions::<I, H, A>(node, 2)?;
+        let (mut cells, initial_state, _) = self.directions::<I, H, A>(node, 2, layer, layers)?;
         let backward = cells.remove(1);
         let forward = cells.remove(0);
-        Ok(OnnxBidirectional {
-            layer: Bidirectional::new(forward, backward),
-            initial_state: initial_state.map(|h| (h[0], h[1])),
-            node: node_name,
-        })
+        Ok((
+            Bidirectional::new(forward, backward),
+            initial_state.map(|h| (h[0], h[1])),
+        ))
     }
 
     /// A bidirectional node and the readout that follows its output (`[h_fwd; h_bwd]`, through
@@ -501,11 +832,14 @@ impl OnnxModel {
         Ok((layer, readout))
     }
 
-    /// Each of the `dirs` directions of `node` as a cell, with the initial states.
+    /// Each of the `dirs` directions of `node`, layer `layer` of `layers`, as a cell, with the
+    /// initial states.
     fn directions<const I: usize, const H: usize, A: Activation>(
         &self,
         node: &NodeProto,
         dirs: usize,
+        layer: usize,
+        layers: usize,
     ) -> Result<Directions<I, H, A>, OnnxError> {
         Self::check_attributes::<A>(node, H)?;
         let input = |k: usize| node.input.get(k).filter(|s| !s.is_empty());
@@ -546,46 +880,84 @@ impl OnnxModel {
             .collect();
         let initial_state = match input(5) {
             None => InitialState::Zeros,
-            Some(h0) => self.initial_state::<H>(node, h0, dirs)?,
+            Some(h0) => self.initial_state::<H>(node, h0, dirs, layer, layers)?,
         };
         Ok((cells, initial_state, node_name(node)))
     }
 
-    /// The `RNN` node and the readout that follows it, as a network starting from the file's
-    /// initial state (zeros when the caller supplies it: see [`rnn`](Self::rnn)).
+    /// The chain of forward `RNN` nodes as layers `L`: one [`RnnCell`] for one node, a
+    /// [`Stack`] of them for `torch.onnx.export`'s `nn.RNN(num_layers = L)` (one node per
+    /// layer, each reading the one below through a `Squeeze`), with their initial states.
+    ///
+    /// ```
+    /// use elman::onnx::{InitialState, OnnxModel};
+    /// use elman::stack::Stack2;
+    ///
+    /// let model = OnnxModel::read("tests/fixtures/onnx/torch_two_layers_i3_h4_o2.onnx")?;
+    /// let loaded = model.layers::<Stack2<3, 4>, 3, 4>()?;
+    /// assert_eq!(loaded.initial_state, InitialState::Zeros);
+    /// assert_eq!(loaded.nodes.len(), 2);
+    /// # Ok::<(), elman::onnx::OnnxError>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// As [`rnn`](Self::rnn), and [`OnnxError::NoReadout`] when no `MatMul` + `Add` or `Gemm`
-    /// of constant weights follows the RNN's output `Y` (through `Squeeze`, `Transpose`,
-    /// `Reshape` or `Identity` nodes), or [`OnnxError::Shape`] when it is not `H → O`.
-    pub fn network<const I: usize, const H: usize, const O: usize, A: Activation>(
+    /// [`OnnxError::Layers`] when the graph chains another number of `RNN` nodes than `L` has
+    /// layers; as [`rnn`](Self::rnn) for each node, and [`OnnxError::Unsupported`] for a node
+    /// that does not run forward, or when the layers' initial states come from different
+    /// places (one graph input for all, or constants and zeros, load).
+    pub fn layers<L: FromNodes<I, H>, const I: usize, const H: usize>(
         &self,
-    ) -> Result<Rnn<I, H, O, A>, OnnxError> {
-        let rnn = self.rnn::<I, H, A>()?;
-        if rnn.reverse {
-            return Err(OnnxError::Unsupported {
-                node: rnn.node,
-                what: "attribute direction".to_owned(),
-                detail: "\"reverse\" in a network, which streams its inputs first to last: \
-                         run the whole sequence with OnnxRnn::run_sequence"
-                    .to_owned(),
-            });
-        }
-        let readout = self.readout::<H, O>()?;
-        let h0 = match rnn.initial_state {
-            InitialState::Given(h) => h,
-            InitialState::Zeros | InitialState::Input(_) => SVector::zeros(),
-        };
-        Ok(Rnn::with_initial_state(rnn.cell, readout, h0))
+    ) -> Result<OnnxLayers<L, I, H>, OnnxError> {
+        let chain = self.layer_nodes(L::COUNT)?;
+        let (layers, initial_state) = L::from_nodes(self, &chain, 0)?;
+        Ok(OnnxLayers {
+            layers,
+            initial_state,
+            nodes: chain.iter().map(|n| node_name(n)).collect(),
+        })
     }
 
-    /// The readout after the RNN's output `Y`.
-    fn readout<const H: usize, const O: usize>(&self) -> Result<Readout<H, O>, OnnxError> {
-        let node = self.rnn_node()?;
+    /// The forward `RNN` node(s) (as [`layers`](Self::layers) loads them) and the readout that
+    /// follows the last one, as a network starting from the file's initial state (zeros when
+    /// the caller supplies it: see [`OnnxLayers::initial_state`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`layers`](Self::layers), then as [`readout`](Self::readout).
+    pub fn network<L: FromNodes<I, H>, const I: usize, const H: usize, const O: usize>(
+        &self,
+    ) -> Result<Network<L, I, H, O>, OnnxError> {
+        let OnnxLayers {
+            layers,
+            initial_state,
+            ..
+        } = self.layers::<L, I, H>()?;
+        let readout = self.readout::<H, O>()?;
+        let h0 = match initial_state {
+            InitialState::Given(h) => h,
+            InitialState::Zeros | InitialState::Input(_) => L::ZERO_STATE,
+        };
+        Ok(Network::with_initial_state(layers, readout, h0))
+    }
+
+    /// The readout after the last `RNN` node's output `Y`: a `MatMul` of a constant `[H, O]`
+    /// weight and the `Add` of a bias, or a `Gemm`, through `Squeeze`, `Reshape`, `Identity`,
+    /// `Flatten` and the `Transpose` that puts a bidirectional node's directions side by side.
+    ///
+    /// # Errors
+    ///
+    /// As [`layers`](Self::layers) for finding the chain, [`OnnxError::NoReadout`] when no
+    /// `MatMul` + `Add` or `Gemm` of constant weights follows, [`OnnxError::Unsupported`] for a
+    /// `Transpose` between that reorders the steps' values, or [`OnnxError::Shape`] when the
+    /// readout is not `H → O`.
+    pub fn readout<const H: usize, const O: usize>(&self) -> Result<Readout<H, O>, OnnxError> {
+        let chain = self.chain()?;
+        let node = chain[chain.len() - 1];
+        let layout = attribute(node, "layout").map_or(0, |a| a.i);
         let name = node_name(node);
         let mut value = node.output.first().cloned().unwrap_or_default();
-        loop {
+        for _ in 0..MAX_PATH {
             let consumer = self
                 .graph
                 .node
@@ -598,7 +970,10 @@ impl OnnxModel {
                 });
             };
             match next.op_type.as_str() {
-                "Squeeze" | "Transpose" | "Reshape" | "Identity" | "Flatten" => {
+                _ if passes_steps(next) => {
+                    if !keeps_steps(next, layout) {
+                        return Err(reorders(node, "output Y", next));
+                    }
                     value = next.output.first().cloned().unwrap_or_default();
                 }
                 "MatMul" => return self.matmul_readout(next, &value, &name),
@@ -611,6 +986,10 @@ impl OnnxModel {
                 }
             }
         }
+        Err(OnnxError::NoReadout {
+            node: name,
+            found: Some(format!("more than {MAX_PATH} nodes after its output")),
+        })
     }
 
     /// `MatMul(y, W)` (`W` is `[H, O]`, the transpose of `nn.Linear`'s weight) and the `Add`
@@ -783,19 +1162,49 @@ impl OnnxModel {
         Ok(())
     }
 
-    /// Where `initial_h` comes from.
+    /// Where `initial_h` of layer `layer` (of `layers`) comes from: absent, a constant, zeros
+    /// computed in the graph, a graph input, or rows `layer·dirs ..` of a constant or of a
+    /// graph input holding every layer's state (`torch.onnx.export` slices one `h0` so).
     fn initial_state<const H: usize>(
         &self,
         node: &NodeProto,
         name: &str,
         dirs: usize,
+        layer: usize,
+        layers: usize,
     ) -> Result<InitialState<Vec<SVector<f32, H>>>, OnnxError> {
-        if self.graph.input.iter().any(|i| i.name == name)
-            && !self.graph.initializer.iter().any(|t| t.name == name)
-        {
-            return Ok(InitialState::Input(name.to_owned()));
+        let (source, rows) = match self.slice_rows(name) {
+            Some((source, start, end)) => (source, Some((start, end))),
+            None => (name.to_owned(), None),
+        };
+        let own_rows = (layer * dirs, (layer + 1) * dirs);
+        if self.is_graph_input(&source) {
+            if rows == Some(own_rows) || (rows.is_none() && layers == 1) {
+                return Ok(InitialState::Input(source));
+            }
+            let found = rows.map_or_else(
+                || "all of it".to_owned(),
+                |(start, end)| format!("rows {start}..{end}"),
+            );
+            return Err(unsupported(
+                node,
+                "input initial_h",
+                format!(
+                    "`{name}` is {found} of graph input `{source}`; layer {layer} of {layers} \
+                     starts from rows {}..{}",
+                    own_rows.0, own_rows.1
+                ),
+            ));
         }
-        if let Ok(h0) = self.constant(node, name) {
+        if let Ok(h0) = self.constant(node, &source) {
+            let h0 = match rows {
+                Some((start, end)) => h0.rows(start, end).ok_or_else(|| OnnxError::Shape {
+                    name: source.clone(),
+                    expected: vec![end, 1, H],
+                    found: h0.shape.clone(),
+                })?,
+                None => h0,
+            };
             expect_shape(name, &h0, &[dirs, 1, H])?;
             let states = h0
                 .values
@@ -804,7 +1213,7 @@ impl OnnxModel {
                 .collect();
             return Ok(InitialState::Given(states));
         }
-        if self.is_zeros(name) {
+        if self.is_zeros(&source) {
             return Ok(InitialState::Zeros);
         }
         Err(unsupported(
@@ -812,6 +1221,59 @@ impl OnnxModel {
             "input initial_h",
             format!("`{name}` is computed by nodes other than zeros"),
         ))
+    }
+
+    /// `(data, start, end)` when `name` is a `Slice` of rows `start..end` (axis 0, step 1, of
+    /// constant bounds) of `data`.
+    fn slice_rows(&self, name: &str) -> Option<(String, usize, usize)> {
+        let slice = self.producer(name).filter(|p| p.op_type == "Slice")?;
+        let input = |k: usize| slice.input.get(k).filter(|s| !s.is_empty());
+        let one = |k: usize| match self.ints(input(k)?)?.as_slice() {
+            [v] => Some(*v),
+            _ => None,
+        };
+        let axis_0 = input(3).is_none() || one(3) == Some(0);
+        let step_1 = input(4).is_none() || one(4) == Some(1);
+        let start = usize::try_from(one(1)?).ok()?;
+        // An end past the rows (`i64::MAX` for "to the end") is clamped, as ONNX does.
+        let end = usize::try_from(one(2)?).unwrap_or(usize::MAX);
+        if axis_0 && step_1 && start <= end {
+            Some((input(0)?.clone(), start, end))
+        } else {
+            None
+        }
+    }
+
+    /// The integers of the constant `name` (an initializer or a `Constant` node's value) of
+    /// type int64 or int32.
+    fn ints(&self, name: &str) -> Option<Vec<i64>> {
+        let t = match self.graph.initializer.iter().find(|t| t.name == name) {
+            Some(t) => t,
+            None => self
+                .producer(name)
+                .filter(|p| p.op_type == "Constant")
+                .and_then(|p| attribute(p, "value"))
+                .and_then(|a| a.t.as_ref())?,
+        };
+        match t.data_type {
+            INT64 if t.raw_data.is_empty() => Some(t.int64_data.clone()),
+            INT64 => Some(
+                t.raw_data
+                    .chunks_exact(8)
+                    .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+                    .collect(),
+            ),
+            INT32 if t.raw_data.is_empty() => {
+                Some(t.int32_data.iter().map(|&v| v.into()).collect())
+            }
+            INT32 => Some(
+                t.raw_data
+                    .chunks_exact(4)
+                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]).into())
+                    .collect(),
+            ),
+            _ => None,
+        }
     }
 
     /// Whether `name` is zeros computed in the graph: `ConstantOfShape` of 0 (or of its default,
@@ -893,6 +1355,116 @@ impl OnnxModel {
     }
 }
 
+/// The longest path of reshaping nodes followed between an RNN and its input, the RNN below
+/// or its readout (a bound that ends the walk on a cyclic graph).
+const MAX_PATH: usize = 64;
+
+/// The nodes of `rnns` that read the output of `lower` (`None`: a graph input), given what each
+/// reads (`below`, in the same order).
+fn reading<'a>(
+    rnns: &[&'a NodeProto],
+    below: &[Option<&NodeProto>],
+    lower: Option<&NodeProto>,
+) -> Vec<&'a NodeProto> {
+    rnns.iter()
+        .zip(below)
+        .filter(|(_, feed)| match (feed, lower) {
+            (None, None) => true,
+            (Some(a), Some(b)) => core::ptr::eq(*a, b),
+            _ => false,
+        })
+        .map(|(node, _)| *node)
+        .collect()
+}
+
+/// Whether `node` is an ONNX `RNN`.
+fn is_rnn(node: &NodeProto) -> bool {
+    node.op_type == "RNN" && node.domain.is_empty()
+}
+
+/// Whether `node` only reshapes a sequence (a batch of one): the loader follows such nodes
+/// from an RNN's output to the RNN above or to the readout.
+fn passes_steps(node: &NodeProto) -> bool {
+    matches!(
+        node.op_type.as_str(),
+        "Squeeze" | "Transpose" | "Reshape" | "Identity" | "Flatten"
+    )
+}
+
+/// Whether `node`, one that [`passes_steps`], keeps each step's values together and in order,
+/// on the output of an RNN of `layout`: every such node but a `Transpose` does (their data
+/// stays in place), and a `Transpose` that moves nothing, or that swaps the directions and
+/// batch axes of a layout-0 output (`[T, dirs, 1, H]` to `[T, 1, dirs, H]`, before the
+/// `Reshape` to `[T, 1, dirs·H]`).
+fn keeps_steps(node: &NodeProto, layout: i64) -> bool {
+    if node.op_type != "Transpose" {
+        return true;
+    }
+    let perm = attribute(node, "perm").map_or(&[][..], |a| a.ints.as_slice());
+    let identity = perm.iter().zip(0..).all(|(&p, k)| p == k);
+    identity || (layout == 0 && perm == [0, 2, 1, 3])
+}
+
+/// [`OnnxError::Unsupported`] for a node between an RNN and what reads its output that
+/// reorders the steps' values.
+fn reorders(rnn: &NodeProto, what: &str, between: &NodeProto) -> OnnxError {
+    let perm = attribute(between, "perm").map_or_else(Vec::new, |a| a.ints.clone());
+    unsupported(
+        rnn,
+        what,
+        format!(
+            "passes through {} node `{}` (perm {perm:?}), which reorders the values of a step",
+            between.op_type,
+            node_name(between)
+        ),
+    )
+}
+
+/// The initial state of a stack so far (`below`) with that of the next layer up (`layer`),
+/// which `set` writes into the stack's state: zeros and constants mix (a layer without one
+/// starts from `zero`'s), and one graph input can hold every layer's state; a graph input for
+/// some layers and not others is an error naming `node`, the upper layer.
+fn merge<S, T>(
+    below: InitialState<S>,
+    layer: InitialState<T>,
+    set: impl FnOnce(&mut S, T),
+    zero: S,
+    node: &NodeProto,
+) -> Result<InitialState<S>, OnnxError> {
+    match (below, layer) {
+        (InitialState::Zeros, InitialState::Zeros) => Ok(InitialState::Zeros),
+        (InitialState::Given(s), InitialState::Zeros) => Ok(InitialState::Given(s)),
+        (InitialState::Zeros, InitialState::Given(t)) => {
+            let mut s = zero;
+            set(&mut s, t);
+            Ok(InitialState::Given(s))
+        }
+        (InitialState::Given(mut s), InitialState::Given(t)) => {
+            set(&mut s, t);
+            Ok(InitialState::Given(s))
+        }
+        (InitialState::Input(a), InitialState::Input(b)) if a == b => Ok(InitialState::Input(a)),
+        (below, layer) => {
+            let place = |is_input: Option<&String>| {
+                is_input.map_or_else(
+                    || "no graph input".to_owned(),
+                    |n| format!("graph input `{n}`"),
+                )
+            };
+            Err(unsupported(
+                node,
+                "input initial_h",
+                format!(
+                    "this layer starts from {} and the layers below from {}: one graph input \
+                     for every layer, or constants and zeros, are supported",
+                    place(layer.input()),
+                    place(below.input())
+                ),
+            ))
+        }
+    }
+}
+
 /// A `Constant` node's `value` tensor.
 fn constant_node(node: &NodeProto) -> Option<Tensor> {
     attribute(node, "value")
@@ -937,6 +1509,9 @@ fn expect_shape(name: &str, t: &Tensor, shape: &[usize]) -> Result<(), OnnxError
 
 /// ONNX data types the loader converts to f32.
 const FLOAT: i32 = 1;
+/// ONNX integer types the loader reads for a `Slice`'s bounds.
+const INT32: i32 = 6;
+const INT64: i32 = 7;
 const FLOAT16: i32 = 10;
 const DOUBLE: i32 = 11;
 const BFLOAT16: i32 = 16;

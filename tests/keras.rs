@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::series;
+use common::{check_logits, series};
 use elman::keras::{Head, KerasError, KerasModel};
 use elman::nalgebra::SVector;
 use elman::torch::LoadError;
@@ -51,23 +51,7 @@ fn parity<const I: usize, const H: usize, const O: usize, A: Activation>(name: &
         worst = worst.max(gap);
         previous = *h;
     }
-    let u = f64::from(f32::EPSILON) / 2.0;
-    let gamma = (H + 1) as f64 * u / (1.0 - (H + 1) as f64 * u);
-    for (h, y) in hs.iter().zip(&ys) {
-        let scale = (0..O)
-            .map(|o| {
-                (0..H)
-                    .map(|k| f64::from((readout.weight()[(o, k)] * h[k]).abs()))
-                    .sum::<f64>()
-                    + f64::from(readout.bias()[o].abs())
-            })
-            .fold(0.0, f64::max);
-        let gap = (readout.logits(h) - y).amax();
-        assert!(
-            f64::from(gap) <= 2.0 * gamma * scale,
-            "{name} logits {gap:e}"
-        );
-    }
+    check_logits(name, &readout, &hs, &ys);
     // The whole sequence, free-running, in Keras's order.
     let mut ours = vec![SVector::zeros(); hs.len()];
     layer.run_sequence(&xs, &mut ours);

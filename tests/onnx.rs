@@ -15,10 +15,11 @@
 
 mod common;
 
-use common::series;
+use common::{check_logits, series};
 use elman::nalgebra::SVector;
 use elman::onnx::{InitialState, OnnxError, OnnxModel};
-use elman::{Activation, Relu, Rnn, Tanh};
+use elman::stack::{Stack2, Stack3};
+use elman::{Activation, BiStates, Layers, Relu, Rnn, Rnn2, RnnCell, Tanh};
 use serde_json::Value;
 
 fn case(name: &str) -> (OnnxModel, Value) {
@@ -56,29 +57,9 @@ fn parity<const I: usize, const H: usize, const O: usize, A: Activation>(name: &
         worst_h = worst_h.max(gap);
         previous = *h;
     }
-    let mut worst_y = 0.0_f32;
-    if let Some(ys) = case.get("ys") {
-        let ys = series::<O>(ys);
-        let u = f64::from(f32::EPSILON) / 2.0;
-        let gamma = (H + 1) as f64 * u / (1.0 - (H + 1) as f64 * u);
-        for (h, y) in hs.iter().zip(&ys) {
-            let ours = net.readout().logits(h);
-            let scale = (0..O)
-                .map(|o| {
-                    (0..H)
-                        .map(|k| f64::from((net.readout().weight()[(o, k)] * h[k]).abs()))
-                        .sum::<f64>()
-                        + f64::from(net.readout().bias()[o].abs())
-                })
-                .fold(0.0, f64::max);
-            let gap = (ours - y).amax();
-            assert!(
-                f64::from(gap) <= 2.0 * gamma * scale,
-                "{name} logits: {gap:e}"
-            );
-            worst_y = worst_y.max(gap);
-        }
-    }
+    let worst_y = case.get("ys").map_or(0.0, |ys| {
+        check_logits(name, net.readout(), &hs, &series::<O>(ys))
+    });
     println!("{name}: worst state difference {worst_h:e}, worst logit difference {worst_y:e}");
     (worst_h, worst_y)
 }
@@ -138,7 +119,7 @@ fn what_the_crate_cannot_run_is_an_error_naming_node_and_attribute() {
     // A reverse node loads as a cell, but not as a network, which streams first to last.
     let (reverse, _) = case("helper_reverse_i3_h4_o2");
     let err = reverse
-        .network::<3, 4, 2, Tanh>()
+        .network::<RnnCell<3, 4>, 3, 4, 2>()
         .expect_err("reverse network");
     assert!(
         matches!(&err, OnnxError::Unsupported { what, .. } if what == "attribute direction"),
@@ -173,7 +154,9 @@ fn what_the_crate_cannot_run_is_an_error_naming_node_and_attribute() {
         matches!(&err, OnnxError::Shape { name, expected, found } if name == "onnx::RNN_W_7" && expected == &[1, 4, 2] && found == &[1, 4, 3]),
         "{err:?}"
     );
-    let err = tanh.network::<3, 4, 3, Tanh>().expect_err("readout size");
+    let err = tanh
+        .network::<RnnCell<3, 4>, 3, 4, 3>()
+        .expect_err("readout size");
     assert!(matches!(&err, OnnxError::Shape { .. }), "{err:?}");
 }
 
@@ -190,7 +173,7 @@ fn bytes_that_are_not_a_model_are_malformed() {
         // A truncated file parses or not, and never loads another model silently: whatever
         // loads is refused or has the sizes asked for.
         if let Ok(model) = OnnxModel::from_bytes(&good[..end]) {
-            let _ = model.network::<3, 4, 2, Tanh>();
+            let _ = model.network::<RnnCell<3, 4>, 3, 4, 2>();
         }
     }
     let missing = OnnxModel::read("tests/fixtures/onnx/no_such_file.onnx");
@@ -319,22 +302,12 @@ fn torch_onnx_export_of_a_bidirectional_rnn_with_a_readout() {
         .bidirectional_network::<3, 4, 8, 2, Tanh>()
         .expect("loads with its readout");
     let (_, _) = bidirectional_parity::<3, 4, 8>("torch_bidirectional_i3_h4_o2");
-    let hs = series::<8>(&case["hs"]);
-    let ys = series::<2>(&case["ys"]);
-    let u = f64::from(f32::EPSILON) / 2.0;
-    let gamma = 9.0 * u / (1.0 - 9.0 * u);
-    for (h, y) in hs.iter().zip(&ys) {
-        let scale = (0..2)
-            .map(|o| {
-                (0..8)
-                    .map(|k| f64::from((readout.weight()[(o, k)] * h[k]).abs()))
-                    .sum::<f64>()
-                    + f64::from(readout.bias()[o].abs())
-            })
-            .fold(0.0, f64::max);
-        let gap = (readout.logits(h) - y).amax();
-        assert!(f64::from(gap) <= 2.0 * gamma * scale, "logits {gap:e}");
-    }
+    check_logits(
+        "torch_bidirectional_i3_h4_o2",
+        &readout,
+        &series::<8>(&case["hs"]),
+        &series::<2>(&case["ys"]),
+    );
 }
 
 #[test]
@@ -348,8 +321,279 @@ fn a_gemm_readout() {
 fn a_batch_first_layout_loads_the_same_model() {
     let (batch_first, _) = case("helper_layout1_i3_h4_o2");
     let (twin, _) = case("helper_forward_i3_h4_o2");
-    let a = batch_first.network::<3, 4, 2, Tanh>().expect("loads");
-    let b = twin.network::<3, 4, 2, Tanh>().expect("loads");
+    let a = batch_first
+        .network::<RnnCell<3, 4>, 3, 4, 2>()
+        .expect("loads");
+    let b = twin.network::<RnnCell<3, 4>, 3, 4, 2>().expect("loads");
     assert_eq!(a.cell(), b.cell());
     assert_eq!(a.readout(), b.readout());
+}
+
+/// Direction `d` of one layer (`cell`) against the reference's run of that layer alone: each
+/// step from the reference's previous state (the forward direction's from step `t − 1`, the
+/// backward one's from step `t + 1`) and with the reference's input to the layer, within the
+/// cell's per-step budget. `out[t]` is the layer's output `[h_fwd; h_bwd]` (or `h`) at `t`.
+fn check_direction<const I: usize, const H: usize, const H2: usize, A: Activation>(
+    name: &str,
+    cell: &RnnCell<I, H, A>,
+    d: usize,
+    xs: &[SVector<f32, I>],
+    out: &[SVector<f32, H2>],
+    h0: SVector<f32, H>,
+) {
+    let half = |v: &SVector<f32, H2>| SVector::<f32, H>::from_fn(|j, _| v[d * H + j]);
+    let x_max = xs.iter().map(SVector::amax).fold(1.0_f32, f32::max);
+    let h_max = out
+        .iter()
+        .map(SVector::amax)
+        .fold(h0.amax().max(1.0), f32::max);
+    let budget = cell.error_budget(x_max, h_max).per_step;
+    let n = xs.len();
+    assert_eq!(out.len(), n, "{name}: one output per input");
+    for t in 0..n {
+        let previous = match (d, t) {
+            (0, 0) => h0,
+            (0, _) => half(&out[t - 1]),
+            (_, t) if t + 1 == n => h0,
+            (_, t) => half(&out[t + 1]),
+        };
+        let gap = (cell.step(&xs[t], &previous) - half(&out[t])).amax();
+        assert!(
+            gap <= budget,
+            "{name} direction {d} step {t}: {gap:e} over {budget:e}"
+        );
+    }
+}
+
+/// Rows `k·n ..` of the fixture's flattened `h0` (`[layers·dirs, 1, H]`) as states.
+fn h0_rows<const H: usize>(case: &Value, first: usize, n: usize) -> Vec<SVector<f32, H>> {
+    let flat: Vec<f32> = case["h0"]
+        .as_array()
+        .expect("h0")
+        .iter()
+        .map(|v| v.as_f64().expect("a number") as f32)
+        .collect();
+    flat.chunks_exact(H)
+        .skip(first)
+        .take(n)
+        .map(SVector::from_column_slice)
+        .collect()
+}
+
+/// `torch.onnx.export` of `nn.RNN(num_layers=2)` + `nn.Linear`: one `RNN` node per layer, the
+/// upper reading the lower's output through a `Squeeze`, each layer's zeros computed in the
+/// graph. Each layer against PyTorch's run of it alone, the readout against onnxruntime, and
+/// the network as those layers stepped in order, to the bit.
+#[test]
+fn torch_onnx_export_of_two_stacked_layers() {
+    let name = "torch_two_layers_i3_h4_o2";
+    let (model, case) = case(name);
+    let loaded = model.layers::<Stack2<3, 4>, 3, 4>().expect("loads");
+    assert_eq!(loaded.initial_state, InitialState::Zeros);
+    assert_eq!(loaded.nodes.len(), 2);
+    let xs = series::<3>(&case["xs"]);
+    let lower = series::<4>(&case["layers"][0]);
+    let upper = series::<4>(&case["layers"][1]);
+    check_direction(name, &loaded.layers.lower, 0, &xs, &lower, SVector::zeros());
+    check_direction(
+        name,
+        &loaded.layers.upper,
+        0,
+        &lower,
+        &upper,
+        SVector::zeros(),
+    );
+    let mut net: Rnn2<3, 4, 2> = model.network().expect("loads with its readout");
+    check_logits(name, net.readout(), &upper, &series::<2>(&case["ys"]));
+    let (mut h0, mut h1) = (SVector::zeros(), SVector::zeros());
+    for x in &xs {
+        h0 = loaded.layers.lower.step(x, &h0);
+        h1 = loaded.layers.upper.step(&h0, &h1);
+        assert_eq!(net.step(x), net.readout().logits(&h1));
+    }
+}
+
+/// Three ReLU layers called with a state: each layer's `initial_h` is a `Slice` of the graph
+/// input `h0`, the caller's, at the layer's rows.
+#[test]
+fn torch_onnx_export_of_three_layers_with_a_state_input() {
+    let name = "torch_three_layers_relu_h0_i4_h8_o3";
+    let (model, case) = case(name);
+    let loaded = model.layers::<Stack3<4, 8, Relu>, 4, 8>().expect("loads");
+    assert_eq!(loaded.initial_state, InitialState::Input("h0".to_owned()));
+    let h0 = h0_rows::<8>(&case, 0, 3);
+    let xs = series::<4>(&case["xs"]);
+    let outs: Vec<Vec<SVector<f32, 8>>> = (0..3).map(|k| series::<8>(&case["layers"][k])).collect();
+    check_direction(name, &loaded.layers.lower.lower, 0, &xs, &outs[0], h0[0]);
+    check_direction(
+        name,
+        &loaded.layers.lower.upper,
+        0,
+        &outs[0],
+        &outs[1],
+        h0[1],
+    );
+    check_direction(name, &loaded.layers.upper, 0, &outs[1], &outs[2], h0[2]);
+    let net = model
+        .network::<Stack3<4, 8, Relu>, 4, 8, 3>()
+        .expect("loads with its readout");
+    check_logits(name, net.readout(), &outs[2], &series::<3>(&case["ys"]));
+    // The caller's state is not in the file: the network starts from zeros until it is set.
+    assert_eq!(
+        net.initial_state(),
+        &<Stack3<4, 8, Relu> as Layers<4, 8>>::ZERO_STATE
+    );
+}
+
+/// `torch.onnx.export` of `nn.RNN(bidirectional=True, num_layers=2)`: the upper node reads the
+/// lower's `[h_fwd; h_bwd]` through `Transpose` and `Reshape`. Each direction of each layer
+/// against PyTorch, the readout against onnxruntime, and the stack as its layers run in turn.
+fn bidirectional_stack_parity<const I: usize, const H: usize, const H2: usize, const O: usize>(
+    name: &str,
+) -> elman::onnx::OnnxBiStack<I, H, H2, 1, Tanh> {
+    let (model, case) = case(name);
+    let stack = model
+        .bidirectional_stack::<I, H, H2, 1, Tanh>()
+        .expect("loads");
+    let h0 = match &stack.initial_state {
+        InitialState::Zeros => BiStates::ZERO,
+        InitialState::Input(input) => {
+            assert_eq!(input, "h0");
+            let rows = h0_rows::<H>(&case, 0, 4);
+            BiStates {
+                first: (rows[0], rows[1]),
+                upper: [(rows[2], rows[3])],
+            }
+        }
+        InitialState::Given(states) => *states,
+    };
+    let xs = series::<I>(&case["xs"]);
+    let lower = series::<H2>(&case["layers"][0]);
+    let upper = series::<H2>(&case["layers"][1]);
+    let layers = &stack.layers;
+    for (d, cell) in [&layers.first.forward, &layers.first.backward]
+        .into_iter()
+        .enumerate()
+    {
+        let h0 = if d == 0 { h0.first.0 } else { h0.first.1 };
+        check_direction(name, cell, d, &xs, &lower, h0);
+    }
+    for (d, cell) in [&layers.upper[0].forward, &layers.upper[0].backward]
+        .into_iter()
+        .enumerate()
+    {
+        let h0 = if d == 0 { h0.upper[0].0 } else { h0.upper[0].1 };
+        check_direction(name, cell, d, &lower, &upper, h0);
+    }
+    let readout = model.readout::<H2, O>().expect("the readout");
+    check_logits(name, &readout, &upper, &series::<O>(&case["ys"]));
+    let n = xs.len();
+    let (mut scratch, mut out) = (vec![SVector::zeros(); n], vec![SVector::zeros(); n]);
+    layers.run(&xs, &h0, &mut scratch, &mut out);
+    let (mut first, mut top) = (vec![SVector::zeros(); n], vec![SVector::zeros(); n]);
+    layers.first.run(&xs, &h0.first, &mut first);
+    layers.upper[0].run(&first, &h0.upper[0], &mut top);
+    assert_eq!(out, top);
+    stack
+}
+
+#[test]
+fn torch_onnx_export_of_two_bidirectional_layers() {
+    let stack = bidirectional_stack_parity::<3, 4, 8, 2>("torch_bidirectional_two_layers_i3_h4_o2");
+    assert_eq!(stack.initial_state, InitialState::Zeros);
+    let stack =
+        bidirectional_stack_parity::<2, 6, 12, 3>("torch_bidirectional_two_layers_h0_i2_h6_o3");
+    assert_eq!(stack.initial_state, InitialState::Input("h0".to_owned()));
+}
+
+/// A chain of another number of layers than the type asks for, forward layers from
+/// bidirectional nodes, RNNs that are not one chain, an RNN fed by an operator the crate does
+/// not run, and a `Transpose` that reorders the output: each refused, naming what.
+#[test]
+fn graphs_that_are_not_the_stack_asked_for_are_refused() {
+    let (two, _) = case("torch_two_layers_i3_h4_o2");
+    for err in [
+        two.rnn::<3, 4, Tanh>()
+            .map(|_| ())
+            .expect_err("one layer of two"),
+        two.network::<RnnCell<3, 4>, 3, 4, 2>()
+            .map(|_| ())
+            .expect_err("one layer"),
+        two.layers::<Stack3<3, 4>, 3, 4>()
+            .map(|_| ())
+            .expect_err("three layers"),
+    ] {
+        assert!(
+            matches!(&err, OnnxError::Layers { nodes, .. } if nodes.len() == 2),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("2 RNN layers"), "{err}");
+    }
+    let (bi, _) = case("torch_bidirectional_two_layers_i3_h4_o2");
+    let err = bi
+        .layers::<Stack2<3, 4>, 3, 4>()
+        .expect_err("bidirectional as forward");
+    assert!(
+        matches!(&err, OnnxError::Unsupported { what, .. } if what == "attribute direction"),
+        "{err:?}"
+    );
+    let err = bi
+        .bidirectional_stack::<3, 4, 8, 0, Tanh>()
+        .expect_err("one of two");
+    assert!(
+        matches!(&err, OnnxError::Layers { expected: 1, .. }),
+        "{err:?}"
+    );
+    let (stack, _) = case("torch_two_layers_i3_h4_o2");
+    let err = stack
+        .bidirectional_stack::<3, 4, 8, 1, Tanh>()
+        .expect_err("forward as bidirectional");
+    assert!(
+        matches!(&err, OnnxError::Unsupported { what, .. } if what == "attribute direction"),
+        "{err:?}"
+    );
+
+    let (two_rnns, case_json) = case("helper_two_rnns_i3_h4");
+    assert_eq!(case_json["expect"], "ManyRnns");
+    let err = two_rnns.rnn::<3, 4, Tanh>().expect_err("two RNNs");
+    assert!(
+        matches!(&err, OnnxError::ManyRnns { nodes } if nodes == &["rnn_a", "rnn_b"]),
+        "{err:?}"
+    );
+    let (relu_fed, _) = case("helper_fed_by_relu_i3_h4");
+    let err = relu_fed.rnn::<3, 4, Tanh>().expect_err("fed by a Relu");
+    assert!(
+        matches!(&err, OnnxError::Unsupported { node, what, detail } if node == "rnn0" && what == "input X" && detail.contains("relu0")),
+        "{err:?}"
+    );
+    let (transposed, _) = case("helper_reordering_transpose_i3_h4_o2");
+    transposed
+        .bidirectional::<3, 4, 8, Tanh>()
+        .expect("the layer itself loads");
+    let err = transposed.readout::<8, 2>().expect_err("reordered output");
+    assert!(
+        matches!(&err, OnnxError::Unsupported { what, detail, .. } if what == "output Y" && detail.contains("swap")),
+        "{err:?}"
+    );
+}
+
+/// Two layers built with `onnx.helper` (not by PyTorch): one initializer holds both layers'
+/// initial states, which `Slice` nodes cut per layer; each layer against onnxruntime's output
+/// for it, and the network starts from those states.
+#[test]
+fn stacked_layers_from_rows_of_one_initial_state_constant() {
+    let name = "helper_two_layers_sliced_h0_i3_h5_o2";
+    let (model, case) = case(name);
+    let loaded = model.layers::<Stack2<3, 5>, 3, 5>().expect("loads");
+    let h0 = h0_rows::<5>(&case, 0, 2);
+    assert_eq!(loaded.initial_state, InitialState::Given((h0[0], h0[1])));
+    assert_eq!(loaded.nodes, ["layer0", "layer1"]);
+    let xs = series::<3>(&case["xs"]);
+    let lower = series::<5>(&case["layers"][0]);
+    let upper = series::<5>(&case["layers"][1]);
+    check_direction(name, &loaded.layers.lower, 0, &xs, &lower, h0[0]);
+    check_direction(name, &loaded.layers.upper, 0, &lower, &upper, h0[1]);
+    let net: Rnn2<3, 5, 2> = model.network().expect("loads with its readout");
+    assert_eq!(net.initial_state(), &(h0[0], h0[1]));
+    check_logits(name, net.readout(), &upper, &series::<2>(&case["ys"]));
 }

@@ -253,3 +253,33 @@ pub fn series<const N: usize>(v: &serde_json::Value) -> Vec<SVector<f32, N>> {
         })
         .collect()
 }
+
+/// The readout's logits of the reference's states `hs` against the reference's `ys`, within
+/// `2·γ(H+1)·S_y` (`S_y` the largest row of `|W_y|·|h| + |b_y|`); returns the worst difference.
+pub fn check_logits<const H: usize, const O: usize>(
+    name: &str,
+    readout: &Readout<H, O>,
+    hs: &[SVector<f32, H>],
+    ys: &[SVector<f32, O>],
+) -> f32 {
+    let gamma = gamma(H + 1);
+    let mut worst = 0.0_f32;
+    assert_eq!(hs.len(), ys.len(), "{name}: as many logits as states");
+    for (h, y) in hs.iter().zip(ys) {
+        let scale = (0..O)
+            .map(|o| {
+                (0..H)
+                    .map(|k| f64::from((readout.weight()[(o, k)] * h[k]).abs()))
+                    .sum::<f64>()
+                    + f64::from(readout.bias()[o].abs())
+            })
+            .fold(0.0, f64::max);
+        let gap = (readout.logits(h) - y).amax();
+        assert!(
+            f64::from(gap) <= 2.0 * gamma * scale,
+            "{name} logits: {gap:e}"
+        );
+        worst = worst.max(gap);
+    }
+    worst
+}
