@@ -4,8 +4,10 @@
 //! two versions far more reliably than two bench runs. Then, within `B` and the same way, the
 //! pairs of `benches/realtime.rs`: `Rnn::process` against per-step calls over 1024 inputs.
 //! The `denormal` group times, for `A` and `B` interleaved, steps and banks with subnormal
-//! inputs, states and weights and a decaying input sequence, each over its normal twin. Run
-//! through `scripts/ab.sh REV`.
+//! inputs, states and weights and a decaying input sequence, each over its normal twin. The
+//! `tanh` group times the fast tanh of the AVX2+FMA and 512-bit backends, `A` and `B`
+//! interleaved: over a buffer, and through a chain of dependent evaluations. Run through
+//! `scripts/ab.sh REV`.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -334,13 +336,65 @@ macro_rules! denormal_bank_ab {
     }};
 }
 
+/// The fast tanh of 4096 values (`Backend::tanh_into`) and of a chain of 256 dependent
+/// evaluations (`probe::floor_chain` with no multiply-add), on the AVX2+FMA and the 512-bit
+/// backends, `A` and `B` interleaved; then, for each side, the 512-bit backend's buffer
+/// throughput over the AVX2+FMA backend's.
+fn tanh_ab() {
+    const N: usize = 4096;
+    const CHAIN: usize = 256;
+    let xs: Vec<f32> = (0..N).map(|i| (i as f32 / N as f32) * 12.0 - 6.0).collect();
+    let mut out = vec![0.0_f32; N];
+    let pairs = [
+        (
+            "avx2+fma",
+            elman_a::Backend::avx2_fma(),
+            elman::Backend::avx2_fma(),
+        ),
+        (
+            "avx512",
+            elman_a::Backend::avx512(),
+            elman::Backend::avx512(),
+        ),
+    ];
+    let mut buffers = Vec::new();
+    for (name, a, b) in pairs {
+        let (Some(a), Some(b)) = (a, b) else {
+            println!("tanh {name}: not on this CPU");
+            continue;
+        };
+        let (mut ta, mut tb, mut la, mut lb) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
+        for _ in 0..ROUNDS {
+            ta = ta.min(time(|| a.tanh_into(black_box(&xs), &mut out), 2000));
+            tb = tb.min(time(|| b.tanh_into(black_box(&xs), &mut out), 2000));
+            let chain_a = || elman_a::kernel::probe::floor_chain(a, CHAIN, 0, 0, black_box(0.7));
+            let chain_b = || elman::kernel::probe::floor_chain(b, CHAIN, 0, 0, black_box(0.7));
+            la = la.min(time(chain_a, 2000));
+            lb = lb.min(time(chain_b, 2000));
+        }
+        println!(
+            "tanh {name:8} {N} values  A {ta:8.1}  B {tb:8.1} ns  B/A {:.2};  chain of {CHAIN}  A {la:8.1}  B {lb:8.1} ns  B/A {:.2}",
+            tb / ta,
+            lb / la
+        );
+        buffers.push((ta, tb));
+    }
+    if let [(a2, b2), (a5, b5)] = buffers[..] {
+        println!(
+            "tanh buffer throughput, avx512 over avx2+fma: A {:.2}  B {:.2}",
+            a2 / a5,
+            b2 / b5
+        );
+    }
+}
+
 fn main() {
     let rev = std::env::args().nth(1).unwrap_or_default();
     println!(
         "A = {rev}, B = the working tree; {}",
         elman::kernel::probe::build_info()
     );
-    // AB_ONLY=step,bank,process,pairs runs only those groups.
+    // AB_ONLY=step,bank,process,pairs,denormal,tanh runs only those groups.
     let only = std::env::var("AB_ONLY").unwrap_or_default();
     let run = |group: &str| only.is_empty() || only.split(',').any(|o| o == group);
     if run("step") {
@@ -384,5 +438,8 @@ fn main() {
         denormal_ab!(1, 16);
         denormal_ab!(64, 128);
         denormal_bank_ab!(1, 16, 32);
+    }
+    if run("tanh") {
+        tanh_ab();
     }
 }
