@@ -33,12 +33,8 @@
 //! Each multiply-add is either a multiply and an add, each rounded (the *unfused* path:
 //! [`fast_tanh`], [`fast_tanh_x4`], [`fast_tanh_x8`] and the portable kernel, on every machine),
 //! or a fused multiply-add, rounded once (the *fused* path: [`fast_tanh_fused`] and the AVX2+FMA
-//! and AVX-512 kernels). Each path gives the same bits in its scalar and vector forms; the two
-//! paths differ from each other in the last bits. The 512-bit kernel forms `P / Q` without a
-//! division (a reciprocal estimate, a Newton step and a correction), and gives the division's
-//! bits for every input, on any CPU: the exhaustive test below checks the quotient for every
-//! polynomial argument and every reciprocal that the Newton step can give from an estimate
-//! within the instruction's bound.
+//! kernel). Each path gives the same bits in its scalar and vector forms; the two paths differ
+//! from each other in the last bits.
 //!
 //! # The contract, verified over all 2^32 inputs against `f64::tanh`
 //!
@@ -150,84 +146,17 @@ fn scalar(x: f32, madd: impl Fn(f32, f32, f32) -> f32) -> f32 {
     };
     // The polynomials' argument, floored (NaN passes: the comparison is false for it).
     let s = if a < POLY_FLOOR { POLY_FLOOR } else { a };
-    let (p, q) = terms(s, madd);
+    let t = s * s;
+    let t2 = t * t;
+    // Estrin: P = (1 + p1·t) + t²·(p2 + p3·t + p4·t²), likewise Q.
+    let p = madd(madd(madd(P4, t, P3), t, P2), t2, madd(P1, t, 1.0));
+    let q = madd(madd(madd(Q4, t, Q3), t, Q2), t2, madd(Q1, t, 1.0));
     let r = a * (p / q);
     // min(1, r), NaN passing: R exceeds 1 from a ≈ 9.04 on (it is fitted on [0, 9]), and by
     // a = 10 so far that every rounding of it is ≥ 1, so the result there is exactly 1.
     let r = if 1.0 < r { 1.0 } else { r };
     // sign(x)·r, by copying the sign bit: exactly odd, and −0 stays −0.
     f32::from_bits(r.to_bits() | (x.to_bits() & SIGN))
-}
-
-/// `(P(s²), Q(s²))`, the numerator and denominator of `R(s) / s`, for a polynomial argument `s`
-/// (`|x|` capped and floored), with the given multiply-add.
-#[inline(always)]
-pub(crate) fn terms(s: f32, madd: impl Fn(f32, f32, f32) -> f32) -> (f32, f32) {
-    let t = s * s;
-    let t2 = t * t;
-    // Estrin: P = (1 + p1·t) + t²·(p2 + p3·t + p4·t²), likewise Q.
-    let p = madd(madd(madd(P4, t, P3), t, P2), t2, madd(P1, t, 1.0));
-    let q = madd(madd(madd(Q4, t, Q3), t, Q2), t2, madd(Q1, t, 1.0));
-    (p, q)
-}
-
-// The quotient without a division (the 512-bit backend's), and why it is `p / q` correctly
-// rounded for every input.
-//
-// A 16-lane division occupies the divider twice as long as an 8-lane one; the 512-bit backend
-// forms `p / q` instead from a reciprocal estimate `r0` (`vrcp14ps`), one Newton step
-// (`reciprocal_step`) and Markstein's correction (`corrected_quotient`), and must still give
-// the division's bits, on every CPU:
-//
-// 1. The operands are bounded. Every input reaches the polynomials as `s` in
-//    `[POLY_FLOOR, FAST_TANH_CLAMP]` (a NaN takes the floor, ±inf and large `|x|` the cap), where
-//    `P` and `Q` increase from 1: `p` in `[1, 72)`, `q` in `[1, 713)`. No zero, infinity, NaN or
-//    subnormal reaches the quotient, and nothing below overflows or underflows.
-// 2. The estimate: `vrcp14ps` promises `|1 − q·r0| < 2^-14` and no more; its bits may differ from
-//    one CPU to another. Nothing below assumes more.
-// 3. The Newton step: `r0 + r0·(1 − q·r0)` is exactly `(1/q)·(1 − ε²)` with `ε = 1 − q·r0`; the
-//    fused `1 − q·r0` is rounded to within `2^-38`, so before its one rounding the step lies in
-//    `(1/q)·[1 − 2^-27, 1 + 2^-37]`, and `r1` is one of the at most two `f32`s that round from
-//    that interval: `1/q` correctly rounded or a neighbour, whichever `r0` was.
-// 4. The correction: `y = p·r1` is within 2.2 ulps of `p/q`, and `y + (p − q·y)·r1`, two fused
-//    operations, is `p/q − (p/q − y)·(1 − q·r1)` up to the rounding of `p − q·y`: within
-//    `2^-45·p/q` of `p/q`, so its one rounding gives `p/q` correctly rounded unless `p/q` lies
-//    that close to a midpoint between two `f32`s. A quotient of two `f32`s can come as close as
-//    `2^-49·p/q` to one, so the bound alone does not exclude a wrong rounding; but
-// 5. the inputs are finite: `tests/tanh_exhaustive.rs` checks, for every `s` of (1) and every
-//    `r1` that (3) allows, that the correction gives the bits of `p / q`, and the tanh itself over
-//    all 2^32 inputs on every backend the CPU runs.
-//
-// The two steps are written once, over the vector type and its fused operations (`madd(a, b, c)
-// = a·b + c` and `nmadd(a, b, c) = c − a·b`, each rounded once): the 512-bit backend runs them on
-// 16 lanes, and the exhaustive test on `f32`.
-
-/// One Newton step for `1/q` from an estimate `r`: `r + r·(1 − q·r)`, fused.
-#[inline(always)]
-pub(crate) fn reciprocal_step<V: Copy>(
-    q: V,
-    r: V,
-    one: V,
-    madd: impl Fn(V, V, V) -> V,
-    nmadd: impl Fn(V, V, V) -> V,
-) -> V {
-    madd(nmadd(q, r, one), r, r)
-}
-
-/// `p / q` from `r`, a reciprocal of `q` from [`reciprocal_step`], without a division: `y = p·r`
-/// corrected to `y + (p − q·y)·r`, fused (Markstein's correction). For the fast tanh's `p` and
-/// `q`, the bits of `p / q` (see above).
-#[inline(always)]
-pub(crate) fn corrected_quotient<V: Copy>(
-    p: V,
-    q: V,
-    r: V,
-    mul: impl Fn(V, V) -> V,
-    madd: impl Fn(V, V, V) -> V,
-    nmadd: impl Fn(V, V, V) -> V,
-) -> V {
-    let y = mul(p, r);
-    madd(nmadd(q, y, p), r, y)
 }
 
 /// Defines the fast tanh on one `wide` vector type: the operations of [`fast_tanh`], lane by

@@ -188,9 +188,7 @@ impl Backend {
     /// transposition of a bank's inputs run on the AVX-512VL kernel, with its bits: there a
     /// 16-lane vector leaves fewer, longer accumulator chains, or is half padding, and was
     /// measured no faster. Elsewhere its
-    /// additions come in another order than the 8-lane backends', within the error budget. Its
-    /// fast tanh forms its quotient without a division, with the division's bits for every input
-    /// (see [`tanh`](crate::tanh)).
+    /// additions come in another order than the 8-lane backends', within the error budget.
     #[inline]
     #[must_use]
     pub fn avx512() -> Option<Self> {

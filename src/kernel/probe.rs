@@ -1,37 +1,10 @@
 //! Loops that time the machine's floors on a backend, for the benchmarks: the latency of a
 //! chain of multiply-adds and a tanh, the multiply-add peak, and the read bandwidth of a cache
-//! level; and the steps of the fast tanh's quotient on `f32`, for its exhaustive test. They are
-//! instruments, not part of the model's API: hidden from the docs, and free to change with the
-//! benchmarks and tests that use them.
+//! level. They are instruments, not part of the model's API: hidden from the docs, and free to
+//! change with the benchmarks that use them.
 
 use super::Backend;
 use super::simd::{Kernel, Simd};
-use crate::math::fmaf;
-use crate::tanh;
-
-/// The smallest polynomial argument of the fast tanh: every input reaches its polynomials as
-/// some `s` in `POLY_FLOOR..=FAST_TANH_CLAMP`.
-pub const POLY_FLOOR: f32 = tanh::POLY_FLOOR;
-
-/// `(P(s²), Q(s²))` of the fast tanh for the polynomial argument `s`, on the fused path: the
-/// numerator and denominator of its quotient.
-#[must_use]
-pub fn tanh_terms(s: f32) -> (f32, f32) {
-    tanh::terms(s, fmaf)
-}
-
-/// The Newton step of the 512-bit backend's tanh, on `f32`: `1/q` refined from the estimate `r`.
-#[must_use]
-pub fn tanh_reciprocal_step(q: f32, r: f32) -> f32 {
-    tanh::reciprocal_step(q, r, 1.0, fmaf, |a, b, c| fmaf(-a, b, c))
-}
-
-/// The 512-bit backend's tanh quotient without a division, on `f32`: `p / q` from `r`, a
-/// reciprocal of `q` from [`tanh_reciprocal_step`].
-#[must_use]
-pub fn tanh_quotient(p: f32, q: f32, r: f32) -> f32 {
-    tanh::corrected_quotient(p, q, r, |a, b| a * b, fmaf, |a, b, c| fmaf(-a, b, c))
-}
 
 /// A latency floor of a step, as a loop to time: `steps` times, `fmas` multiply-adds, `adds`
 /// additions and one fast tanh on a vector, each operation waiting for the one before.

@@ -19,7 +19,7 @@
 //!
 //! The arithmetic mirrors the portable backend operation for operation, with one difference:
 //! `madd` is fused (one rounding). The fast tanh here gives the bits of
-//! [`fast_tanh_fused`](crate::fast_tanh_fused), the 512-bit one without a division.
+//! [`fast_tanh_fused`](crate::fast_tanh_fused).
 
 #![allow(
     unsafe_code,
@@ -32,10 +32,10 @@ use core::arch::x86_64::{
     _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_max_ps, _mm256_min_ps,
     _mm256_mul_ps, _mm256_or_ps, _mm256_permutevar8x32_ps, _mm256_set1_ps, _mm256_setzero_ps,
     _mm256_storeu_ps, _mm512_abs_ps, _mm512_add_ps, _mm512_and_si512, _mm512_castps_si512,
-    _mm512_castsi512_ps, _mm512_cmp_ps_mask, _mm512_cvtph_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps,
+    _mm512_castsi512_ps, _mm512_cmp_ps_mask, _mm512_cvtph_ps, _mm512_div_ps, _mm512_fmadd_ps,
     _mm512_loadu_ps, _mm512_mask_mov_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
-    _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_or_si512, _mm512_rcp14_ps,
-    _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_or_si512, _mm512_set1_epi32,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 use core::sync::atomic::AtomicU8;
 
@@ -43,10 +43,7 @@ use super::simd::{Element, Kernel, Shuffle8, Simd, padded, put, window};
 use super::step::{Weights, chunk_step};
 use crate::F16;
 use crate::activation::Activation;
-use crate::tanh::{
-    FAST_TANH_CLAMP, P1, P2, P3, P4, POLY_FLOOR, Q1, Q2, Q3, Q4, corrected_quotient,
-    reciprocal_step,
-};
+use crate::tanh::{FAST_TANH_CLAMP, P1, P2, P3, P4, POLY_FLOOR, Q1, Q2, Q3, Q4};
 
 /// A token for a backend whose vectors are 8 lanes (ymm) of AVX2 and FMA, with the tiling its
 /// register file allows.
@@ -368,10 +365,7 @@ impl Simd for Avx512 {
         unsafe { _mm512_add_ps(a, b) }
     }
 
-    /// The 8-lane tanh's operations in the same order, on 16 lanes, but for the quotient
-    /// `p / q`: a reciprocal estimate, a Newton step and Markstein's correction instead of the
-    /// division (whose 16 lanes take the divider twice as long as 8), with the division's bits
-    /// for every input (the argument is in `crate::tanh`, beside the two steps): the same bits.
+    /// The 8-lane tanh's operations in the same order, on 16 lanes: the same bits.
     #[inline(always)]
     fn tanh(self, x: __m512) -> __m512 {
         // SAFETY: see the impl.
@@ -394,11 +388,14 @@ impl Simd for Avx512 {
                 t2,
                 fma(k(Q1), t, k(1.0)),
             );
-            let nmadd = |a: __m512, b: __m512, c: __m512| _mm512_fnmadd_ps(a, b, c);
-            let reciprocal = reciprocal_step(q, _mm512_rcp14_ps(q), k(1.0), fma, nmadd);
-            let mul = |a: __m512, b: __m512| _mm512_mul_ps(a, b);
-            let quotient = corrected_quotient(p, q, reciprocal, mul, fma, nmadd);
-            let r = _mm512_min_ps(k(1.0), _mm512_mul_ps(a, quotient));
+            // A division, though 16 lanes take the divider twice as long as 8. A form without
+            // one (a `vrcp14ps` estimate, a Newton step and Markstein's correction; `git log -S
+            // _mm512_rcp14_ps` finds it, with the argument that it gives the division's bits for
+            // every input and the exhaustive test of that) issues the estimate and five
+            // multiplications or multiply-adds on the two vector ports, which the rest of the
+            // tanh already keeps about as busy as the divider: it was slower, both timed on
+            // Zen 4 and as llvm-mca schedules it for Intel's cores with two 512-bit FMA units.
+            let r = _mm512_min_ps(k(1.0), _mm512_mul_ps(a, _mm512_div_ps(p, q)));
             _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(r), sign))
         }
     }
