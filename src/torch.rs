@@ -32,7 +32,8 @@
 //!   too (an `nn.Linear` holds `weight` and `bias`), [`rnn_cell`](StateDict::rnn_cell) of layer
 //!   `k` the tensors of that layer (names under `{prefix}.` with `_l{k}` not followed by a digit,
 //!   such as `weight_ih_l0_reverse`; a stack may load layer by layer) and of [`Layer::Cell`]
-//!   everything under `{prefix}.`. The empty prefix owns the whole file.
+//!   everything under `{prefix}.`. The empty prefix owns the whole file, and so does
+//!   [`network`](StateDict::network): the RNN and its readout are the whole model.
 //!   A tensor left over (the `*_reverse` half of a bidirectional layer, `weight_hr_l0` of a
 //!   `proj_size` model, `weight_g` of weight norm, a layer beyond the ones asked for) is
 //!   [`LoadError::Unused`], naming them all; if whole layers are all that is left,
@@ -834,7 +835,9 @@ impl StateDict {
     /// A whole network: the `nn.RNN` under `rnn_prefix` (as [`rnn`](Self::rnn) loads it, one
     /// [`RnnCell`] or a [`Stack`] of them) and the `nn.Linear` under `head_prefix` (as
     /// [`readout`](Self::readout) loads it), starting from a zero state. Each prefix is checked
-    /// for unused tensors as those two check theirs.
+    /// for unused tensors as those two check theirs, and a network owns the whole file: a tensor
+    /// under neither prefix (another module, such as a second `nn.Linear` after the head) is
+    /// unused too.
     ///
     /// ```
     /// use elman::torch::StateDict;
@@ -850,7 +853,8 @@ impl StateDict {
     ///
     /// # Errors
     ///
-    /// As [`rnn`](Self::rnn), then as [`readout`](Self::readout).
+    /// As [`rnn`](Self::rnn), then as [`readout`](Self::readout), then [`LoadError::Unused`]
+    /// naming the tensors under neither prefix.
     pub fn network<L, const I: usize, const H: usize, const O: usize>(
         &self,
         rnn_prefix: &str,
@@ -861,7 +865,20 @@ impl StateDict {
     {
         let layers = self.rnn::<L>(rnn_prefix)?;
         let readout = self.readout(head_prefix)?;
+        self.reject_outside(rnn_prefix, head_prefix)?;
         Ok(Network::new(layers, readout))
+    }
+
+    /// [`LoadError::Unused`] for the tensors under neither prefix (unless the options ignore
+    /// them): a network is the whole model, and a module beside the RNN and its readout (a
+    /// second `nn.Linear`, an embedding) would make it another one.
+    fn reject_outside(&self, rnn_prefix: &str, head_prefix: &str) -> Result<(), LoadError> {
+        self.reject_unused(
+            "",
+            |n| under(rnn_prefix, n).is_none() && under(head_prefix, n).is_none(),
+            &[],
+            None,
+        )
     }
 
     /// [`LoadError::Unused`] for the tensors of `layer` under `prefix` that its cell does not
@@ -1212,6 +1229,7 @@ impl StateDict {
         let (layers, readout) = network.weights_mut();
         self.rnn_into(rnn_prefix, layers)?;
         self.readout_into(head_prefix, readout)?;
+        self.reject_outside(rnn_prefix, head_prefix)?;
         Ok(network)
     }
 

@@ -615,3 +615,30 @@ fn a_weight_beyond_half_range_is_named_when_loaded_as_a_half_cell() {
     let f32_cell: RnnCell<3, 2> = state.rnn("rnn").expect("loads");
     assert_eq!(half, HalfCell::from_cell(&f32_cell).expect("in range"));
 }
+
+/// A network is the whole model: a module beside the RNN and its readout (a second head, an
+/// embedding) is unused, as `load_state_dict(strict=True)` would say of a model without it; the
+/// parts still load alone, and ignoring unused tensors loads the network.
+#[test]
+fn a_network_owns_the_whole_file() {
+    let mut tensors = rnn_3x2();
+    tensors.push(("head.weight", vec![1, 2], vec![2.0, 3.0]));
+    tensors.push(("head.bias", vec![1], vec![0.5]));
+    tensors.push(("head2.weight", vec![1, 1], vec![4.0]));
+    let state = StateDict::from_bytes(&file(&tensors)).unwrap();
+    let err = state
+        .network::<RnnCell<3, 2>, 3, 2, 1>("rnn", "head")
+        .unwrap_err();
+    assert_eq!(unused(&err, ""), ["head2.weight"]);
+    assert!(err.to_string().starts_with("the state dict holds"), "{err}");
+    let err = state
+        .network_boxed::<RnnCell<3, 2>, 3, 2, 1>("rnn", "head")
+        .unwrap_err();
+    assert_eq!(unused(&err, ""), ["head2.weight"]);
+    assert!(state.rnn::<RnnCell<3, 2>>("rnn").is_ok());
+    assert!(state.readout::<2, 1>("head").is_ok());
+    let net = ignoring_unused(state)
+        .network::<RnnCell<3, 2>, 3, 2, 1>("rnn", "head")
+        .expect("loads with head2 ignored");
+    assert_eq!(net.readout().bias()[0], 0.5);
+}
