@@ -191,6 +191,55 @@ def torch_cases():
         print("wrote", name)
 
 
+def torch_head_cases():
+    """What torch exports for other heads: a batch_first RNN (Transposes around it), a
+    classifier of whole sequences reading the last step through a softmax (Gather, Softmax),
+    and a two-layer head (Linear, Relu, Linear) that the loader must refuse."""
+    import torch
+
+    class Model(torch.nn.Module):
+        def __init__(self, kind):
+            super().__init__()
+            self.kind = kind
+            self.rnn = torch.nn.RNN(3, 4, batch_first=kind == "batch_first")
+            self.head = torch.nn.Linear(4, 2)
+            self.head2 = torch.nn.Linear(2, 2) if kind == "two_heads" else None
+
+        def forward(self, x):
+            y, _ = self.rnn(x)
+            if self.kind == "last_step_softmax":
+                return self.head(y[-1]).softmax(-1)
+            logits = self.head(y)
+            return self.head2(torch.relu(logits)) if self.head2 is not None else logits
+
+    t = 30
+    for seed, kind in enumerate(["batch_first", "last_step_softmax", "two_heads"], start=30):
+        name = f"torch_{kind}_i3_h4_o2"
+        torch.manual_seed(seed)
+        model = Model(kind).eval()
+        x = torch.randn(1, t, 3) if kind == "batch_first" else torch.randn(t, 1, 3)
+        path = OUT / f"{name}.onnx"
+        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17,
+                          input_names=["x"], output_names=["out"])
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        (out,) = session.run(None, {"x": x.numpy()})
+        with torch.no_grad():
+            hs, _ = model.rnn(x)
+        steps = x[0] if kind == "batch_first" else x[:, 0, :]
+        hs = hs[0] if kind == "batch_first" else hs[:, 0, :]
+        case = {"name": name, "source": f"torch {torch.__version__} onnx.export (dynamo=False), "
+                f"onnxruntime {ort.__version__}",
+                "expect": "Unsupported" if kind == "two_heads" else "loads",
+                "xs": steps.tolist(), "hs": hs.tolist()}
+        if kind == "batch_first":
+            case["ys"] = out.reshape(t, -1).tolist()
+        elif kind == "last_step_softmax":
+            # The probabilities of the last step only.
+            case["probabilities"] = out.reshape(-1).tolist()
+        (OUT / f"{name}.json").write_text(json.dumps(case))
+        print("wrote", name)
+
+
 def layer_outputs(torch, rnn, x, h0):
     """Each layer of a stacked nn.RNN run on its own, with the stack's weights and h0 rows."""
     dirs = 2 if rnn.bidirectional else 1
@@ -326,6 +375,10 @@ def main():
     stacked_helper_case()
     refused_cases()
     torch_cases()
+    try:
+        torch_head_cases()
+    except ImportError:
+        print("torch not installed: the torch head fixtures are left as they are")
 
 
 if __name__ == "__main__":

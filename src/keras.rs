@@ -57,6 +57,8 @@ pub enum KerasError {
         expected: &'static str,
         /// The class in the file, if the layer is there.
         found: Option<String>,
+        /// The file's layers, `name (class)`, when the layer is not there.
+        present: Vec<String>,
     },
     /// A layer's configuration the crate cannot run, or not the cell type's.
     Config {
@@ -89,10 +91,18 @@ impl fmt::Display for KerasError {
                 layer,
                 expected,
                 found: Some(found),
+                ..
             } => write!(f, "layer `{layer}` is a {found}, not a {expected}"),
             Self::Layer {
-                layer, expected, ..
-            } => write!(f, "no layer `{layer}` ({expected}) in the file"),
+                layer,
+                expected,
+                present,
+                ..
+            } => write!(
+                f,
+                "no layer `{layer}` ({expected}) in the file; its layers: {}",
+                present.join(", ")
+            ),
             Self::Config {
                 layer,
                 key,
@@ -152,16 +162,8 @@ impl<const I: usize, const H: usize, A: Activation> SimpleRnn<I, H, A> {
     }
 }
 
-/// What a Keras `Dense` readout applies to its logits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Head {
-    /// Nothing: the readout's logits are the layer's output.
-    Linear,
-    /// [`softmax`](crate::softmax) of the logits.
-    Softmax,
-    /// [`sigmoid`](crate::sigmoid) of the logits.
-    Sigmoid,
-}
+/// What a Keras `Dense` readout applies to its logits: the crate's `Head`, re-exported here.
+pub use crate::readout::Head;
 
 /// A `SimpleRNN` + `Dense` model as a streaming network.
 #[derive(Clone, Debug)]
@@ -222,6 +224,20 @@ impl KerasModel {
             .map(String::as_str)
     }
 
+    /// The file's layers, `name (class)`, in name order.
+    fn layers(&self) -> Vec<String> {
+        let mut layers: Vec<String> = self
+            .metadata
+            .iter()
+            .filter_map(|(key, class)| {
+                let name = key.strip_suffix(".class")?;
+                Some(format!("{name} ({class})"))
+            })
+            .collect();
+        layers.sort();
+        layers
+    }
+
     /// An error unless `layer` is of `class`.
     fn expect_class(&self, layer: &str, class: &'static str) -> Result<(), KerasError> {
         match self.config(layer, "class") {
@@ -230,6 +246,11 @@ impl KerasModel {
                 layer: layer.to_owned(),
                 expected: class,
                 found: found.map(str::to_owned),
+                present: if found.is_some() {
+                    Vec::new()
+                } else {
+                    self.layers()
+                },
             }),
         }
     }

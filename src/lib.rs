@@ -45,7 +45,7 @@ pub use nalgebra;
 /// [`strategies`] return (feature `proptest`).
 #[cfg(feature = "proptest")]
 pub use proptest;
-pub use readout::{Readout, argmax, log_softmax, one_hot, one_hot_argmax, sigmoid, softmax};
+pub use readout::{Head, Readout, argmax, log_softmax, one_hot, one_hot_argmax, sigmoid, softmax};
 pub use rnn::{Network, OnSwap, Rnn, Rnn2, Rnn3, Rnn4};
 pub use tanh::{
     FAST_TANH_CLAMP, FAST_TANH_MAX_ABS_ERROR, FAST_TANH_MAX_ULP_ERROR, FAST_TANH_TINY, fast_tanh,

@@ -4,8 +4,17 @@
 //! ```text
 //! RNN:   H_t = f(X_t·W^T + H_{t−1}·R^T + Wb + Rb)      W: [dirs, H, I]   R: [dirs, H, H]   B: [dirs, 2H]
 //! then:  Y → (Squeeze | Transpose | Reshape | Identity)* → MatMul(·, W_y) → Add(b_y)    or Gemm
+//!          → (Softmax | Sigmoid)?
 //!        Y → (Squeeze | Transpose | Reshape | Identity)* → the X of the next layer's RNN
 //! ```
+//!
+//! A `Transpose` on the way may swap the time and batch axes (`batch_first` models) or put a
+//! bidirectional node's directions side by side, never move a step's values apart; a `Gather`
+//! of the last step (`y[-1]`, a classifier of whole sequences) loads the same readout, which
+//! [`Network::process_last`] then applies to the last step only. A `Softmax` over the outputs
+//! or a `Sigmoid` after the readout is the model's reading of the logits:
+//! [`OnnxModel::readout_and_head`] loads it, and [`OnnxModel::network`] (whose output is the
+//! logits) refuses the file rather than drop it.
 //!
 //! Which files load: `RNN` nodes that run forward (`direction` absent or `"forward"`), in
 //! reverse (`"reverse"`: see [`OnnxRnn::run_sequence`]) or both ways (`"bidirectional"`, as a
@@ -48,7 +57,7 @@ use crate::activation::{Activation, Kind};
 use crate::bidirectional::{BiStack, BiStates, Bidirectional, Pair};
 use crate::cell::RnnCell;
 use crate::layers::Layers;
-use crate::readout::Readout;
+use crate::readout::{Head, Readout};
 use crate::rnn::Network;
 use crate::stack::Stack;
 
@@ -207,6 +216,15 @@ pub enum OnnxError {
         /// The shape in the file.
         found: Vec<usize>,
     },
+    /// The node's `hidden_size` attribute is not the cell type's `H`.
+    HiddenSize {
+        /// The node's name.
+        node: String,
+        /// The cell type's `H`.
+        expected: usize,
+        /// The attribute's value.
+        found: i64,
+    },
     /// A tensor's element type is not a float the loader converts (f32, f64, f16, bf16).
     Dtype {
         /// The tensor's name.
@@ -280,6 +298,14 @@ impl fmt::Display for OnnxError {
                 f,
                 "tensor `{name}` has shape {found:?}, expected {expected:?}"
             ),
+            Self::HiddenSize {
+                node,
+                expected,
+                found,
+            } => write!(
+                f,
+                "node `{node}` has hidden_size {found}; the cell type's H is {expected}"
+            ),
             Self::Dtype { name, found } => write!(
                 f,
                 "tensor `{name}` has ONNX data type {found}; float, double, float16 and bfloat16 \
@@ -350,7 +376,11 @@ pub enum InitialState<S> {
     Zeros,
     /// An initializer or constant of the file.
     Given(S),
-    /// A graph input of this name: the caller supplies it (set it with `Rnn::set_state`).
+    /// A graph input of this name: the caller supplies it. A network loaded from the file
+    /// starts from zeros; give it the caller's state with
+    /// [`Network::set_initial_state`](crate::Network::set_initial_state) (which
+    /// [`reset`](crate::Network::reset) returns to), every layer's rows of the input
+    /// (`[layers · dirs, 1, H]`) in the order of the layers' state (`(h_l0, h_l1)` for two).
     Input(String),
 }
 
@@ -919,8 +949,27 @@ impl OnnxModel {
     }
 
     /// The forward `RNN` node(s) (as [`layers`](Self::layers) loads them) and the readout that
-    /// follows the last one, as a network starting from the file's initial state (zeros when
-    /// the caller supplies it: see [`OnnxLayers::initial_state`]).
+    /// follows the last one, as a network starting from the file's initial state. When the graph
+    /// takes the initial state as an input, the network starts from zeros:
+    /// [`layers`](Self::layers) says so ([`InitialState::Input`]), and
+    /// [`Network::set_initial_state`] gives it the caller's state.
+    ///
+    /// ```
+    /// use elman::onnx::{InitialState, OnnxModel};
+    /// use elman::stack::Stack3;
+    /// use elman::nalgebra::SVector;
+    /// use elman::Relu;
+    ///
+    /// // `nn.RNN(4, 8, num_layers=3, nonlinearity='relu')` + `nn.Linear(8, 3)`, exported
+    /// // called as `model(x, h0)`: `h0` is a graph input of shape [3, 1, 8].
+    /// let model = OnnxModel::read("tests/fixtures/onnx/torch_three_layers_relu_h0_i4_h8_o3.onnx")?;
+    /// let mut net = model.network::<Stack3<4, 8, Relu>, 4, 8, 3>()?;
+    /// let loaded = model.layers::<Stack3<4, 8, Relu>, 4, 8>()?;
+    /// assert_eq!(loaded.initial_state, InitialState::Input("h0".to_owned()));
+    /// let h0: [SVector<f32, 8>; 3] = [SVector::from_element(0.5); 3];
+    /// net.set_initial_state(((h0[0], h0[1]), h0[2]));
+    /// # Ok::<(), elman::onnx::OnnxError>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -952,11 +1001,48 @@ impl OnnxModel {
     /// `Transpose` between that reorders the steps' values, or [`OnnxError::Shape`] when the
     /// readout is not `H → O`.
     pub fn readout<const H: usize, const O: usize>(&self) -> Result<Readout<H, O>, OnnxError> {
+        let (readout, head, after) = self.readout_head::<H, O>()?;
+        match (head, after) {
+            (Head::Linear, _) | (_, None) => Ok(readout),
+            (_, Some(node)) => Err(unsupported(
+                node,
+                "operator after the readout",
+                format!(
+                    "{}: the model's output is a reading of the logits, which the network does \
+                     not apply; OnnxModel::readout_and_head loads the readout with it",
+                    node.op_type
+                ),
+            )),
+        }
+    }
+
+    /// The readout after the last `RNN` node (as [`readout`](Self::readout) finds it) and the
+    /// reading of its logits that the graph applies after it: a `Softmax` over the outputs
+    /// (`axis` −1) or a `Sigmoid` ([`Head::apply`] computes the model's output from the
+    /// logits), or none.
+    ///
+    /// # Errors
+    ///
+    /// As [`readout`](Self::readout), but a `Softmax` or `Sigmoid` after the readout loads.
+    pub fn readout_and_head<const H: usize, const O: usize>(
+        &self,
+    ) -> Result<(Readout<H, O>, Head), OnnxError> {
+        let (readout, head, _) = self.readout_head::<H, O>()?;
+        Ok((readout, head))
+    }
+
+    /// The readout, the reading after it, and the node that applies that reading.
+    fn readout_head<const H: usize, const O: usize>(
+        &self,
+    ) -> Result<(Readout<H, O>, Head, Option<&NodeProto>), OnnxError> {
         let chain = self.chain()?;
         let node = chain[chain.len() - 1];
         let layout = attribute(node, "layout").map_or(0, |a| a.i);
         let name = node_name(node);
         let mut value = node.output.first().cloned().unwrap_or_default();
+        // The time axis of `value`: 0 in a layout-0 output `[T, dirs, 1, H]`, 1 in a layout-1
+        // one; `None` once unknown or gone (a `Gather` of the last step).
+        let mut time = Some(layout);
         for _ in 0..MAX_PATH {
             let consumer = self
                 .graph
@@ -974,10 +1060,20 @@ impl OnnxModel {
                     if !keeps_steps(next, layout) {
                         return Err(reorders(node, "output Y", next));
                     }
-                    value = next.output.first().cloned().unwrap_or_default();
+                    time = time.and_then(|t| self.time_axis_after(next, t));
                 }
-                "MatMul" => return self.matmul_readout(next, &value, &name),
-                "Gemm" => return self.gemm_readout(next, &value),
+                "Gather" if time.is_some() && self.gathers_last(next, time) => time = None,
+                "MatMul" => {
+                    let (readout, out) = self.matmul_readout(next, &value, &name)?;
+                    let (head, at) = self.head_after(node, out)?;
+                    return Ok((readout, head, at));
+                }
+                "Gemm" => {
+                    let readout = self.gemm_readout(next, &value)?;
+                    let out = next.output.first().cloned().unwrap_or_default();
+                    let (head, at) = self.head_after(node, out)?;
+                    return Ok((readout, head, at));
+                }
                 op => {
                     return Err(OnnxError::NoReadout {
                         node: name,
@@ -985,11 +1081,103 @@ impl OnnxModel {
                     });
                 }
             }
+            value = next.output.first().cloned().unwrap_or_default();
         }
         Err(OnnxError::NoReadout {
             node: name,
             found: Some(format!("more than {MAX_PATH} nodes after its output")),
         })
+    }
+
+    /// Where the time axis `time` of a node's input is in its output, for the nodes that
+    /// [`passes_steps`]: moved by a `Transpose`, shifted by a `Squeeze` of axes before it, kept
+    /// first by the others; `None` when it cannot be told.
+    fn time_axis_after(&self, node: &NodeProto, time: i64) -> Option<i64> {
+        match node.op_type.as_str() {
+            "Transpose" => {
+                let perm = attribute(node, "perm")?;
+                perm.ints.iter().position(|&p| p == time)?.try_into().ok()
+            }
+            "Squeeze" => {
+                let axes = self.ints(node.input.get(1)?)?;
+                if axes.iter().any(|&a| a < 0 || a == time) {
+                    return (time == 0 && axes.iter().all(|&a| a > 0)).then_some(0);
+                }
+                let before = axes.iter().filter(|&&a| a < time).count();
+                time.checked_sub(i64::try_from(before).ok()?)
+            }
+            _ => (time == 0).then_some(0),
+        }
+    }
+
+    /// Whether `gather` takes the last step of a value whose time axis is `time`: `axis` that
+    /// axis and the constant index −1 (`y[-1]`, the output a classifier of whole sequences
+    /// reads).
+    fn gathers_last(&self, gather: &NodeProto, time: Option<i64>) -> bool {
+        let axis = attribute(gather, "axis").map_or(0, |a| a.i);
+        let index = gather.input.get(1).and_then(|i| self.ints(i));
+        time == Some(axis) && index.is_some_and(|i| i == [-1])
+    }
+
+    /// The reading the graph applies to the readout's output `value` (of the readout after
+    /// `rnn`), with the node that applies it: through reshaping nodes that keep the outputs
+    /// last, at most one `Softmax` over the outputs or `Sigmoid`; any other operator is an error
+    /// naming it.
+    fn head_after(
+        &self,
+        rnn: &NodeProto,
+        mut value: String,
+    ) -> Result<(Head, Option<&NodeProto>), OnnxError> {
+        let mut head = (Head::Linear, None);
+        for _ in 0..MAX_PATH {
+            let mut consumers = self
+                .graph
+                .node
+                .iter()
+                .filter(|n| n.input.iter().any(|i| *i == value && !i.is_empty()));
+            let Some(next) = consumers.next() else {
+                return Ok(head);
+            };
+            let reading = match next.op_type.as_str() {
+                "Softmax" if attribute(next, "axis").is_none_or(|a| a.i == -1) => {
+                    Some(Head::Softmax)
+                }
+                "Sigmoid" => Some(Head::Sigmoid),
+                _ => None,
+            };
+            let keeps_outputs_last = passes_steps(next)
+                && attribute(next, "perm").is_none_or(|perm| {
+                    perm.ints.last().copied() == i64::try_from(perm.ints.len()).ok().map(|n| n - 1)
+                });
+            match (reading, head.0) {
+                _ if consumers.next().is_some() => {}
+                (None, _) if keeps_outputs_last => {
+                    value = next.output.first().cloned().unwrap_or_default();
+                    continue;
+                }
+                (Some(reading), Head::Linear) => {
+                    head = (reading, Some(next));
+                    value = next.output.first().cloned().unwrap_or_default();
+                    continue;
+                }
+                _ => {}
+            }
+            return Err(unsupported(
+                next,
+                "operator after the readout",
+                format!(
+                    "{} of the readout of RNN `{}`: after the readout, the crate runs a Softmax \
+                     over the outputs or a Sigmoid, once, and reshapes",
+                    next.op_type,
+                    node_name(rnn)
+                ),
+            ));
+        }
+        Err(unsupported(
+            rnn,
+            "output Y",
+            format!("more than {MAX_PATH} nodes after its readout"),
+        ))
     }
 
     /// `MatMul(y, W)` (`W` is `[H, O]`, the transpose of `nn.Linear`'s weight) and the `Add`
@@ -999,7 +1187,7 @@ impl OnnxModel {
         matmul: &NodeProto,
         y: &str,
         rnn: &str,
-    ) -> Result<Readout<H, O>, OnnxError> {
+    ) -> Result<(Readout<H, O>, String), OnnxError> {
         let w_name = matmul
             .input
             .iter()
@@ -1014,7 +1202,7 @@ impl OnnxModel {
             .node
             .iter()
             .find(|n| n.op_type == "Add" && n.input.contains(&out));
-        let bias = match add {
+        let (bias, out) = match add {
             Some(add) => {
                 let b_name = add
                     .input
@@ -1024,7 +1212,10 @@ impl OnnxModel {
                     .unwrap_or_default();
                 let b = self.constant(add, &b_name)?;
                 expect_shape(&b_name, &b, &[O])?;
-                SVector::<f32, O>::from_column_slice(&b.values)
+                (
+                    SVector::<f32, O>::from_column_slice(&b.values),
+                    add.output.first().cloned().unwrap_or_default(),
+                )
             }
             None => {
                 return Err(OnnxError::NoReadout {
@@ -1035,7 +1226,7 @@ impl OnnxModel {
         };
         // `W` is [H, O] row-major: `W_hy[o][k] = W[k][o]`, which is `W` read column-major.
         let w_hy = SMatrix::<f32, O, H>::from_column_slice(&w.values);
-        Ok(Readout::new(w_hy, bias))
+        Ok((Readout::new(w_hy, bias), out))
     }
 
     /// `Gemm(y, B, C)`, `transB` 1 (`B` is `[O, H]`) or 0 (`[H, O]`); `alpha`, `beta` 1.
@@ -1097,10 +1288,10 @@ impl OnnxModel {
                     }
                 }
                 "hidden_size" if usize::try_from(a.i) != Ok(h) => {
-                    return Err(OnnxError::Shape {
-                        name: format!("{}.hidden_size", node_name(node)),
-                        expected: vec![h],
-                        found: vec![usize::try_from(a.i).unwrap_or(0)],
+                    return Err(OnnxError::HiddenSize {
+                        node: node_name(node),
+                        expected: h,
+                        found: a.i,
                     });
                 }
                 "layout" if a.i != 0 && a.i != 1 => {
@@ -1393,16 +1584,17 @@ fn passes_steps(node: &NodeProto) -> bool {
 
 /// Whether `node`, one that [`passes_steps`], keeps each step's values together and in order,
 /// on the output of an RNN of `layout`: every such node but a `Transpose` does (their data
-/// stays in place), and a `Transpose` that moves nothing, or that swaps the directions and
+/// stays in place), and a `Transpose` that moves nothing, that swaps the directions and
 /// batch axes of a layout-0 output (`[T, dirs, 1, H]` to `[T, 1, dirs, H]`, before the
-/// `Reshape` to `[T, 1, dirs·H]`).
+/// `Reshape` to `[T, 1, dirs·H]`), or that swaps the time and batch axes of a sequence
+/// (`batch_first` to time first and back: the values of a step stay together).
 fn keeps_steps(node: &NodeProto, layout: i64) -> bool {
     if node.op_type != "Transpose" {
         return true;
     }
     let perm = attribute(node, "perm").map_or(&[][..], |a| a.ints.as_slice());
     let identity = perm.iter().zip(0..).all(|(&p, k)| p == k);
-    identity || (layout == 0 && perm == [0, 2, 1, 3])
+    identity || (layout == 0 && perm == [0, 2, 1, 3]) || perm == [1, 0, 2]
 }
 
 /// [`OnnxError::Unsupported`] for a node between an RNN and what reads its output that

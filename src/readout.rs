@@ -164,6 +164,40 @@ impl<const H: usize, const O: usize> Default for Readout<H, O> {
     }
 }
 
+/// What an exported model applies to its readout's logits: the reading its file asks for
+/// (Keras's `Dense` activation, an ONNX `Softmax` or `Sigmoid` node after the readout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Head {
+    /// Nothing: the readout's logits are the model's output.
+    Linear,
+    /// [`softmax`] of the logits.
+    Softmax,
+    /// [`sigmoid`] of the logits.
+    Sigmoid,
+}
+
+impl Head {
+    /// The model's output from the readout's logits.
+    ///
+    /// ```
+    /// use elman::Head;
+    /// use elman::nalgebra::vector;
+    ///
+    /// let logits = vector![0.0_f32, 0.0];
+    /// assert_eq!(Head::Linear.apply(&logits), logits);
+    /// assert_eq!(Head::Softmax.apply(&logits), vector![0.5, 0.5]);
+    /// assert_eq!(Head::Sigmoid.apply(&logits), vector![0.5, 0.5]);
+    /// ```
+    #[must_use]
+    pub fn apply<const N: usize>(self, logits: &SVector<f32, N>) -> SVector<f32, N> {
+        match self {
+            Self::Linear => *logits,
+            Self::Softmax => softmax(logits),
+            Self::Sigmoid => sigmoid(logits),
+        }
+    }
+}
+
 /// Softmax, computed stably: `exp(y_i − max y) / Σ_j exp(y_j − max y)`.
 ///
 /// - Any finite logits, however large (±1e30), give finite probabilities that sum to 1 within

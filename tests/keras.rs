@@ -128,10 +128,17 @@ fn what_the_crate_cannot_run_is_an_error_naming_the_layer() {
         matches!(&err, KerasError::Layer { found: Some(found), .. } if found == "Dense"),
         "{err:?}"
     );
+    // An absent layer: the error lists the file's (Keras names a second model's layers
+    // `simple_rnn_1`, `dense_1`, …).
     let err = model.simple_rnn::<2, 8, Relu>("lstm").expect_err("absent");
     assert!(
-        matches!(&err, KerasError::Layer { found: None, .. }),
+        matches!(&err, KerasError::Layer { found: None, present, .. } if present == &["dense (Dense)", "simple_rnn (SimpleRNN)"]),
         "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("its layers: dense (Dense), simple_rnn (SimpleRNN)"),
+        "{err}"
     );
     let err = model
         .simple_rnn::<3, 8, Relu>("simple_rnn")

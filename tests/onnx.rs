@@ -15,11 +15,11 @@
 
 mod common;
 
-use common::{check_logits, series};
+use common::{check_logits, logits_bound, series};
 use elman::nalgebra::SVector;
 use elman::onnx::{InitialState, OnnxError, OnnxModel};
 use elman::stack::{Stack2, Stack3};
-use elman::{Activation, BiStates, Layers, Relu, Rnn, Rnn2, RnnCell, Tanh};
+use elman::{Activation, BiStates, Head, Layers, Relu, Rnn, Rnn2, RnnCell, Tanh};
 use serde_json::Value;
 
 fn case(name: &str) -> (OnnxModel, Value) {
@@ -146,8 +146,12 @@ fn what_the_crate_cannot_run_is_an_error_naming_node_and_attribute() {
     // Sizes that disagree with the file.
     let err = tanh.rnn::<3, 5, Tanh>().expect_err("hidden size");
     assert!(
-        matches!(&err, OnnxError::Shape { found, .. } if found == &[4]),
+        matches!(&err, OnnxError::HiddenSize { node, expected: 5, found: 4 } if node == "rnn0"),
         "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "node `rnn0` has hidden_size 4; the cell type's H is 5"
     );
     let err = tanh.rnn::<2, 4, Tanh>().expect_err("input size");
     assert!(
@@ -596,4 +600,63 @@ fn stacked_layers_from_rows_of_one_initial_state_constant() {
     let net: Rnn2<3, 5, 2> = model.network().expect("loads with its readout");
     assert_eq!(net.initial_state(), &(h0[0], h0[1]));
     check_logits(name, net.readout(), &upper, &series::<2>(&case["ys"]));
+}
+
+/// `nn.RNN(batch_first=True)`: torch puts a `Transpose` (`perm [1, 0, 2]`) before the RNN and
+/// after its squeezed output, which moves no step's values; the model loads and matches.
+#[test]
+fn torch_onnx_export_of_a_batch_first_rnn() {
+    parity::<3, 4, 2, Tanh>("torch_batch_first_i3_h4_o2");
+}
+
+/// A classifier of whole sequences, `head(y[-1]).softmax(-1)`: the last step (`Gather` of
+/// index −1 on the time axis), a `Gemm` and a `Softmax`. `network` refuses to drop the softmax;
+/// `readout_and_head` loads it as [`Head::Softmax`], and the last step's probabilities match
+/// onnxruntime's within the logits' bound `δ_z` (both sides' rounding) carried through the
+/// softmax: `|∂p_i/∂z_j| ≤ 1/4`, so each probability moves by at most `(O/4)·δ_z` (`δ_z/2`
+/// here), plus the two softmaxes' own rounding, `16ε`.
+#[test]
+fn torch_onnx_export_of_a_last_step_softmax_classifier() {
+    let name = "torch_last_step_softmax_i3_h4_o2";
+    let (model, case) = case(name);
+    let err = model
+        .network::<RnnCell<3, 4>, 3, 4, 2>()
+        .expect_err("the softmax is not the network's");
+    assert!(
+        matches!(&err, OnnxError::Unsupported { node, what, .. } if node == "/Softmax" && what == "operator after the readout"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("readout_and_head"), "{err}");
+    let (readout, head) = model.readout_and_head::<4, 2>().expect("loads");
+    assert_eq!(head, Head::Softmax);
+    let rnn = model.rnn::<3, 4, Tanh>().expect("loads");
+    let xs = series::<3>(&case["xs"]);
+    let hs = series::<4>(&case["hs"]);
+    check_direction(name, &rnn.cell, 0, &xs, &hs, SVector::zeros());
+    let last = hs[hs.len() - 1];
+    let probabilities = series::<2>(&Value::Array(vec![case["probabilities"].clone()]))[0];
+    let logits_bound = logits_bound(&readout, &last);
+    let bound = 0.5 * logits_bound + 16.0 * f32::EPSILON;
+    let gap = (head.apply(&readout.logits(&last)) - probabilities).amax();
+    assert!(gap <= bound, "{name}: probabilities {gap:e} over {bound:e}");
+}
+
+/// A head of two layers (`Linear → ReLU → Linear`): the loader finds the first `Linear` as the
+/// readout, and refuses the file rather than drop the rest, naming the `Relu`.
+#[test]
+fn operators_after_the_readout_are_refused() {
+    let (model, case) = case("torch_two_heads_i3_h4_o2");
+    assert_eq!(case["expect"], "Unsupported");
+    for err in [
+        model
+            .network::<RnnCell<3, 4>, 3, 4, 2>()
+            .map(|_| ())
+            .unwrap_err(),
+        model.readout_and_head::<4, 2>().map(|_| ()).unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, OnnxError::Unsupported { node, what, detail } if node == "/Relu" && what == "operator after the readout" && detail.starts_with("Relu")),
+            "{err:?}"
+        );
+    }
 }

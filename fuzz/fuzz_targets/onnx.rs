@@ -52,6 +52,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = model.bidirectional_stack::<2, 6, 12, 1, Tanh>();
     let _ = model.readout::<8, 2>();
+    if let Ok((readout, head)) = model.readout_and_head::<4, 2>() {
+        let _ = head.apply(&readout.logits(&SVector::from([0.5; 4])));
+    }
     // Every error names what it is about.
     if let Err(e) = model.network::<RnnCell<4, 6>, 4, 6, 3>() {
         assert!(!e.to_string().is_empty());

@@ -262,24 +262,31 @@ pub fn check_logits<const H: usize, const O: usize>(
     hs: &[SVector<f32, H>],
     ys: &[SVector<f32, O>],
 ) -> f32 {
-    let gamma = gamma(H + 1);
     let mut worst = 0.0_f32;
     assert_eq!(hs.len(), ys.len(), "{name}: as many logits as states");
     for (h, y) in hs.iter().zip(ys) {
-        let scale = (0..O)
-            .map(|o| {
-                (0..H)
-                    .map(|k| f64::from((readout.weight()[(o, k)] * h[k]).abs()))
-                    .sum::<f64>()
-                    + f64::from(readout.bias()[o].abs())
-            })
-            .fold(0.0, f64::max);
         let gap = (readout.logits(h) - y).amax();
-        assert!(
-            f64::from(gap) <= 2.0 * gamma * scale,
-            "{name} logits: {gap:e}"
-        );
+        let bound = logits_bound(readout, h);
+        assert!(gap <= bound, "{name} logits: {gap:e} over {bound:e}");
         worst = worst.max(gap);
     }
     worst
+}
+
+/// `2·γ(H+1)·S_y`, `S_y` the largest row of `|W_y|·|h| + |b_y|`: how far two computations of the
+/// logits of `h`, in any order, with or without fused multiply-adds, can be apart.
+#[must_use]
+pub fn logits_bound<const H: usize, const O: usize>(
+    readout: &Readout<H, O>,
+    h: &SVector<f32, H>,
+) -> f32 {
+    let scale = (0..O)
+        .map(|o| {
+            (0..H)
+                .map(|k| f64::from((readout.weight()[(o, k)] * h[k]).abs()))
+                .sum::<f64>()
+                + f64::from(readout.bias()[o].abs())
+        })
+        .fold(0.0, f64::max);
+    (2.0 * gamma(H + 1) * scale) as f32
 }
