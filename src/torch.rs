@@ -225,7 +225,24 @@ impl fmt::Display for LoadError {
                 write!(
                     f,
                     "tensor `{name}` has shape {found:?}, expected {expected:?}"
-                )
+                )?;
+                // An LSTM or GRU stacks its gates' weights: 4·H or 3·H rows, against the H
+                // asked for or, in `weight_hh` (`[gates·H, H]`), its own columns.
+                let gated = name.contains("weight_ih") || name.contains("weight_hh");
+                let h = if name.contains("weight_hh") {
+                    found.get(1)
+                } else {
+                    expected.first()
+                };
+                match (found.first(), h) {
+                    (Some(&rows), Some(&h)) if gated && h > 0 && rows == 4 * h => {
+                        f.write_str(" (4·H rows: an LSTM's four gates? elman runs vanilla RNNs)")
+                    }
+                    (Some(&rows), Some(&h)) if gated && h > 0 && rows == 3 * h => {
+                        f.write_str(" (3·H rows: a GRU's three gates? elman runs vanilla RNNs)")
+                    }
+                    _ => Ok(()),
+                }
             }
             Self::Dtype { name, found } => {
                 write!(

@@ -642,3 +642,32 @@ fn a_network_owns_the_whole_file() {
         .expect("loads with head2 ignored");
     assert_eq!(net.readout().bias()[0], 0.5);
 }
+
+/// An LSTM's (or GRU's) state dict has the names of an `nn.RNN`'s but its gates' weights
+/// stacked: the shape error says so, whichever `H` the type asks for.
+#[test]
+fn a_gated_rnn_is_named_in_the_shape_error() {
+    let lstm = [
+        ("rnn.weight_ih_l0", vec![8, 3], vec![0.0; 24]),
+        ("rnn.weight_hh_l0", vec![8, 2], vec![0.0; 16]),
+    ];
+    let state = StateDict::from_bytes(&file(&lstm)).unwrap();
+    let err = state.rnn_cell::<3, 2>("rnn", 0).unwrap_err();
+    assert!(err.to_string().contains("an LSTM's four gates"), "{err}");
+    let err = state.rnn_cell::<3, 8>("rnn", 0).unwrap_err();
+    assert!(
+        matches!(&err, LoadError::Shape { name, .. } if name == "rnn.weight_hh_l0"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("an LSTM's four gates"), "{err}");
+    let gru = [("rnn.weight_ih_l0", vec![6, 3], vec![0.0; 18])];
+    let state = StateDict::from_bytes(&file(&gru)).unwrap();
+    let err = state.rnn_cell::<3, 2>("rnn", 0).unwrap_err();
+    assert!(err.to_string().contains("a GRU's three gates"), "{err}");
+    // A plain size mismatch says nothing of gates.
+    let err = StateDict::from_bytes(&file(&rnn_3x2()))
+        .unwrap()
+        .rnn_cell::<4, 2>("rnn", 0)
+        .unwrap_err();
+    assert!(!err.to_string().contains("gates"), "{err}");
+}
