@@ -83,6 +83,7 @@ use nalgebra::{SMatrix, SVector};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::activation::{Activation, Tanh};
+use crate::bf16::{Bf16Cell, NotFinite};
 use crate::bidirectional::{BiStack, Bidirectional};
 use crate::cell::RnnCell;
 use crate::f16::{HalfCell, OutOfRange};
@@ -791,6 +792,25 @@ fn half_range(prefix: &str, layer: usize, e: OutOfRange) -> LoadError {
     }
 }
 
+/// A layer loaded in f32 and rounded to bf16 column pairs ([`Bf16Cell::from_cell`]).
+impl<const I: usize, const H: usize, A: Activation> FromLayers for Bf16Cell<I, H, A> {
+    fn from_layers(state: &StateDict, prefix: &str, first: usize) -> Result<Self, LoadError> {
+        let cell = state.layer_cell::<I, H, A>(prefix, Layer::Index(first))?;
+        Bf16Cell::from_cell(&cell).map_err(|e| not_finite(prefix, first, e))
+    }
+}
+
+/// [`LoadError::NonFinite`] for layer `layer`'s weight that `e` names (one the loader's
+/// [`NonFinite::Allow`] let through).
+fn not_finite(prefix: &str, layer: usize, e: NotFinite) -> LoadError {
+    let matrix = if e.matrix == "w_xh" { "ih" } else { "hh" };
+    LoadError::NonFinite {
+        name: format!("{prefix}.weight_{matrix}_l{layer}"),
+        index: vec![e.row, e.column],
+        value: e.value,
+    }
+}
+
 impl<L, U, const M: usize> FromLayers for Stack<L, U, M>
 where
     L: FromLayers + LayerCount,
@@ -1090,6 +1110,21 @@ impl<const I: usize, const H: usize, A: Activation> LoadLayers for HalfCell<I, H
         state.rnn_cell_into(prefix, first, &mut cell)?;
         self.set_from_cell(&cell)
             .map_err(|e| half_range(prefix, first, e))
+    }
+}
+
+/// Loaded in f32 on the heap, then rounded into place: on an error the cell is as it was.
+impl<const I: usize, const H: usize, A: Activation> LoadLayers for Bf16Cell<I, H, A> {
+    fn load_layers(
+        &mut self,
+        state: &StateDict,
+        prefix: &str,
+        first: usize,
+    ) -> Result<(), LoadError> {
+        let mut cell = RnnCell::<I, H, A>::zeroed_box();
+        state.rnn_cell_into(prefix, first, &mut cell)?;
+        self.set_from_cell(&cell)
+            .map_err(|e| not_finite(prefix, first, e))
     }
 }
 
