@@ -115,28 +115,13 @@ fn sweep_pairs<
     let (z_groups, z_rest) = z_pairs.as_chunks::<P>();
     // The pairs left over and the lone column by constant indices `i < P`, so that every
     // partial sum is a named register (through an index known only at run time, the compiler
-    // kept the sums in memory).
-    let rest = |acc: &mut [[S::V; B]; P], i: usize| {
-        if let (Some(pair), Some(zs)) = (rest.get(i), z_rest.get(i)) {
-            add_pair::<S, E, H, B, P, BACKWARD>(s, acc, pair, zs, 2 * i, starts);
-        }
-    };
-    let last = |acc: &mut [[S::V; B]; P]| {
-        if let ([column], [zk]) = (lone, z_lone) {
-            for p in 0..P {
-                if p == (2 * pairs.len()) % P {
-                    let broadcast = s.splat(*zk);
-                    for c in 0..B {
-                        acc[p][c] = s.madd(broadcast, E::load(s, column, starts[c]), acc[p][c]);
-                    }
-                }
-            }
-        }
-    };
+    // kept the sums in memory). Functions, not closures: a closure was left out of line.
     if BACKWARD {
-        last(acc);
+        add_lone::<S, E, H, B, P>(s, acc, (lone, z_lone), 2 * pairs.len(), starts);
         for i in (0..P).rev() {
-            rest(acc, i);
+            if let (Some(pair), Some(zs)) = (rest.get(i), z_rest.get(i)) {
+                add_pair::<S, E, H, B, P, true>(s, acc, pair, zs, 2 * i, starts);
+            }
         }
         for (group, zs) in groups.iter().zip(z_groups).rev() {
             for i in (0..P).rev() {
@@ -150,9 +135,34 @@ fn sweep_pairs<
             }
         }
         for i in 0..P {
-            rest(acc, i);
+            if let (Some(pair), Some(zs)) = (rest.get(i), z_rest.get(i)) {
+                add_pair::<S, E, H, B, P, false>(s, acc, pair, zs, 2 * i, starts);
+            }
         }
-        last(acc);
+        add_lone::<S, E, H, B, P>(s, acc, (lone, z_lone), 2 * pairs.len(), starts);
+    }
+}
+
+/// Adds `z_k · W[:, k]` of a paired matrix's lone last column `k` (if it has one) into sum
+/// `k mod P`.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn add_lone<S: Simd, E: Element, const H: usize, const B: usize, const P: usize>(
+    s: S,
+    acc: &mut [[S::V; B]; P],
+    (lone, z_lone): (&[[E; H]], &[f32]),
+    k: usize,
+    starts: &[usize; B],
+) {
+    if let ([column], [zk]) = (lone, z_lone) {
+        for p in 0..P {
+            if p == k % P {
+                let broadcast = s.splat(*zk);
+                for c in 0..B {
+                    acc[p][c] = s.madd(broadcast, E::load(s, column, starts[c]), acc[p][c]);
+                }
+            }
+        }
     }
 }
 
