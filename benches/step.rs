@@ -25,7 +25,7 @@
 //!   - `floor/weight-read/{backend}`: reading H·(I+H) f32 (the weights) per step from a buffer of that
 //!     size, aligned as the cell's weights are: an L1 read at (32, 64) (24 KiB), an L2 read
 //!     from (64, 128) on; `floor/weight-read-half/{backend}`, half the bytes, the floor of the
-//!     half-precision weights.
+//!     half-precision and the bf16-pair weights.
 //!
 //! `cargo bench --bench step`; `RUSTFLAGS="-C target-cpu=native" cargo bench --bench step` for
 //! the native build.
@@ -267,7 +267,7 @@ fn floors<const I: usize, const H: usize>(
                     total
                 });
             });
-            // The bytes of the half-precision weights: half as many.
+            // The bytes of the half-precision and bf16-pair weights: half as many.
             let halves = &weights.as_slice()[..weights.as_slice().len() / 2];
             let id = BenchmarkId::new(format!("floor/weight-read-half/{name}"), size);
             group.bench_function(id, |b| {

@@ -163,7 +163,9 @@ pub enum LoadError {
         names: Vec<String>,
     },
     /// A weight or bias holds a NaN or an infinity, which would make every step NaN.
-    /// [`StateDict::with_options`] with [`NonFinite::Allow`] loads it as it is.
+    /// [`StateDict::with_options`] with [`NonFinite::Allow`] loads it as it is, but into an
+    /// f32 or half-precision cell only: a [`Bf16Cell`] stores finite weights, and loading one
+    /// into it is this error whatever the option.
     NonFinite {
         /// The tensor's name; for a bias folded from two finite biases whose sum overflows `f32`,
         /// `(bias_ih + bias_hh)` with their full names.
@@ -782,11 +784,16 @@ impl<const I: usize, const H: usize, A: Activation> FromLayers for HalfCell<I, H
     }
 }
 
+/// The PyTorch name of layer `layer`'s `matrix` (`"w_xh"` or `"w_hh"`).
+fn weight_name(prefix: &str, layer: usize, matrix: &str) -> String {
+    let matrix = if matrix == "w_xh" { "ih" } else { "hh" };
+    format!("{prefix}.weight_{matrix}_l{layer}")
+}
+
 /// [`LoadError::HalfRange`] for layer `layer`'s weight that `e` names.
 fn half_range(prefix: &str, layer: usize, e: OutOfRange) -> LoadError {
-    let matrix = if e.matrix == "w_xh" { "ih" } else { "hh" };
     LoadError::HalfRange {
-        name: format!("{prefix}.weight_{matrix}_l{layer}"),
+        name: weight_name(prefix, layer, e.matrix),
         index: [e.row, e.column],
         value: e.value,
     }
@@ -803,9 +810,8 @@ impl<const I: usize, const H: usize, A: Activation> FromLayers for Bf16Cell<I, H
 /// [`LoadError::NonFinite`] for layer `layer`'s weight that `e` names (one the loader's
 /// [`NonFinite::Allow`] let through).
 fn not_finite(prefix: &str, layer: usize, e: NotFinite) -> LoadError {
-    let matrix = if e.matrix == "w_xh" { "ih" } else { "hh" };
     LoadError::NonFinite {
-        name: format!("{prefix}.weight_{matrix}_l{layer}"),
+        name: weight_name(prefix, layer, e.matrix),
         index: vec![e.row, e.column],
         value: e.value,
     }
