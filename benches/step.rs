@@ -6,6 +6,9 @@
 //!   state in registers from one step to the next); `run_relu` (H ≥ 32), the same with ReLU
 //!   in place of tanh: the step's multiply-adds without the cost of its tanh;
 //! - `step_half`, `run_half`: the same model with its weights in half precision (`HalfCell`);
+//! - `step_bf16`, `run_bf16`: the same model with its weights as bf16 column pairs
+//!   (`Bf16Cell`), and from H ≥ 64 `step_with/{backend}/{f32,half,bf16}` on each fused
+//!   backend: the three formats' steps side by side, backend by backend;
 //! - `user_loop`: `step` once per input from a function of the bench's crate that is not
 //!   inlined, as a user's code calls it (a default build dispatches each call);
 //! - `naive`: the step a user writes first with nalgebra, `(w_xh * x + w_hh * h + b).map(f32::tanh)`
@@ -22,7 +25,7 @@
 //!   - `floor/weight-read/{backend}`: reading H·(I+H) f32 (the weights) per step from a buffer of that
 //!     size, aligned as the cell's weights are: an L1 read at (32, 64) (24 KiB), an L2 read
 //!     from (64, 128) on; `floor/weight-read-half/{backend}`, half the bytes, the floor of the
-//!     half-precision weights.
+//!     half-precision and the bf16-pair weights.
 //!
 //! `cargo bench --bench step`; `RUSTFLAGS="-C target-cpu=native" cargo bench --bench step` for
 //! the native build.
@@ -34,7 +37,7 @@ mod support;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use elman::kernel::probe;
 use elman::nalgebra::SVector;
-use elman::{Backend, HalfCell, Relu, RnnCell};
+use elman::{Backend, Bf16Cell, HalfCell, Relu, RnnCell};
 
 /// Dependent steps per timed iteration: each step reads the state the previous one wrote.
 ///
@@ -106,6 +109,24 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("run_half", &size), |b| {
         b.iter(|| half.run(black_box(&sequence), &black_box(SVector::zeros())));
     });
+    // The same model as bf16 column pairs: half the bytes, widened by a shift per two columns.
+    let pairs = Box::new(Bf16Cell::from_cell(&cell).expect("the bench weights are finite"));
+    group.bench_function(BenchmarkId::new("step_bf16", &size), |b| {
+        b.iter(|| {
+            let h0 = black_box(SVector::<f32, H>::zeros());
+            let mut h = h0;
+            for x in xs.iter().cycle().take(T) {
+                h = pairs.step(black_box(x), &h);
+            }
+            h
+        });
+    });
+    group.bench_function(BenchmarkId::new("run_bf16", &size), |b| {
+        b.iter(|| pairs.run(black_box(&sequence), &black_box(SVector::zeros())));
+    });
+    if H >= 64 {
+        formats_by_backend(&mut group, &size, (&cell, &half, &pairs), &xs);
+    }
     // `step` as a user's code calls it: once per input, the state in a local variable, in a
     // function of the user's crate the compiler does not inline into the timing loop.
     group.bench_function(BenchmarkId::new("user_loop", &size), |b| {
@@ -147,6 +168,51 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
 
     floors::<I, H>(&mut group, &size);
     group.finish();
+}
+
+/// `step_with` of the f32, half-precision and bf16-pair cells of one model, on each fused
+/// backend.
+fn formats_by_backend<const I: usize, const H: usize>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    size: &str,
+    (cell, half, pairs): (&RnnCell<I, H>, &HalfCell<I, H>, &Bf16Cell<I, H>),
+    xs: &[SVector<f32, I>],
+) {
+    fn steps<const I: usize, const H: usize>(
+        b: &mut criterion::Bencher<'_>,
+        xs: &[SVector<f32, I>],
+        step: impl Fn(&SVector<f32, I>, &SVector<f32, H>) -> SVector<f32, H>,
+    ) {
+        b.iter(|| {
+            let h0 = black_box(SVector::<f32, H>::zeros());
+            let mut h = h0;
+            for x in xs.iter().cycle().take(T) {
+                h = step(black_box(x), &h);
+            }
+            h
+        });
+    }
+    for backend in Backend::available().filter(|b| b.fused()) {
+        let name = backend.name();
+        group.bench_function(
+            BenchmarkId::new(format!("step_with/{name}/f32"), size),
+            |b| {
+                steps(b, xs, |x, h| cell.step_with(backend, x, h));
+            },
+        );
+        group.bench_function(
+            BenchmarkId::new(format!("step_with/{name}/half"), size),
+            |b| {
+                steps(b, xs, |x, h| half.step_with(backend, x, h));
+            },
+        );
+        group.bench_function(
+            BenchmarkId::new(format!("step_with/{name}/bf16"), size),
+            |b| {
+                steps(b, xs, |x, h| pairs.step_with(backend, x, h));
+            },
+        );
+    }
 }
 
 /// The floors of the size (see the module docs).
@@ -201,7 +267,7 @@ fn floors<const I: usize, const H: usize>(
                     total
                 });
             });
-            // The bytes of the half-precision weights: half as many.
+            // The bytes of the half-precision and bf16-pair weights: half as many.
             let halves = &weights.as_slice()[..weights.as_slice().len() / 2];
             let id = BenchmarkId::new(format!("floor/weight-read-half/{name}"), size);
             group.bench_function(id, |b| {

@@ -279,6 +279,39 @@ const fn widen<const R: usize, const C: usize>(columns: &[[F16; R]; C]) -> SMatr
     SMatrix::from_array_storage(ArrayStorage(out))
 }
 
+/// The [`Rounding`] between `original` and the model whose weights are `w_xh(j, k)` and
+/// `w_hh(j, k)` (unit `j`, column `k`): `δ` from the actual differences of the weights, and
+/// its geometric series over a sequence if the rounded `‖W'_hh‖_∞ < 1`.
+pub(crate) fn rounding_of<const I: usize, const H: usize, A: Activation>(
+    original: &RnnCell<I, H, A>,
+    (w_xh, w_hh): (impl Fn(usize, usize) -> f32, impl Fn(usize, usize) -> f32),
+    x_max: f32,
+    h_max: f32,
+) -> Rounding {
+    let (x_max, h_max) = (f64::from(x_max.abs()), f64::from(h_max.abs()));
+    let delta = |w: f32, rounded: f32| f64::from((w - rounded).abs());
+    let (mut per_step, mut contraction) = (0.0_f64, 0.0_f64);
+    for j in 0..H {
+        let dx: f64 = (0..I)
+            .map(|k| delta(original.w_xh()[(j, k)], w_xh(j, k)))
+            .sum();
+        let dh: f64 = (0..H)
+            .map(|k| delta(original.w_hh()[(j, k)], w_hh(j, k)))
+            .sum();
+        per_step = per_step.max(dx * x_max + dh * h_max);
+        let row: f64 = (0..H).map(|k| f64::from(w_hh(j, k).abs())).sum();
+        contraction = contraction.max(row);
+    }
+    // Rounded up past the f64 sums' own rounding.
+    let u = f64::from(f32::EPSILON) / 2.0;
+    #[expect(clippy::cast_possible_truncation, reason = "a bound, rounded up")]
+    let up = |v: f64| (v * (1.0 + 4.0 * u)) as f32;
+    Rounding {
+        per_step: up(per_step),
+        sequence: (contraction < 1.0).then(|| up(per_step / (1.0 - contraction))),
+    }
+}
+
 impl<const I: usize, const H: usize, A: Activation> HalfCell<I, H, A> {
     /// `cell` with its weights rounded to the nearest half-precision value (ties to even, as
     /// PyTorch's `.half()` rounds) and its bias kept in f32. A weight of magnitude `65520` or
@@ -371,30 +404,15 @@ impl<const I: usize, const H: usize, A: Activation> HalfCell<I, H, A> {
     /// [`HalfCell`]).
     #[must_use]
     pub fn rounding(&self, original: &RnnCell<I, H, A>, x_max: f32, h_max: f32) -> Rounding {
-        let (x_max, h_max) = (f64::from(x_max.abs()), f64::from(h_max.abs()));
-        let delta = |w: f32, half: F16| f64::from((w - half.to_f32()).abs());
-        let (mut per_step, mut contraction) = (0.0_f64, 0.0_f64);
-        for j in 0..H {
-            let dx: f64 = (0..I)
-                .map(|k| delta(original.w_xh()[(j, k)], self.w_xh[k][j]))
-                .sum();
-            let dh: f64 = (0..H)
-                .map(|k| delta(original.w_hh()[(j, k)], self.w_hh[k][j]))
-                .sum();
-            per_step = per_step.max(dx * x_max + dh * h_max);
-            let row: f64 = (0..H)
-                .map(|k| f64::from(self.w_hh[k][j].to_f32().abs()))
-                .sum();
-            contraction = contraction.max(row);
-        }
-        // Rounded up past the f64 sums' own rounding.
-        let u = f64::from(f32::EPSILON) / 2.0;
-        #[expect(clippy::cast_possible_truncation, reason = "a bound, rounded up")]
-        let up = |v: f64| (v * (1.0 + 4.0 * u)) as f32;
-        Rounding {
-            per_step: up(per_step),
-            sequence: (contraction < 1.0).then(|| up(per_step / (1.0 - contraction))),
-        }
+        rounding_of(
+            original,
+            (
+                |j, k| self.w_xh[k][j].to_f32(),
+                |j, k| self.w_hh[k][j].to_f32(),
+            ),
+            x_max,
+            h_max,
+        )
     }
 
     /// One step, `A(W_xh·x + W_hh·h + b)`, on [`Backend::best`].

@@ -19,6 +19,7 @@ use core::fmt::Debug;
 use nalgebra::SVector;
 
 use crate::activation::Activation;
+use crate::bf16::{Bf16Cell, PairWord};
 use crate::cell::RnnCell;
 use crate::f16::{F16, HalfCell};
 use crate::flush::{flush, flush_state};
@@ -37,10 +38,12 @@ mod sealed {
 
 impl<const I: usize, const H: usize, A: Activation> sealed::Sealed for RnnCell<I, H, A> {}
 impl<const I: usize, const H: usize, A: Activation> sealed::Sealed for HalfCell<I, H, A> {}
+impl<const I: usize, const H: usize, A: Activation> sealed::Sealed for Bf16Cell<I, H, A> {}
 impl<L, U, const M: usize> sealed::Sealed for crate::stack::Stack<L, U, M> {}
 
-/// One layer as the kernel reads it: [`RnnCell`] (f32 weights) or [`HalfCell`] (half
-/// precision), each a [`Layers`] of one layer through the same code.
+/// One layer as the kernel reads it: [`RnnCell`] (f32 weights), [`HalfCell`] (half
+/// precision) or [`Bf16Cell`] (bf16 column pairs), each a [`Layers`] of one layer through the
+/// same code.
 pub(crate) trait Cell<const I: usize, const H: usize> {
     /// How the weights are stored.
     type Weight: Element;
@@ -72,6 +75,16 @@ impl<const I: usize, const H: usize, A: Activation> Cell<I, H> for HalfCell<I, H
     #[inline(always)]
     fn weights(&self) -> Weights<'_, I, H, F16> {
         (self.w_xh_columns(), self.w_hh_columns(), self.bias())
+    }
+}
+
+impl<const I: usize, const H: usize, A: Activation> Cell<I, H> for Bf16Cell<I, H, A> {
+    type Weight = PairWord;
+    type Activation = A;
+
+    #[inline(always)]
+    fn weights(&self) -> Weights<'_, I, H, PairWord> {
+        Bf16Cell::weights(self)
     }
 }
 

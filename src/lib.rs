@@ -7,6 +7,7 @@ extern crate alloc;
 
 pub mod activation;
 pub mod bank;
+pub mod bf16;
 pub mod bidirectional;
 pub mod budget;
 pub mod cell;
@@ -32,6 +33,7 @@ pub mod torch;
 
 pub use activation::{Activation, Relu, Tanh};
 pub use bank::{Bank, NoSuchStream, RnnBank};
+pub use bf16::Bf16Cell;
 pub use bidirectional::{BiStack, BiStates, Bidirectional};
 pub use budget::ErrorBudget;
 pub use cell::RnnCell;

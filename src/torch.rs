@@ -84,6 +84,7 @@ use nalgebra::{SMatrix, SVector};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::activation::{Activation, Tanh};
+use crate::bf16::{Bf16Cell, NotFinite};
 use crate::bidirectional::{BiStack, Bidirectional};
 use crate::cell::RnnCell;
 use crate::f16::{HalfCell, OutOfRange};
@@ -163,7 +164,9 @@ pub enum LoadError {
         names: Vec<String>,
     },
     /// A weight or bias holds a NaN or an infinity, which would make every step NaN.
-    /// [`StateDict::with_options`] with [`NonFinite::Allow`] loads it as it is.
+    /// [`StateDict::with_options`] with [`NonFinite::Allow`] loads it as it is, but into an
+    /// f32 or half-precision cell only: a [`Bf16Cell`] stores finite weights, and loading one
+    /// into it is this error whatever the option.
     NonFinite {
         /// The tensor's name; for a bias folded from two finite biases whose sum overflows `f32`,
         /// `(bias_ih + bias_hh)` with their full names.
@@ -799,12 +802,35 @@ impl<const I: usize, const H: usize, A: Activation> FromLayers for HalfCell<I, H
     }
 }
 
+/// The PyTorch name of layer `layer`'s `matrix` (`"w_xh"` or `"w_hh"`).
+fn weight_name(prefix: &str, layer: usize, matrix: &str) -> String {
+    let matrix = if matrix == "w_xh" { "ih" } else { "hh" };
+    format!("{prefix}.weight_{matrix}_l{layer}")
+}
+
 /// [`LoadError::HalfRange`] for layer `layer`'s weight that `e` names.
 fn half_range(prefix: &str, layer: usize, e: OutOfRange) -> LoadError {
-    let matrix = if e.matrix == "w_xh" { "ih" } else { "hh" };
     LoadError::HalfRange {
-        name: format!("{prefix}.weight_{matrix}_l{layer}"),
+        name: weight_name(prefix, layer, e.matrix),
         index: [e.row, e.column],
+        value: e.value,
+    }
+}
+
+/// A layer loaded in f32 and rounded to bf16 column pairs ([`Bf16Cell::from_cell`]).
+impl<const I: usize, const H: usize, A: Activation> FromLayers for Bf16Cell<I, H, A> {
+    fn from_layers(state: &StateDict, prefix: &str, first: usize) -> Result<Self, LoadError> {
+        let cell = state.layer_cell::<I, H, A>(prefix, Layer::Index(first))?;
+        Bf16Cell::from_cell(&cell).map_err(|e| not_finite(prefix, first, e))
+    }
+}
+
+/// [`LoadError::NonFinite`] for layer `layer`'s weight that `e` names (one the loader's
+/// [`NonFinite::Allow`] let through).
+fn not_finite(prefix: &str, layer: usize, e: NotFinite) -> LoadError {
+    LoadError::NonFinite {
+        name: weight_name(prefix, layer, e.matrix),
+        index: vec![e.row, e.column],
         value: e.value,
     }
 }
@@ -1124,6 +1150,21 @@ impl<const I: usize, const H: usize, A: Activation> LoadLayers for HalfCell<I, H
         state.rnn_cell_into(prefix, first, &mut cell)?;
         self.set_from_cell(&cell)
             .map_err(|e| half_range(prefix, first, e))
+    }
+}
+
+/// Loaded in f32 on the heap, then rounded into place: on an error the cell is as it was.
+impl<const I: usize, const H: usize, A: Activation> LoadLayers for Bf16Cell<I, H, A> {
+    fn load_layers(
+        &mut self,
+        state: &StateDict,
+        prefix: &str,
+        first: usize,
+    ) -> Result<(), LoadError> {
+        let mut cell = RnnCell::<I, H, A>::zeroed_box();
+        state.rnn_cell_into(prefix, first, &mut cell)?;
+        self.set_from_cell(&cell)
+            .map_err(|e| not_finite(prefix, first, e))
     }
 }
 

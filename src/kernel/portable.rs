@@ -6,6 +6,7 @@ use wide::f32x8;
 
 use super::simd::{Kernel, Shuffle8, Simd, padded, put, window};
 use crate::F16;
+use crate::bf16::{PairWord, widen, widen_pair};
 
 /// The portable backend's operations: safe `wide` vectors, which any CPU runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -53,6 +54,35 @@ impl Simd for Portable {
             *window(row, start).unwrap_or(&[F16::from_bits(0); 8])
         };
         f32x8::new(lanes.map(F16::to_f32))
+    }
+
+    #[inline(always)]
+    fn load_pair<const L: usize>(self, pair: &[[PairWord; L]; 2], start: usize) -> [V; 2] {
+        let flat = pair.as_flattened();
+        let words: [PairWord; 16] = if L < 8 {
+            padded(flat)
+        } else {
+            flat.get(2 * start..)
+                .and_then(<[PairWord]>::first_chunk::<16>)
+                .copied()
+                .unwrap_or([PairWord(0); 16])
+        };
+        let lanes: [[f32; 2]; 8] =
+            core::array::from_fn(|j| widen_pair(words[2 * j], words[2 * j + 1]));
+        [
+            f32x8::new(lanes.map(|[even, _]| even)),
+            f32x8::new(lanes.map(|[_, odd]| odd)),
+        ]
+    }
+
+    #[inline(always)]
+    fn load_bf16<const L: usize>(self, row: &[PairWord; L], start: usize) -> V {
+        let lanes: [PairWord; 8] = if L < 8 {
+            padded(row)
+        } else {
+            *window(row, start).unwrap_or(&[PairWord(0); 8])
+        };
+        f32x8::new(lanes.map(|w| widen(w.0)))
     }
 
     #[inline(always)]

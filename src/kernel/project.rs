@@ -70,21 +70,57 @@ fn project_block<
             acc[t][c] = s.load(b, starts[c]);
         }
     }
-    for (k, column) in w_xh.iter().enumerate() {
-        let mut w = [s.splat(0.0); B];
-        for c in 0..B {
-            w[c] = E::load(s, column, starts[c]);
-        }
-        for t in 0..T {
-            let x = s.splat(xs[t].get(k).copied().unwrap_or(0.0));
+    if E::PAIRED {
+        // Two columns per load, each column's sums in the order of the f32 loop below.
+        let (pairs, lone) = w_xh.as_chunks::<2>();
+        for (m, pair) in pairs.iter().enumerate() {
+            let mut w = [[s.splat(0.0); B]; 2];
             for c in 0..B {
-                acc[t][c] = s.madd(x, w[c], acc[t][c]);
+                [w[0][c], w[1][c]] = E::load_pair(s, pair, starts[c]);
+            }
+            for (q, w) in w.iter().enumerate() {
+                add_column::<S, I, T, B>(s, &mut acc, w, xs, 2 * m + q);
+            }
+        }
+        for column in lone {
+            let w: [S::V; B] = core::array::from_fn(|c| E::load(s, column, starts[c]));
+            add_column::<S, I, T, B>(s, &mut acc, &w, xs, I - 1);
+        }
+    } else {
+        for (k, column) in w_xh.iter().enumerate() {
+            let mut w = [s.splat(0.0); B];
+            for c in 0..B {
+                w[c] = E::load(s, column, starts[c]);
+            }
+            for t in 0..T {
+                let x = s.splat(xs[t].get(k).copied().unwrap_or(0.0));
+                for c in 0..B {
+                    acc[t][c] = s.madd(x, w[c], acc[t][c]);
+                }
             }
         }
     }
     for t in 0..T {
         for c in 0..B {
             s.store(acc[t][c], &mut out[t], starts[c]);
+        }
+    }
+}
+
+/// Adds `x_t[k] · w` (the `B` chunks of column `k`) into each step's accumulators.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn add_column<S: Simd, const I: usize, const T: usize, const B: usize>(
+    s: S,
+    acc: &mut [[S::V; B]; T],
+    w: &[S::V; B],
+    xs: &[&[f32; I]; T],
+    k: usize,
+) {
+    for t in 0..T {
+        let x = s.splat(xs[t].get(k).copied().unwrap_or(0.0));
+        for c in 0..B {
+            acc[t][c] = s.madd(x, w[c], acc[t][c]);
         }
     }
 }

@@ -10,6 +10,7 @@
 //! sequence kernel at (128, 256) took 1 MiB of stack.)
 
 use crate::F16;
+use crate::bf16::PairWord;
 
 /// The operations of one backend on vectors of `LANES` f32. A value of an implementing type
 /// exists only where the CPU runs the backend's instructions.
@@ -39,6 +40,15 @@ pub(crate) trait Simd: Copy {
     fn load<const L: usize>(self, row: &[f32; L], start: usize) -> Self::V;
     /// [`load`](Self::load) of half-precision values, each widened to f32 (exactly).
     fn load_half<const L: usize>(self, row: &[F16; L], start: usize) -> Self::V;
+    /// The chunk from `start` of the two columns of a bf16 pair (see
+    /// [`PairWord`]), one load for both: lane `j` is the 32-bit word `hi << 16 | lo` of the
+    /// pair's 16-bit words `2j` (`lo`) and `2j + 1` (`hi`); the even column's weight is
+    /// `lo << 16` (one shift), the odd column's the word itself. Zeros for a start past the
+    /// end; a pair shorter than `LANES` rows is padded with zeros.
+    fn load_pair<const L: usize>(self, pair: &[[PairWord; L]; 2], start: usize) -> [Self::V; 2];
+    /// [`load`](Self::load) of bf16 values (a pair's lone last column), each widened to f32 by
+    /// a shift.
+    fn load_bf16<const L: usize>(self, row: &[PairWord; L], start: usize) -> Self::V;
     /// Writes `v` to `row` as [`load`](Self::load) reads it: the `LANES` values from `start`
     /// (nothing if they do not fit), or, when `L < LANES`, its first `L` lanes.
     fn store<const L: usize>(self, v: Self::V, row: &mut [f32; L], start: usize);
@@ -81,12 +91,35 @@ pub(crate) trait Shuffle8: Simd {
     fn transpose8(self, rows: [Self::V; 8]) -> [Self::V; 8];
 }
 
-/// A stored weight: f32, or half precision widened to f32 (exactly) when loaded.
+/// A stored weight: f32, or half precision widened to f32 (exactly) when loaded, or a word of
+/// a bf16 pair, whose columns are read two at a time.
 pub(crate) trait Element: Copy {
-    /// [`Simd::load`] of weights.
+    /// Whether two columns share each load ([`PairWord`]): the kernels then read the columns
+    /// of a matrix two at a time ([`load_pair`](Self::load_pair)), the last one alone
+    /// ([`load`](Self::load)) when their number is odd, and a single weight through
+    /// [`weight`](Self::weight).
+    const PAIRED: bool = false;
+
+    /// [`Simd::load`] of weights: a column (of a paired matrix, its lone last column).
     fn load<S: Simd, const L: usize>(s: S, row: &[Self; L], start: usize) -> S::V;
-    /// The weight as f32.
+    /// The chunks from `start` of two consecutive columns (of a paired matrix, one pair).
+    #[inline(always)]
+    fn load_pair<S: Simd, const L: usize>(s: S, pair: &[[Self; L]; 2], start: usize) -> [S::V; 2] {
+        [
+            Self::load(s, &pair[0], start),
+            Self::load(s, &pair[1], start),
+        ]
+    }
+    /// The weight as f32 (not called for a paired element, whose words are not weights).
     fn value(self) -> f32;
+    /// Weight `j` of column `k` of the matrix with these columns, as f32; zero outside it.
+    #[inline(always)]
+    fn weight<const L: usize>(columns: &[[Self; L]], k: usize, j: usize) -> f32 {
+        columns
+            .get(k)
+            .and_then(|column| column.get(j))
+            .map_or(0.0, |w| w.value())
+    }
 }
 
 impl Element for f32 {
@@ -110,6 +143,34 @@ impl Element for F16 {
     #[inline(always)]
     fn value(self) -> f32 {
         self.to_f32()
+    }
+}
+
+impl Element for PairWord {
+    const PAIRED: bool = true;
+
+    #[inline(always)]
+    fn load<S: Simd, const L: usize>(s: S, row: &[PairWord; L], start: usize) -> S::V {
+        s.load_bf16(row, start)
+    }
+
+    #[inline(always)]
+    fn load_pair<S: Simd, const L: usize>(
+        s: S,
+        pair: &[[PairWord; L]; 2],
+        start: usize,
+    ) -> [S::V; 2] {
+        s.load_pair(pair, start)
+    }
+
+    #[inline(always)]
+    fn value(self) -> f32 {
+        crate::bf16::widen(self.0)
+    }
+
+    #[inline(always)]
+    fn weight<const L: usize>(columns: &[[Self; L]], k: usize, j: usize) -> f32 {
+        crate::bf16::paired_weight(columns, k, j)
     }
 }
 

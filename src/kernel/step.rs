@@ -32,6 +32,10 @@ fn sweep<S: Simd, E: Element, const H: usize, const B: usize, const P: usize>(
     z: &[f32],
     starts: &[usize; B],
 ) {
+    if E::PAIRED {
+        sweep_pairs::<S, E, H, B, P, false>(s, acc, columns, z, starts);
+        return;
+    }
     let (groups, rest) = columns.as_chunks::<P>();
     let (z_groups, z_rest) = z.as_chunks::<P>();
     for (group, zs) in groups.iter().zip(z_groups) {
@@ -62,6 +66,10 @@ fn sweep_backward<S: Simd, E: Element, const H: usize, const B: usize, const P: 
     z: &[f32],
     starts: &[usize; B],
 ) {
+    if E::PAIRED {
+        sweep_pairs::<S, E, H, B, P, true>(s, acc, columns, z, starts);
+        return;
+    }
     let (groups, rest) = columns.as_chunks::<P>();
     let (z_groups, z_rest) = z.as_chunks::<P>();
     for (p, (column, &zk)) in rest.iter().zip(z_rest).enumerate().rev() {
@@ -76,6 +84,124 @@ fn sweep_backward<S: Simd, E: Element, const H: usize, const B: usize, const P: 
             for c in 0..B {
                 acc[p][c] = s.madd(broadcast, E::load(s, &group[p], starts[c]), acc[p][c]);
             }
+        }
+    }
+}
+
+/// `sweep` (or `sweep_backward`) of paired columns ([`Element::PAIRED`]): one load for the
+/// columns `2m` and `2m + 1`, a multiply-add for each, column `k` still into sum `k mod P`, so
+/// that every sum adds its columns in the order (and with the bits) of the f32 sweep of the
+/// same weights. The pairs go in groups of `P` (`2P` columns, a multiple of `P`), then the
+/// pairs left over, then an odd number of columns' lone last one.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn sweep_pairs<
+    S: Simd,
+    E: Element,
+    const H: usize,
+    const B: usize,
+    const P: usize,
+    const BACKWARD: bool,
+>(
+    s: S,
+    acc: &mut [[S::V; B]; P],
+    columns: &[[E; H]],
+    z: &[f32],
+    starts: &[usize; B],
+) {
+    let (pairs, lone) = columns.as_chunks::<2>();
+    let (z_pairs, z_lone) = z.as_chunks::<2>();
+    let (groups, rest) = pairs.as_chunks::<P>();
+    let (z_groups, z_rest) = z_pairs.as_chunks::<P>();
+    // The pairs left over and the lone column by constant indices `i < P`, so that every
+    // partial sum is a named register (through an index known only at run time, the compiler
+    // kept the sums in memory). Functions, not closures: a closure was left out of line.
+    if BACKWARD {
+        add_lone::<S, E, H, B, P>(s, acc, (lone, z_lone), 2 * pairs.len(), starts);
+        for i in (0..P).rev() {
+            if let (Some(pair), Some(zs)) = (rest.get(i), z_rest.get(i)) {
+                add_pair::<S, E, H, B, P, true>(s, acc, pair, zs, 2 * i, starts);
+            }
+        }
+        for (group, zs) in groups.iter().zip(z_groups).rev() {
+            for i in (0..P).rev() {
+                add_pair::<S, E, H, B, P, true>(s, acc, &group[i], &zs[i], 2 * i, starts);
+            }
+        }
+    } else {
+        for (group, zs) in groups.iter().zip(z_groups) {
+            for i in 0..P {
+                add_pair::<S, E, H, B, P, false>(s, acc, &group[i], &zs[i], 2 * i, starts);
+            }
+        }
+        for i in 0..P {
+            if let (Some(pair), Some(zs)) = (rest.get(i), z_rest.get(i)) {
+                add_pair::<S, E, H, B, P, false>(s, acc, pair, zs, 2 * i, starts);
+            }
+        }
+        add_lone::<S, E, H, B, P>(s, acc, (lone, z_lone), 2 * pairs.len(), starts);
+    }
+}
+
+/// Adds `z_k · W[:, k]` of a paired matrix's lone last column `k` (if it has one) into sum
+/// `k mod P`.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn add_lone<S: Simd, E: Element, const H: usize, const B: usize, const P: usize>(
+    s: S,
+    acc: &mut [[S::V; B]; P],
+    (lone, z_lone): (&[[E; H]], &[f32]),
+    k: usize,
+    starts: &[usize; B],
+) {
+    if let ([column], [zk]) = (lone, z_lone) {
+        for p in 0..P {
+            if p == k % P {
+                let broadcast = s.splat(*zk);
+                for c in 0..B {
+                    acc[p][c] = s.madd(broadcast, E::load(s, column, starts[c]), acc[p][c]);
+                }
+            }
+        }
+    }
+}
+
+/// Adds `z_k · W[:, k]` and `z_{k+1} · W[:, k+1]` of one pair of columns (`k` even, `k mod P`
+/// given as `p`) into sums `k mod P` and `(k + 1) mod P`, both columns from one load per
+/// chunk; the odd column first if `BACKWARD`, so that a single sum (`P = 1`) still adds them
+/// in the sweep's order.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "by reference, the broadcasts read their values from memory; by value, the \
+              compiler moved the pair through a general register and split it there"
+)]
+fn add_pair<
+    S: Simd,
+    E: Element,
+    const H: usize,
+    const B: usize,
+    const P: usize,
+    const BACKWARD: bool,
+>(
+    s: S,
+    acc: &mut [[S::V; B]; P],
+    pair: &[[E; H]; 2],
+    [z_even, z_odd]: &[f32; 2],
+    p: usize,
+    starts: &[usize; B],
+) {
+    let (even, odd) = (p % P, (p + 1) % P);
+    let (b_even, b_odd) = (s.splat(*z_even), s.splat(*z_odd));
+    for c in 0..B {
+        let [w_even, w_odd] = E::load_pair(s, pair, starts[c]);
+        if BACKWARD {
+            acc[odd][c] = s.madd(b_odd, w_odd, acc[odd][c]);
+            acc[even][c] = s.madd(b_even, w_even, acc[even][c]);
+        } else {
+            acc[even][c] = s.madd(b_even, w_even, acc[even][c]);
+            acc[odd][c] = s.madd(b_odd, w_odd, acc[odd][c]);
         }
     }
 }

@@ -73,14 +73,21 @@ fn bank_block<
     (starts, first): (&[usize; C], usize),
     out: &mut [[f32; N]; H],
 ) {
-    let weights = |column: &[E; H]| -> [S::V; J] {
-        core::array::from_fn(|j| s.splat(column.get(first + j).map_or(0.0, |w| w.value())))
+    // Weight `first + j` of column `k` of `columns` (a paired matrix's through its pair).
+    let weights = |columns: &[[E; H]], k: usize, column: &[E; H]| -> [S::V; J] {
+        core::array::from_fn(|j| {
+            s.splat(if E::PAIRED {
+                E::weight(columns, k, first + j)
+            } else {
+                column.get(first + j).map_or(0.0, |w| w.value())
+            })
+        })
     };
     let bias: [S::V; J] =
         core::array::from_fn(|j| s.splat(b.get(first + j).copied().unwrap_or(0.0)));
     let mut acc: [[S::V; J]; C] = [bias; C];
     for (k, column) in w_xh.iter().enumerate() {
-        let w = weights(column);
+        let w = weights(w_xh, k, column);
         for c in 0..C {
             let v = x.lanes(s, k, starts[c]);
             for j in 0..J {
@@ -88,8 +95,8 @@ fn bank_block<
             }
         }
     }
-    for (column, row) in w_hh.iter().zip(h) {
-        let w = weights(column);
+    for (k, (column, row)) in w_hh.iter().zip(h).enumerate() {
+        let w = weights(w_hh, k, column);
         for c in 0..C {
             let v = s.load(row, starts[c]);
             for j in 0..J {

@@ -28,14 +28,15 @@
 
 use core::arch::x86_64::{
     __m256, __m256i, __m512, _CMP_LT_OQ, _mm_loadu_si128, _mm256_add_ps, _mm256_and_ps,
-    _mm256_andnot_ps, _mm256_blendv_ps, _mm256_cmp_ps, _mm256_cvtph_ps, _mm256_div_ps,
-    _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_max_ps, _mm256_min_ps,
-    _mm256_mul_ps, _mm256_or_ps, _mm256_permutevar8x32_ps, _mm256_set1_ps, _mm256_setzero_ps,
-    _mm256_storeu_ps, _mm512_abs_ps, _mm512_add_ps, _mm512_and_si512, _mm512_castps_si512,
-    _mm512_castsi512_ps, _mm512_cmp_ps_mask, _mm512_cvtph_ps, _mm512_div_ps, _mm512_fmadd_ps,
-    _mm512_loadu_ps, _mm512_mask_mov_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
+    _mm256_andnot_ps, _mm256_blendv_ps, _mm256_castsi256_ps, _mm256_cmp_ps, _mm256_cvtepu16_epi32,
+    _mm256_cvtph_ps, _mm256_div_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu_si256,
+    _mm256_max_ps, _mm256_min_ps, _mm256_mul_ps, _mm256_or_ps, _mm256_permutevar8x32_ps,
+    _mm256_set1_ps, _mm256_setzero_ps, _mm256_slli_epi32, _mm256_storeu_ps, _mm512_abs_ps,
+    _mm512_add_ps, _mm512_and_si512, _mm512_castps_si512, _mm512_castsi512_ps, _mm512_cmp_ps_mask,
+    _mm512_cvtepu16_epi32, _mm512_cvtph_ps, _mm512_div_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
+    _mm512_loadu_si512, _mm512_mask_mov_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
     _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_or_si512, _mm512_set1_epi32,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_slli_epi32, _mm512_storeu_ps,
 };
 use core::sync::atomic::AtomicU8;
 
@@ -43,6 +44,7 @@ use super::simd::{Element, Kernel, Shuffle8, Simd, padded, put, window};
 use super::step::{Weights, chunk_step};
 use crate::F16;
 use crate::activation::Activation;
+use crate::bf16::PairWord;
 use crate::tanh::{FAST_TANH_CLAMP, P1, P2, P3, P4, POLY_FLOOR, Q1, Q2, Q3, Q4};
 
 /// A token for a backend whose vectors are 8 lanes (ymm) of AVX2 and FMA, with the tiling its
@@ -96,6 +98,46 @@ impl<T: Ymm> Simd for T {
         // SAFETY: see the impl (the tokens' features include F16C); `lanes` is 8 readable
         // `F16`s, 16 bytes (`F16` is a transparent `u16`).
         unsafe { _mm256_cvtph_ps(_mm_loadu_si128(lanes.as_ptr().cast())) }
+    }
+
+    #[inline(always)]
+    fn load_pair<const L: usize>(self, pair: &[[PairWord; L]; 2], start: usize) -> [__m256; 2] {
+        let padding: [PairWord; 16];
+        let flat = pair.as_flattened();
+        let words: &[PairWord; 16] = if L < 8 {
+            padding = padded(flat);
+            &padding
+        } else {
+            flat.get(2 * start..)
+                .and_then(<[PairWord]>::first_chunk::<16>)
+                .unwrap_or(&[PairWord(0); 16])
+        };
+        // SAFETY: see the impl; `words` is 16 readable `PairWord`s, 32 bytes (`PairWord` is a
+        // transparent `u16`), read as 8 little-endian 32-bit lanes `hi << 16 | lo`.
+        unsafe {
+            let lanes = _mm256_loadu_si256(words.as_ptr().cast());
+            [
+                _mm256_castsi256_ps(_mm256_slli_epi32::<16>(lanes)),
+                _mm256_castsi256_ps(lanes),
+            ]
+        }
+    }
+
+    #[inline(always)]
+    fn load_bf16<const L: usize>(self, row: &[PairWord; L], start: usize) -> __m256 {
+        let padding: [PairWord; 8];
+        let lanes: &[PairWord; 8] = if L < 8 {
+            padding = padded(row);
+            &padding
+        } else {
+            window(row, start).unwrap_or(&[PairWord(0); 8])
+        };
+        // SAFETY: see the impl; `lanes` is 8 readable `PairWord`s, 16 bytes (`PairWord` is a
+        // transparent `u16`).
+        unsafe {
+            let words = _mm256_cvtepu16_epi32(_mm_loadu_si128(lanes.as_ptr().cast()));
+            _mm256_castsi256_ps(_mm256_slli_epi32::<16>(words))
+        }
     }
 
     #[inline(always)]
@@ -318,6 +360,46 @@ impl Simd for Avx512 {
         // SAFETY: see the impl; `lanes` is 16 readable `F16`s, 32 bytes (`F16` is a
         // transparent `u16`).
         unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(lanes.as_ptr().cast())) }
+    }
+
+    #[inline(always)]
+    fn load_pair<const L: usize>(self, pair: &[[PairWord; L]; 2], start: usize) -> [__m512; 2] {
+        let padding: [PairWord; 32];
+        let flat = pair.as_flattened();
+        let words: &[PairWord; 32] = if L < 16 {
+            padding = padded(flat);
+            &padding
+        } else {
+            flat.get(2 * start..)
+                .and_then(<[PairWord]>::first_chunk::<32>)
+                .unwrap_or(&[PairWord(0); 32])
+        };
+        // SAFETY: see the impl; `words` is 32 readable `PairWord`s, 64 bytes (`PairWord` is a
+        // transparent `u16`), read as 16 little-endian 32-bit lanes `hi << 16 | lo`.
+        unsafe {
+            let lanes = _mm512_loadu_si512(words.as_ptr().cast());
+            [
+                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(lanes)),
+                _mm512_castsi512_ps(lanes),
+            ]
+        }
+    }
+
+    #[inline(always)]
+    fn load_bf16<const L: usize>(self, row: &[PairWord; L], start: usize) -> __m512 {
+        let padding: [PairWord; 16];
+        let lanes: &[PairWord; 16] = if L < 16 {
+            padding = padded(row);
+            &padding
+        } else {
+            window(row, start).unwrap_or(&[PairWord(0); 16])
+        };
+        // SAFETY: see the impl; `lanes` is 16 readable `PairWord`s, 32 bytes (`PairWord` is a
+        // transparent `u16`).
+        unsafe {
+            let words = _mm512_cvtepu16_epi32(_mm256_loadu_si256(lanes.as_ptr().cast()));
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(words))
+        }
     }
 
     #[inline(always)]
