@@ -31,7 +31,7 @@ use crate::in_place::{InPlace, impl_zeroable};
 use crate::kernel::Backend;
 use crate::stack::LayerCount;
 
-/// The largest finite bf16's magnitude bits (`0x7F7F`, 3.3895e38).
+/// The largest finite bf16's magnitude bits (`0x7F7F`, about 3.39·10^38).
 const MAX_HIGH: u32 = 0x7F7F;
 
 /// The high 16 bits of [`WEIGHT_FLUSH_BELOW`](crate::WEIGHT_FLUSH_BELOW), `2^-40`, whose low
@@ -71,7 +71,7 @@ impl Bf16Pair {
     ///
     /// Both weights are first flushed as every cell's are (magnitudes below
     /// [`WEIGHT_FLUSH_BELOW`](crate::WEIGHT_FLUSH_BELOW) become +0). The even one is rounded to
-    /// the nearest finite bf16, ties to even (the largest finite bf16, `3.3895e38`, for what
+    /// the nearest finite bf16, ties to even (the largest finite bf16, about 3.39·10^38, for what
     /// rounds beyond it). The odd one is the nearest f32 whose low 16 bits are the even one's
     /// bf16 and whose magnitude is 0 or at least `WEIGHT_FLUSH_BELOW`, ties to the even high
     /// half (to the sign of `odd` between two values of opposite signs): so both weights keep

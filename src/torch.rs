@@ -1138,6 +1138,18 @@ impl<const I: usize, const H: usize, A: Activation> LoadLayers for RnnCell<I, H,
     }
 }
 
+/// Layer `first` of the `nn.RNN` under `prefix` in f32, loaded on the heap: what a cell of
+/// half-size weights is rounded from, in place.
+fn f32_layer_boxed<const I: usize, const H: usize, A: Activation>(
+    state: &StateDict,
+    prefix: &str,
+    first: usize,
+) -> Result<Box<RnnCell<I, H, A>>, LoadError> {
+    let mut cell = RnnCell::<I, H, A>::zeroed_box();
+    state.rnn_cell_into(prefix, first, &mut cell)?;
+    Ok(cell)
+}
+
 /// Loaded in f32 on the heap, then rounded into place: on an error the cell is as it was.
 impl<const I: usize, const H: usize, A: Activation> LoadLayers for HalfCell<I, H, A> {
     fn load_layers(
@@ -1146,8 +1158,7 @@ impl<const I: usize, const H: usize, A: Activation> LoadLayers for HalfCell<I, H
         prefix: &str,
         first: usize,
     ) -> Result<(), LoadError> {
-        let mut cell = RnnCell::<I, H, A>::zeroed_box();
-        state.rnn_cell_into(prefix, first, &mut cell)?;
+        let cell = f32_layer_boxed::<I, H, A>(state, prefix, first)?;
         self.set_from_cell(&cell)
             .map_err(|e| half_range(prefix, first, e))
     }
@@ -1161,8 +1172,7 @@ impl<const I: usize, const H: usize, A: Activation> LoadLayers for Bf16Cell<I, H
         prefix: &str,
         first: usize,
     ) -> Result<(), LoadError> {
-        let mut cell = RnnCell::<I, H, A>::zeroed_box();
-        state.rnn_cell_into(prefix, first, &mut cell)?;
+        let cell = f32_layer_boxed::<I, H, A>(state, prefix, first)?;
         self.set_from_cell(&cell)
             .map_err(|e| not_finite(prefix, first, e))
     }
