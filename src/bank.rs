@@ -150,18 +150,17 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
     #[inline]
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
         let backend = self.backend();
-        // Input values below `FLUSH_BELOW` are read as +0: checked over all the inputs at once,
-        // flushed (in the bank's own buffer) only when one is there.
-        let tiny = bytemuck::try_cast_slice::<_, f32>(xs.as_slice())
-            .map_or(true, crate::flush::needs_flush);
-        if L::INPUT_UNITS <= 8 && (I == 1 || N < 8) && !tiny {
+        if L::INPUT_UNITS <= 8 && (I == 1 || N < 8) {
             let layers = &self.layers;
             Self::advance(&mut self.states, &mut self.current, |previous, next| {
                 layers.bank_step_vectors(backend, xs, previous, next);
             });
         } else {
             backend.transpose_inputs(xs, &mut self.inputs.0);
-            self.advance_buffered(backend, tiny);
+            let (layers, inputs) = (&self.layers, &self.inputs.0);
+            Self::advance(&mut self.states, &mut self.current, |previous, next| {
+                layers.bank_step_unit_major(backend, inputs, previous, next);
+            });
         }
     }
 
@@ -170,28 +169,9 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
     #[inline]
     pub fn step_unit_major(&mut self, x: &[[f32; N]; I]) {
         let backend = self.backend();
-        if crate::flush::needs_flush(x.as_flattened()) {
-            self.inputs.0 = *x;
-            self.advance_buffered(backend, true);
-        } else {
-            let layers = &self.layers;
-            Self::advance(&mut self.states, &mut self.current, |previous, next| {
-                layers.bank_step_unit_major(backend, x, previous, next);
-            });
-        }
-    }
-
-    /// One step from the inputs in the bank's own buffer (unit-major), flushed first if `tiny`.
-    #[inline]
-    fn advance_buffered(&mut self, backend: Backend, tiny: bool) {
-        if tiny {
-            for row in &mut self.inputs.0 {
-                *row = crate::flush::flushed(row);
-            }
-        }
-        let (layers, inputs) = (&self.layers, &self.inputs.0);
+        let layers = &self.layers;
         Self::advance(&mut self.states, &mut self.current, |previous, next| {
-            layers.bank_step_unit_major(backend, inputs, previous, next);
+            layers.bank_step_unit_major(backend, x, previous, next);
         });
     }
 

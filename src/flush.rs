@@ -83,6 +83,14 @@ pub const WEIGHT_FLUSH_BELOW: f32 = 1.0 / 1_099_511_627_776.0;
 /// The bits of [`FLUSH_BELOW`]: a magnitude's bits compare as integers as the magnitudes do.
 const FLUSH_BITS: u32 = FLUSH_BELOW.to_bits();
 
+/// [`FLUSH_BITS`] as the kernels' signed 32-bit lanes compare it with a magnitude's bits (both
+/// below 2^31, so the signed comparison is the unsigned one).
+#[expect(
+    clippy::cast_possible_wrap,
+    reason = "the bits of a positive f32 are below 2^31"
+)]
+pub(crate) const FLUSH_LANE_BITS: i32 = FLUSH_BITS as i32;
+
 /// The bits of [`WEIGHT_FLUSH_BELOW`].
 const WEIGHT_FLUSH_BITS: u32 = WEIGHT_FLUSH_BELOW.to_bits();
 

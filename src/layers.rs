@@ -24,7 +24,7 @@ use crate::cell::RnnCell;
 use crate::f16::{F16, HalfCell};
 use crate::flush::{flush, flush_state};
 use crate::in_place::{InPlace, copy_pod};
-use crate::kernel::{Backend, BankInput};
+use crate::kernel::{Backend, BankInput, Flushing};
 use crate::kernel::{Element, Weights};
 use crate::readout::Readout;
 use crate::stack::LayerCount;
@@ -174,8 +174,8 @@ pub trait Layers<const I: usize, const H: usize>:
     #[doc(hidden)]
     fn process_last(&self, backend: Backend, xs: &[SVector<f32, I>], state: &mut Self::State);
 
-    /// One step of `N` streams, one input vector per stream (flushed), from `previous` into
-    /// `next`.
+    /// One step of `N` streams, one input vector per stream (as given: the kernel flushes each
+    /// value as it reads it), from `previous` into `next`.
     #[doc(hidden)]
     fn bank_step_vectors<const N: usize>(
         &self,
@@ -185,9 +185,21 @@ pub trait Layers<const I: usize, const H: usize>:
         next: &mut Self::Units<N>,
     );
 
-    /// One step of `N` streams, the inputs unit-major (flushed), from `previous` into `next`.
+    /// One step of `N` streams, the inputs unit-major (as given: the kernel flushes each value
+    /// as it reads it), from `previous` into `next`.
     #[doc(hidden)]
     fn bank_step_unit_major<const N: usize>(
+        &self,
+        backend: Backend,
+        x: &[[f32; N]; I],
+        previous: &Self::Units<N>,
+        next: &mut Self::Units<N>,
+    );
+
+    /// One step of `N` streams whose inputs are the states of a layer below, unit-major and
+    /// flushed already, from `previous` into `next`.
+    #[doc(hidden)]
+    fn bank_step_states<const N: usize>(
         &self,
         backend: Backend,
         x: &[[f32; N]; I],
@@ -337,11 +349,22 @@ where
         previous: &Self::Units<N>,
         next: &mut Self::Units<N>,
     ) {
-        bank_step(self, backend, xs, previous, next);
+        bank_step(self, backend, &Flushing(xs), previous, next);
     }
 
     #[inline]
     fn bank_step_unit_major<const N: usize>(
+        &self,
+        backend: Backend,
+        x: &[[f32; N]; I],
+        previous: &Self::Units<N>,
+        next: &mut Self::Units<N>,
+    ) {
+        bank_step(self, backend, &Flushing(x), previous, next);
+    }
+
+    #[inline]
+    fn bank_step_states<const N: usize>(
         &self,
         backend: Backend,
         x: &[[f32; N]; I],

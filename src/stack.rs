@@ -118,7 +118,7 @@ where
         self.lower
             .bank_step_vectors(backend, xs, &previous.0, lower);
         self.upper
-            .bank_step_unit_major(backend, L::output_units(lower), &previous.1, upper);
+            .bank_step_states(backend, L::output_units(lower), &previous.1, upper);
     }
 
     #[inline]
@@ -133,7 +133,21 @@ where
         self.lower
             .bank_step_unit_major(backend, x, &previous.0, lower);
         self.upper
-            .bank_step_unit_major(backend, L::output_units(lower), &previous.1, upper);
+            .bank_step_states(backend, L::output_units(lower), &previous.1, upper);
+    }
+
+    #[inline]
+    fn bank_step_states<const N: usize>(
+        &self,
+        backend: Backend,
+        x: &[[f32; N]; I],
+        previous: &Self::Units<N>,
+        next: &mut Self::Units<N>,
+    ) {
+        let (lower, upper) = next;
+        self.lower.bank_step_states(backend, x, &previous.0, lower);
+        self.upper
+            .bank_step_states(backend, L::output_units(lower), &previous.1, upper);
     }
 
     #[inline]

@@ -68,7 +68,7 @@ use crate::activation::Activation;
 
 pub use crate::flush::FLUSH_BELOW;
 pub(crate) use choice::BackendChoice;
-pub(crate) use streams::BankInput;
+pub(crate) use streams::{BankInput, Flushing};
 
 mod choice;
 mod portable;

@@ -2,11 +2,12 @@
 //! AVX when the build enables it), multiply and add rounded separately so that the results are
 //! the same bits on every machine.
 
-use wide::f32x8;
+use wide::{f32x8, i32x8};
 
 use super::simd::{Kernel, Shuffle8, Simd, padded, put, window};
 use crate::F16;
 use crate::bf16::{PairWord, widen, widen_pair};
+use crate::flush::FLUSH_LANE_BITS;
 
 /// The portable backend's operations: safe `wide` vectors, which any CPU runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -138,6 +139,13 @@ impl Simd for Portable {
         z.abs()
             .simd_lt(f32x8::splat(crate::FLUSH_BELOW))
             .select(f32x8::ZERO, y)
+    }
+
+    #[inline(always)]
+    fn flush_input(self, v: V) -> V {
+        let magnitude = wide::bytemuck::cast::<V, i32x8>(v) & i32x8::splat(i32::MAX);
+        let tiny: V = wide::bytemuck::cast(magnitude.simd_lt(i32x8::splat(FLUSH_LANE_BITS)));
+        tiny.select(f32x8::ZERO, v)
     }
 }
 

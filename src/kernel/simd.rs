@@ -69,6 +69,10 @@ pub(crate) trait Simd: Copy {
     /// `y`, with +0 in the lanes where `z` is smaller than
     /// [`FLUSH_BELOW`](crate::FLUSH_BELOW) in magnitude (NaN kept).
     fn flush_where_tiny(self, z: Self::V, y: Self::V) -> Self::V;
+    /// `v` with +0 in the lanes smaller than [`FLUSH_BELOW`](crate::FLUSH_BELOW) in magnitude,
+    /// compared as integers: a caller's value may be subnormal, and a floating-point comparison
+    /// of it raises the denormal flag (a microcode assist on some CPUs).
+    fn flush_input(self, v: Self::V) -> Self::V;
 }
 
 /// The lane shuffles of an 8-lane backend, for a bank's inputs transposed to unit-major.

@@ -28,15 +28,17 @@
 
 use core::arch::x86_64::{
     __m256, __m256i, __m512, _CMP_LT_OQ, _mm_loadu_si128, _mm256_add_ps, _mm256_and_ps,
-    _mm256_andnot_ps, _mm256_blendv_ps, _mm256_castsi256_ps, _mm256_cmp_ps, _mm256_cvtepu16_epi32,
-    _mm256_cvtph_ps, _mm256_div_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu_si256,
-    _mm256_max_ps, _mm256_min_ps, _mm256_mul_ps, _mm256_or_ps, _mm256_permutevar8x32_ps,
+    _mm256_and_si256, _mm256_andnot_ps, _mm256_andnot_si256, _mm256_blendv_ps, _mm256_castps_si256,
+    _mm256_castsi256_ps, _mm256_cmp_ps, _mm256_cmpgt_epi32, _mm256_cvtepu16_epi32, _mm256_cvtph_ps,
+    _mm256_div_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_max_ps,
+    _mm256_min_ps, _mm256_mul_ps, _mm256_or_ps, _mm256_permutevar8x32_ps, _mm256_set1_epi32,
     _mm256_set1_ps, _mm256_setzero_ps, _mm256_slli_epi32, _mm256_storeu_ps, _mm512_abs_ps,
     _mm512_add_ps, _mm512_and_si512, _mm512_castps_si512, _mm512_castsi512_ps, _mm512_cmp_ps_mask,
-    _mm512_cvtepu16_epi32, _mm512_cvtph_ps, _mm512_div_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
-    _mm512_loadu_si512, _mm512_mask_mov_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
-    _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_or_si512, _mm512_set1_epi32,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_slli_epi32, _mm512_storeu_ps,
+    _mm512_cmpge_epi32_mask, _mm512_cvtepu16_epi32, _mm512_cvtph_ps, _mm512_div_ps,
+    _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_mov_ps,
+    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_maskz_mov_epi32, _mm512_max_ps,
+    _mm512_min_ps, _mm512_mul_ps, _mm512_or_si512, _mm512_set1_epi32, _mm512_set1_ps,
+    _mm512_setzero_ps, _mm512_slli_epi32, _mm512_storeu_ps,
 };
 use core::sync::atomic::AtomicU8;
 
@@ -45,6 +47,7 @@ use super::step::{Weights, chunk_step};
 use crate::F16;
 use crate::activation::Activation;
 use crate::bf16::PairWord;
+use crate::flush::FLUSH_LANE_BITS;
 use crate::tanh::{FAST_TANH_CLAMP, P1, P2, P3, P4, POLY_FLOOR, Q1, Q2, Q3, Q4};
 
 /// A token for a backend whose vectors are 8 lanes (ymm) of AVX2 and FMA, with the tiling its
@@ -232,6 +235,17 @@ impl<T: Ymm> Simd for T {
             let magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0), z);
             let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(magnitude, _mm256_set1_ps(crate::FLUSH_BELOW));
             _mm256_andnot_ps(tiny, y)
+        }
+    }
+
+    #[inline(always)]
+    fn flush_input(self, v: __m256) -> __m256 {
+        // SAFETY: see the impl.
+        unsafe {
+            let bits = _mm256_castps_si256(v);
+            let magnitude = _mm256_and_si256(bits, _mm256_set1_epi32(i32::MAX));
+            let tiny = _mm256_cmpgt_epi32(_mm256_set1_epi32(FLUSH_LANE_BITS), magnitude);
+            _mm256_castsi256_ps(_mm256_andnot_si256(tiny, bits))
         }
     }
 }
@@ -500,6 +514,17 @@ impl Simd for Avx512 {
             let floor = _mm512_set1_ps(crate::FLUSH_BELOW);
             let tiny = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(_mm512_abs_ps(z), floor);
             _mm512_mask_mov_ps(y, tiny, _mm512_setzero_ps())
+        }
+    }
+
+    #[inline(always)]
+    fn flush_input(self, v: __m512) -> __m512 {
+        // SAFETY: see the impl.
+        unsafe {
+            let bits = _mm512_castps_si512(v);
+            let magnitude = _mm512_and_si512(bits, _mm512_set1_epi32(i32::MAX));
+            let kept = _mm512_cmpge_epi32_mask(magnitude, _mm512_set1_epi32(FLUSH_LANE_BITS));
+            _mm512_castsi512_ps(_mm512_maskz_mov_epi32(kept, bits))
         }
     }
 }
