@@ -150,18 +150,29 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
     #[inline]
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
         let backend = self.backend();
-        if L::INPUT_UNITS <= 8 && (I == 1 || N < 8) {
-            let layers = &self.layers;
-            Self::advance(&mut self.states, &mut self.current, |previous, next| {
-                layers.bank_step_vectors(backend, xs, previous, next);
-            });
-        } else {
-            backend.transpose_inputs(xs, &mut self.inputs.0);
-            let (layers, inputs) = (&self.layers, &self.inputs.0);
-            Self::advance(&mut self.states, &mut self.current, |previous, next| {
-                layers.bank_step_unit_major(backend, inputs, previous, next);
-            });
+        // Input values below `FLUSH_BELOW` read as +0. With one block of first-layer units the
+        // kernel loads each input once, and flushes it as it loads it; with more it would do so
+        // once per block, so the inputs are checked first, all at once, and flushed (in the
+        // bank's own buffer) only when one is tiny.
+        if L::INPUT_UNITS <= 8 {
+            if I == 1 || N < 8 {
+                let layers = &self.layers;
+                Self::advance(&mut self.states, &mut self.current, |previous, next| {
+                    layers.bank_step_vectors(backend, xs, previous, next);
+                });
+            } else {
+                backend.transpose_inputs(xs, &mut self.inputs.0);
+                let (layers, inputs) = (&self.layers, &self.inputs.0);
+                Self::advance(&mut self.states, &mut self.current, |previous, next| {
+                    layers.bank_step_unit_major(backend, inputs, previous, next);
+                });
+            }
+            return;
         }
+        let tiny = bytemuck::try_cast_slice::<_, f32>(xs.as_slice())
+            .map_or(true, crate::flush::needs_flush);
+        backend.transpose_inputs(xs, &mut self.inputs.0);
+        self.advance_buffered(backend, tiny);
     }
 
     /// Advances every stream by one input given unit-major, `x[k][s]` (input `k` of stream `s`):
@@ -170,8 +181,31 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
     pub fn step_unit_major(&mut self, x: &[[f32; N]; I]) {
         let backend = self.backend();
         let layers = &self.layers;
+        if L::INPUT_UNITS <= 8 {
+            Self::advance(&mut self.states, &mut self.current, |previous, next| {
+                layers.bank_step_unit_major(backend, x, previous, next);
+            });
+        } else if crate::flush::needs_flush(x.as_flattened()) {
+            self.inputs.0 = *x;
+            self.advance_buffered(backend, true);
+        } else {
+            Self::advance(&mut self.states, &mut self.current, |previous, next| {
+                layers.bank_step_flushed(backend, x, previous, next);
+            });
+        }
+    }
+
+    /// One step from the inputs in the bank's own buffer (unit-major), flushed first if `tiny`.
+    #[inline]
+    fn advance_buffered(&mut self, backend: Backend, tiny: bool) {
+        if tiny {
+            for row in &mut self.inputs.0 {
+                *row = crate::flush::flushed(row);
+            }
+        }
+        let (layers, inputs) = (&self.layers, &self.inputs.0);
         Self::advance(&mut self.states, &mut self.current, |previous, next| {
-            layers.bank_step_unit_major(backend, x, previous, next);
+            layers.bank_step_flushed(backend, inputs, previous, next);
         });
     }
 

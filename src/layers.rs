@@ -196,10 +196,10 @@ pub trait Layers<const I: usize, const H: usize>:
         next: &mut Self::Units<N>,
     );
 
-    /// One step of `N` streams whose inputs are the states of a layer below, unit-major and
-    /// flushed already, from `previous` into `next`.
+    /// One step of `N` streams whose inputs are flushed already (the states of a layer below,
+    /// or a caller's inputs checked), unit-major, from `previous` into `next`.
     #[doc(hidden)]
-    fn bank_step_states<const N: usize>(
+    fn bank_step_flushed<const N: usize>(
         &self,
         backend: Backend,
         x: &[[f32; N]; I],
@@ -364,7 +364,7 @@ where
     }
 
     #[inline]
-    fn bank_step_states<const N: usize>(
+    fn bank_step_flushed<const N: usize>(
         &self,
         backend: Backend,
         x: &[[f32; N]; I],

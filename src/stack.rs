@@ -118,7 +118,7 @@ where
         self.lower
             .bank_step_vectors(backend, xs, &previous.0, lower);
         self.upper
-            .bank_step_states(backend, L::output_units(lower), &previous.1, upper);
+            .bank_step_flushed(backend, L::output_units(lower), &previous.1, upper);
     }
 
     #[inline]
@@ -133,11 +133,11 @@ where
         self.lower
             .bank_step_unit_major(backend, x, &previous.0, lower);
         self.upper
-            .bank_step_states(backend, L::output_units(lower), &previous.1, upper);
+            .bank_step_flushed(backend, L::output_units(lower), &previous.1, upper);
     }
 
     #[inline]
-    fn bank_step_states<const N: usize>(
+    fn bank_step_flushed<const N: usize>(
         &self,
         backend: Backend,
         x: &[[f32; N]; I],
@@ -145,9 +145,9 @@ where
         next: &mut Self::Units<N>,
     ) {
         let (lower, upper) = next;
-        self.lower.bank_step_states(backend, x, &previous.0, lower);
+        self.lower.bank_step_flushed(backend, x, &previous.0, lower);
         self.upper
-            .bank_step_states(backend, L::output_units(lower), &previous.1, upper);
+            .bank_step_flushed(backend, L::output_units(lower), &previous.1, upper);
     }
 
     #[inline]

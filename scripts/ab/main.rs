@@ -419,6 +419,8 @@ fn main() {
         bank_ab!(16, 32, 8);
         bank_ab!(16, 32, 32);
         bank_ab!(16, 32, 128);
+        bank_ab!(32, 64, 32);
+        bank_ab!(64, 128, 32);
     }
     if run("process") {
         process_ab!(3, 2);

@@ -55,9 +55,10 @@ impl<const I: usize, const N: usize> BankInput<I, N> for [SVector<f32, I>; N] {
 /// [`FLUSH_BELOW`](crate::FLUSH_BELOW) in magnitude reads as +0, as `flush` would have written it.
 ///
 /// Flushed as they are loaded, in the registers that hold them, compared as integers (a
-/// caller's value may be subnormal): the kernel loads each input once per block of 8 units,
-/// where a pass checking them all before the step read every input once more, in a default
-/// build with the baseline's 4-lane instructions, and cost small banks a third of their step.
+/// caller's value may be subnormal). For a first layer of one block of units (at most 8),
+/// which loads each input once: there a pass checking them all before the step read every
+/// input once more, in a default build with the baseline's 4-lane instructions, and cost the
+/// small banks a third of their step. With more blocks the bank checks them first instead.
 pub(crate) struct Flushing<'a, X>(pub(crate) &'a X);
 
 impl<const I: usize, const N: usize, X: BankInput<I, N>> BankInput<I, N> for Flushing<'_, X> {
