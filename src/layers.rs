@@ -277,11 +277,7 @@ where
     #[inline]
     fn advance_flushed(&self, backend: Backend, x: &SVector<f32, I>, state: &mut Self::State) {
         let [h] = &mut state.data.0;
-        *h = backend.step_of::<I, H, C::Activation, false, C::Weight>(
-            self.weights(),
-            &x.data.0[0],
-            h,
-        );
+        backend.step_in_place::<I, H, C::Activation, C::Weight>(self.weights(), &x.data.0[0], h);
     }
 
     #[inline]

@@ -175,18 +175,24 @@ macro_rules! process_ab {
         let mut a = Box::new(elman_a::Rnn::new(cell!(elman_a, $i, $h), head_a));
         let mut b = Box::new(elman::Rnn::new(cell!(elman, $i, $h), head_b));
         let mut ys = vec![SVector::<f32, 2>::zeros(); xs.len()];
-        let (mut ta, mut tb) = (f64::MAX, f64::MAX);
+        let (mut ta, mut tb, mut sa, mut sb) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
         for _ in 0..ROUNDS {
             ta = ta.min(time(|| a.process(black_box(&xs), &mut ys), 4));
             tb = tb.min(time(|| b.process(black_box(&xs), &mut ys), 4));
+            // The same inputs through `Rnn::step`, one call per input, the state in the network.
+            sa = sa.min(time(|| for (x, y) in xs.iter().zip(ys.iter_mut()) { *y = a.step(black_box(x)); }, 4));
+            sb = sb.min(time(|| for (x, y) in xs.iter().zip(ys.iter_mut()) { *y = b.step(black_box(x)); }, 4));
         }
         println!(
-            "process ({:3}, {:3}), T = 1024  A {:8.1}  B {:8.1} ns/step  B/A {:.2}",
+            "process ({:3}, {:3}), T = 1024  A {:8.1}  B {:8.1} ns/step  B/A {:.2}   Rnn::step: A {:8.1}  B {:8.1} ns/step  B/A {:.2}",
             $i,
             $h,
             ta / 1024.0,
             tb / 1024.0,
-            tb / ta
+            tb / ta,
+            sa / 1024.0,
+            sb / 1024.0,
+            sb / sa
         );
     }};
 }
@@ -425,6 +431,7 @@ fn main() {
     if run("process") {
         process_ab!(3, 2);
         process_ab!(1, 16);
+        process_ab!(16, 16);
         process_ab!(32, 64);
         process_ab!(64, 128);
         process_ab!(128, 256);

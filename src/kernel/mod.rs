@@ -408,6 +408,28 @@ impl Backend {
         self.step_of::<I, H, A, false, E>(w, x, h)
     }
 
+    /// [`step_of`](Self::step_of) of a state the caller keeps flushed, the new state written
+    /// over it by the kernel.
+    #[inline(always)]
+    pub(crate) fn step_in_place<const I: usize, const H: usize, A: Activation, E: Element>(
+        self,
+        w: step::Weights<'_, I, H, E>,
+        x: &[f32; I],
+        h: &mut [f32; H],
+    ) {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        if H <= 4 {
+            *h = self.step_of::<I, H, A, false, E>(w, x, h);
+            return;
+        }
+        self.for_units(H).dispatch(step::StepInPlace::<I, H, A, E> {
+            w,
+            x,
+            h,
+            activation: PhantomData,
+        });
+    }
+
     /// [`step`](Self::step) of weights stored as `E`, from a state the caller keeps flushed (a
     /// network's own), its columns taken last to first if `BACKWARD`: the same sums in another
     /// order. A network's `process` alternates the two, so that each step starts on the columns

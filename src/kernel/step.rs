@@ -575,6 +575,27 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, const B
     }
 }
 
+/// One step of a state in place, `h = A(W_xh·x + W_hh·h + b)`: the sweep reads all of `h`
+/// before the new state is stored over it.
+pub(crate) struct StepInPlace<'a, const I: usize, const H: usize, A, E = f32> {
+    pub(crate) w: Weights<'a, I, H, E>,
+    pub(crate) x: &'a [f32; I],
+    pub(crate) h: &'a mut [f32; H],
+    pub(crate) activation: PhantomData<A>,
+}
+
+impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation> Kernel<S>
+    for StepInPlace<'_, I, H, A, E>
+{
+    type Output = ();
+
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run(self, s: S) {
+        *self.h = step::<S, E, I, H, A, false>(s, self.w, self.x, self.h);
+    }
+}
+
 /// A sequence of steps (see [`run`]).
 pub(crate) struct Run<'a, const I: usize, const H: usize, A, O, F, E = f32> {
     pub(crate) w: Weights<'a, I, H, E>,
