@@ -164,7 +164,7 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
                 backend.transpose_inputs(xs, &mut self.inputs.0);
                 let (layers, inputs) = (&self.layers, &self.inputs.0);
                 Self::advance(&mut self.states, &mut self.current, |previous, next| {
-                    layers.bank_step_unit_major(backend, inputs, previous, next);
+                    layers.bank_step_unit_major(backend, (inputs, false), previous, next);
                 });
             }
             return;
@@ -183,14 +183,14 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
         let layers = &self.layers;
         if L::INPUT_UNITS <= 8 {
             Self::advance(&mut self.states, &mut self.current, |previous, next| {
-                layers.bank_step_unit_major(backend, x, previous, next);
+                layers.bank_step_unit_major(backend, (x, false), previous, next);
             });
         } else if crate::flush::needs_flush(x.as_flattened()) {
             self.inputs.0 = *x;
             self.advance_buffered(backend, true);
         } else {
             Self::advance(&mut self.states, &mut self.current, |previous, next| {
-                layers.bank_step_flushed(backend, x, previous, next);
+                layers.bank_step_unit_major(backend, (x, true), previous, next);
             });
         }
     }
@@ -205,7 +205,7 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
         }
         let (layers, inputs) = (&self.layers, &self.inputs.0);
         Self::advance(&mut self.states, &mut self.current, |previous, next| {
-            layers.bank_step_flushed(backend, inputs, previous, next);
+            layers.bank_step_unit_major(backend, (inputs, true), previous, next);
         });
     }
 

@@ -185,24 +185,15 @@ pub trait Layers<const I: usize, const H: usize>:
         next: &mut Self::Units<N>,
     );
 
-    /// One step of `N` streams, the inputs unit-major (as given: the kernel flushes each value
-    /// as it reads it), from `previous` into `next`.
+    /// One step of `N` streams from `x = (inputs, flushed)`, the inputs unit-major, from
+    /// `previous` into `next`. The kernel flushes each input value as it reads it, unless
+    /// `flushed` says the inputs are flushed already (the states of a layer below, or a caller's
+    /// inputs checked).
     #[doc(hidden)]
     fn bank_step_unit_major<const N: usize>(
         &self,
         backend: Backend,
-        x: &[[f32; N]; I],
-        previous: &Self::Units<N>,
-        next: &mut Self::Units<N>,
-    );
-
-    /// One step of `N` streams whose inputs are flushed already (the states of a layer below,
-    /// or a caller's inputs checked), unit-major, from `previous` into `next`.
-    #[doc(hidden)]
-    fn bank_step_flushed<const N: usize>(
-        &self,
-        backend: Backend,
-        x: &[[f32; N]; I],
+        x: (&[[f32; N]; I], bool),
         previous: &Self::Units<N>,
         next: &mut Self::Units<N>,
     );
@@ -352,22 +343,15 @@ where
     fn bank_step_unit_major<const N: usize>(
         &self,
         backend: Backend,
-        x: &[[f32; N]; I],
+        (x, flushed): (&[[f32; N]; I], bool),
         previous: &Self::Units<N>,
         next: &mut Self::Units<N>,
     ) {
-        bank_step(self, backend, &Flushing(x), previous, next);
-    }
-
-    #[inline]
-    fn bank_step_flushed<const N: usize>(
-        &self,
-        backend: Backend,
-        x: &[[f32; N]; I],
-        previous: &Self::Units<N>,
-        next: &mut Self::Units<N>,
-    ) {
-        bank_step(self, backend, x, previous, next);
+        if flushed {
+            bank_step(self, backend, x, previous, next);
+        } else {
+            bank_step(self, backend, &Flushing(x), previous, next);
+        }
     }
 
     #[inline]

@@ -117,37 +117,31 @@ where
         let (lower, upper) = next;
         self.lower
             .bank_step_vectors(backend, xs, &previous.0, lower);
-        self.upper
-            .bank_step_flushed(backend, L::output_units(lower), &previous.1, upper);
+        self.upper.bank_step_unit_major(
+            backend,
+            (L::output_units(lower), true),
+            &previous.1,
+            upper,
+        );
     }
 
     #[inline]
     fn bank_step_unit_major<const N: usize>(
         &self,
         backend: Backend,
-        x: &[[f32; N]; I],
+        x: (&[[f32; N]; I], bool),
         previous: &Self::Units<N>,
         next: &mut Self::Units<N>,
     ) {
         let (lower, upper) = next;
         self.lower
             .bank_step_unit_major(backend, x, &previous.0, lower);
-        self.upper
-            .bank_step_flushed(backend, L::output_units(lower), &previous.1, upper);
-    }
-
-    #[inline]
-    fn bank_step_flushed<const N: usize>(
-        &self,
-        backend: Backend,
-        x: &[[f32; N]; I],
-        previous: &Self::Units<N>,
-        next: &mut Self::Units<N>,
-    ) {
-        let (lower, upper) = next;
-        self.lower.bank_step_flushed(backend, x, &previous.0, lower);
-        self.upper
-            .bank_step_flushed(backend, L::output_units(lower), &previous.1, upper);
+        self.upper.bank_step_unit_major(
+            backend,
+            (L::output_units(lower), true),
+            &previous.1,
+            upper,
+        );
     }
 
     #[inline]
