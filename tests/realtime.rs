@@ -15,21 +15,23 @@ use proptest::prelude::*;
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// `Rnn::step` is the cell's step and the readout's logits, and `process` is stepping.
+    /// `Rnn::step` is the cell's step and the readout's logits.
     #[test]
     fn rnn_is_cell_plus_readout(
         cell in cell::<3, 7, Tanh>(), head in readout::<7, 4>(1.0), xs in sequence::<3>(2.0, 0..40)
     ) {
-        for backend in Backend::available() {
-            let mut rnn = common::boxed_rnn(&cell, &head, backend);
-            let mut h = SVector::<f32, 7>::zeros();
-            for x in &xs {
-                let y = rnn.step(x);
-                h = cell.step_with(backend, x, &h);
-                prop_assert_eq!(rnn.state(), &h);
-                prop_assert_eq!(y, head.logits(&h));
-            }
-        }
+        rnn_matches_cell(&cell, &head, &xs)?;
+    }
+
+    /// The same with at most 4 units, whose `step` passes the state packed in two registers
+    /// and `Rnn::step` writes it in place: two paths to the kernel, the same bits.
+    #[test]
+    fn rnn_is_cell_plus_readout_packed(
+        cell in cell::<3, 2, Tanh>(), head in readout::<2, 4>(1.0), xs in sequence::<3>(2.0, 0..40),
+        four in cell::<1, 4, Tanh>(), head_four in readout::<4, 4>(1.0), ys in sequence::<1>(2.0, 0..40),
+    ) {
+        rnn_matches_cell(&cell, &head, &xs)?;
+        rnn_matches_cell(&four, &head_four, &ys)?;
     }
 
     /// Block processing (input projections hoisted) against stepping: the same map summed in
@@ -82,6 +84,26 @@ proptest! {
     ) {
         blocks_match::<8, 129>(&cell, &head, &xs)?;
     }
+}
+
+/// Steps `rnn.step` and `cell.step_with` side by side on every backend: the same states and
+/// the readout's logits of them, to the bit.
+fn rnn_matches_cell<const I: usize, const H: usize>(
+    cell: &RnnCell<I, H>,
+    head: &Readout<H, 4>,
+    xs: &[SVector<f32, I>],
+) -> Result<(), TestCaseError> {
+    for backend in Backend::available() {
+        let mut rnn = common::boxed_rnn(cell, head, backend);
+        let mut h = SVector::<f32, H>::zeros();
+        for x in xs {
+            let y = rnn.step(x);
+            h = cell.step_with(backend, x, &h);
+            prop_assert_eq!(rnn.state(), &h);
+            prop_assert_eq!(y, head.logits(&h));
+        }
+    }
+    Ok(())
 }
 
 fn blocks_match<const I: usize, const H: usize>(

@@ -430,6 +430,7 @@ fn main() {
     }
     if run("process") {
         process_ab!(3, 2);
+        process_ab!(1, 4);
         process_ab!(1, 16);
         process_ab!(16, 16);
         process_ab!(32, 64);
