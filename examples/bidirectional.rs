@@ -8,7 +8,7 @@
 //! Run: `cargo run --release --example bidirectional`
 
 use elman::bidirectional::{BiStack2, BiStates, Bidirectional, read_out};
-use elman::nalgebra::{SVector, vector};
+use elman::nalgebra::{self, SVector, vector};
 use elman::{Readout, RnnCell, argmax};
 
 fn main() {

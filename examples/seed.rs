@@ -3,7 +3,7 @@
 //!
 //! Run it with `cargo run --release --example seed`.
 
-use elman::nalgebra::{SMatrix, vector};
+use elman::nalgebra::{self, SMatrix, vector};
 use elman::{Readout, RnnCell, argmax, one_hot_argmax, reference, sigmoid, softmax};
 
 fn main() {

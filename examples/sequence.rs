@@ -3,7 +3,7 @@
 //!
 //! Run it with `cargo run --release --example sequence`.
 
-use elman::nalgebra::{SVector, vector};
+use elman::nalgebra::{self, SVector, vector};
 use elman::{Readout, RnnCell, argmax, softmax};
 
 /// A cell that remembers the sign of its recent inputs: unit 0 follows a positive drive, unit 1

@@ -7,7 +7,7 @@
 //!
 //! `cargo run --release --example streaming`
 
-use elman::nalgebra::{SVector, vector};
+use elman::nalgebra::{self, SVector, vector};
 use elman::{Readout, Rnn, RnnCell, sigmoid};
 
 /// One input (the sample's magnitude), four hidden units with slow and fast decays, one output.

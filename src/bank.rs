@@ -34,7 +34,7 @@ use crate::rnn::OnSwap;
 ///
 /// ```
 /// use elman::{RnnBank, RnnCell};
-/// use elman::nalgebra::{SVector, vector};
+/// use elman::nalgebra::{self, SVector, vector};
 ///
 /// let cell: RnnCell<1, 4> = RnnCell::from_row_major([[0.5], [-0.5], [1.0], [0.25]], [[0.1; 4]; 4], [0.0; 4]);
 /// let mut bank: RnnBank<1, 4, 3> = RnnBank::new(cell.clone());
@@ -55,7 +55,7 @@ pub type RnnBank<const I: usize, const H: usize, const N: usize, A = Tanh> =
 /// ```
 /// use elman::stack::{Stack, Stack2};
 /// use elman::{Bank, Layers, Readout, RnnCell};
-/// use elman::nalgebra::{SVector, vector};
+/// use elman::nalgebra::{self, SVector, vector};
 ///
 /// let lower: RnnCell<1, 2> = RnnCell::from_row_major([[0.5], [-0.5]], [[0.1; 2]; 2], [0.0; 2]);
 /// let upper: RnnCell<2, 2> = RnnCell::from_row_major([[1.0, 0.0], [0.5, 0.5]], [[0.2; 2]; 2], [0.1; 2]);

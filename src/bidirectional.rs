@@ -26,7 +26,7 @@
 //!
 //! ```
 //! use elman::bidirectional::Bidirectional;
-//! use elman::nalgebra::{SVector, vector};
+//! use elman::nalgebra::{self, SVector, vector};
 //! use elman::RnnCell;
 //!
 //! let forward: RnnCell<1, 2> = RnnCell::from_row_major([[1.0], [-1.0]], [[0.5, 0.0], [0.0, 0.5]], [0.0; 2]);
@@ -155,7 +155,7 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
     ///
     /// ```
     /// use elman::RnnCell;
-    /// use elman::nalgebra::{SVector, vector};
+    /// use elman::nalgebra::{self, SVector, vector};
     ///
     /// let cell: RnnCell<1, 2> = RnnCell::from_row_major([[0.5], [-0.5]], [[0.3, 0.1], [0.2, 0.4]], [0.0, 0.1]);
     /// let xs = [vector![1.0], vector![0.5], vector![-1.0]];
@@ -186,7 +186,7 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
     ///
     /// ```
     /// use elman::RnnCell;
-    /// use elman::nalgebra::{SVector, vector};
+    /// use elman::nalgebra::{self, SVector, vector};
     ///
     /// let cell: RnnCell<1, 2> = RnnCell::from_row_major([[0.5], [-0.5]], [[0.3, 0.1], [0.2, 0.4]], [0.0, 0.1]);
     /// let xs = [vector![1.0], vector![0.5]];
@@ -212,7 +212,7 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
     ///
     /// ```
     /// use elman::RnnCell;
-    /// use elman::nalgebra::{SVector, vector};
+    /// use elman::nalgebra::{self, SVector, vector};
     ///
     /// let cell: RnnCell<1, 2> = RnnCell::from_row_major([[0.5], [-0.5]], [[0.3, 0.1], [0.2, 0.4]], [0.0, 0.1]);
     /// let xs = [vector![1.0], vector![0.5]];
@@ -328,7 +328,7 @@ impl<const I: usize, const H: usize, const H2: usize, A: Activation> Bidirection
 ///
 /// ```
 /// use elman::bidirectional::{BiStack2, BiStates, Bidirectional};
-/// use elman::nalgebra::{SVector, vector};
+/// use elman::nalgebra::{self, SVector, vector};
 /// use elman::RnnCell;
 ///
 /// let first: Bidirectional<1, 2, 4> = Bidirectional::new(
@@ -493,7 +493,7 @@ impl<const I: usize, const H: usize, const H2: usize, const U: usize, A: Activat
 /// ```
 /// use elman::bidirectional::read_out;
 /// use elman::Readout;
-/// use elman::nalgebra::{SVector, vector};
+/// use elman::nalgebra::{self, SVector, vector};
 ///
 /// let head: Readout<4, 1> = Readout::from_row_major([[1.0, 0.0, 0.0, -1.0]], [0.5]);
 /// let outputs = [vector![0.25, 0.0, 0.0, 0.5]];

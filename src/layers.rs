@@ -100,7 +100,7 @@ impl<const I: usize, const H: usize, A: Activation> Cell<I, H> for Bf16Cell<I, H
 /// ```
 /// use elman::stack::{Stack, Stack2};
 /// use elman::{Backend, Layers, RnnCell};
-/// use elman::nalgebra::{SVector, vector};
+/// use elman::nalgebra::{self, SVector, vector};
 ///
 /// let layers: Stack2<1, 2> = Stack::new(
 ///     RnnCell::from_row_major([[1.0], [-1.0]], [[0.5, 0.0], [0.0, 0.5]], [0.0; 2]),

@@ -181,7 +181,7 @@ impl Head {
     ///
     /// ```
     /// use elman::Head;
-    /// use elman::nalgebra::vector;
+    /// use elman::nalgebra::{self, vector};
     ///
     /// let logits = vector![0.0_f32, 0.0];
     /// assert_eq!(Head::Linear.apply(&logits), logits);

@@ -42,7 +42,7 @@ pub enum OnSwap {
 /// ```
 /// use elman::stack::Stack;
 /// use elman::{Readout, Rnn2, RnnCell};
-/// use elman::nalgebra::{SVector, vector};
+/// use elman::nalgebra::{self, SVector, vector};
 ///
 /// let lower: RnnCell<1, 2> = RnnCell::from_row_major([[1.0], [-1.0]], [[0.5, 0.0], [0.0, 0.5]], [0.0; 2]);
 /// let upper: RnnCell<2, 2> = RnnCell::from_row_major([[0.5, 0.5], [0.0, 1.0]], [[0.25; 2]; 2], [0.1; 2]);
@@ -72,7 +72,7 @@ where
 ///
 /// ```
 /// use elman::{Readout, Rnn, RnnCell, softmax};
-/// use elman::nalgebra::vector;
+/// use elman::nalgebra::{self, vector};
 ///
 /// let cell: RnnCell<1, 2> = RnnCell::from_row_major([[1.0], [-1.0]], [[0.5, 0.0], [0.0, 0.5]], [0.0; 2]);
 /// let readout: Readout<2, 2> = Readout::from_row_major([[1.0, 0.0], [0.0, 1.0]], [0.0; 2]);

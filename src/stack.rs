@@ -15,7 +15,7 @@
 //! ```
 //! use elman::stack::{Stack, Stack2};
 //! use elman::{Readout, Rnn2, RnnCell};
-//! use elman::nalgebra::{SVector, vector};
+//! use elman::nalgebra::{self, SVector, vector};
 //!
 //! let lower: RnnCell<2, 3> = RnnCell::default();
 //! let upper: RnnCell<3, 3> = RnnCell::default();
