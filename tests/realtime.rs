@@ -23,8 +23,9 @@ proptest! {
         rnn_matches_cell(&cell, &head, &xs)?;
     }
 
-    /// The same with at most 4 units, whose `step` passes the state packed in two registers
-    /// and `Rnn::step` writes it in place: two paths to the kernel, the same bits.
+    /// The same with at most 4 units, whose state goes to the kernel packed in two registers:
+    /// `Rnn::step`'s from the network, written back over it, `step`'s from the caller, checked
+    /// for tiny values first.
     #[test]
     fn rnn_is_cell_plus_readout_packed(
         cell in cell::<3, 2, Tanh>(), head in readout::<2, 4>(1.0), xs in sequence::<3>(2.0, 0..40),
