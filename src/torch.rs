@@ -83,7 +83,7 @@ use std::path::Path;
 use nalgebra::{SMatrix, SVector};
 use safetensors::{Dtype, SafeTensors};
 
-use crate::activation::{Activation, Tanh};
+use crate::activation::{Activation, Kind, Tanh};
 use crate::bf16::{Bf16Cell, NotFinite};
 use crate::bidirectional::{BiStack, Bidirectional};
 use crate::cell::RnnCell;
@@ -959,7 +959,9 @@ impl StateDict {
 impl StateDict {
     /// Rust source defining the one-layer `nn.RNN` under `rnn_prefix` and the `nn.Linear` under
     /// `head_prefix` as two `static` items, `{NAME}_CELL: RnnCell<I, H>` and
-    /// `{NAME}_HEAD: Readout<H, O>`, with the sizes read from the file. The values are written
+    /// `{NAME}_HEAD: Readout<H, O>`, with the sizes read from the file, for a tanh cell (the
+    /// file does not record the non-linearity: [`rust_statics_with`](Self::rust_statics_with)
+    /// writes a ReLU one). The values are written
     /// so that they read back to the same `f32` bits, and the compiler checks the shapes when
     /// the source is built. A model compiled in this way needs no file, allocator or loader.
     ///
@@ -985,6 +987,31 @@ impl StateDict {
         head_prefix: &str,
         name: &str,
     ) -> Result<String, LoadError> {
+        self.rust_statics_with::<Tanh>(rnn_prefix, head_prefix, name)
+    }
+
+    /// As [`rust_statics`](Self::rust_statics), the cell's non-linearity `A`: for a model
+    /// trained with `nonlinearity='relu'`, `{NAME}_CELL: RnnCell<I, H, elman::Relu>`.
+    ///
+    /// ```
+    /// use elman::Relu;
+    /// use elman::torch::StateDict;
+    ///
+    /// let state = StateDict::read("tests/fixtures/torch/seed_relu_i3_h2.safetensors")?;
+    /// let source = state.rust_statics_with::<Relu>("rnn", "head", "SEED")?;
+    /// assert!(source.contains("pub static SEED_CELL: elman::RnnCell<3, 2, elman::Relu>"));
+    /// # Ok::<(), elman::torch::LoadError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`rust_statics`](Self::rust_statics).
+    pub fn rust_statics_with<A: Activation>(
+        &self,
+        rnn_prefix: &str,
+        head_prefix: &str,
+        name: &str,
+    ) -> Result<String, LoadError> {
         let layer = Layer::Index(0);
         let [ih, hh, ..] = layer.tensors(rnn_prefix);
         let (ih_shape, w_ih) = self.values(&ih)?;
@@ -998,7 +1025,18 @@ impl StateDict {
         self.finite(&ih, &ih_shape, &w_ih)?;
         let w_hh = self.sized(&hh, &[h, h])?;
         let bias = self.folded_bias(rnn_prefix, layer, h)?;
+        // One set of used names for both prefixes, so that either may hold the other. The
+        // layer's unused tensors first: a second layer or a backward half is the cause of a
+        // head of the wrong width, and the error names it.
         let [head_weight, head_bias] = Self::linear(head_prefix);
+        let mut used = layer.tensors(rnn_prefix).to_vec();
+        used.extend([head_weight.clone(), head_bias.clone()]);
+        self.reject_unused(
+            rnn_prefix,
+            |n| under(rnn_prefix, n).is_some(),
+            &used,
+            Some(1),
+        )?;
         let (head_shape, w_hy) = self.values(&head_weight)?;
         let [o, head_h] = head_shape[..] else {
             return Err(LoadError::Shape {
@@ -1020,15 +1058,6 @@ impl StateDict {
         } else {
             vec![0.0; o]
         };
-        // One set of used names for both prefixes, so that either may hold the other.
-        let mut used = layer.tensors(rnn_prefix).to_vec();
-        used.extend([head_weight, head_bias]);
-        self.reject_unused(
-            rnn_prefix,
-            |n| under(rnn_prefix, n).is_some(),
-            &used,
-            Some(1),
-        )?;
         self.reject_unused(
             head_prefix,
             |n| under(head_prefix, n).is_some(),
@@ -1043,12 +1072,18 @@ impl StateDict {
                 .collect();
             format!("[{}]", rows.join(", "))
         };
+        // The type's activation parameter and the layer's PyTorch argument, tanh being the
+        // default of both.
+        let (activation, nonlinearity) = match A::KIND {
+            Kind::Tanh => ("", ""),
+            Kind::Relu => (", elman::Relu", ", nonlinearity='relu'"),
+        };
         Ok(format!(
             "// Generated from a PyTorch state_dict by elman's `StateDict::rust_statics`. Do not edit.\n\
              \n\
-             /// The recurrent layer: `nn.RNN({i}, {h})`, biases folded.\n\
+             /// The recurrent layer: `nn.RNN({i}, {h}{nonlinearity})`, biases folded.\n\
              #[allow(clippy::unreadable_literal, clippy::excessive_precision, reason = \"generated weights\")]\n\
-             pub static {name}_CELL: elman::RnnCell<{i}, {h}> = elman::RnnCell::from_row_major(\n    {},\n    {},\n    [{}],\n);\n\
+             pub static {name}_CELL: elman::RnnCell<{i}, {h}{activation}> = elman::RnnCell::from_row_major(\n    {},\n    {},\n    [{}],\n);\n\
              \n\
              /// The output layer: `nn.Linear({h}, {o})`.\n\
              #[allow(clippy::unreadable_literal, clippy::excessive_precision, reason = \"generated weights\")]\n\
