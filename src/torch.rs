@@ -80,7 +80,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use nalgebra::{SMatrix, SVector};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::activation::{Activation, Kind, Tanh};
@@ -569,19 +568,6 @@ impl StateDict {
         Ok((tensor.shape.clone(), values))
     }
 
-    /// A matrix from a row-major `[R][C]` tensor.
-    fn matrix<const R: usize, const C: usize>(
-        &self,
-        name: &str,
-    ) -> Result<SMatrix<f32, R, C>, LoadError> {
-        Ok(SMatrix::from_row_slice(&self.sized(name, &[R, C])?))
-    }
-
-    /// A vector from an `[N]` tensor.
-    fn vector<const N: usize>(&self, name: &str) -> Result<SVector<f32, N>, LoadError> {
-        Ok(SVector::from_column_slice(&self.sized(name, &[N])?))
-    }
-
     /// A weight's or bias's values, checked to have `shape` and to be finite.
     fn sized(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, LoadError> {
         let (found, values) = self.values(name)?;
@@ -712,9 +698,9 @@ impl StateDict {
         layer: impl Into<Layer>,
     ) -> Result<RnnCell<I, H, A>, LoadError> {
         let layer = layer.into();
-        let cell = self.layer_cell(prefix, layer)?;
+        // Checked first, as `rnn` does.
         self.reject_unused_of_layer(prefix, layer)?;
-        Ok(cell)
+        self.layer_cell(prefix, layer)
     }
 
     /// The cell of `layer`, its weights and biases checked, without looking for unused tensors.
@@ -723,10 +709,12 @@ impl StateDict {
         prefix: &str,
         layer: Layer,
     ) -> Result<RnnCell<I, H, A>, LoadError> {
-        let w_xh = self.matrix::<H, I>(&layer.name(prefix, "weight_ih"))?;
-        let w_hh = self.matrix::<H, H>(&layer.name(prefix, "weight_hh"))?;
-        let b = SVector::from_column_slice(&self.folded_bias(prefix, layer, H)?);
-        Ok(RnnCell::new(w_xh, w_hh, b))
+        let (w_xh, w_hh, b) = self.row_major::<I, H>(prefix, layer)?;
+        // Written on the heap and moved out once: built from matrices by value, the cell went
+        // through the stack once per matrix and again at each move on the way out.
+        let mut cell = RnnCell::<I, H, A>::zeroed_box();
+        cell.store_row_major(&w_xh, &w_hh, &b);
+        Ok(*cell)
     }
 
     /// A readout from the `nn.Linear` saved under `prefix`: `weight` (`O × H`) and, when
@@ -742,15 +730,10 @@ impl StateDict {
         &self,
         prefix: &str,
     ) -> Result<Readout<H, O>, LoadError> {
-        let [weight, bias] = Self::linear(prefix);
-        let w = self.matrix::<O, H>(&weight)?;
-        let b = if self.tensors.contains_key(&bias) {
-            self.vector::<O>(&bias)?
-        } else {
-            SVector::zeros()
-        };
-        self.reject_unused_of_linear(prefix)?;
-        Ok(Readout::new(w, b))
+        // Written on the heap and moved out once, as a cell is (see `layer_cell`).
+        let mut readout = Readout::<H, O>::zeroed_box();
+        self.readout_into(prefix, &mut readout)?;
+        Ok(*readout)
     }
 
     /// The names of an `nn.Linear`'s weight and bias.
@@ -788,17 +771,15 @@ pub trait FromLayers: Sized {
     fn from_layers(state: &StateDict, prefix: &str, first: usize) -> Result<Self, LoadError>;
 }
 
-impl<const I: usize, const H: usize, A: Activation> FromLayers for RnnCell<I, H, A> {
+/// Every network that loads in place ([`LoadLayers`]: a cell of any weight format, a stack of
+/// them) loads by value through the heap: written into a zeroed box, then moved out once.
+/// Built by value, layer by layer and stack by stack, a model went through the stack at every
+/// layer and every move.
+impl<N: LoadLayers + InPlace> FromLayers for N {
     fn from_layers(state: &StateDict, prefix: &str, first: usize) -> Result<Self, LoadError> {
-        state.layer_cell::<I, H, A>(prefix, Layer::Index(first))
-    }
-}
-
-/// A layer loaded in f32 and rounded to half precision ([`HalfCell::from_cell`]).
-impl<const I: usize, const H: usize, A: Activation> FromLayers for HalfCell<I, H, A> {
-    fn from_layers(state: &StateDict, prefix: &str, first: usize) -> Result<Self, LoadError> {
-        let cell = state.layer_cell::<I, H, A>(prefix, Layer::Index(first))?;
-        HalfCell::from_cell(&cell).map_err(|e| half_range(prefix, first, e))
+        let mut network = N::zeroed_box();
+        network.load_layers(state, prefix, first)?;
+        Ok(*network)
     }
 }
 
@@ -817,14 +798,6 @@ fn half_range(prefix: &str, layer: usize, e: OutOfRange) -> LoadError {
     }
 }
 
-/// A layer loaded in f32 and rounded to bf16 column pairs ([`Bf16Cell::from_cell`]).
-impl<const I: usize, const H: usize, A: Activation> FromLayers for Bf16Cell<I, H, A> {
-    fn from_layers(state: &StateDict, prefix: &str, first: usize) -> Result<Self, LoadError> {
-        let cell = state.layer_cell::<I, H, A>(prefix, Layer::Index(first))?;
-        Bf16Cell::from_cell(&cell).map_err(|e| not_finite(prefix, first, e))
-    }
-}
-
 /// [`LoadError::NonFinite`] for layer `layer`'s weight that `e` names (one the loader's
 /// [`NonFinite::Allow`] let through).
 fn not_finite(prefix: &str, layer: usize, e: NotFinite) -> LoadError {
@@ -832,18 +805,6 @@ fn not_finite(prefix: &str, layer: usize, e: NotFinite) -> LoadError {
         name: weight_name(prefix, layer, e.matrix),
         index: vec![e.row, e.column],
         value: e.value,
-    }
-}
-
-impl<L, U, const M: usize> FromLayers for Stack<L, U, M>
-where
-    L: FromLayers + LayerCount,
-    U: FromLayers,
-{
-    fn from_layers(state: &StateDict, prefix: &str, first: usize) -> Result<Self, LoadError> {
-        let lower = L::from_layers(state, prefix, first)?;
-        let upper = U::from_layers(state, prefix, first + L::COUNT)?;
-        Ok(Self::new(lower, upper))
     }
 }
 
@@ -870,9 +831,10 @@ impl StateDict {
     /// holds more layers and nothing else unused, else [`LoadError::Unused`] naming the tensors
     /// under `prefix` that no layer used.
     pub fn rnn<N: FromLayers + LayerCount>(&self, prefix: &str) -> Result<N, LoadError> {
-        let network = N::from_layers(self, prefix, 0)?;
+        // Checked first, so that the network goes from the loader to the caller without a
+        // stop on this function's stack.
         self.reject_unused_layers(prefix, N::COUNT)?;
-        Ok(network)
+        N::from_layers(self, prefix, 0)
     }
 
     /// A whole network: the `nn.RNN` under `rnn_prefix` (as [`rnn`](Self::rnn) loads it, one
@@ -881,6 +843,12 @@ impl StateDict {
     /// for unused tensors as those two check theirs, and a network owns the whole file: a tensor
     /// under neither prefix (another module, such as a second `nn.Linear` after the head) is
     /// unused too.
+    ///
+    /// The network is loaded on the heap and moved out once: on its way to the caller it
+    /// needs about twice its size on the stack (three times in a debug build).
+    /// [`network_boxed`](Self::network_boxed) returns the box, for a model too large for the
+    /// stack it runs on (`tests/stack_size.rs` loads a (128, 256) one by value in a thread with
+    /// `std::thread::spawn`'s 2 MiB).
     ///
     /// ```
     /// use elman::torch::StateDict;
@@ -904,12 +872,11 @@ impl StateDict {
         head_prefix: &str,
     ) -> Result<Network<L, I, H, O>, LoadError>
     where
-        L: Layers<I, H> + FromLayers,
+        L: Layers<I, H> + LoadLayers,
     {
-        let layers = self.rnn::<L>(rnn_prefix)?;
-        let readout = self.readout(head_prefix)?;
-        self.reject_outside(rnn_prefix, head_prefix)?;
-        Ok(Network::new(layers, readout))
+        // Loaded on the heap and moved out once, rather than built from parts loaded by value,
+        // each of which went through the stack.
+        Ok(*self.network_boxed(rnn_prefix, head_prefix)?)
     }
 
     /// [`LoadError::Unused`] for the tensors under neither prefix (unless the options ignore
