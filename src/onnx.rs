@@ -53,7 +53,7 @@ use std::path::Path;
 use nalgebra::{SMatrix, SVector};
 use prost::Message;
 
-use crate::activation::{Activation, Kind};
+use crate::activation::{Activation, Kind, Tanh};
 use crate::bidirectional::{BiStack, BiStates, Bidirectional, Pair};
 use crate::cell::RnnCell;
 use crate::layers::Layers;
@@ -424,7 +424,7 @@ type Directions<const I: usize, const H: usize, A> = (
 
 /// The `RNN` node of a model as a cell, with the initial state the file gives it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct OnnxRnn<const I: usize, const H: usize, A> {
+pub struct OnnxRnn<const I: usize, const H: usize, A = Tanh> {
     /// The cell: `W_xh = W`, `W_hh = R`, `b = Wb + Rb`.
     pub cell: RnnCell<I, H, A>,
     /// Whether the node runs its sequence last to first (`direction` `"reverse"`).

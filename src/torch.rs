@@ -455,7 +455,7 @@ impl StateDict {
     /// [`LoadError::Malformed`] if the bytes are not a valid safetensors file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, LoadError> {
         let file = SafeTensors::deserialize(bytes).map_err(|e| LoadError::Malformed {
-            reason: e.to_string(),
+            reason: torch_save_format(bytes).map_or_else(|| e.to_string(), str::to_owned),
         })?;
         let tensors = file
             .tensors()
@@ -1325,6 +1325,24 @@ impl StateDict {
         let mut network = N::zeroed_box();
         self.rnn_into(prefix, &mut *network)?;
         Ok(network)
+    }
+}
+
+/// What a file that is not safetensors is, when it is one of the formats `torch.save` writes
+/// (whose first 8 bytes, read as a safetensors header length, ask for exabytes).
+fn torch_save_format(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [b'P', b'K', 3, 4, ..] => Some(
+            "a zip archive, as `torch.save` writes, not safetensors: save the state_dict with \
+             `safetensors.torch.save_file`",
+        ),
+        // The legacy format (`_use_new_zipfile_serialization=False`): a pickle, which starts
+        // with its protocol.
+        [0x80, 2..=5, ..] => Some(
+            "a pickle, as the legacy `torch.save` writes, not safetensors: save the state_dict \
+             with `safetensors.torch.save_file`",
+        ),
+        _ => None,
     }
 }
 

@@ -158,6 +158,33 @@ fn random_bytes_are_malformed() {
     }
 }
 
+/// `torch.save` writes a zip archive: said so, with the call that writes safetensors, rather
+/// than as the header length its first bytes would be.
+#[test]
+fn a_torch_save_zip_is_named() {
+    // A zip's local file header, as `torch.save` begins, then some of an entry's name.
+    let mut bytes = b"PK\x03\x04\x00\x00\x08\x00\x00\x00".to_vec();
+    bytes.extend_from_slice(b"archive/data.pkl");
+    match StateDict::from_bytes(&bytes) {
+        Err(error @ LoadError::Malformed { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains("torch.save"), "{message}");
+            assert!(message.contains("save_file"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The legacy format, a pickle: protocol 2, then the magic number `torch.save` writes.
+    let legacy = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.";
+    match StateDict::from_bytes(legacy) {
+        Err(error @ LoadError::Malformed { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains("pickle"), "{message}");
+            assert!(message.contains("save_file"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn a_header_that_lies_about_sizes() {
     // The header promises 12 bytes of data for a [2, 2] f32 tensor (16 bytes).
