@@ -364,6 +364,8 @@ def main():
         ("helper_bidirectional_i3_h4", dict(i=3, h=4, o=2, t=40, seed=9, direction="bidirectional", readout=None, h0="initializer"), "loads"),
         ("helper_clip_i3_h4_o2", dict(i=3, h=4, o=2, t=10, seed=8, clip=1.0), "Unsupported"),
         ("helper_gemm_i3_h4_o2", dict(i=3, h=4, o=2, t=25, seed=10, readout="gemm"), "loads"),
+        # Large enough (100 KiB of weights) that a load by value shows its stack use.
+        ("helper_forward_i64_h128_o4", dict(i=64, h=128, o=4, t=8, seed=11), "loads"),
         # onnxruntime runs no layout-1 RNN: this file is checked against its layout-0 twin,
         # helper_forward_i3_h4_o2 (the same seed, so the same weights).
         ("helper_layout1_i3_h4_o2", dict(i=3, h=4, o=2, t=20, seed=1, layout=1), "same weights"),

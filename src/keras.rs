@@ -31,8 +31,9 @@ use std::path::Path;
 use nalgebra::{SMatrix, SVector};
 use safetensors::SafeTensors;
 
-use crate::activation::{Activation, Kind};
+use crate::activation::{Activation, Kind, Tanh};
 use crate::cell::RnnCell;
+use crate::in_place::InPlace;
 use crate::readout::Readout;
 use crate::rnn::Rnn;
 use crate::torch::{LoadError, StateDict};
@@ -135,7 +136,7 @@ impl From<LoadError> for KerasError {
 
 /// A Keras `SimpleRNN` layer as a cell.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SimpleRnn<const I: usize, const H: usize, A> {
+pub struct SimpleRnn<const I: usize, const H: usize, A = Tanh> {
     /// `W_xh = kernelᵀ`, `W_hh = recurrent_kernelᵀ`, `b = bias` (0 without one).
     pub cell: RnnCell<I, H, A>,
     /// Whether the layer reads its sequence last to first (`go_backwards`): see
@@ -167,7 +168,7 @@ pub use crate::readout::Head;
 
 /// A `SimpleRNN` + `Dense` model as a streaming network.
 #[derive(Clone, Debug)]
-pub struct KerasNetwork<const I: usize, const H: usize, const O: usize, A: Activation> {
+pub struct KerasNetwork<const I: usize, const H: usize, const O: usize, A: Activation = Tanh> {
     /// The network: the `SimpleRNN` as its cell, the `Dense` as its readout (logits).
     pub rnn: Rnn<I, H, O, A>,
     /// What the `Dense` layer applies to the logits.
@@ -281,6 +282,20 @@ impl KerasModel {
         &self,
         layer: &str,
     ) -> Result<SimpleRnn<I, H, A>, KerasError> {
+        let (cell, go_backwards) = self.simple_rnn_boxed::<I, H, A>(layer)?;
+        Ok(SimpleRnn {
+            cell: *cell,
+            go_backwards,
+        })
+    }
+
+    /// [`simple_rnn`](Self::simple_rnn)'s cell, written on the heap (built from matrices by
+    /// value, it went through the stack once per matrix and again at each move), and its
+    /// `go_backwards`.
+    fn simple_rnn_boxed<const I: usize, const H: usize, A: Activation>(
+        &self,
+        layer: &str,
+    ) -> Result<(Box<RnnCell<I, H, A>>, bool), KerasError> {
         self.expect_class(layer, "SimpleRNN")?;
         let expected = match A::KIND {
             Kind::Tanh => "tanh",
@@ -302,14 +317,10 @@ impl KerasModel {
         } else {
             self.tensor(layer, "bias", &[H])?
         };
-        // `kernel` is [I, H] row-major: `W_xh[j][k] = kernel[k][j]`, which is `kernel` read
-        // column-major as an H × I matrix.
-        let w_xh = SMatrix::<f32, H, I>::from_column_slice(&kernel);
-        let w_hh = SMatrix::<f32, H, H>::from_column_slice(&recurrent);
-        Ok(SimpleRnn {
-            cell: RnnCell::new(w_xh, w_hh, SVector::from_column_slice(&bias)),
-            go_backwards: self.config(layer, "go_backwards") == Some("true"),
-        })
+        // `kernel` is [I, H] row-major: `W_xh[j][k] = kernel[k][j]`, its transpose.
+        let mut cell = RnnCell::<I, H, A>::zeroed_box();
+        cell.store_row_major(&transposed(&kernel, H), &transposed(&recurrent, H), &bias);
+        Ok((cell, self.config(layer, "go_backwards") == Some("true")))
     }
 
     /// The `Dense` layer named `layer` as a readout of `H` units to `O` logits, and what it
@@ -361,8 +372,8 @@ impl KerasModel {
         rnn: &str,
         dense: &str,
     ) -> Result<KerasNetwork<I, H, O, A>, KerasError> {
-        let layer = self.simple_rnn::<I, H, A>(rnn)?;
-        if layer.go_backwards {
+        let (cell, go_backwards) = self.simple_rnn_boxed::<I, H, A>(rnn)?;
+        if go_backwards {
             return Err(KerasError::Config {
                 layer: rnn.to_owned(),
                 key: "go_backwards",
@@ -385,9 +396,19 @@ impl KerasModel {
             extra.sort();
             return Err(KerasError::ExtraLayers { layers: extra });
         }
+        // Assembled on the heap and moved out once.
+        let network = Rnn::new_boxed(&cell, &readout);
         Ok(KerasNetwork {
-            rnn: Rnn::new(layer.cell, readout),
+            rnn: *network,
             head,
         })
     }
+}
+
+/// The `[R, C]` row-major `values` as the row-major `[C, R]` of their transpose: for each of the
+/// `columns`, its values down the rows.
+fn transposed(values: &[f32], columns: usize) -> Vec<f32> {
+    (0..columns)
+        .flat_map(|c| values.iter().skip(c).step_by(columns.max(1)).copied())
+        .collect()
 }

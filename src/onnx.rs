@@ -56,6 +56,7 @@ use prost::Message;
 use crate::activation::{Activation, Kind, Tanh};
 use crate::bidirectional::{BiStack, BiStates, Bidirectional, Pair};
 use crate::cell::RnnCell;
+use crate::in_place::InPlace;
 use crate::layers::Layers;
 use crate::readout::{Head, Readout};
 use crate::rnn::Network;
@@ -417,7 +418,7 @@ pub struct OnnxBidirectional<const I: usize, const H: usize, const H2: usize, A>
 
 /// The cells of a node's directions, its initial states and its name.
 type Directions<const I: usize, const H: usize, A> = (
-    Vec<RnnCell<I, H, A>>,
+    Vec<Box<RnnCell<I, H, A>>>,
     InitialState<Vec<SVector<f32, H>>>,
     String,
 );
@@ -484,21 +485,24 @@ pub struct OnnxBiStack<const I: usize, const H: usize, const H2: usize, const U:
 /// Layers the ONNX loader fills from a chain of forward `RNN` nodes, one node per layer: an
 /// [`RnnCell`], or a [`Stack`] of them. Implemented for those types only.
 pub trait FromNodes<const I: usize, const H: usize>: Layers<I, H> {
-    /// The layers from `chain[first..]`, with their initial states.
+    /// Writes the layers from `chain[first..]` over these, in place, and returns their initial
+    /// states.
     #[doc(hidden)]
-    fn from_nodes(
+    fn load_nodes(
+        &mut self,
         model: &OnnxModel,
         chain: &[&NodeProto],
         first: usize,
-    ) -> Result<(Self, InitialState<Self::State>), OnnxError>;
+    ) -> Result<InitialState<Self::State>, OnnxError>;
 }
 
 impl<const I: usize, const H: usize, A: Activation> FromNodes<I, H> for RnnCell<I, H, A> {
-    fn from_nodes(
+    fn load_nodes(
+        &mut self,
         model: &OnnxModel,
         chain: &[&NodeProto],
         first: usize,
-    ) -> Result<(Self, InitialState<Self::State>), OnnxError> {
+    ) -> Result<InitialState<Self::State>, OnnxError> {
         let nodes = || chain.iter().map(|n| node_name(n)).collect();
         let node = chain.get(first).ok_or_else(|| OnnxError::Layers {
             expected: first + 1,
@@ -527,9 +531,9 @@ impl<const I: usize, const H: usize, A: Activation> FromNodes<I, H> for RnnCell<
                 ));
             }
         }
-        let (mut cells, initial_state, _) =
-            model.directions::<I, H, A>(node, 1, first, chain.len())?;
-        Ok((cells.remove(0), initial_state.map(|mut h| h.remove(0))))
+        let (cells, initial_state, _) = model.directions::<I, H, A>(node, 1, first, chain.len())?;
+        self.copy_from(&cells[0]);
+        Ok(initial_state.map(|mut h| h.remove(0)))
     }
 }
 
@@ -538,13 +542,14 @@ where
     L: FromNodes<I, M>,
     U: FromNodes<M, H>,
 {
-    fn from_nodes(
+    fn load_nodes(
+        &mut self,
         model: &OnnxModel,
         chain: &[&NodeProto],
         first: usize,
-    ) -> Result<(Self, InitialState<Self::State>), OnnxError> {
-        let (lower, below) = L::from_nodes(model, chain, first)?;
-        let (upper, above) = U::from_nodes(model, chain, first + L::COUNT)?;
+    ) -> Result<InitialState<Self::State>, OnnxError> {
+        let below = self.lower.load_nodes(model, chain, first)?;
+        let above = self.upper.load_nodes(model, chain, first + L::COUNT)?;
         // U loaded from this node, so it is there.
         let Some(node) = chain.get(first + L::COUNT) else {
             return Err(OnnxError::Layers {
@@ -559,7 +564,7 @@ where
             (L::ZERO_STATE, U::ZERO_STATE),
             node,
         )?;
-        Ok((Self::new(lower, upper), state))
+        Ok(state)
     }
 }
 
@@ -719,7 +724,7 @@ impl OnnxModel {
         }
         let (mut cells, initial_state, node_name) = self.directions::<I, H, A>(node, 1, 0, 1)?;
         Ok(OnnxRnn {
-            cell: cells.remove(0),
+            cell: *cells.remove(0),
             reverse: direction == Some(b"reverse"),
             initial_state: initial_state.map(|mut h| h.remove(0)),
             node: node_name,
@@ -833,8 +838,8 @@ impl OnnxModel {
             ));
         }
         let (mut cells, initial_state, _) = self.directions::<I, H, A>(node, 2, layer, layers)?;
-        let backward = cells.remove(1);
-        let forward = cells.remove(0);
+        let backward = *cells.remove(1);
+        let forward = *cells.remove(0);
         Ok((
             Bidirectional::new(forward, backward),
             initial_state.map(|h| (h[0], h[1])),
@@ -901,11 +906,15 @@ impl OnnxModel {
                         b.values[d * 2 * H + j] + b.values[d * 2 * H + H + j]
                     })
                 });
-                let w_xh =
-                    SMatrix::<f32, H, I>::from_row_slice(&w.values[d * H * I..(d + 1) * H * I]);
-                let w_hh =
-                    SMatrix::<f32, H, H>::from_row_slice(&r.values[d * H * H..(d + 1) * H * H]);
-                RnnCell::new(w_xh, w_hh, SVector::from(b))
+                // Written on the heap: built from matrices by value, a cell went through the
+                // stack once per matrix and again at each move.
+                let mut cell = RnnCell::zeroed_box();
+                cell.store_row_major(
+                    &w.values[d * H * I..(d + 1) * H * I],
+                    &r.values[d * H * H..(d + 1) * H * H],
+                    &b,
+                );
+                cell
             })
             .collect();
         let initial_state = match input(5) {
@@ -940,9 +949,11 @@ impl OnnxModel {
         &self,
     ) -> Result<OnnxLayers<L, I, H>, OnnxError> {
         let chain = self.layer_nodes(L::COUNT)?;
-        let (layers, initial_state) = L::from_nodes(self, &chain, 0)?;
+        // Loaded on the heap and moved out once (see `network`).
+        let mut layers = L::zeroed_box();
+        let initial_state = layers.load_nodes(self, &chain, 0)?;
         Ok(OnnxLayers {
-            layers,
+            layers: *layers,
             initial_state,
             nodes: chain.iter().map(|n| node_name(n)).collect(),
         })
@@ -977,17 +988,39 @@ impl OnnxModel {
     pub fn network<L: FromNodes<I, H>, const I: usize, const H: usize, const O: usize>(
         &self,
     ) -> Result<Network<L, I, H, O>, OnnxError> {
-        let OnnxLayers {
-            layers,
-            initial_state,
-            ..
-        } = self.layers::<L, I, H>()?;
-        let readout = self.readout::<H, O>()?;
-        let h0 = match initial_state {
-            InitialState::Given(h) => h,
-            InitialState::Zeros | InitialState::Input(_) => L::ZERO_STATE,
-        };
-        Ok(Network::with_initial_state(layers, readout, h0))
+        // Loaded on the heap and moved out once: built from parts loaded by value, each of
+        // which went through the stack, a large model overflowed a thread's stack.
+        Ok(*self.network_boxed::<L, I, H, O>()?)
+    }
+
+    /// [`network`](Self::network) on the heap: a zeroed box, loaded in place, so that the
+    /// network is never on the stack, whatever its size.
+    ///
+    /// ```
+    /// use elman::onnx::OnnxModel;
+    /// use elman::Rnn;
+    ///
+    /// let model = OnnxModel::read("tests/fixtures/onnx/helper_forward_i3_h4_o2.onnx")?;
+    /// let boxed: Box<Rnn<3, 4, 2>> = model.network_boxed()?;
+    /// assert_eq!(*boxed, model.network()?);
+    /// # Ok::<(), elman::onnx::OnnxError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`network`](Self::network).
+    pub fn network_boxed<L: FromNodes<I, H>, const I: usize, const H: usize, const O: usize>(
+        &self,
+    ) -> Result<Box<Network<L, I, H, O>>, OnnxError> {
+        let chain = self.layer_nodes(L::COUNT)?;
+        let mut network = Network::<L, I, H, O>::zeroed_box();
+        let (layers, readout) = network.weights_mut();
+        let initial_state = layers.load_nodes(self, &chain, 0)?;
+        *readout = self.readout::<H, O>()?;
+        if let InitialState::Given(h0) = initial_state {
+            network.set_initial_state(h0);
+        }
+        Ok(network)
     }
 
     /// The readout after the last `RNN` node's output `Y`: a `MatMul` of a constant `[H, O]`

@@ -69,6 +69,27 @@ fn forward_tanh_with_a_matmul_add_readout() {
     parity::<3, 4, 2, Tanh>("helper_forward_i3_h4_o2");
 }
 
+/// A (64, 128) model: within budget of onnxruntime, and loaded by value in a thread with the
+/// 2 MiB stack `std::thread::spawn` gives (the network goes to the caller from the heap; built
+/// from parts loaded by value, it passed through the stack at every layer and move).
+#[test]
+fn a_larger_model_by_value_on_a_spawned_threads_stack() {
+    let thread = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(|| {
+            parity::<64, 128, 4, Tanh>("helper_forward_i64_h128_o4");
+            let (model, _) = case("helper_forward_i64_h128_o4");
+            let by_value: Rnn<64, 128, 4> = model.network().expect("loads");
+            let boxed: Box<Rnn<64, 128, 4>> = model.network_boxed().expect("loads");
+            // Compared as a boolean: a failure would print 100 KiB of weights.
+            assert!(*boxed == by_value, "the boxed network differs");
+        })
+        .expect("a thread");
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 #[test]
 fn relu() {
     parity::<2, 8, 3, Relu>("helper_relu_i2_h8_o3");

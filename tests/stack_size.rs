@@ -12,11 +12,13 @@
 mod common;
 
 use common::{FAST_TANH_ERROR, TANH_ERROR, hashed, order_tolerance, safetensors_f32};
+use elman::keras::KerasModel;
 use elman::nalgebra::SVector;
 use elman::stack::{Stack, Stack2};
 use elman::torch::{LoadError, StateDict};
 use elman::{
-    Backend, Bank, InPlace, Layers, OnSwap, Readout, Relu, Rnn, Rnn2, RnnBank, RnnCell, reference,
+    Backend, Bank, InPlace, Layers, OnSwap, Readout, Relu, Rnn, Rnn2, RnnBank, RnnCell, Tanh,
+    reference,
 };
 
 /// The stack of every thread here.
@@ -216,6 +218,67 @@ fn loaded_by_value_on_a_spawned_threads_stack() {
         let again: Readout<H, O> = state_dict(1).readout("head").expect("a head");
         assert_eq!(&again, head);
     }
+    /// The same model as a Keras `SimpleRNN` + `Dense` export (kernels transposed).
+    #[inline(never)]
+    fn keras(cell: &RnnCell<I, H>, head: &Readout<H, O>) {
+        // Row-major `[rows, columns]` to row-major `[columns, rows]`.
+        let transposed = |values: Vec<f32>, rows: usize, columns: usize| -> Vec<f32> {
+            (0..rows * columns)
+                .map(|n| values[(n % rows) * columns + n / rows])
+                .collect()
+        };
+        let bias: Vec<f32> = (0..H)
+            .map(|j| values(H, 1, 3)[j] + values(H, 1, 4)[j])
+            .collect();
+        let tensors = [
+            (
+                "rnn/kernel".to_owned(),
+                vec![I, H],
+                transposed(values(H, I, 1), H, I),
+            ),
+            (
+                "rnn/recurrent_kernel".to_owned(),
+                vec![H, H],
+                transposed(values(H, H, 2), H, H),
+            ),
+            ("rnn/bias".to_owned(), vec![H], bias),
+            (
+                "dense/kernel".to_owned(),
+                vec![H, O],
+                transposed(values(O, H, 5), O, H),
+            ),
+            ("dense/bias".to_owned(), vec![O], values(O, 1, 6)),
+        ];
+        let metadata = [
+            ("format", "keras"),
+            ("keras_version", "3.15.1"),
+            ("rnn.class", "SimpleRNN"),
+            ("rnn.activation", "tanh"),
+            ("rnn.use_bias", "true"),
+            ("rnn.go_backwards", "false"),
+            ("rnn.return_sequences", "true"),
+            ("rnn.stateful", "false"),
+            ("rnn.unroll", "false"),
+            ("dense.class", "Dense"),
+            ("dense.activation", "linear"),
+            ("dense.use_bias", "true"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let bytes = common::safetensors_f32_with(&tensors, Some(metadata.into()));
+        let model = KerasModel::from_bytes(&bytes).expect("a Keras export");
+        let network = model
+            .network::<I, H, O, Tanh>("rnn", "dense")
+            .expect("a network");
+        // Compared as booleans: a failure would print 400 KiB of weights.
+        assert!(network.rnn.readout() == head, "the Dense layer");
+        assert!(network.rnn.cell().w_xh() == cell.w_xh(), "the kernel");
+        assert!(
+            network.rnn.cell().w_hh() == cell.w_hh(),
+            "the recurrent kernel"
+        );
+        // The bias is summed here as the PyTorch loader folds it, the same sum.
+        assert!(network.rnn.cell().bias() == cell.bias(), "the bias");
+    }
     let thread = std::thread::Builder::new()
         .stack_size(2 * 1024 * 1024)
         .spawn(|| {
@@ -223,6 +286,7 @@ fn loaded_by_value_on_a_spawned_threads_stack() {
             network(&cell, &head);
             layers(&cell);
             readout(&head);
+            keras(&cell, &head);
         })
         .expect("a thread");
     if let Err(panic) = thread.join() {

@@ -212,6 +212,15 @@ pub fn safetensors_from_case(case: &serde_json::Value) -> Vec<u8> {
 #[cfg(feature = "std")]
 /// A safetensors file of f32 tensors `(name, shape, values)`, the values row-major.
 pub fn safetensors_f32(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+    safetensors_f32_with(tensors, None)
+}
+
+/// [`safetensors_f32`] with the header's `__metadata__` (as a Keras export writes it).
+#[must_use]
+pub fn safetensors_f32_with(
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> Vec<u8> {
     let bytes: Vec<(&String, &Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(name, shape, values)| {
@@ -225,7 +234,7 @@ pub fn safetensors_f32(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
                 .expect("a consistent view");
         ((*name).clone(), view)
     });
-    safetensors::serialize(views, None).expect("serializable")
+    safetensors::serialize(views, metadata).expect("serializable")
 }
 
 /// A deterministic value in `[-scale, scale]`, from an index and a salt (usable in `const`
