@@ -115,7 +115,8 @@ pub enum LoadError {
         /// The name that was looked for.
         name: String,
         /// The names in the file that share its prefix (up to its last `.`), to spot a typo or
-        /// a different layout.
+        /// a different layout; when none does, the names that end with it under a longer
+        /// prefix (`module.rnn.weight_ih_l0` for `rnn.weight_ih_l0`).
         similar: Vec<String>,
     },
     /// A tensor has another shape than the compile-time sizes require.
@@ -206,19 +207,7 @@ impl fmt::Display for LoadError {
         match self {
             Self::Io { path, source } => write!(f, "cannot read {path}: {source}"),
             Self::Malformed { reason } => write!(f, "not a valid safetensors file: {reason}"),
-            Self::Missing { name, similar } if similar.is_empty() => {
-                write!(
-                    f,
-                    "tensor `{name}` is missing, and no tensor shares its prefix"
-                )
-            }
-            Self::Missing { name, similar } => {
-                write!(
-                    f,
-                    "tensor `{name}` is missing; with its prefix there are: {}",
-                    similar.join(", ")
-                )
-            }
+            Self::Missing { name, similar } => write_missing(f, name, similar),
             Self::Shape {
                 name,
                 expected,
@@ -296,6 +285,42 @@ impl fmt::Display for LoadError {
                  finite 65504): load it as an `RnnCell`"
             ),
         }
+    }
+}
+
+/// [`LoadError::Missing`]'s message: what shares the name's prefix, or the same name under a
+/// longer prefix, or neither.
+fn write_missing(f: &mut fmt::Formatter<'_>, name: &str, similar: &[String]) -> fmt::Result {
+    let quoted = |names: &mut dyn Iterator<Item = &str>| -> String {
+        names
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    if similar.is_empty() {
+        write!(
+            f,
+            "tensor `{name}` is missing, and no tensor shares its prefix"
+        )
+    } else if similar.iter().all(|n| n.ends_with(&format!(".{name}"))) {
+        write!(
+            f,
+            "tensor `{name}` is missing, but the file has {}: load the prefix {} (a model \
+             wrapped in `nn.DataParallel` saves its modules under `module.`)",
+            quoted(&mut similar.iter().map(String::as_str)),
+            // The module's prefix in this file: each name up to its last `.`.
+            quoted(
+                &mut similar
+                    .iter()
+                    .map(|n| n.rsplit_once('.').map_or("", |p| p.0))
+            ),
+        )
+    } else {
+        write!(
+            f,
+            "tensor `{name}` is missing; with its prefix there are: {}",
+            similar.join(", ")
+        )
     }
 }
 
@@ -609,11 +634,21 @@ impl StateDict {
 
     fn missing(&self, name: &str) -> LoadError {
         let prefix = name.rfind('.').map_or("", |i| &name[..=i]);
-        let similar = self
+        let mut similar: Vec<String> = self
             .names()
             .filter(|n| n.starts_with(prefix))
             .map(str::to_owned)
             .collect();
+        if similar.is_empty() {
+            // The same tensor under a longer prefix: `module.rnn.weight_ih_l0` from a model
+            // wrapped in `nn.DataParallel`, `model.rnn.…` from one nested in another module.
+            let suffix = format!(".{name}");
+            similar = self
+                .names()
+                .filter(|n| n.ends_with(&suffix))
+                .map(str::to_owned)
+                .collect();
+        }
         LoadError::Missing {
             name: name.to_owned(),
             similar,

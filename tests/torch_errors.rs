@@ -261,6 +261,35 @@ fn a_missing_tensor_names_its_neighbours() {
     assert!(err.to_string().contains("rnn.weight_ih_l0"));
 }
 
+/// A model saved from `nn.DataParallel` (or nested in another module) has its tensors under a
+/// longer prefix: the error names them and the prefix to load.
+#[test]
+fn a_missing_tensor_under_a_longer_prefix_names_it() {
+    let tensors: Vec<(String, Vec<usize>, Vec<f32>)> = rnn_3x2()
+        .into_iter()
+        .map(|(n, shape, values)| (format!("module.{n}"), shape, values))
+        .collect();
+    let tensors: Vec<(&str, Vec<usize>, Vec<f32>)> = tensors
+        .iter()
+        .map(|(n, shape, values)| (n.as_str(), shape.clone(), values.clone()))
+        .collect();
+    let state = StateDict::from_bytes(&file(&tensors)).unwrap();
+    let err = state.rnn_cell::<3, 2>("rnn", 0).unwrap_err();
+    assert!(
+        matches!(&err, LoadError::Missing { name, similar } if name == "rnn.weight_ih_l0" && similar == &["module.rnn.weight_ih_l0"]),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("load the prefix `module.rnn`"),
+        "{message}"
+    );
+    // Loaded under that prefix, it is the same cell.
+    let moved = state.rnn_cell::<3, 2>("module.rnn", 0).expect("loads");
+    let plain = StateDict::from_bytes(&file(&rnn_3x2())).unwrap();
+    assert_eq!(moved, plain.rnn_cell::<3, 2>("rnn", 0).unwrap());
+}
+
 #[test]
 fn a_missing_bias() {
     let mut tensors = rnn_3x2();
