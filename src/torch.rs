@@ -879,6 +879,10 @@ impl StateDict {
     /// under neither prefix (another module, such as a second `nn.Linear` after the head) is
     /// unused too.
     ///
+    /// The type names the model: annotate the binding (`let model: Rnn<3, 2, 4> = ...`), or
+    /// give the turbofish the layers first (`network::<RnnCell<3, 2>, 3, 2, 4>`), as
+    /// [`Network`]'s parameters are.
+    ///
     /// The network is loaded on the heap and moved out once: on its way to the caller it
     /// needs about twice its size on the stack (three times in a debug build).
     /// [`network_boxed`](Self::network_boxed) returns the box, for a model too large for the
