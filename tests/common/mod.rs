@@ -215,6 +215,7 @@ pub fn safetensors_f32(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
     safetensors_f32_with(tensors, None)
 }
 
+#[cfg(feature = "std")]
 /// [`safetensors_f32`] with the header's `__metadata__` (as a Keras export writes it).
 #[must_use]
 pub fn safetensors_f32_with(
