@@ -24,8 +24,11 @@
 //! - [`InPlace::zeroed_box`] allocates a model on the heap already zeroed (all-zero weights and
 //!   states are a valid model), and the `boxed` constructors (`RnnCell::boxed_from_row_major`,
 //!   `Readout::boxed_from_row_major`, `Rnn::new_boxed`, `RnnBank::new_boxed`, `Stack::new_boxed`)
-//!   and the loader (`StateDict::rnn_boxed`, `StateDict::network_boxed`,
-//!   `StateDict::rnn_cell_into`, …) write into it;
+//!   and the loaders (`StateDict::rnn_boxed`, `StateDict::network_boxed`,
+//!   `StateDict::rnn_cell_into`, `OnnxModel::network_boxed`, …) write into it;
+//! - the loaders that return a model by value (`StateDict::network`, `OnnxModel::network`,
+//!   `KerasModel::network`, …) load it that way and move it out once: about twice its size on
+//!   the stack in an optimised build, three times in an unoptimised one;
 //! - `RnnCell::set_row_major` and `Readout::set_row_major` write new weights into a model where
 //!   it is, `Rnn::set_initial_state`, `Rnn::set_backend` and `RnnBank::set_backend` do what
 //!   the by-value `with_` builders do;
