@@ -55,7 +55,7 @@ pub type RnnBank<const I: usize, const H: usize, const N: usize, A = Tanh> =
 /// ```
 /// use elman::stack::{Stack, Stack2};
 /// use elman::{Bank, Layers, Readout, RnnCell};
-/// use elman::nalgebra::{self, SVector, vector};
+/// use elman::nalgebra::{self, vector};
 ///
 /// let lower: RnnCell<1, 2> = RnnCell::from_row_major([[0.5], [-0.5]], [[0.1; 2]; 2], [0.0; 2]);
 /// let upper: RnnCell<2, 2> = RnnCell::from_row_major([[1.0, 0.0], [0.5, 0.5]], [[0.2; 2]; 2], [0.1; 2]);

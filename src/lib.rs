@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(not(feature = "std"), no_std)]
+#![doc(test(attr(deny(warnings))))]
 
 // The property-test strategies hand out boxed models: they need an allocator, not `std`.
 #[cfg(feature = "proptest")]

@@ -1372,14 +1372,14 @@ impl StateDict {
 fn torch_save_format(bytes: &[u8]) -> Option<&'static str> {
     match bytes {
         [b'P', b'K', 3, 4, ..] => Some(
-            "a zip archive, as `torch.save` writes, not safetensors: save the state_dict with \
+            "a zip archive, as `torch.save` writes: save the state_dict with \
              `safetensors.torch.save_file`",
         ),
         // The legacy format (`_use_new_zipfile_serialization=False`): a pickle, which starts
         // with its protocol.
         [0x80, 2..=5, ..] => Some(
-            "a pickle, as the legacy `torch.save` writes, not safetensors: save the state_dict \
-             with `safetensors.torch.save_file`",
+            "a pickle, as the legacy `torch.save` writes: save the state_dict with \
+             `safetensors.torch.save_file`",
         ),
         _ => None,
     }
