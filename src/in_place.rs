@@ -27,8 +27,8 @@
 //!   and the loaders (`StateDict::rnn_boxed`, `StateDict::network_boxed`,
 //!   `StateDict::rnn_cell_into`, `OnnxModel::network_boxed`, …) write into it;
 //! - the loaders that return a model by value (`StateDict::network`, `OnnxModel::network`,
-//!   `KerasModel::network`, …) load it that way and move it out once: about twice its size on
-//!   the stack in an optimised build, three times in an unoptimised one;
+//!   `KerasModel::network`, …) load it that way and move it out once, so the model passes
+//!   through the stack only on its way to the caller;
 //! - `RnnCell::set_row_major` and `Readout::set_row_major` write new weights into a model where
 //!   it is, `Rnn::set_initial_state`, `Rnn::set_backend` and `RnnBank::set_backend` do what
 //!   the by-value `with_` builders do;

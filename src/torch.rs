@@ -732,24 +732,20 @@ impl StateDict {
         prefix: &str,
         layer: impl Into<Layer>,
     ) -> Result<RnnCell<I, H, A>, LoadError> {
-        let layer = layer.into();
-        // Checked first, as `rnn` does.
-        self.reject_unused_of_layer(prefix, layer)?;
-        self.layer_cell(prefix, layer)
+        // Loaded on the heap and moved out once: built from matrices by value, the cell went
+        // through the stack once per matrix and again at each move on the way out.
+        Ok(*self.rnn_cell_boxed(prefix, layer)?)
     }
 
-    /// The cell of `layer`, its weights and biases checked, without looking for unused tensors.
-    fn layer_cell<const I: usize, const H: usize, A: Activation>(
+    /// [`rnn_cell_with`](Self::rnn_cell_with) into a zeroed box.
+    fn rnn_cell_boxed<const I: usize, const H: usize, A: Activation>(
         &self,
         prefix: &str,
-        layer: Layer,
-    ) -> Result<RnnCell<I, H, A>, LoadError> {
-        let (w_xh, w_hh, b) = self.row_major::<I, H>(prefix, layer)?;
-        // Written on the heap and moved out once: built from matrices by value, the cell went
-        // through the stack once per matrix and again at each move on the way out.
+        layer: impl Into<Layer>,
+    ) -> Result<Box<RnnCell<I, H, A>>, LoadError> {
         let mut cell = RnnCell::<I, H, A>::zeroed_box();
-        cell.store_row_major(&w_xh, &w_hh, &b);
-        Ok(*cell)
+        self.rnn_cell_into(prefix, layer, &mut cell)?;
+        Ok(cell)
     }
 
     /// A readout from the `nn.Linear` saved under `prefix`: `weight` (`O × H`) and, when
@@ -765,7 +761,7 @@ impl StateDict {
         &self,
         prefix: &str,
     ) -> Result<Readout<H, O>, LoadError> {
-        // Written on the heap and moved out once, as a cell is (see `layer_cell`).
+        // Written on the heap and moved out once, as a cell is (see `rnn_cell_with`).
         let mut readout = Readout::<H, O>::zeroed_box();
         self.readout_into(prefix, &mut readout)?;
         Ok(*readout)
@@ -883,11 +879,11 @@ impl StateDict {
     /// give the turbofish the layers first (`network::<RnnCell<3, 2>, 3, 2, 4>`), as
     /// [`Network`]'s parameters are.
     ///
-    /// The network is loaded on the heap and moved out once: on its way to the caller it
-    /// needs about twice its size on the stack (three times in a debug build).
+    /// The network is loaded on the heap and moved out once, so it passes through the stack
+    /// only on its way to the caller (`tests/stack_size.rs` loads a (128, 256) one, 395 KiB, by
+    /// value in a thread with `std::thread::spawn`'s 2 MiB, debug and release builds).
     /// [`network_boxed`](Self::network_boxed) returns the box, for a model too large for the
-    /// stack it runs on (`tests/stack_size.rs` loads a (128, 256) one by value in a thread with
-    /// `std::thread::spawn`'s 2 MiB).
+    /// stack it runs on.
     ///
     /// ```
     /// use elman::torch::StateDict;
@@ -1179,18 +1175,6 @@ impl<const I: usize, const H: usize, A: Activation> LoadLayers for RnnCell<I, H,
     }
 }
 
-/// Layer `first` of the `nn.RNN` under `prefix` in f32, loaded on the heap: what a cell of
-/// half-size weights is rounded from, in place.
-fn f32_layer_boxed<const I: usize, const H: usize, A: Activation>(
-    state: &StateDict,
-    prefix: &str,
-    first: usize,
-) -> Result<Box<RnnCell<I, H, A>>, LoadError> {
-    let mut cell = RnnCell::<I, H, A>::zeroed_box();
-    state.rnn_cell_into(prefix, first, &mut cell)?;
-    Ok(cell)
-}
-
 /// Loaded in f32 on the heap, then rounded into place: on an error the cell is as it was.
 impl<const I: usize, const H: usize, A: Activation> LoadLayers for HalfCell<I, H, A> {
     fn load_layers(
@@ -1199,7 +1183,8 @@ impl<const I: usize, const H: usize, A: Activation> LoadLayers for HalfCell<I, H
         prefix: &str,
         first: usize,
     ) -> Result<(), LoadError> {
-        let cell = f32_layer_boxed::<I, H, A>(state, prefix, first)?;
+        // In f32 on the heap: what the half-size weights are rounded from, in place.
+        let cell = state.rnn_cell_boxed::<I, H, A>(prefix, first)?;
         self.set_from_cell(&cell)
             .map_err(|e| half_range(prefix, first, e))
     }
@@ -1213,7 +1198,8 @@ impl<const I: usize, const H: usize, A: Activation> LoadLayers for Bf16Cell<I, H
         prefix: &str,
         first: usize,
     ) -> Result<(), LoadError> {
-        let cell = f32_layer_boxed::<I, H, A>(state, prefix, first)?;
+        // In f32 on the heap: what the half-size weights are rounded from, in place.
+        let cell = state.rnn_cell_boxed::<I, H, A>(prefix, first)?;
         self.set_from_cell(&cell)
             .map_err(|e| not_finite(prefix, first, e))
     }

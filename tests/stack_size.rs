@@ -194,10 +194,10 @@ fn loaded_in_place() {
 }
 
 /// The by-value loaders, as the README calls them, in a thread with the 2 MiB stack that
-/// `std::thread::spawn` gives: each model is loaded on the heap and moved out once, so it needs
-/// about twice its size on the stack in a release build and three times in a debug one (a
-/// (128, 256) network is 395 KiB). Built by value from its parts, the network took 9.4 MiB in
-/// a debug build. Each model in a function of its own, so that their frames do not add up.
+/// `std::thread::spawn` gives: each model (a (128, 256) network is 395 KiB) is loaded on the
+/// heap and moved out once. Built by value from its parts, it passed through the stack at every
+/// part and move, and overflowed this thread. Each model in a function of its own, so that
+/// their frames do not add up.
 #[test]
 fn loaded_by_value_on_a_spawned_threads_stack() {
     #[inline(never)]
