@@ -233,6 +233,23 @@ fn entry_flush<const I: usize, const H: usize>() {
     );
     let below = SVector::<f32, I>::from_element(BELOW);
     assert_eq!(big.step(&below, &SVector::zeros())[0].to_bits(), 0);
+    // One tiny input among zeros, in each lane in turn: the check finds it in whichever
+    // vector of the input it falls (a missed one would add 2e10·BELOW ≈ 0.009 to every sum).
+    for backend in Backend::available() {
+        for j in 0..I {
+            let mut x = SVector::<f32, I>::zeros();
+            x[j] = BELOW;
+            let step = big.step_with(backend, &x, &SVector::zeros());
+            assert_eq!(
+                bits(&step),
+                vec![0; H],
+                "{} ({I}, {H}), lane {j}",
+                backend.name()
+            );
+            x[j] = FLUSH_BELOW;
+            assert!(big.step_with(backend, &x, &SVector::zeros())[0] > 0.01);
+        }
+    }
 }
 
 /// One caller's state `h` through `step` and `run` on every backend: the bits of its flushed
@@ -264,7 +281,9 @@ fn inputs_and_states_flush_on_entry() {
     entry_flush::<2, 3>();
     entry_flush::<1, 4>();
     entry_flush::<1, 16>();
+    entry_flush::<16, 16>();
     entry_flush::<9, 20>();
+    entry_flush::<20, 12>();
     entry_flush::<64, 128>();
 }
 

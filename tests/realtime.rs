@@ -35,6 +35,18 @@ proptest! {
         rnn_matches_cell(&four, &head_four, &ys)?;
     }
 
+    /// The same with 5 to 16 units, whose `step` passes the state in four packed pairs of
+    /// registers and takes the new one back through a line of memory of its own (the 7 units
+    /// above too), with two vectors of input.
+    #[test]
+    fn rnn_is_cell_plus_readout_split(
+        cell in cell::<16, 16, Tanh>(), head in readout::<16, 4>(1.0), xs in sequence::<16>(2.0, 0..40),
+        twelve in cell::<2, 12, Tanh>(), head_twelve in readout::<12, 4>(1.0), ys in sequence::<2>(2.0, 0..40),
+    ) {
+        rnn_matches_cell(&cell, &head, &xs)?;
+        rnn_matches_cell(&twelve, &head_twelve, &ys)?;
+    }
+
     /// Block processing (input projections hoisted) against stepping: the same map summed in
     /// another order. Each step differs by at most `ε = 2·γ(I+H+1)·S + 2·δ_fast` from the same
     /// state, and a difference in the state is multiplied by at most `L = ‖W_hh‖∞ < 1`: the

@@ -391,19 +391,33 @@ impl Backend {
         x: &[f32; I],
         h: &[f32; H],
     ) -> [f32; H] {
-        // The state comes from the caller: flushed on entry, here, where a call passes it
-        // through memory anyway (the kernel flushes the input, off the state's chain).
+        // The state comes from the caller: checked on entry, here, before the kernel's call,
+        // and the branch is predicted (the kernel checks the input, off the state's chain).
+        // The state is taken by value from here on, its address never given to any path: in
+        // a caller's loop of steps, the compiler can then keep it in registers, where an
+        // address (the portable kernel's, the flushed copy's) sent it through the stack.
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         if H <= 4 {
             // Packed, the check stays in vector registers: on the array the compiler moved
             // the state through general registers and the stack.
             let packed = x86::pack(h);
+            let h: [f32; H] = x86::unpack(packed);
             if x86::packed_needs_flush(packed) {
-                return self.step_of::<I, H, A, false, E>(w, x, &crate::flush::flushed(h));
+                return self.step_of::<I, H, A, false, E>(w, x, &crate::flush::flushed(&h));
             }
-            return self.step_of::<I, H, A, false, E>(w, x, h);
+            return self.step_of::<I, H, A, false, E>(w, x, &h);
         }
-        let mut copy = [0.0; H];
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        if x86::splits(H) {
+            // As above, on four packed pairs.
+            let packed = x86::pack16(h);
+            let h: [f32; H] = x86::unpack16(packed);
+            if x86::packed16_needs_flush(packed) {
+                return self.step_of::<I, H, A, false, E>(w, x, &crate::flush::flushed(&h));
+            }
+            return self.step_of::<I, H, A, false, E>(w, x, &h);
+        }
+        let mut copy = core::mem::MaybeUninit::uninit();
         let h = crate::flush::on_entry(h, &mut copy);
         self.step_of::<I, H, A, false, E>(w, x, h)
     }
@@ -458,7 +472,7 @@ impl Backend {
                 Kind::Portable => x86::pack(&portable::run(step::Step::<I, H, A, false, E> {
                     w,
                     x,
-                    h,
+                    h: &x86::unpack(state),
                     activation: PhantomData,
                 })),
                 Kind::Avx2Fma(token) => token.step_packed::<E, A, I, H>(w, x, state),
@@ -466,6 +480,25 @@ impl Backend {
                 Kind::Avx512(token) => token.narrow().step_packed::<E, A, I, H>(w, x, state),
             };
             return x86::unpack(out);
+        }
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        if x86::splits(H) && !BACKWARD {
+            // The state in registers to the kernel (see `x86::Avx2Fma::step_split`), and every
+            // path's new state packed as well: the compiler then merges the paths' results in
+            // registers, not in a slot of memory the new state would go through once more.
+            let state = x86::pack16(h);
+            let out = match backend.0 {
+                Kind::Portable => x86::pack16(&portable::run(step::Step::<I, H, A, false, E> {
+                    w,
+                    x,
+                    h: &x86::unpack16(state),
+                    activation: PhantomData,
+                })),
+                Kind::Avx2Fma(token) => token.step_split::<E, A, I, H>(w, x, state),
+                Kind::Avx512Vl(token) => token.step_split::<E, A, I, H>(w, x, state),
+                Kind::Avx512(token) => token.narrow().step_split::<E, A, I, H>(w, x, state),
+            };
+            return x86::unpack16(out);
         }
         backend.dispatch(step::Step::<I, H, A, BACKWARD, E> {
             w,

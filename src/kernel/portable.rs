@@ -147,6 +147,11 @@ impl Simd for Portable {
         let tiny: V = wide::bytemuck::cast(magnitude.simd_lt(i32x8::splat(FLUSH_LANE_BITS)));
         tiny.select(f32x8::ZERO, v)
     }
+
+    #[inline(always)]
+    fn needs_flush(self, v: V) -> bool {
+        crate::flush::needs_flush(&v.to_array())
+    }
 }
 
 impl Shuffle8 for Portable {

@@ -73,6 +73,10 @@ pub(crate) trait Simd: Copy {
     /// compared as integers: a caller's value may be subnormal, and a floating-point comparison
     /// of it raises the denormal flag (a microcode assist on some CPUs).
     fn flush_input(self, v: Self::V) -> Self::V;
+    /// Whether [`flush_input`](Self::flush_input) would change a lane of `v` other than −0:
+    /// one is nonzero and smaller than [`FLUSH_BELOW`](crate::FLUSH_BELOW) in magnitude,
+    /// compared as integers.
+    fn needs_flush(self, v: Self::V) -> bool;
 }
 
 /// The lane shuffles of an 8-lane backend, for a bank's inputs transposed to unit-major.

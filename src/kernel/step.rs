@@ -340,6 +340,31 @@ fn run_block<
     }
 }
 
+/// [`on_entry`](crate::flush::on_entry) of an input, checked a vector at a time: a check the
+/// compiler is left to vectorise, it interleaves with the loads of the columns' inputs, in
+/// several times the instructions.
+#[inline(always)]
+fn input_on_entry<'a, S: Simd, const I: usize>(
+    s: S,
+    x: &'a [f32; I],
+    copy: &'a mut core::mem::MaybeUninit<[f32; I]>,
+) -> &'a [f32; I] {
+    // A plain loop: an iterator's `fold` may be left a call, compiled without the backend's
+    // instructions.
+    let whole = I - I % S::LANES;
+    let mut any = crate::flush::needs_flush(x.get(whole..).unwrap_or_default());
+    let mut start = 0;
+    while start < whole {
+        any |= s.needs_flush(s.load(x, start));
+        start += S::LANES;
+    }
+    if any {
+        copy.write(crate::flush::flushed(x))
+    } else {
+        x
+    }
+}
+
 /// `out = A(W_xh·x + W_hh·h + b)`, the columns last to first if `BACKWARD`.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
@@ -359,8 +384,8 @@ pub(super) fn step<
     // Inputs below `FLUSH_BELOW` read as +0 (see `crate::flush`); a caller's state is flushed
     // before the call (`Backend::step`), so that the check is off the chain from one step's
     // state to the next.
-    let mut copy = [0.0; I];
-    let x = crate::flush::on_entry(x, &mut copy);
+    let mut copy = core::mem::MaybeUninit::uninit();
+    let x = input_on_entry(s, x, &mut copy);
     let mut out = [0.0; H];
     if H == 0 {
         return out;
@@ -439,7 +464,7 @@ fn run<
         // One chunk: the state carried as its vector. Carried as an array, a state of 2 units
         // went through a general register (an 8-byte integer to the compiler) on its way from
         // one step's tanh to the next step's broadcasts. Each input flushed on entry.
-        let mut x_copy = [0.0; I];
+        let mut x_copy = core::mem::MaybeUninit::uninit();
         let first = crate::flush::on_entry(&x.data.0[0], &mut x_copy);
         let mut state = chunk_step::<S, E, I, H, A>(s, w, first, h);
         for (x, out) in steps {
@@ -532,7 +557,7 @@ fn run_pipelined<
 ) {
     let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, c, S::LANES));
     let mut acc = start_sums::<S, H, B, P>(s, b, &starts);
-    let mut copy = [0.0; I];
+    let mut copy = core::mem::MaybeUninit::uninit();
     let x = crate::flush::on_entry(x, &mut copy);
     sweep::<S, E, H, B, P>(s, &mut acc, w_xh, x, &starts);
     sweep::<S, E, H, B, P>(s, &mut acc, w_hh, h, &starts);

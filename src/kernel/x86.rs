@@ -32,13 +32,14 @@ use core::arch::x86_64::{
     _mm256_castsi256_ps, _mm256_cmp_ps, _mm256_cmpgt_epi32, _mm256_cvtepu16_epi32, _mm256_cvtph_ps,
     _mm256_div_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_max_ps,
     _mm256_min_ps, _mm256_mul_ps, _mm256_or_ps, _mm256_permutevar8x32_ps, _mm256_set1_epi32,
-    _mm256_set1_ps, _mm256_setzero_ps, _mm256_slli_epi32, _mm256_storeu_ps, _mm512_abs_ps,
-    _mm512_add_ps, _mm512_and_si512, _mm512_castps_si512, _mm512_castsi512_ps, _mm512_cmp_ps_mask,
-    _mm512_cmpge_epi32_mask, _mm512_cvtepu16_epi32, _mm512_cvtph_ps, _mm512_div_ps,
-    _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_mov_ps,
-    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_maskz_mov_epi32, _mm512_max_ps,
-    _mm512_min_ps, _mm512_mul_ps, _mm512_or_si512, _mm512_set1_epi32, _mm512_set1_ps,
-    _mm512_setzero_ps, _mm512_slli_epi32, _mm512_storeu_ps,
+    _mm256_set1_ps, _mm256_setzero_ps, _mm256_setzero_si256, _mm256_slli_epi32, _mm256_storeu_ps,
+    _mm256_testz_si256, _mm512_abs_ps, _mm512_add_ps, _mm512_and_si512, _mm512_castps_si512,
+    _mm512_castsi512_ps, _mm512_cmp_ps_mask, _mm512_cmpge_epi32_mask, _mm512_cmplt_epu32_mask,
+    _mm512_cvtepu16_epi32, _mm512_cvtph_ps, _mm512_div_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
+    _mm512_loadu_si512, _mm512_mask_mov_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
+    _mm512_maskz_mov_epi32, _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_or_si512,
+    _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps, _mm512_slli_epi32, _mm512_storeu_ps,
+    _mm512_sub_epi32,
 };
 use core::sync::atomic::AtomicU8;
 
@@ -246,6 +247,17 @@ impl<T: Ymm> Simd for T {
             let magnitude = _mm256_and_si256(bits, _mm256_set1_epi32(i32::MAX));
             let tiny = _mm256_cmpgt_epi32(_mm256_set1_epi32(FLUSH_LANE_BITS), magnitude);
             _mm256_castsi256_ps(_mm256_andnot_si256(tiny, bits))
+        }
+    }
+
+    #[inline(always)]
+    fn needs_flush(self, v: __m256) -> bool {
+        // SAFETY: see the impl.
+        unsafe {
+            let magnitude = _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(i32::MAX));
+            let tiny = _mm256_cmpgt_epi32(_mm256_set1_epi32(FLUSH_LANE_BITS), magnitude);
+            let nonzero = _mm256_cmpgt_epi32(magnitude, _mm256_setzero_si256());
+            _mm256_testz_si256(tiny, nonzero) == 0
         }
     }
 }
@@ -527,6 +539,17 @@ impl Simd for Avx512 {
             _mm512_castsi512_ps(_mm512_maskz_mov_epi32(kept, bits))
         }
     }
+
+    #[inline(always)]
+    fn needs_flush(self, v: __m512) -> bool {
+        // SAFETY: see the impl.
+        unsafe {
+            let magnitude = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(i32::MAX));
+            // `magnitude − 1 < FLUSH_BITS − 1` as unsigned: nonzero and below the threshold.
+            let below = _mm512_sub_epi32(magnitude, _mm512_set1_epi32(1));
+            _mm512_cmplt_epu32_mask(below, _mm512_set1_epi32(FLUSH_LANE_BITS - 1)) != 0
+        }
+    }
 }
 
 /// A backend token: `detect` finds it on a CPU with its features, and `dispatch` runs a kernel
@@ -748,7 +771,7 @@ fn packed_step<T: Ymm, E: Element, const I: usize, const H: usize, A: Activation
         return (0.0, 0.0);
     };
     // Inputs below `FLUSH_BELOW` read as +0 (the caller's state is flushed by the caller).
-    let mut copy = [0.0; I];
+    let mut copy = core::mem::MaybeUninit::uninit();
     let x = crate::flush::on_entry(x, &mut copy);
     let state = chunk_step::<T, E, I, H, A>(s, w, x, h);
     // SAFETY: as above.
@@ -758,11 +781,60 @@ fn packed_step<T: Ymm, E: Element, const I: usize, const H: usize, A: Activation
     }
 }
 
-/// The packed step's entry of an 8-lane token: its own `#[target_feature]` function, whose
-/// arguments (the weights' and input's addresses, the packed state) all travel in registers.
-/// Through one kernel argument, the state went through memory, and the addresses were loaded
-/// from it before the first weight, on every step's chain.
-macro_rules! packed_entry {
+/// The state of a cell of 5 to 16 units as four packed pairs (see [`pack`]): lanes `4k` to
+/// `4k + 3` in the `k`-th, zeros past `H`.
+#[cfg(target_feature = "sse2")]
+#[inline]
+pub(super) fn pack16<const H: usize>(h: &[f32; H]) -> [(f64, f64); 4] {
+    let lane = |j: usize| h.get(j).copied().unwrap_or(0.0);
+    core::array::from_fn(|k| pack(&core::array::from_fn::<_, 4, _>(|j| lane(4 * k + j))))
+}
+
+/// The `H ≤ 16` lanes of a state that [`pack16`] packed.
+#[cfg(target_feature = "sse2")]
+#[inline]
+pub(super) fn unpack16<const H: usize>(parts: [(f64, f64); 4]) -> [f32; H] {
+    let quads = parts.map(unpack::<4>);
+    core::array::from_fn(|j| quads.get(j / 4).map_or(0.0, |quad| quad[j % 4]))
+}
+
+/// Whether a state that [`pack16`] packed holds a value that [`flush`](crate::flush) would
+/// change.
+#[cfg(target_feature = "sse2")]
+#[inline]
+pub(super) fn packed16_needs_flush(parts: [(f64, f64); 4]) -> bool {
+    parts
+        .into_iter()
+        .fold(false, |any, part| any | packed_needs_flush(part))
+}
+
+/// Whether `step` of a cell of `units` units passes the state as four packed pairs (see
+/// [`pack16`]): from 5 to 8 units, and up to 16 where the kernel is a call (a build that does
+/// not enable AVX2 and FMA). Where the kernel inlines into the caller's loop, the pairs only
+/// add their shuffles to a 16-unit state's chain (measured slower there), while an 8-unit
+/// state still gains from travelling by value.
+#[cfg(target_feature = "sse2")]
+pub(super) const fn splits(units: usize) -> bool {
+    units <= 8
+        || units <= 16
+            && !cfg!(all(
+                target_feature = "avx2",
+                target_feature = "fma",
+                target_feature = "f16c"
+            ))
+}
+
+/// A new state returned through memory, on a cache line of its own: in a slot of the array's
+/// alignment (4), the kernel's stores and the caller's loads of it may straddle two lines,
+/// and a load then waits for the store to retire instead of taking its value.
+#[repr(align(64))]
+struct Line<const H: usize>([f32; H]);
+
+/// The entries of an 8-lane token that take the state in registers: its own
+/// `#[target_feature]` function each, whose arguments (the weights' and input's addresses, the
+/// state) all travel in registers. Through one kernel argument, the state went through memory,
+/// and the addresses were loaded from it before the first weight, on every step's chain.
+macro_rules! state_entries {
     ($name:ident, $features:literal) => {
         impl $name {
             /// [`packed_step`] on this CPU.
@@ -788,9 +860,49 @@ macro_rules! packed_entry {
                 // SAFETY: `self` exists only if the CPU has the features `entry` enables.
                 unsafe { entry::<E, A, I, H>(self, w_xh, w_hh, b, x, h) }
             }
+
+            /// `step` of a cell of 5 to 16 units on this CPU, the state in and out as four
+            /// packed pairs (see [`pack16`]). In, they are eight scalars, which the calling
+            /// convention passes in vector registers, where an array goes through memory (a
+            /// store by the caller, then a load on the step's chain). Out, the new state is
+            /// too large for the registers a call returns: it comes back through memory, a
+            /// [`Line`] of its own. The kernel is `step`'s, so the bits are.
+            #[inline]
+            pub(super) fn step_split<E: Element, A: Activation, const I: usize, const H: usize>(
+                self,
+                (w_xh, w_hh, b): Weights<'_, I, H, E>,
+                x: &[f32; I],
+                [h0, h1, h2, h3]: [(f64, f64); 4],
+            ) -> [(f64, f64); 4] {
+                #[inline]
+                #[target_feature(enable = $features)]
+                #[expect(clippy::too_many_arguments, reason = "each argument is a register")]
+                fn entry<E: Element, A: Activation, const I: usize, const H: usize>(
+                    token: $name,
+                    w_xh: &[[E; H]; I],
+                    w_hh: &[[E; H]; H],
+                    b: &[f32; H],
+                    x: &[f32; I],
+                    h0: (f64, f64),
+                    h1: (f64, f64),
+                    h2: (f64, f64),
+                    h3: (f64, f64),
+                ) -> Line<H> {
+                    let h = unpack16::<H>([h0, h1, h2, h3]);
+                    Line(super::step::step::<$name, E, I, H, A, false>(
+                        token,
+                        (w_xh, w_hh, b),
+                        x,
+                        &h,
+                    ))
+                }
+                // SAFETY: `self` exists only if the CPU has the features `entry` enables.
+                let line = unsafe { entry::<E, A, I, H>(self, w_xh, w_hh, b, x, h0, h1, h2, h3) };
+                pack16(&line.0)
+            }
         }
     };
 }
 
-packed_entry!(Avx2Fma, "avx2,fma,f16c");
-packed_entry!(Avx512Vl, "avx2,fma,f16c,avx512f,avx512vl");
+state_entries!(Avx2Fma, "avx2,fma,f16c");
+state_entries!(Avx512Vl, "avx2,fma,f16c,avx512f,avx512vl");
