@@ -344,7 +344,7 @@ fn run_block<
 /// compiler is left to vectorise, it interleaves with the loads of the columns' inputs, in
 /// several times the instructions.
 #[inline(always)]
-fn input_on_entry<'a, S: Simd, const I: usize>(
+pub(super) fn input_on_entry<'a, S: Simd, const I: usize>(
     s: S,
     x: &'a [f32; I],
     copy: &'a mut core::mem::MaybeUninit<[f32; I]>,
@@ -465,12 +465,12 @@ fn run<
         // went through a general register (an 8-byte integer to the compiler) on its way from
         // one step's tanh to the next step's broadcasts. Each input flushed on entry.
         let mut x_copy = core::mem::MaybeUninit::uninit();
-        let first = crate::flush::on_entry(&x.data.0[0], &mut x_copy);
+        let first = input_on_entry(s, &x.data.0[0], &mut x_copy);
         let mut state = chunk_step::<S, E, I, H, A>(s, w, first, h);
         for (x, out) in steps {
             let mut now = [0.0; H];
             s.store(state, &mut now, 0);
-            let x = crate::flush::on_entry(&x.data.0[0], &mut x_copy);
+            let x = input_on_entry(s, &x.data.0[0], &mut x_copy);
             state = chunk_step::<S, E, I, H, A>(s, w, x, &now);
             each(&now, core::mem::replace(&mut pending, out));
         }
@@ -558,7 +558,7 @@ fn run_pipelined<
     let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, c, S::LANES));
     let mut acc = start_sums::<S, H, B, P>(s, b, &starts);
     let mut copy = core::mem::MaybeUninit::uninit();
-    let x = crate::flush::on_entry(x, &mut copy);
+    let x = input_on_entry(s, x, &mut copy);
     sweep::<S, E, H, B, P>(s, &mut acc, w_xh, x, &starts);
     sweep::<S, E, H, B, P>(s, &mut acc, w_hh, h, &starts);
     let mut sums = pairwise::<S, B, P>(s, acc);
@@ -568,7 +568,7 @@ fn run_pipelined<
             s.store(activate::<S, A>(s, sums[c]), &mut state, starts[c]);
         }
         let mut acc = start_sums::<S, H, B, P>(s, b, &starts);
-        let x = crate::flush::on_entry(&x.data.0[0], &mut copy);
+        let x = input_on_entry(s, &x.data.0[0], &mut copy);
         sweep::<S, E, H, B, P>(s, &mut acc, w_xh, x, &starts);
         sweep::<S, E, H, B, P>(s, &mut acc, w_hh, &state, &starts);
         sums = pairwise::<S, B, P>(s, acc);
