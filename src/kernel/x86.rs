@@ -827,6 +827,7 @@ pub(super) const fn splits(units: usize) -> bool {
 /// A new state returned through memory, on a cache line of its own: in a slot of the array's
 /// alignment (4), the kernel's stores and the caller's loads of it may straddle two lines,
 /// and a load then waits for the store to retire instead of taking its value.
+#[cfg(target_feature = "sse2")]
 #[repr(align(64))]
 struct Line<const H: usize>([f32; H]);
 
@@ -867,6 +868,7 @@ macro_rules! state_entries {
             /// store by the caller, then a load on the step's chain). Out, the new state is
             /// too large for the registers a call returns: it comes back through memory, a
             /// [`Line`] of its own. The kernel is `step`'s, so the bits are.
+            #[cfg(target_feature = "sse2")]
             #[inline]
             pub(super) fn step_split<E: Element, A: Activation, const I: usize, const H: usize>(
                 self,
