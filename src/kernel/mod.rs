@@ -50,7 +50,11 @@
 //! units passes its state to that call and gets the new one back as two `f64`s holding its
 //! lanes, which the calling convention keeps in vector registers: as a `[f32; 2]` the new state
 //! came back in a general register, and the caller's loop stored it for the next call to
-//! reload. Larger states go through memory, where their broadcasts load them anyway.
+//! reload. A cell of 5 to 16 units passes its state as eight such `f64`s, also in registers,
+//! and gets the new one back through memory (more than a call returns in registers), on a
+//! cache line of its own: one trip through memory per step instead of two, the caller's copy
+//! of the state into its variable and the kernel's load of it. Larger states go through
+//! memory, where their broadcasts load them anyway.
 //!
 //! # Sequences
 //!
