@@ -275,6 +275,41 @@ fn entry_flush_from<const I: usize, const H: usize>(cell: &RnnCell<I, H>, h: &SV
     }
 }
 
+/// One tiny value in a caller's state among zeros, in each lane in turn: `step` finds it
+/// whichever part of the state it falls in (a state of 5 to 16 units goes to the kernel in four
+/// packed pairs, each checked), on every backend; a missed one would add 2e10·BELOW ≈ 0.009.
+fn state_flush_lanes<const H: usize>() {
+    let big: RnnCell<1, H> = RnnCell::from_row_major([[0.0]; H], [[2.0e10; H]; H], [0.0; H]);
+    let x = SVector::<f32, 1>::zeros();
+    for backend in Backend::available() {
+        for j in 0..H {
+            let mut h = SVector::<f32, H>::zeros();
+            h[j] = BELOW;
+            let step = big.step_with(backend, &x, &h);
+            assert_eq!(
+                bits(&step),
+                vec![0; H],
+                "{} H = {H}, lane {j}",
+                backend.name()
+            );
+            h[j] = FLUSH_BELOW;
+            assert!(big.step_with(backend, &x, &h)[0] > 0.01);
+        }
+    }
+}
+
+#[test]
+fn a_tiny_state_value_flushes_in_any_lane() {
+    state_flush_lanes::<2>();
+    state_flush_lanes::<4>();
+    state_flush_lanes::<5>();
+    state_flush_lanes::<8>();
+    state_flush_lanes::<9>();
+    state_flush_lanes::<13>();
+    state_flush_lanes::<16>();
+    state_flush_lanes::<20>();
+}
+
 #[test]
 fn inputs_and_states_flush_on_entry() {
     entry_flush::<3, 2>();

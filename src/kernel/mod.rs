@@ -46,15 +46,16 @@
 //! [`Backend::best`] picks the fastest one the CPU runs; [`RnnCell::step`](crate::RnnCell::step)
 //! uses it, and [`RnnCell::step_with`](crate::RnnCell::step_with) takes one explicitly.
 //!
-//! In a default build each step is a call into the dispatched kernel. A cell of at most 4
-//! units passes its state to that call and gets the new one back as two `f64`s holding its
-//! lanes, which the calling convention keeps in vector registers: as a `[f32; 2]` the new state
-//! came back in a general register, and the caller's loop stored it for the next call to
-//! reload. A cell of 5 to 16 units passes its state as eight such `f64`s, also in registers,
-//! and gets the new one back through memory (more than a call returns in registers), on a
-//! cache line of its own: one trip through memory per step instead of two, the caller's copy
-//! of the state into its variable and the kernel's load of it. Larger states go through
-//! memory, where their broadcasts load them anyway.
+//! In a default build each [`RnnCell::step`](crate::RnnCell::step) is a call into the
+//! dispatched kernel. A cell of at most 4 units passes its state to that call and gets the new
+//! one back as two `f64`s holding its lanes, which the calling convention keeps in vector
+//! registers: as a `[f32; 2]` the new state came back in a general register, and the caller's
+//! loop stored it for the next call to reload. A cell of 5 to 16 units passes its state as
+//! eight such `f64`s, also in registers, and gets the new one back through memory (more than
+//! a call returns in registers), on a cache line of its own: one trip through memory per step
+//! instead of two, the caller's copy of the state into its variable and the kernel's load of
+//! it. Larger states go through memory, where their broadcasts load them anyway; so does the
+//! state a network keeps (`Rnn::step` steps it in place, at most 4 units packed).
 //!
 //! # Sequences
 //!
@@ -397,9 +398,11 @@ impl Backend {
     ) -> [f32; H] {
         // The state comes from the caller: checked on entry, here, before the kernel's call,
         // and the branch is predicted (the kernel checks the input, off the state's chain).
-        // The state is taken by value from here on, its address never given to any path: in
-        // a caller's loop of steps, the compiler can then keep it in registers, where an
-        // address (the portable kernel's, the flushed copy's) sent it through the stack.
+        // Up to 16 units (8 where the kernel inlines) the state is taken by value from here
+        // on, and no path takes the address of the caller's: in a caller's loop of steps, the
+        // compiler can then keep it in registers, where an address (the portable kernel's,
+        // the flushed copy's) sent it through the stack. The portable kernel and the flush
+        // take the address of a copy of their own.
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         if H <= 4 {
             // Packed, the check stays in vector registers: on the array the compiler moved

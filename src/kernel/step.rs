@@ -349,8 +349,9 @@ pub(super) fn input_on_entry<'a, S: Simd, const I: usize>(
     x: &'a [f32; I],
     copy: &'a mut core::mem::MaybeUninit<[f32; I]>,
 ) -> &'a [f32; I] {
-    // A plain loop: an iterator's `fold` may be left a call, compiled without the backend's
-    // instructions.
+    // A plain loop: an iterator's `fold` over the backend's operations may be left a call,
+    // compiled without the backend's instructions (the remainder's check is plain integer
+    // arithmetic, `inline(always)`).
     let whole = I - I % S::LANES;
     let mut any = crate::flush::needs_flush(x.get(whole..).unwrap_or_default());
     let mut start = 0;
