@@ -36,8 +36,8 @@ proptest! {
     }
 
     /// The same with 5 to 16 units, whose `step` passes the state in four packed pairs of
-    /// registers and takes the new one back through a line of memory of its own (the 7 units
-    /// above too), with two vectors of input.
+    /// registers and takes the new one back through memory (the 7 units above too), with two
+    /// vectors of input.
     #[test]
     fn rnn_is_cell_plus_readout_split(
         cell in cell::<16, 16, Tanh>(), head in readout::<16, 4>(1.0), xs in sequence::<16>(2.0, 0..40),

@@ -52,9 +52,8 @@
 //! registers: as a `[f32; 2]` the new state came back in a general register, and the caller's
 //! loop stored it for the next call to reload. A cell of 5 to 16 units passes its state as
 //! eight such `f64`s, also in registers, and gets the new one back through memory (more than
-//! a call returns in registers), on a cache line of its own: one trip through memory per step
-//! instead of two, the caller's copy of the state into its variable and the kernel's load of
-//! it. Larger states go through memory, where their broadcasts load them anyway; so does the
+//! a call returns in registers): one trip through memory per step instead of two, the
+//! caller's copy of the state into its variable and the kernel's load of it. Larger states go through memory, where their broadcasts load them anyway; so does the
 //! state a network keeps (`Rnn::step` steps it in place, at most 4 units packed).
 //!
 //! # Sequences
@@ -416,7 +415,8 @@ impl Backend {
         }
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         if x86::splits(H) {
-            // As above, on four packed pairs.
+            // As above, on four packed pairs. (The four pairs for every size up to 16 were
+            // slower at 2 to 4 units: the zero pairs still went through the check.)
             let packed = x86::pack16(h);
             let h: [f32; H] = x86::unpack16(packed);
             if x86::packed16_needs_flush(packed) {
@@ -491,8 +491,7 @@ impl Backend {
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         if x86::splits(H) && !BACKWARD {
             // The state in registers to the kernel (see `x86::Avx2Fma::step_split`), and every
-            // path's new state packed as well: the compiler then merges the paths' results in
-            // registers, not in a slot of memory the new state would go through once more.
+            // path's new state packed as well, the form in which the caller's loop keeps it.
             let state = x86::pack16(h);
             let out = match backend.0 {
                 Kind::Portable => x86::pack16(&portable::run(step::Step::<I, H, A, false, E> {

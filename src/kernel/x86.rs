@@ -824,13 +824,6 @@ pub(super) const fn splits(units: usize) -> bool {
             ))
 }
 
-/// A new state returned through memory, on a cache line of its own: in a slot of the array's
-/// alignment (4), the kernel's stores and the caller's loads of it may straddle two lines,
-/// and a load then waits for the store to retire instead of taking its value.
-#[cfg(target_feature = "sse2")]
-#[repr(align(64))]
-struct Line<const H: usize>([f32; H]);
-
 /// The entries of an 8-lane token that take the state in registers: its own
 /// `#[target_feature]` function each, whose arguments (the weights' and input's addresses, the
 /// state) all travel in registers. Through one kernel argument, the state went through memory,
@@ -866,8 +859,8 @@ macro_rules! state_entries {
             /// packed pairs (see [`pack16`]). In, they are eight scalars, which the calling
             /// convention passes in vector registers, where an array goes through memory (a
             /// store by the caller, then a load on the step's chain). Out, the new state is
-            /// too large for the registers a call returns: it comes back through memory, a
-            /// [`Line`] of its own. The kernel is `step`'s, so the bits are.
+            /// too large for the registers a call returns: it comes back through memory, the
+            /// one trip left per step. The kernel is `step`'s, so the bits are.
             #[cfg(target_feature = "sse2")]
             #[inline]
             pub(super) fn step_split<E: Element, A: Activation, const I: usize, const H: usize>(
@@ -889,18 +882,12 @@ macro_rules! state_entries {
                     h1: (f64, f64),
                     h2: (f64, f64),
                     h3: (f64, f64),
-                ) -> Line<H> {
+                ) -> [f32; H] {
                     let h = unpack16::<H>([h0, h1, h2, h3]);
-                    Line(super::step::step::<$name, E, I, H, A, false>(
-                        token,
-                        (w_xh, w_hh, b),
-                        x,
-                        &h,
-                    ))
+                    super::step::step::<$name, E, I, H, A, false>(token, (w_xh, w_hh, b), x, &h)
                 }
                 // SAFETY: `self` exists only if the CPU has the features `entry` enables.
-                let line = unsafe { entry::<E, A, I, H>(self, w_xh, w_hh, b, x, h0, h1, h2, h3) };
-                pack16(&line.0)
+                pack16(&unsafe { entry::<E, A, I, H>(self, w_xh, w_hh, b, x, h0, h1, h2, h3) })
             }
         }
     };
