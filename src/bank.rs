@@ -140,13 +140,15 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
 
     /// Advances every stream by one input, `xs[s]` for stream `s`. Allocates nothing.
     ///
-    /// With at most 8 hidden units in the first layer (one block of them) and one input per
-    /// stream or fewer than 8 streams, the kernel gathers each stream's inputs into its vectors
-    /// itself. Otherwise they are first transposed to unit-major (into a buffer the bank keeps),
-    /// 8 streams at a time: in 8×8 tiles of shuffles with 8 inputs or more, by lane selects and
-    /// a permutation of the streams' consecutive values with fewer. Either way the sums are
-    /// those of [`step_unit_major`](Self::step_unit_major), to the bit. The layers above the
-    /// first read the states below them, unit-major already.
+    /// With at most 8 hidden units in the first layer (one block of them) the kernel gathers
+    /// each stream's inputs into its vectors itself when there is one input per stream or
+    /// fewer than 8 streams, and on the 512-bit backend's 16 lanes (at least 16 streams) when
+    /// there are fewer than 8 inputs: each input by two-table lane permutations of the
+    /// streams' consecutive values. Otherwise they are first transposed to unit-major (into a
+    /// buffer the bank keeps), 8 streams at a time: in 8×8 tiles of shuffles with 8 inputs or
+    /// more, by lane selects and a permutation of the streams' consecutive values with fewer.
+    /// Either way the sums are those of [`step_unit_major`](Self::step_unit_major), to the bit.
+    /// The layers above the first read the states below them, unit-major already.
     #[inline]
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
         let backend = self.backend();
@@ -155,7 +157,7 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
         // once per block, so the inputs are checked first, all at once, and flushed (in the
         // bank's own buffer) only when one is tiny.
         if L::INPUT_UNITS <= 8 {
-            if I == 1 || N < 8 {
+            if I == 1 || N < 8 || backend.bank_deinterleaves(I, L::INPUT_UNITS, N) {
                 let layers = &self.layers;
                 Self::advance(&mut self.states, &mut self.current, |previous, next| {
                     layers.bank_step_vectors(backend, xs, previous, next);

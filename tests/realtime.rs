@@ -216,6 +216,23 @@ proptest! {
         bank_matches::<7, 12, 17, _>(&cell, seed)?;
     }
 
+    /// Fewer than 8 inputs, 16 streams per vector (on the 512-bit backend): each input picked
+    /// out of the streams' consecutive values by two-table permutations, for 2 to 5 inputs,
+    /// with the last chunk of streams overlapping its neighbour.
+    #[test]
+    fn bank_streams_deinterleaved_wide(
+        pair in cell::<2, 5, Tanh>(),
+        three in cell::<3, 2, Tanh>(),
+        four in cell::<4, 3, Tanh>(),
+        five in cell::<5, 4, Tanh>(),
+        seed in 0_u32..1000,
+    ) {
+        bank_matches::<2, 5, 16, _>(&pair, seed)?;
+        bank_matches::<3, 2, 37, _>(&three, seed)?;
+        bank_matches::<4, 3, 40, _>(&four, seed)?;
+        bank_matches::<5, 4, 33, _>(&five, seed)?;
+    }
+
     #[test]
     fn bank_streams_small(cell in cell::<1, 2, Tanh>(), seed in 0_u32..1000) {
         bank_matches::<1, 2, 1, _>(&cell, seed)?;

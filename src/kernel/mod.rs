@@ -123,6 +123,13 @@ enum Kind {
 /// in interleaved timings (`scripts/ab.sh`), from it on it was.
 const NARROW_BELOW: usize = 128;
 
+/// Whether a bank of `streams` streams of `units` units steps 16 streams per vector where the
+/// backend has 16 lanes: from 9 streams on, unless the bank's whole state is at most 64 values
+/// (4 vectors).
+const fn bank_is_wide(streams: usize, units: usize) -> bool {
+    streams > 8 && streams * units > 64
+}
+
 // The dispatching methods below are `inline(always)`: thin (a match and a call into the
 // backend's entry), they must inline into the caller's loop, or each step becomes a call more
 // with its state copied through memory; as hints, the compiler left some out of line in
@@ -317,13 +324,7 @@ impl Backend {
         h: &[[f32; N]; H],
         out: &mut [[f32; N]; H],
     ) {
-        // 16 streams per vector from 16 streams on, unless the bank's whole state is at most
-        // 64 values (4 vectors).
-        let units = if N <= 8 || N * H <= 64 {
-            0
-        } else {
-            NARROW_BELOW
-        };
+        let units = if bank_is_wide(N, H) { NARROW_BELOW } else { 0 };
         self.for_units(units)
             .dispatch(streams::BankStep::<I, H, N, A, X, E> {
                 w,
@@ -332,6 +333,23 @@ impl Backend {
                 out,
                 activation: PhantomData,
             });
+    }
+
+    /// Whether a bank step of `streams` streams of `units` first-layer units reads each
+    /// stream's `inputs` values where they are, by lane shuffles ([`Simd::deinterleave`]),
+    /// rather than from a buffer they are first transposed into: on 16 lanes (whose two-table
+    /// permutations pick an input out of two vectors at once), with fewer than 8 inputs and at
+    /// least 16 streams (a vector's worth of consecutive values). The 8-lane backends' shuffles
+    /// (lane selects and a one-table permutation, `I` per input) measured as fast or faster
+    /// from the buffer, which the kernel then loads with no shuffle.
+    #[inline]
+    pub(crate) fn bank_deinterleaves(self, inputs: usize, units: usize, streams: usize) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if let Kind::Avx512(_) = self.0 {
+            return inputs < 8 && streams >= 16 && bank_is_wide(streams, units);
+        }
+        let _ = (inputs, units, streams);
+        false
     }
 
     /// `out[k][s] = xs[s][k]`: a bank's inputs transposed to unit-major (exact: values moved).

@@ -107,8 +107,8 @@ impl Simd for Portable {
     }
 
     #[inline(always)]
-    fn gather(self, lane: impl FnMut(usize) -> f32) -> V {
-        f32x8::new(core::array::from_fn(lane))
+    fn deinterleave<const I: usize>(self, values: &[f32], k: usize) -> V {
+        super::slices::deinterleave8::<Self, I>(self, values, k)
     }
 
     /// `a·b + c`, two roundings: never fused, whatever the target.

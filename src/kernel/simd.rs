@@ -56,8 +56,11 @@ pub(crate) trait Simd: Copy {
     fn load_slice(self, values: &[f32]) -> Self::V;
     /// The first lanes of `v` into `out`, as many as both have.
     fn store_slice(self, v: Self::V, out: &mut [f32]);
-    /// Lane `l` is `lane(l)`.
-    fn gather(self, lane: impl FnMut(usize) -> f32) -> Self::V;
+    /// Input `k` of `LANES` streams from their consecutive values, `I` per stream (`k < I`):
+    /// lane `l` is `values[l·I + k]`, zero past the end of `values`. In registers, by lane
+    /// shuffles, when `values` holds the `LANES·I` of them and `I` is small (below 8 on 8
+    /// lanes, 16 on 16); else one value at a time.
+    fn deinterleave<const I: usize>(self, values: &[f32], k: usize) -> Self::V;
     /// `a·b + c`: fused (one rounding) on a fused backend, else two roundings.
     fn madd(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// `a + b`.

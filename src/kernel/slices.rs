@@ -119,6 +119,28 @@ impl<S: Shuffle8, const I: usize, const N: usize> Kernel<S> for TransposeInputs<
     }
 }
 
+/// [`Simd::deinterleave`] on 8 lanes: from the `8·I` values loaded as `I` vectors
+/// ([`gather_input`]) when `I < 8` and `values` holds them, else one value at a time.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(super) fn deinterleave8<S: Shuffle8, const I: usize>(s: S, values: &[f32], k: usize) -> S::V {
+    if I < 8 && values.len() >= 8 * I {
+        let vectors: [S::V; I] = core::array::from_fn(|m| {
+            s.load8(
+                values
+                    .get(8 * m..)
+                    .and_then(<[f32]>::first_chunk::<8>)
+                    .unwrap_or(&[0.0; 8]),
+            )
+        });
+        gather_input(s, &vectors, k)
+    } else {
+        s.load8(&core::array::from_fn(|l| {
+            values.get(l * I + k).copied().unwrap_or(0.0)
+        }))
+    }
+}
+
 /// Input `k` of 8 streams from their `8·I` consecutive values (`I < 8`) in `I` vectors, by the
 /// lane permutation and selects of [`Gather`], read from its tables.
 #[cfg_attr(debug_assertions, inline)]

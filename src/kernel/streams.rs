@@ -38,16 +38,18 @@ impl<const I: usize, const N: usize> BankInput<I, N> for [[f32; N]; I] {
     }
 }
 
-/// Stream-major, one vector per stream: values gathered with a stride of `I`.
+/// Stream-major, one vector per stream: the streams' consecutive values deinterleaved.
 impl<const I: usize, const N: usize> BankInput<I, N> for [SVector<f32, I>; N] {
     #[inline(always)]
     fn lanes<S: Simd>(&self, s: S, k: usize, start: usize) -> S::V {
-        s.gather(|l| {
-            self.get(start + l)
-                .and_then(|x| x.data.0[0].get(k))
-                .copied()
-                .unwrap_or(0.0)
-        })
+        // The `N·I` values are contiguous: `SVector<f32, I>` is `I` f32s, aligned as one, so
+        // the cast cannot fail.
+        const {
+            assert!(size_of::<SVector<f32, I>>() == I * size_of::<f32>());
+            assert!(align_of::<SVector<f32, I>>() == align_of::<f32>());
+        }
+        let values = bytemuck::try_cast_slice::<_, f32>(self.as_slice()).unwrap_or(&[]);
+        s.deinterleave::<I>(values.get(start * I..).unwrap_or(&[]), k)
     }
 }
 

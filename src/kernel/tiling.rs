@@ -78,3 +78,48 @@ impl<const I: usize> Gather<I> {
         take
     };
 }
+
+/// Where input `k` of 16 streams lies among their `16·I` consecutive values (`I < 16` inputs
+/// per stream), loaded as `I` vectors taken in pairs, each pair one table of a two-table lane
+/// permutation: lane `s` of the result is value `s·I + k`, lane `(s·I + k) % 32` of pair
+/// `(s·I + k) / 32`.
+pub(crate) struct Deinterleave16<const I: usize>;
+
+#[expect(clippy::cast_possible_truncation, reason = "lane numbers, below 256")]
+#[expect(clippy::cast_possible_wrap, reason = "lane numbers, below 256")]
+impl<const I: usize> Deinterleave16<I> {
+    /// `INDEX[k][s] = s·I + k`: a two-table permutation reads its low 5 bits (the lane in the
+    /// pair), a one-table one its low 4 (a lone last vector's lane: pair `p`'s first vector
+    /// holds values `32p..32p + 16`).
+    pub(crate) const INDEX: [[i32; 16]; 16] = {
+        let mut index = [[0; 16]; 16];
+        let mut k = 0;
+        while k < 16 {
+            let mut s = 0;
+            while s < 16 {
+                index[k][s] = (s * I + k) as i32;
+                s += 1;
+            }
+            k += 1;
+        }
+        index
+    };
+
+    /// `FROM[k][p]`: the streams whose input `k` lies in pair `p`, bit `s` for stream `s`.
+    pub(crate) const FROM: [[u16; 8]; 16] = {
+        let mut from = [[0; 8]; 16];
+        let mut k = 0;
+        while k < 16 {
+            let mut s = 0;
+            while s < 16 {
+                let pair = (s * I + k) / 32;
+                if pair < 8 {
+                    from[k][pair] |= 1 << s;
+                }
+                s += 1;
+            }
+            k += 1;
+        }
+        from
+    };
+}

@@ -36,15 +36,16 @@ use core::arch::x86_64::{
     _mm256_testz_si256, _mm512_abs_ps, _mm512_add_ps, _mm512_and_si512, _mm512_castps_si512,
     _mm512_castsi512_ps, _mm512_cmp_ps_mask, _mm512_cmpge_epi32_mask, _mm512_cmplt_epu32_mask,
     _mm512_cvtepu16_epi32, _mm512_cvtph_ps, _mm512_div_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
-    _mm512_loadu_si512, _mm512_mask_mov_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
-    _mm512_maskz_mov_epi32, _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_or_si512,
-    _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps, _mm512_slli_epi32, _mm512_storeu_ps,
-    _mm512_sub_epi32,
+    _mm512_loadu_si512, _mm512_mask_blend_ps, _mm512_mask_mov_ps, _mm512_mask_permutexvar_ps,
+    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_maskz_mov_epi32, _mm512_max_ps,
+    _mm512_min_ps, _mm512_mul_ps, _mm512_or_si512, _mm512_permutex2var_ps, _mm512_set1_epi32,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_slli_epi32, _mm512_storeu_ps, _mm512_sub_epi32,
 };
 use core::sync::atomic::AtomicU8;
 
 use super::simd::{Element, Kernel, Shuffle8, Simd, padded, put, window};
 use super::step::{Weights, chunk_step, input_on_entry};
+use super::tiling::Deinterleave16;
 use crate::F16;
 use crate::activation::Activation;
 use crate::bf16::PairWord;
@@ -170,8 +171,8 @@ impl<T: Ymm> Simd for T {
     }
 
     #[inline(always)]
-    fn gather(self, lane: impl FnMut(usize) -> f32) -> __m256 {
-        self.load8(&core::array::from_fn(lane))
+    fn deinterleave<const I: usize>(self, values: &[f32], k: usize) -> __m256 {
+        super::slices::deinterleave8::<Self, I>(self, values, k)
     }
 
     /// `a·b + c`, fused: one rounding.
@@ -343,6 +344,17 @@ fn first_lanes(n: usize) -> u16 {
     if n >= 16 { u16::MAX } else { (1 << n) - 1 }
 }
 
+/// `values[l·I + k]` for each of 16 lanes `l`, zero past the end: the 16-lane
+/// [`Simd::deinterleave`] one value at a time, for the few streams and inputs its shuffles do not
+/// cover. Out of line and cold, so that the bank kernel's loops over inputs and streams, which
+/// call the shuffles, stay small enough to be unrolled: inline, this path kept them rolled, with
+/// the accumulators on the stack.
+#[cold]
+#[inline(never)]
+fn strided<const I: usize>(values: &[f32], k: usize) -> [f32; 16] {
+    core::array::from_fn(|l| values.get(l * I + k).copied().unwrap_or(0.0))
+}
+
 /// Every operation below runs an intrinsic of AVX-512F. SAFETY, for each `unsafe` block in
 /// this impl: `self` exists only on a CPU with AVX-512F (and AVX-512VL, AVX2, FMA and F16C; see
 /// `detect`); the loads and stores go through pointers from references to at least 16 `f32`s,
@@ -453,11 +465,53 @@ impl Simd for Avx512 {
         unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr(), first_lanes(out.len()), v) };
     }
 
+    /// The `I` vectors in pairs, each pair picked from by one two-table permutation (a lone
+    /// last vector by a one-table one), merged by the streams each supplies: `I − 1` shuffles
+    /// and blends per input.
     #[inline(always)]
-    fn gather(self, lane: impl FnMut(usize) -> f32) -> __m512 {
-        let lanes: [f32; 16] = core::array::from_fn(lane);
-        // SAFETY: see the impl; `lanes` is 16 readable `f32`s.
-        unsafe { _mm512_loadu_ps(lanes.as_ptr()) }
+    fn deinterleave<const I: usize>(self, values: &[f32], k: usize) -> __m512 {
+        if I == 1 {
+            return match values.first_chunk::<16>() {
+                // SAFETY: see the impl; `lanes` is 16 readable `f32`s.
+                Some(lanes) => unsafe { _mm512_loadu_ps(lanes.as_ptr()) },
+                None => self.load_slice(values),
+            };
+        }
+        let window = values.get(..16 * I).filter(|_| I < 16);
+        let tables = (
+            Deinterleave16::<I>::INDEX.get(k),
+            Deinterleave16::<I>::FROM.get(k),
+        );
+        let (Some(window), (Some(index), Some(from))) = (window, tables) else {
+            let lanes = strided::<I>(values, k);
+            // SAFETY: see the impl; `lanes` is 16 readable `f32`s.
+            return unsafe { _mm512_loadu_ps(lanes.as_ptr()) };
+        };
+        let vector = |m: usize| -> Option<__m512> {
+            let lanes = window.get(16 * m..)?.first_chunk::<16>()?;
+            // SAFETY: see the impl; `lanes` is 16 readable `f32`s.
+            Some(unsafe { _mm512_loadu_ps(lanes.as_ptr()) })
+        };
+        // SAFETY: see the impl; `index` is 16 readable `i32`s (64 bytes).
+        unsafe {
+            let index = _mm512_loadu_si512(index.as_ptr().cast());
+            let mut picked = _mm512_setzero_ps();
+            for (pair, &streams) in from.iter().enumerate().take(I.div_ceil(2)) {
+                picked = match (vector(2 * pair), vector(2 * pair + 1)) {
+                    (Some(first), Some(second)) => {
+                        let both = _mm512_permutex2var_ps(first, index, second);
+                        if pair == 0 {
+                            both
+                        } else {
+                            _mm512_mask_blend_ps(streams, picked, both)
+                        }
+                    }
+                    (Some(last), None) => _mm512_mask_permutexvar_ps(picked, streams, index, last),
+                    _ => picked,
+                };
+            }
+            picked
+        }
     }
 
     /// `a·b + c`, fused: one rounding.
