@@ -171,6 +171,82 @@ fn nan_and_infinite_weights_are_kept() {
     assert_eq!(cell.w_xh()[(1, 0)], f32::INFINITY);
 }
 
+/// A NaN pre-activation stays NaN through the activation and the flush after it, whose
+/// comparison must count NaN as kept: every unit of a step whose input is NaN, on the 8-lane
+/// kernel and the 16-lane one (from 128 units), on every backend, with either activation.
+fn nan_passes_the_flush<const I: usize, const H: usize>() {
+    let tanh_cell: RnnCell<I, H> = RnnCell::new(
+        SMatrix::from_fn(|r, c| if (r + c) % 3 == 0 { 0.5 } else { -0.25 }),
+        SMatrix::from_element(0.01),
+        SVector::zeros(),
+    );
+    let relu_cell: RnnCell<I, H, Relu> = tanh_cell.clone().with_activation();
+    let x = SVector::<f32, I>::from_element(f32::NAN);
+    for backend in Backend::available() {
+        let h = SVector::zeros();
+        let tanh = tanh_cell.step_with(backend, &x, &h);
+        let relu = relu_cell.step_with(backend, &x, &h);
+        let name = backend.name();
+        assert!(
+            tanh.iter().all(|v| v.is_nan()),
+            "({I}, {H}) tanh {name}: {tanh:?}"
+        );
+        assert!(
+            relu.iter().all(|v| v.is_nan()),
+            "({I}, {H}) relu {name}: {relu:?}"
+        );
+    }
+}
+
+#[test]
+fn a_nan_passes_the_flush() {
+    nan_passes_the_flush::<1, 8>();
+    nan_passes_the_flush::<3, 20>();
+    nan_passes_the_flush::<2, 128>();
+    nan_passes_the_flush::<5, 137>();
+}
+
+/// The same in a bank, a stream per lane: the stream whose input is NaN, and only it, has a NaN
+/// state, in banks of 8 streams per vector and of 16.
+fn nan_passes_the_bank_flush<const I: usize, const H: usize, const N: usize>() {
+    let cell: RnnCell<I, H> = RnnCell::new(
+        SMatrix::from_fn(|r, c| if (r + c) % 3 == 0 { 0.5 } else { -0.25 }),
+        SMatrix::from_element(0.01),
+        SVector::zeros(),
+    );
+    for backend in Backend::available() {
+        for poisoned in [0, N / 2, N - 1] {
+            let mut bank: RnnBank<I, H, N> = RnnBank::new(cell.clone()).with_backend(backend);
+            let xs: [SVector<f32, I>; N] = core::array::from_fn(|s| {
+                SVector::from_element(if s == poisoned { f32::NAN } else { 0.5 })
+            });
+            bank.step(&xs);
+            for s in 0..N {
+                let h = bank.state(s);
+                let name = backend.name();
+                if s == poisoned {
+                    assert!(
+                        h.iter().all(|v| v.is_nan()),
+                        "stream {s} of {N}, {name}: {h:?}"
+                    );
+                } else {
+                    assert!(
+                        h.iter().all(|v| v.is_finite()),
+                        "stream {s} of {N}, {name}: {h:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_nan_passes_a_bank_flush() {
+    nan_passes_the_bank_flush::<3, 2, 8>();
+    nan_passes_the_bank_flush::<3, 5, 37>();
+    nan_passes_the_bank_flush::<1, 16, 32>();
+}
+
 #[cfg(feature = "std")]
 #[test]
 fn the_loader_flushes_weights() {
