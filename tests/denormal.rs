@@ -198,6 +198,50 @@ fn nan_passes_the_flush<const I: usize, const H: usize>() {
     }
 }
 
+/// The flush after the activation at its threshold: a pre-activation of exactly
+/// `±FLUSH_BELOW` is kept (the fast tanh returns it), half of it becomes +0, on the 8-lane and
+/// 16-lane kernels and every backend.
+fn flush_at_the_threshold<const H: usize>() {
+    // Even units: z = ±FLUSH_BELOW from the bias. Odd units: z = 0.5 · FLUSH_BELOW from the
+    // input (kept on entry, at the threshold), below it.
+    let sign = |r: usize| if r.is_multiple_of(4) { 1.0 } else { -1.0 };
+    let cell: RnnCell<1, H> = RnnCell::new(
+        SMatrix::from_fn(|r, _| if r % 2 == 1 { 0.5 } else { 0.0 }),
+        SMatrix::zeros(),
+        SVector::from_fn(|r, _| {
+            if r % 2 == 0 {
+                sign(r) * FLUSH_BELOW
+            } else {
+                0.0
+            }
+        }),
+    );
+    let x = SVector::from_element(FLUSH_BELOW);
+    for backend in Backend::available() {
+        let h = cell.step_with(backend, &x, &SVector::zeros());
+        for (r, value) in h.iter().enumerate() {
+            let expected = if r % 2 == 0 {
+                sign(r) * FLUSH_BELOW
+            } else {
+                0.0
+            };
+            assert_eq!(
+                value.to_bits(),
+                expected.to_bits(),
+                "unit {r} of {H}, {}",
+                backend.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_flush_threshold_is_kept() {
+    flush_at_the_threshold::<8>();
+    flush_at_the_threshold::<20>();
+    flush_at_the_threshold::<128>();
+}
+
 #[test]
 fn a_nan_passes_the_flush() {
     nan_passes_the_flush::<1, 8>();

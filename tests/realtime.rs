@@ -217,7 +217,7 @@ proptest! {
     }
 
     /// Fewer than 8 inputs, 16 streams per vector (on the 512-bit backend): each input picked
-    /// out of the streams' consecutive values by two-table permutations, for 2 to 5 inputs,
+    /// out of the streams' consecutive values by two-table permutations, for 2 to 7 inputs,
     /// with the last chunk of streams overlapping its neighbour.
     #[test]
     fn bank_streams_deinterleaved_wide(
@@ -231,6 +231,17 @@ proptest! {
         bank_matches::<3, 2, 37, _>(&three, seed)?;
         bank_matches::<4, 3, 40, _>(&four, seed)?;
         bank_matches::<5, 4, 33, _>(&five, seed)?;
+    }
+
+    /// As above, 6 and 7 inputs: three and four vectors in pairs, the last one alone.
+    #[test]
+    fn bank_streams_deinterleaved_wide_many(
+        six in cell::<6, 3, Tanh>(),
+        seven in cell::<7, 5, Tanh>(),
+        seed in 0_u32..1000,
+    ) {
+        bank_matches::<6, 3, 23, _>(&six, seed)?;
+        bank_matches::<7, 5, 16, _>(&seven, seed)?;
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub(crate) trait Simd: Copy {
     /// Input `k` of `LANES` streams from their consecutive values, `I` per stream (`k < I`):
     /// lane `l` is `values[l·I + k]`, zero past the end of `values`. In registers, by lane
     /// shuffles, when `values` holds the `LANES·I` of them and `I` is small (below 8 on 8
-    /// lanes, 16 on 16); else one value at a time.
+    /// lanes, 16 on 16); else without shuffles (a value at a time, or for `I = 1` a load).
     fn deinterleave<const I: usize>(self, values: &[f32], k: usize) -> Self::V;
     /// `a·b + c`: fused (one rounding) on a fused backend, else two roundings.
     fn madd(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
