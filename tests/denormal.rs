@@ -171,15 +171,20 @@ fn nan_and_infinite_weights_are_kept() {
     assert_eq!(cell.w_xh()[(1, 0)], f32::INFINITY);
 }
 
+/// Weights of both signs: a finite input gives finite states, a NaN one NaN states.
+fn nan_test_cell<const I: usize, const H: usize>() -> RnnCell<I, H> {
+    RnnCell::new(
+        SMatrix::from_fn(|r, c| if (r + c) % 3 == 0 { 0.5 } else { -0.25 }),
+        SMatrix::from_element(0.01),
+        SVector::zeros(),
+    )
+}
+
 /// A NaN pre-activation stays NaN through the activation and the flush after it, whose
 /// comparison must count NaN as kept: every unit of a step whose input is NaN, on the 8-lane
 /// kernel and the 16-lane one (from 128 units), on every backend, with either activation.
 fn nan_passes_the_flush<const I: usize, const H: usize>() {
-    let tanh_cell: RnnCell<I, H> = RnnCell::new(
-        SMatrix::from_fn(|r, c| if (r + c) % 3 == 0 { 0.5 } else { -0.25 }),
-        SMatrix::from_element(0.01),
-        SVector::zeros(),
-    );
+    let tanh_cell: RnnCell<I, H> = nan_test_cell();
     let relu_cell: RnnCell<I, H, Relu> = tanh_cell.clone().with_activation();
     let x = SVector::<f32, I>::from_element(f32::NAN);
     for backend in Backend::available() {
@@ -204,30 +209,23 @@ fn nan_passes_the_flush<const I: usize, const H: usize>() {
 fn flush_at_the_threshold<const H: usize>() {
     // Even units: z = ±FLUSH_BELOW from the bias. Odd units: z = 0.5 · FLUSH_BELOW from the
     // input (kept on entry, at the threshold), below it.
-    let sign = |r: usize| if r.is_multiple_of(4) { 1.0 } else { -1.0 };
+    let kept = |r: usize| match r % 4 {
+        0 => FLUSH_BELOW,
+        2 => -FLUSH_BELOW,
+        _ => 0.0,
+    };
     let cell: RnnCell<1, H> = RnnCell::new(
         SMatrix::from_fn(|r, _| if r % 2 == 1 { 0.5 } else { 0.0 }),
         SMatrix::zeros(),
-        SVector::from_fn(|r, _| {
-            if r % 2 == 0 {
-                sign(r) * FLUSH_BELOW
-            } else {
-                0.0
-            }
-        }),
+        SVector::from_fn(|r, _| kept(r)),
     );
     let x = SVector::from_element(FLUSH_BELOW);
     for backend in Backend::available() {
         let h = cell.step_with(backend, &x, &SVector::zeros());
         for (r, value) in h.iter().enumerate() {
-            let expected = if r % 2 == 0 {
-                sign(r) * FLUSH_BELOW
-            } else {
-                0.0
-            };
             assert_eq!(
                 value.to_bits(),
-                expected.to_bits(),
+                kept(r).to_bits(),
                 "unit {r} of {H}, {}",
                 backend.name()
             );
@@ -253,11 +251,7 @@ fn a_nan_passes_the_flush() {
 /// The same in a bank, a stream per lane: the stream whose input is NaN, and only it, has a NaN
 /// state, in banks of 8 streams per vector and of 16.
 fn nan_passes_the_bank_flush<const I: usize, const H: usize, const N: usize>() {
-    let cell: RnnCell<I, H> = RnnCell::new(
-        SMatrix::from_fn(|r, c| if (r + c) % 3 == 0 { 0.5 } else { -0.25 }),
-        SMatrix::from_element(0.01),
-        SVector::zeros(),
-    );
+    let cell: RnnCell<I, H> = nan_test_cell();
     for backend in Backend::available() {
         for poisoned in [0, N / 2, N - 1] {
             let mut bank: RnnBank<I, H, N> = RnnBank::new(cell.clone()).with_backend(backend);

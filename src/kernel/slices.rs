@@ -103,14 +103,8 @@ impl<S: Shuffle8, const I: usize, const N: usize> Kernel<S> for TransposeInputs<
                     }
                 }
             } else {
-                let ours = values.get(first_stream * I..).unwrap_or(&[]);
-                let vectors: [S::V; I] = core::array::from_fn(|m| {
-                    s.load8(
-                        ours.get(8 * m..)
-                            .and_then(<[f32]>::first_chunk::<8>)
-                            .unwrap_or(&[0.0; 8]),
-                    )
-                });
+                let vectors =
+                    consecutive8::<S, I>(s, values.get(first_stream * I..).unwrap_or(&[]));
                 for (k, row) in out.iter_mut().enumerate() {
                     s.store(gather_input(s, &vectors, k), row, first_stream);
                 }
@@ -125,20 +119,26 @@ impl<S: Shuffle8, const I: usize, const N: usize> Kernel<S> for TransposeInputs<
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn deinterleave8<S: Shuffle8, const I: usize>(s: S, values: &[f32], k: usize) -> S::V {
     if I < 8 && values.len() >= 8 * I {
-        let vectors: [S::V; I] = core::array::from_fn(|m| {
-            s.load8(
-                values
-                    .get(8 * m..)
-                    .and_then(<[f32]>::first_chunk::<8>)
-                    .unwrap_or(&[0.0; 8]),
-            )
-        });
-        gather_input(s, &vectors, k)
+        gather_input(s, &consecutive8::<S, I>(s, values), k)
     } else {
         s.load8(&core::array::from_fn(|l| {
             values.get(l * I + k).copied().unwrap_or(0.0)
         }))
     }
+}
+
+/// The first `8·I` values as `I` vectors of 8 (zeros past the end of `values`).
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn consecutive8<S: Shuffle8, const I: usize>(s: S, values: &[f32]) -> [S::V; I] {
+    core::array::from_fn(|m| {
+        s.load8(
+            values
+                .get(8 * m..)
+                .and_then(<[f32]>::first_chunk::<8>)
+                .unwrap_or(&[0.0; 8]),
+        )
+    })
 }
 
 /// Input `k` of 8 streams from their `8·I` consecutive values (`I < 8`) in `I` vectors, by the
