@@ -47,7 +47,6 @@
 //! [`sigmoid`](crate::sigmoid)) do none of the step's multiply-adds and may return a
 //! probability in the subnormal range.
 
-use core::mem::MaybeUninit;
 use nalgebra::{SMatrix, SVector};
 
 /// Inputs and states smaller than this in magnitude become +0 where they enter a step, and
@@ -140,25 +139,6 @@ pub(crate) fn needs_flush(v: &[f32]) -> bool {
     v.iter().fold(false, |any, x| {
         any | ((x.to_bits() & MAGNITUDE).wrapping_sub(1) < FLUSH_BITS - 1)
     })
-}
-
-/// `v` as a step reads it on entry: `v` itself when no value needs the flush (the common case,
-/// which copies nothing), else `copy` filled with its flushed values.
-///
-/// A branch rather than an unconditional flush: predicted, it keeps the check off the
-/// dependency chain from one step's state to the next, where a flush through a copy would add
-/// its latency to every step. The copy starts uninitialised: a zeroed one cost a store per
-/// value in every step where the compiler did not sink it into the branch.
-#[inline(always)]
-pub(crate) fn on_entry<'a, const N: usize>(
-    v: &'a [f32; N],
-    copy: &'a mut MaybeUninit<[f32; N]>,
-) -> &'a [f32; N] {
-    if needs_flush(v) {
-        copy.write(flushed(v))
-    } else {
-        v
-    }
 }
 
 /// Every value of `v` through [`flush`], in `const` context: a state a network is given.

@@ -391,7 +391,8 @@ fn entry_flush_from<const I: usize, const H: usize>(cell: &RnnCell<I, H>, h: &SV
 
 /// One tiny value in a caller's state among zeros, in each lane in turn: `step` finds it
 /// whichever part of the state it falls in (a state of 5 to 16 units goes to the kernel in four
-/// packed pairs, each checked), on every backend; a missed one would add 2e10·BELOW ≈ 0.009.
+/// packed pairs, each checked; a larger one is checked in the kernel, whole vectors and then
+/// the units left over), on every backend; a missed one would add 2e10·BELOW ≈ 0.009.
 fn state_flush_lanes<const H: usize>() {
     let big: RnnCell<1, H> = RnnCell::from_row_major([[0.0]; H], [[2.0e10; H]; H], [0.0; H]);
     let x = SVector::<f32, 1>::zeros();
@@ -422,6 +423,8 @@ fn a_tiny_state_value_flushes_in_any_lane() {
     state_flush_lanes::<13>();
     state_flush_lanes::<16>();
     state_flush_lanes::<20>();
+    state_flush_lanes::<37>();
+    state_flush_lanes::<137>();
 }
 
 #[test]

@@ -414,9 +414,9 @@ impl Backend {
         x: &[f32; I],
         h: &[f32; H],
     ) -> [f32; H] {
-        // The state comes from the caller: checked on entry, here, before the kernel's call,
-        // and the branch is predicted (the kernel checks the input, off the state's chain).
-        // Up to 16 units (8 where the kernel inlines) the state is taken by value from here
+        // The state comes from the caller: checked on entry, up to 16 units here, before the
+        // kernel's call, and above inside it (`step::CallerStep`); the branch is predicted,
+        // off the state's chain, as the kernel's check of the input is. Up to 16 units (8 where the kernel inlines) the state is taken by value from here
         // on, and no path takes the address of the caller's: in a caller's loop of steps, the
         // compiler can then keep it in registers, where an address (the portable kernel's,
         // the flushed copy's) sent it through the stack. The portable kernel and the flush
@@ -443,9 +443,12 @@ impl Backend {
             }
             return self.step_of::<I, H, A, false, E>(w, x, &h);
         }
-        let mut copy = core::mem::MaybeUninit::uninit();
-        let h = crate::flush::on_entry(h, &mut copy);
-        self.step_of::<I, H, A, false, E>(w, x, h)
+        self.for_units(H).dispatch(step::CallerStep::<I, H, A, E> {
+            w,
+            x,
+            h,
+            activation: PhantomData,
+        })
     }
 
     /// [`step_of`](Self::step_of) of a state the caller keeps flushed, the new state written

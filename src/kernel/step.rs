@@ -340,11 +340,18 @@ fn run_block<
     }
 }
 
-/// [`on_entry`](crate::flush::on_entry) of an input, checked a vector at a time: a check the
-/// compiler is left to vectorise, it interleaves with the loads of the columns' inputs, in
-/// several times the instructions.
+/// `v` (an input, or a caller's state) as a step reads it on entry: `v` itself when no value
+/// needs the flush (the common case, which copies nothing), else `copy` filled with its
+/// flushed values (see `crate::flush`).
+///
+/// A branch rather than an unconditional flush: predicted, it keeps the check off the
+/// dependency chain from one step's state to the next, where a flush through a copy would add
+/// its latency to every step. The copy starts uninitialised: a zeroed one cost a store per
+/// value in every step where the compiler did not sink it into the branch. Checked a vector at
+/// a time: a check the compiler is left to vectorise, it interleaves with the loads of the
+/// columns' inputs, in several times the instructions.
 #[inline(always)]
-pub(super) fn input_on_entry<'a, S: Simd, const I: usize>(
+pub(super) fn on_entry<'a, S: Simd, const I: usize>(
     s: S,
     x: &'a [f32; I],
     copy: &'a mut core::mem::MaybeUninit<[f32; I]>,
@@ -386,7 +393,7 @@ pub(super) fn step<
     // before the call (`Backend::step`), so that the check is off the chain from one step's
     // state to the next.
     let mut copy = core::mem::MaybeUninit::uninit();
-    let x = input_on_entry(s, x, &mut copy);
+    let x = on_entry(s, x, &mut copy);
     let mut out = [0.0; H];
     if H == 0 {
         return out;
@@ -466,12 +473,12 @@ fn run<
         // went through a general register (an 8-byte integer to the compiler) on its way from
         // one step's tanh to the next step's broadcasts. Each input flushed on entry.
         let mut x_copy = core::mem::MaybeUninit::uninit();
-        let first = input_on_entry(s, &x.data.0[0], &mut x_copy);
+        let first = on_entry(s, &x.data.0[0], &mut x_copy);
         let mut state = chunk_step::<S, E, I, H, A>(s, w, first, h);
         for (x, out) in steps {
             let mut now = [0.0; H];
             s.store(state, &mut now, 0);
-            let x = input_on_entry(s, &x.data.0[0], &mut x_copy);
+            let x = on_entry(s, &x.data.0[0], &mut x_copy);
             state = chunk_step::<S, E, I, H, A>(s, w, x, &now);
             each(&now, core::mem::replace(&mut pending, out));
         }
@@ -559,7 +566,7 @@ fn run_pipelined<
     let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, c, S::LANES));
     let mut acc = start_sums::<S, H, B, P>(s, b, &starts);
     let mut copy = core::mem::MaybeUninit::uninit();
-    let x = input_on_entry(s, x, &mut copy);
+    let x = on_entry(s, x, &mut copy);
     sweep::<S, E, H, B, P>(s, &mut acc, w_xh, x, &starts);
     sweep::<S, E, H, B, P>(s, &mut acc, w_hh, h, &starts);
     let mut sums = pairwise::<S, B, P>(s, acc);
@@ -569,7 +576,7 @@ fn run_pipelined<
             s.store(activate::<S, A>(s, sums[c]), &mut state, starts[c]);
         }
         let mut acc = start_sums::<S, H, B, P>(s, b, &starts);
-        let x = input_on_entry(s, &x.data.0[0], &mut copy);
+        let x = on_entry(s, &x.data.0[0], &mut copy);
         sweep::<S, E, H, B, P>(s, &mut acc, w_xh, x, &starts);
         sweep::<S, E, H, B, P>(s, &mut acc, w_hh, &state, &starts);
         sums = pairwise::<S, B, P>(s, acc);
@@ -598,6 +605,31 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, const B
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn run(self, s: S) -> [f32; H] {
         step::<S, E, I, H, A, BACKWARD>(s, self.w, self.x, self.h)
+    }
+}
+
+/// [`Step`] from a caller's state, which may hold tiny values: the state is checked (and where
+/// it must be, flushed) inside the kernel, a vector at a time as the input is, where a check
+/// before the call ran in the caller's instructions (SSE2 in a default build), several times
+/// as many. A predicted branch either way, off the chain from one step's state to the next.
+pub(crate) struct CallerStep<'a, const I: usize, const H: usize, A, E = f32> {
+    pub(crate) w: Weights<'a, I, H, E>,
+    pub(crate) x: &'a [f32; I],
+    pub(crate) h: &'a [f32; H],
+    pub(crate) activation: PhantomData<A>,
+}
+
+impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation> Kernel<S>
+    for CallerStep<'_, I, H, A, E>
+{
+    type Output = [f32; H];
+
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run(self, s: S) -> [f32; H] {
+        let mut copy = core::mem::MaybeUninit::uninit();
+        let h = on_entry(s, self.h, &mut copy);
+        step::<S, E, I, H, A, false>(s, self.w, self.x, h)
     }
 }
 

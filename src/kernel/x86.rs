@@ -45,7 +45,7 @@ use core::arch::x86_64::{
 use core::sync::atomic::AtomicU8;
 
 use super::simd::{Element, Kernel, Shuffle8, Simd, padded, put, window};
-use super::step::{Weights, chunk_step, input_on_entry};
+use super::step::{Weights, chunk_step, on_entry};
 use super::tiling::Deinterleave16;
 use crate::F16;
 use crate::activation::Activation;
@@ -829,7 +829,7 @@ fn packed_step<T: Ymm, E: Element, const I: usize, const H: usize, A: Activation
     };
     // Inputs below `FLUSH_BELOW` read as +0 (the caller's state is flushed by the caller).
     let mut copy = core::mem::MaybeUninit::uninit();
-    let x = input_on_entry(s, x, &mut copy);
+    let x = on_entry(s, x, &mut copy);
     let state = chunk_step::<T, E, I, H, A>(s, w, x, h);
     // SAFETY: as above.
     unsafe {
