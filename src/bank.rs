@@ -143,7 +143,7 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
     /// With at most 8 hidden units in the first layer (one block of them) the kernel gathers
     /// each stream's inputs into its vectors itself when there is one input per stream or
     /// fewer than 8 streams, and on the 512-bit backend's 16 lanes (at least 16 streams, and a
-    /// first layer's state of more than 64 values in all) when there are fewer than 8 inputs:
+    /// first layer's state of at least 64 values in all) when there are fewer than 8 inputs:
     /// each input by two-table lane permutations of the streams' consecutive values.
     /// Otherwise they are first transposed to unit-major (into a buffer the bank keeps), 8
     /// streams at a time: in 8×8 tiles of shuffles with 8 inputs or more, by lane selects and

@@ -244,6 +244,20 @@ proptest! {
         bank_matches::<7, 5, 16, _>(&seven, seed)?;
     }
 
+    /// A state of exactly 64 values: 16 streams per vector (on the 512-bit backend) with fewer
+    /// than 8 inputs, 8 with more.
+    #[test]
+    fn bank_streams_of_64_values(
+        three in cell::<3, 2, Tanh>(),
+        five in cell::<5, 4, Tanh>(),
+        eight in cell::<8, 2, Tanh>(),
+        seed in 0_u32..1000,
+    ) {
+        bank_matches::<3, 2, 32, _>(&three, seed)?;
+        bank_matches::<5, 4, 16, _>(&five, seed)?;
+        bank_matches::<8, 2, 32, _>(&eight, seed)?;
+    }
+
     #[test]
     fn bank_streams_small(cell in cell::<1, 2, Tanh>(), seed in 0_u32..1000) {
         bank_matches::<1, 2, 1, _>(&cell, seed)?;

@@ -123,11 +123,13 @@ enum Kind {
 /// in interleaved timings (`scripts/ab.sh`), from it on it was.
 const NARROW_BELOW: usize = 128;
 
-/// Whether a bank of `streams` streams of `units` units steps 16 streams per vector where the
-/// backend has 16 lanes: from 9 streams on, unless the bank's whole state is at most 64 values
-/// (4 vectors).
-const fn bank_is_wide(streams: usize, units: usize) -> bool {
-    streams > 8 && streams * units > 64
+/// Whether a bank of `streams` streams of `units` units and `inputs` inputs steps 16 streams
+/// per vector where the backend has 16 lanes: from 9 streams on, unless the bank's whole state
+/// is less than 64 values (4 vectors), or exactly 64 with 8 inputs or more. At 64 values the
+/// 16-lane kernel stepped banks of fewer inputs faster in interleaved timings, and banks of
+/// more slower from the inputs transposed for `RnnBank::step`.
+const fn bank_is_wide(streams: usize, units: usize, inputs: usize) -> bool {
+    streams > 8 && (streams * units > 64 || (streams * units == 64 && inputs < 8))
 }
 
 // The dispatching methods below are `inline(always)`: thin (a match and a call into the
@@ -195,10 +197,10 @@ impl Backend {
 
     /// The 512-bit backend, if this is an x86-64 CPU with AVX2, FMA, AVX-512F and AVX-512VL:
     /// the kernel on 16 lanes (zmm registers), 32 registers, blocks of up to 128 units. Cells
-    /// of fewer than 128 units, banks of at most 8 streams (or 64 state values) and the
-    /// transposition of a bank's inputs run on the AVX-512VL kernel, with its bits: there a
-    /// 16-lane vector leaves fewer, longer accumulator chains, or is half padding, and was
-    /// measured no faster. Elsewhere its
+    /// of fewer than 128 units, banks of at most 8 streams (or of fewer than 64 state values,
+    /// or of 64 with 8 inputs or more) and the transposition of a bank's inputs run on the
+    /// AVX-512VL kernel, with its bits: there a 16-lane vector leaves fewer, longer
+    /// accumulator chains, or is half padding, and was measured no faster. Elsewhere its
     /// additions come in another order than the 8-lane backends', within the error budget.
     #[inline]
     #[must_use]
@@ -324,7 +326,11 @@ impl Backend {
         h: &[[f32; N]; H],
         out: &mut [[f32; N]; H],
     ) {
-        let units = if bank_is_wide(N, H) { NARROW_BELOW } else { 0 };
+        let units = if bank_is_wide(N, H, I) {
+            NARROW_BELOW
+        } else {
+            0
+        };
         self.for_units(units)
             .dispatch(streams::BankStep::<I, H, N, A, X, E> {
                 w,
@@ -338,7 +344,7 @@ impl Backend {
     /// Whether a bank step of `streams` streams of `units` first-layer units reads each
     /// stream's `inputs` values where they are, by lane shuffles ([`Simd::deinterleave`]),
     /// rather than from a buffer they are first transposed into: where the bank steps 16
-    /// streams per vector (the 512-bit backend, more than 64 state values in all), whose
+    /// streams per vector (the 512-bit backend, at least 64 state values in all), whose
     /// two-table permutations pick an input out of two vectors at once, with fewer than 8
     /// inputs and at least 16 streams (a vector's worth of consecutive values). The 8-lane
     /// backends' shuffles (lane selects and a one-table permutation, `I` per input) measured
@@ -347,7 +353,7 @@ impl Backend {
     pub(crate) fn bank_deinterleaves(self, inputs: usize, units: usize, streams: usize) -> bool {
         #[cfg(target_arch = "x86_64")]
         if let Kind::Avx512(_) = self.0 {
-            return inputs < 8 && streams >= 16 && bank_is_wide(streams, units);
+            return inputs < 8 && streams >= 16 && bank_is_wide(streams, units, inputs);
         }
         let _ = (inputs, units, streams);
         false
