@@ -167,7 +167,7 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
                 backend.transpose_inputs(xs, &mut self.inputs.0);
                 let (layers, inputs) = (&self.layers, &self.inputs.0);
                 Self::advance(&mut self.states, &mut self.current, |previous, next| {
-                    layers.bank_step_unit_major(backend, (inputs, false), previous, next);
+                    layers.bank_step_unit_major(backend, (inputs, false, true), previous, next);
                 });
             }
             return;
@@ -175,7 +175,7 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
         let tiny = bytemuck::try_cast_slice::<_, f32>(xs.as_slice())
             .map_or(true, crate::flush::needs_flush);
         backend.transpose_inputs(xs, &mut self.inputs.0);
-        self.advance_buffered(backend, tiny);
+        self.advance_buffered(backend, tiny, true);
     }
 
     /// Advances every stream by one input given unit-major, `x[k][s]` (input `k` of stream `s`):
@@ -186,21 +186,22 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
         let layers = &self.layers;
         if L::INPUT_UNITS <= 8 {
             Self::advance(&mut self.states, &mut self.current, |previous, next| {
-                layers.bank_step_unit_major(backend, (x, false), previous, next);
+                layers.bank_step_unit_major(backend, (x, false, false), previous, next);
             });
         } else if crate::flush::needs_flush(x.as_flattened()) {
             self.inputs.0 = *x;
-            self.advance_buffered(backend, true);
+            self.advance_buffered(backend, true, false);
         } else {
             Self::advance(&mut self.states, &mut self.current, |previous, next| {
-                layers.bank_step_unit_major(backend, (x, true), previous, next);
+                layers.bank_step_unit_major(backend, (x, true, false), previous, next);
             });
         }
     }
 
-    /// One step from the inputs in the bank's own buffer (unit-major), flushed first if `tiny`.
+    /// One step from the inputs in the bank's own buffer (unit-major), flushed first if `tiny`;
+    /// `transposed` if the bank transposed them there.
     #[inline]
-    fn advance_buffered(&mut self, backend: Backend, tiny: bool) {
+    fn advance_buffered(&mut self, backend: Backend, tiny: bool, transposed: bool) {
         if tiny {
             for row in &mut self.inputs.0 {
                 *row = crate::flush::flushed(row);
@@ -208,7 +209,7 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
         }
         let (layers, inputs) = (&self.layers, &self.inputs.0);
         Self::advance(&mut self.states, &mut self.current, |previous, next| {
-            layers.bank_step_unit_major(backend, (inputs, true), previous, next);
+            layers.bank_step_unit_major(backend, (inputs, true, transposed), previous, next);
         });
     }
 

@@ -185,15 +185,16 @@ pub trait Layers<const I: usize, const H: usize>:
         next: &mut Self::Units<N>,
     );
 
-    /// One step of `N` streams from `x = (inputs, flushed)`, the inputs unit-major, from
-    /// `previous` into `next`. The kernel flushes each input value as it reads it, unless
+    /// One step of `N` streams from `x = (inputs, flushed, transposed)`, the inputs unit-major,
+    /// from `previous` into `next`. The kernel flushes each input value as it reads it, unless
     /// `flushed` says the inputs are flushed already (the states of a layer below, or a caller's
-    /// inputs checked).
+    /// inputs checked); `transposed` says the bank transposed them from one vector per stream,
+    /// just before (see `Backend::bank_step_weights`).
     #[doc(hidden)]
     fn bank_step_unit_major<const N: usize>(
         &self,
         backend: Backend,
-        x: (&[[f32; N]; I], bool),
+        x: (&[[f32; N]; I], bool, bool),
         previous: &Self::Units<N>,
         next: &mut Self::Units<N>,
     );
@@ -336,21 +337,21 @@ where
         previous: &Self::Units<N>,
         next: &mut Self::Units<N>,
     ) {
-        bank_step(self, backend, &Flushing(xs), previous, next);
+        bank_step(self, backend, (&Flushing(xs), false), previous, next);
     }
 
     #[inline]
     fn bank_step_unit_major<const N: usize>(
         &self,
         backend: Backend,
-        (x, flushed): (&[[f32; N]; I], bool),
+        (x, flushed, transposed): (&[[f32; N]; I], bool, bool),
         previous: &Self::Units<N>,
         next: &mut Self::Units<N>,
     ) {
         if flushed {
-            bank_step(self, backend, x, previous, next);
+            bank_step(self, backend, (x, transposed), previous, next);
         } else {
-            bank_step(self, backend, &Flushing(x), previous, next);
+            bank_step(self, backend, (&Flushing(x), transposed), previous, next);
         }
     }
 
@@ -380,19 +381,19 @@ where
     }
 }
 
-/// One bank step of a cell from inputs in either layout: the kernel gathers a vector's streams'
-/// input `k` at a time.
+/// One bank step of a cell from inputs in either layout (`transposed` if the bank just
+/// transposed them to unit-major): the kernel gathers a vector's streams' input `k` at a time.
 #[inline]
 fn bank_step<C: Cell<I, H>, const I: usize, const H: usize, const N: usize>(
     cell: &C,
     backend: Backend,
-    x: &impl BankInput<I, N>,
+    (x, transposed): (&impl BankInput<I, N>, bool),
     previous: &[[f32; N]; H],
     next: &mut [[f32; N]; H],
 ) {
     backend.bank_step_weights::<I, H, N, C::Activation, _, C::Weight>(
         cell.weights(),
-        x,
+        (x, transposed),
         previous,
         next,
     );

@@ -119,7 +119,7 @@ where
             .bank_step_vectors(backend, xs, &previous.0, lower);
         self.upper.bank_step_unit_major(
             backend,
-            (L::output_units(lower), true),
+            (L::output_units(lower), true, false),
             &previous.1,
             upper,
         );
@@ -129,7 +129,7 @@ where
     fn bank_step_unit_major<const N: usize>(
         &self,
         backend: Backend,
-        x: (&[[f32; N]; I], bool),
+        x: (&[[f32; N]; I], bool, bool),
         previous: &Self::Units<N>,
         next: &mut Self::Units<N>,
     ) {
@@ -138,7 +138,7 @@ where
             .bank_step_unit_major(backend, x, &previous.0, lower);
         self.upper.bank_step_unit_major(
             backend,
-            (L::output_units(lower), true),
+            (L::output_units(lower), true, false),
             &previous.1,
             upper,
         );

@@ -245,7 +245,8 @@ proptest! {
     }
 
     /// A state of exactly 64 values: 16 streams per vector (on the 512-bit backend) with fewer
-    /// than 8 inputs, 8 with more.
+    /// than 8 inputs or from inputs given unit-major, 8 from 8 inputs or more that the bank
+    /// transposes: the same bits either way.
     #[test]
     fn bank_streams_of_64_values(
         three in cell::<3, 2, Tanh>(),

@@ -123,13 +123,15 @@ enum Kind {
 /// in interleaved timings (`scripts/ab.sh`), from it on it was.
 const NARROW_BELOW: usize = 128;
 
-/// Whether a bank of `streams` streams of `units` units and `inputs` inputs steps 16 streams
-/// per vector where the backend has 16 lanes: from 9 streams on, unless the bank's whole state
-/// is less than 64 values (4 vectors), or exactly 64 with 8 inputs or more. At 64 values the
-/// 16-lane kernel stepped banks of fewer inputs faster in interleaved timings, and banks of
-/// more slower from the inputs transposed for `RnnBank::step`.
-const fn bank_is_wide(streams: usize, units: usize, inputs: usize) -> bool {
-    streams > 8 && (streams * units > 64 || (streams * units == 64 && inputs < 8))
+/// Whether a bank of `streams` streams of `units` units steps 16 streams per vector where the
+/// backend has 16 lanes: from 9 streams on, unless the bank's whole state is less than 64
+/// values (4 vectors), or exactly 64 from inputs the bank `transposed` to unit-major just
+/// before (given one vector per stream, with 8 inputs or more; with fewer it reads them where
+/// they are, see `bank_deinterleaves`). At 64 values the 16-lane kernel stepped faster in
+/// interleaved timings, from inputs given unit-major, and slower from inputs just transposed,
+/// whether 8 streams per store or 16 (two 8-stream tiles joined).
+const fn bank_is_wide(streams: usize, units: usize, transposed: bool) -> bool {
+    streams > 8 && (streams * units > 64 || (streams * units == 64 && !transposed))
 }
 
 // The dispatching methods below are `inline(always)`: thin (a match and a call into the
@@ -198,7 +200,7 @@ impl Backend {
     /// The 512-bit backend, if this is an x86-64 CPU with AVX2, FMA, AVX-512F and AVX-512VL:
     /// the kernel on 16 lanes (zmm registers), 32 registers, blocks of up to 128 units. Cells
     /// of fewer than 128 units, banks of at most 8 streams (or of fewer than 64 state values,
-    /// or of 64 with 8 inputs or more) and the transposition of a bank's inputs run on the
+    /// or of 64 from inputs the bank transposes) and the transposition of a bank's inputs run on the
     /// AVX-512VL kernel, with its bits: there a 16-lane vector leaves fewer, longer
     /// accumulator chains, or is half padding, and was measured no faster. Elsewhere its
     /// additions come in another order than the 8-lane backends', within the error budget.
@@ -310,7 +312,7 @@ impl Backend {
     }
 
     /// One step of `N` streams on this backend, unit-major (`x[k][s]`, `h[j][s]`), of weights
-    /// stored as `E`.
+    /// stored as `E`, from inputs that the bank may have `transposed` just before.
     #[inline(always)]
     pub(crate) fn bank_step_weights<
         const I: usize,
@@ -322,11 +324,11 @@ impl Backend {
     >(
         self,
         w: step::Weights<'_, I, H, E>,
-        x: &X,
+        (x, transposed): (&X, bool),
         h: &[[f32; N]; H],
         out: &mut [[f32; N]; H],
     ) {
-        let units = if bank_is_wide(N, H, I) {
+        let units = if bank_is_wide(N, H, transposed) {
             NARROW_BELOW
         } else {
             0
@@ -353,7 +355,7 @@ impl Backend {
     pub(crate) fn bank_deinterleaves(self, inputs: usize, units: usize, streams: usize) -> bool {
         #[cfg(target_arch = "x86_64")]
         if let Kind::Avx512(_) = self.0 {
-            return inputs < 8 && streams >= 16 && bank_is_wide(streams, units, inputs);
+            return inputs < 8 && streams >= 16 && bank_is_wide(streams, units, false);
         }
         let _ = (inputs, units, streams);
         false
