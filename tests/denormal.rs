@@ -9,8 +9,8 @@
 use elman::nalgebra::{SMatrix, SVector};
 use elman::stack::Stack;
 use elman::{
-    Backend, Bank, FLUSH_BELOW, Layers, Network, OnSwap, Readout, Relu, Rnn, RnnBank, RnnCell,
-    WEIGHT_FLUSH_BELOW, reference,
+    Backend, Bank, Bf16Cell, FLUSH_BELOW, HalfCell, Layers, Network, OnSwap, Readout, Relu, Rnn,
+    RnnBank, RnnCell, WEIGHT_FLUSH_BELOW, reference,
 };
 
 /// A subnormal number, a tiny normal one below the thresholds, one just below them (2^-41) and
@@ -754,4 +754,45 @@ fn no_arithmetic_meets_a_subnormal() {
     no_subnormal_arithmetic::<1, 16, 32>();
     no_subnormal_arithmetic::<16, 32, 32>();
     no_subnormal_arithmetic::<64, 128, 5>();
+}
+
+/// As `state_flush_lanes`, through the f16 and bf16 cells' `step` (the same `step_weights`
+/// path with another weight element): a weight of 6e4 (within f16's range) turns a missed
+/// 2^-41 into 2.7e-8, far above the flush after A, so a missed flush shows in the bits.
+fn narrow_weight_state_flush_lanes<const H: usize>() {
+    let cell: RnnCell<1, H> = RnnCell::from_row_major([[0.0]; H], [[6.0e4; H]; H], [0.0; H]);
+    let half = HalfCell::from_cell(&cell).expect("in range");
+    let pairs = Bf16Cell::from_cell(&cell).expect("finite");
+    let x = SVector::<f32, 1>::zeros();
+    for backend in Backend::available() {
+        let name = backend.name();
+        for j in 0..H {
+            let mut h = SVector::<f32, H>::zeros();
+            h[j] = BELOW;
+            let (a, b) = (
+                half.step_with(backend, &x, &h),
+                pairs.step_with(backend, &x, &h),
+            );
+            assert_eq!(bits(&a), vec![0; H], "f16 {name} H = {H}, lane {j}");
+            assert_eq!(bits(&b), vec![0; H], "bf16 {name} H = {H}, lane {j}");
+            h[j] = FLUSH_BELOW;
+            assert!(
+                half.step_with(backend, &x, &h)[0] > 0.0,
+                "f16 {name} H = {H} kept"
+            );
+            assert!(
+                pairs.step_with(backend, &x, &h)[0] > 0.0,
+                "bf16 {name} H = {H} kept"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_tiny_state_value_flushes_in_any_lane_of_narrow_weights() {
+    narrow_weight_state_flush_lanes::<3>();
+    narrow_weight_state_flush_lanes::<9>();
+    narrow_weight_state_flush_lanes::<20>();
+    narrow_weight_state_flush_lanes::<37>();
+    narrow_weight_state_flush_lanes::<137>();
 }

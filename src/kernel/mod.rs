@@ -422,10 +422,12 @@ impl Backend {
         x: &[f32; I],
         h: &[f32; H],
     ) -> [f32; H] {
-        // The state comes from the caller: checked on entry, up to 16 units here, before the
-        // kernel's call, and above inside it (`step::CallerStep`); the branch is predicted,
-        // off the state's chain, as the kernel's check of the input is. Up to 16 units (8 where the kernel inlines) the state is taken by value from here
-        // on, and no path takes the address of the caller's: in a caller's loop of steps, the
+        // The state comes from the caller: checked on entry, here before the kernel's call
+        // where it travels to the kernel by value (up to 4 units, and as packed pairs where
+        // `x86::splits` says so: up to 8 units where the kernel inlines, 16 where it is a
+        // call), else inside the kernel (`step::CallerStep`). Either way the branch is
+        // predicted, off the state's chain, as the kernel's check of the input is. By value,
+        // no path takes the address of the caller's state: in a caller's loop of steps, the
         // compiler can then keep it in registers, where an address (the portable kernel's,
         // the flushed copy's) sent it through the stack. The portable kernel and the flush
         // take the address of a copy of their own.

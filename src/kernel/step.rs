@@ -389,9 +389,9 @@ pub(super) fn step<
     x: &[f32; I],
     h: &[f32; H],
 ) -> [f32; H] {
-    // Inputs below `FLUSH_BELOW` read as +0 (see `crate::flush`); a caller's state is flushed
-    // before the call (`Backend::step`), so that the check is off the chain from one step's
-    // state to the next.
+    // Inputs below `FLUSH_BELOW` read as +0 (see `crate::flush`); `h` is flushed already (a
+    // caller's state is checked by `Backend::step_weights` or `CallerStep`, a sequence's by the
+    // kernel that wrote it).
     let mut copy = core::mem::MaybeUninit::uninit();
     let x = on_entry(s, x, &mut copy);
     let mut out = [0.0; H];
