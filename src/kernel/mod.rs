@@ -53,8 +53,9 @@
 //! loop stored it for the next call to reload. A cell of 5 to 16 units passes its state as
 //! eight such `f64`s, also in registers, and gets the new one back through memory (more than
 //! a call returns in registers): one trip through memory per step instead of two, the
-//! caller's copy of the state into its variable and the kernel's load of it. Larger states go through memory, where their broadcasts load them anyway; so does the
-//! state a network keeps (`Rnn::step` steps it in place, at most 4 units packed).
+//! caller's copy of the state into its variable and the kernel's load of it. Larger states go
+//! through memory, where their broadcasts load them anyway; so does the state a network keeps
+//! (`Rnn::step` steps it in place, at most 4 units packed).
 //!
 //! # Sequences
 //!
@@ -200,8 +201,8 @@ impl Backend {
     /// The 512-bit backend, if this is an x86-64 CPU with AVX2, FMA, AVX-512F and AVX-512VL:
     /// the kernel on 16 lanes (zmm registers), 32 registers, blocks of up to 128 units. Cells
     /// of fewer than 128 units, banks of at most 8 streams (or of fewer than 64 state values,
-    /// or of 64 from inputs the bank transposes) and the transposition of a bank's inputs run on the
-    /// AVX-512VL kernel, with its bits: there a 16-lane vector leaves fewer, longer
+    /// or of 64 from inputs the bank transposes) and the transposition of a bank's inputs run
+    /// on the AVX-512VL kernel, with its bits: there a 16-lane vector leaves fewer, longer
     /// accumulator chains, or is half padding, and was measured no faster. Elsewhere its
     /// additions come in another order than the 8-lane backends', within the error budget.
     #[inline]
