@@ -189,6 +189,9 @@ def headline():
         g, s = step_group(i, h)
         step, naive = ns(g, "step", s), ns(g, "naive", s)
         rows.append([f"`RnnCell::step` {size_name(i, h)}", "naive nalgebra step", fmt(step), fmt(naive), times_fmt(ratio(naive, step))])
+    g, s = step_group(128, 256)
+    pairs, step = ns(g, "step_bf16", s), ns(g, "step", s)
+    rows.append(["`Bf16Cell::step` (128, 256)", "the f32 `RnnCell::step`", fmt(pairs), fmt(step), times_fmt(ratio(step, pairs))])
     for i, h, n in [(3, 2, 32), (1, 16, 32), (16, 32, 128)]:
         g = s = f"{i}x{h}/n{n}"
         bank, separate = ns(f"bank/{g}", "bank", s), ns(f"bank/{g}", "separate", s)
@@ -210,13 +213,44 @@ def steps_table():
     for i, h in SIZES:
         g, s = step_group(i, h)
         step = ns(g, "step", s)
-        row = [size_name(i, h), fmt(step), fmt(ns(g, "run", s)), fmt(ns(g, "user_loop", s)), fmt(ns(g, "step_half", s)), fmt(ns(g, "run_half", s))]
+        row = [size_name(i, h), fmt(step), fmt(ns(g, "run", s)), fmt(ns(g, "user_loop", s))]
         row += [fmt(ns(g, f"step_with/{b}", s)) for b in BACKENDS]
         naive = ns(g, "naive", s)
-        row += [fmt(naive), times_fmt(ratio(naive, step)), times_fmt(ratio(ns(g, "step_half", s), step))]
+        row += [fmt(naive), times_fmt(ratio(naive, step))]
         rows.append(row)
-    header = ["(I, H)", "step", "run", "user loop", "step_half", "run_half"] + [f"`{b}`" for b in BACKENDS] + ["naive", "naive / step", "step_half / step"]
+    header = ["(I, H)", "step", "run", "user loop"] + [f"`{b}`" for b in BACKENDS] + ["naive", "naive / step"]
     return table(header, rows)
+
+
+def half_table():
+    """The half-size weight formats against the f32 cell of the same model, in the same group."""
+    best = best_backend()
+    rows = []
+    for i, h in SIZES:
+        g, s = step_group(i, h)
+        step, half, pairs = ns(g, "step", s), ns(g, "step_half", s), ns(g, "step_bf16", s)
+        read = ns(g, f"floor/weight-read-half/{best}", s)
+        rows.append([size_name(i, h), fmt(step), fmt(half), fmt(pairs), fmt(ns(g, "run_half", s)), fmt(ns(g, "run_bf16", s)),
+                     times_fmt(ratio(half, step)), times_fmt(ratio(pairs, step)), times_fmt(ratio(read, pairs))])
+    header = ["(I, H)", "f32 `step`", "f16 `step`", "bf16 `step`", "f16 `run`", "bf16 `run`",
+              "f16 / f32", "bf16 / f32", "half weight read / bf16 `step`"]
+    return table(header, rows)
+
+
+def half_by_backend_table():
+    """`step_with` of the three formats on each fused backend, from H = 64 on."""
+    rows = []
+    for i, h in SIZES:
+        g, s = step_group(i, h)
+        for b in FUSED:
+            f32 = ns(g, f"step_with/{b}/f32", s)
+            if f32 is None:
+                continue
+            half, pairs = ns(g, f"step_with/{b}/half", s), ns(g, f"step_with/{b}/bf16", s)
+            rows.append([size_name(i, h), f"`{b}`", fmt(f32), fmt(half), fmt(pairs), times_fmt(ratio(half, f32)), times_fmt(ratio(pairs, f32))])
+    if not rows:
+        return "(not measured in this run)"
+    return table(["(I, H)", "backend", "f32", "f16", "bf16", "f16 / f32", "bf16 / f32"], rows)
 
 
 def floors_table():
@@ -242,16 +276,15 @@ def step_ratios_table():
         column, tree = ns(g, "floor/column-chain", s), ns(g, "floor/tree-chain", s)
         peak, read = ns(g, f"floor/fma-peak/{best}", s), ns(g, f"floor/weight-read/{best}", s)
         relu = ns(g, "run_relu", s)
-        half, half_read = ns(g, "step_half", s), ns(g, f"floor/weight-read-half/{best}", s)
         rows.append([
             size_name(i, h),
             times_fmt(ratio(step, column)), times_fmt(ratio(run, column)),
             times_fmt(ratio(step, ns(g, "floor/column-chain-calls", s))), times_fmt(ratio(step, tree)),
             times_fmt(ratio(peak, step)), times_fmt(ratio(peak, run)), times_fmt(ratio(peak, relu)),
-            times_fmt(ratio(read, step)), times_fmt(ratio(half_read, half)),
+            times_fmt(ratio(read, step)),
         ])
     header = ["(I, H)", "step / column chain", "run / column chain", "step / call chain", "step / tree chain",
-              "FMA peak / step", "FMA peak / run", "FMA peak / `run_relu`", "weight read / step", "half weight read / step_half"]
+              "FMA peak / step", "FMA peak / run", "FMA peak / `run_relu`", "weight read / step"]
     return table(header, rows)
 
 
@@ -315,7 +348,7 @@ def tanh_tables():
 SERIES = [  # (function, label, colour, dash)
     ("step", "step", "#1f77b4", None),
     ("run", "run (a sequence in one call)", "#2ca02c", None),
-    ("step_half", "step_half (f16 weights)", "#9467bd", None),
+    ("step_bf16", "step, bf16 weight pairs", "#9467bd", None),
     ("naive", "naive nalgebra step", "#d62728", None),
     ("floor/column-chain", "floor: column chain (latency)", "#7f7f7f", "2 3"),
     ("floor/fma-peak/avx2+fma", "floor: FMA peak, avx2+fma", "#ff7f0e", "6 3"),
@@ -479,6 +512,19 @@ sums, which shortens the chain the state waits on. The floors on the right use t
 `Backend::best()` picks.
 
 {step_ratios_table()}
+
+## Half-size weights: ns per step
+
+The same model stepped with its weights as f32 (`RnnCell`), IEEE binary16 (`HalfCell`, a
+conversion per multiply-add) and bf16 column pairs (`Bf16Cell`, a shift per two columns), each
+`step` called in a loop as above; the floor is the half weight read of the backend
+`Backend::best()` picks.
+
+{half_table()}
+
+`step_with` of each format on each fused backend:
+
+{half_by_backend_table()}
 
 ## Many streams: ns per stream-step
 
