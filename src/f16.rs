@@ -130,10 +130,15 @@ impl F16 {
 /// kernel, which widens each weight to f32 (exactly) as it loads it and computes in f32.
 ///
 /// Half the bytes make a model fit a cache level the f32 one does not (a (128, 256) cell is
-/// 192 KiB instead of 384 KiB), but not a faster step by themselves: each weight is widened
-/// beside its multiply-add, and the conversions compete with the multiply-adds for the same
-/// execution units. Its result is, to the bit, the step of the f32 cell with the same
-/// (rounded) weights, [`widened`](Self::widened) on the same backend.
+/// 192 KiB instead of 384 KiB), and a step that reads its weights from L2 faster; but each
+/// weight is widened beside its multiply-add, by a conversion that competes with the
+/// multiply-adds for the same execution units, so a step whose weights fit L1 is no faster.
+/// The 512-bit backend ([`Backend::avx512`]) runs these cells on its 8-lane kernel at every
+/// size, whose conversions widen more weights per cycle.
+///
+/// Its result is, to the bit, the step of the f32 cell with the same (rounded) weights,
+/// [`widened`](Self::widened), on the same kernel: on the same backend, or for the 512-bit one
+/// on [`Backend::avx512vl`] (the same kernel as the 512-bit backend's below 128 units).
 ///
 /// **What the rounding changes.** Rounding `W` to `W'` moves unit `j`'s pre-activation by at
 /// most `Σ_k |W[j,k] − W'[j,k]|·|z_k|` over `z = [x; h]`, and the non-linearities are

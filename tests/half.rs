@@ -90,7 +90,9 @@ fn cell<const I: usize, const H: usize>(scale: f32) -> RnnCell<I, H> {
 }
 
 /// The half cell steps and runs with the bits of the f32 cell of its (rounded) weights, on
-/// every backend: the kernel widens each weight exactly and does the same f32 arithmetic.
+/// every backend: the kernel widens each weight exactly and does the same f32 arithmetic. The
+/// 512-bit backend runs half cells on its 8-lane kernel at every size, so for it the f32 cell
+/// is stepped on `avx512vl` (the same kernel, for f32 weights, below 128 units only).
 fn same_bits_as_widened<const I: usize, const H: usize>() {
     let original = cell::<I, H>(1.5 / ((I + H) as f32).sqrt());
     let half = HalfCell::from_cell(&original).expect("in range");
@@ -100,17 +102,22 @@ fn same_bits_as_widened<const I: usize, const H: usize>() {
         .collect();
     let h = SVector::<f32, H>::from_fn(|r, _| hashed(r, 9, 0.9));
     for backend in Backend::available() {
+        let kernel = if Some(backend) == Backend::avx512() {
+            Backend::avx512vl().expect("a CPU with AVX-512F has AVX-512VL's kernel")
+        } else {
+            backend
+        };
         for x in &xs {
             assert_eq!(
                 half.step_with(backend, x, &h),
-                widened.step_with(backend, x, &h),
+                widened.step_with(kernel, x, &h),
                 "({I}, {H}) step on {}",
                 backend.name()
             );
         }
         assert_eq!(
             half.run_with(backend, &xs, &h),
-            widened.run_with(backend, &xs, &h),
+            widened.run_with(kernel, &xs, &h),
             "({I}, {H}) run on {}",
             backend.name()
         );
@@ -127,6 +134,8 @@ fn half_cells_step_with_the_bits_of_their_widened_cells() {
     same_bits_as_widened::<5, 47>();
     same_bits_as_widened::<32, 64>();
     same_bits_as_widened::<3, 72>();
+    same_bits_as_widened::<8, 128>();
+    same_bits_as_widened::<2, 133>();
 }
 
 #[test]
@@ -279,7 +288,14 @@ mod networks {
             .map(|t| SVector::from_fn(|r, _| hashed(r, 20 + t, 1.0)))
             .collect();
         let mut a: Network<HalfCell<I, H>, I, H, 3> = Network::new(half.clone(), readout());
-        let mut b: Network<RnnCell<I, H>, I, H, 3> = Network::new(half.widened(), readout());
+        // On the kernel the half cells run on (see `same_bits_as_widened`).
+        let kernel = if Backend::best() == Backend::avx512().unwrap_or(Backend::PORTABLE) {
+            Backend::avx512vl().expect("a CPU with AVX-512F has AVX-512VL's kernel")
+        } else {
+            Backend::best()
+        };
+        let mut b: Network<RnnCell<I, H>, I, H, 3> =
+            Network::new(half.widened(), readout()).with_backend(kernel);
         for x in &xs {
             assert_eq!(a.step(x), b.step(x), "({I}, {H}) step");
         }
@@ -303,6 +319,7 @@ mod networks {
         network_bits::<1, 16>();
         // Hoisted input projections (8 inputs or more, weights above 32 KiB in f32).
         network_bits::<64, 128>();
+        network_bits::<8, 256>();
     }
 
     #[test]

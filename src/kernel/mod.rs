@@ -203,8 +203,10 @@ impl Backend {
     /// of fewer than 128 units, banks of at most 8 streams (or of fewer than 64 state values,
     /// or of 64 from inputs the bank transposes) and the transposition of a bank's inputs run
     /// on the AVX-512VL kernel, with its bits: there a 16-lane vector leaves fewer, longer
-    /// accumulator chains, or is half padding, and was measured no faster. Elsewhere its
-    /// additions come in another order than the 8-lane backends', within the error budget.
+    /// accumulator chains, or is half padding, and was measured no faster. So do the steps,
+    /// sequences and projections of half-precision weights ([`HalfCell`](crate::HalfCell)) at
+    /// every size, whose 16-lane conversion is the slower. Elsewhere its additions come in
+    /// another order than the 8-lane backends', within the error budget.
     #[inline]
     #[must_use]
     pub fn avx512() -> Option<Self> {
@@ -281,6 +283,14 @@ impl Backend {
             Kind::Avx512(token) if units < NARROW_BELOW => Self(Kind::Avx512Vl(token.narrow())),
             _ => self,
         }
+    }
+
+    /// [`for_units`](Self::for_units) of a cell of `units` units whose weights are stored as
+    /// `E`: the 8-lane sibling at every size for a format that asks for it
+    /// ([`Element::NARROW`], the half-precision weights).
+    #[inline(always)]
+    fn for_weights<E: Element>(self, units: usize) -> Self {
+        self.for_units(if E::NARROW { 0 } else { units })
     }
 
     /// Replaces every value by its fast tanh, a vector at a time, on this backend.
@@ -392,12 +402,13 @@ impl Backend {
         out: &mut [[f32; H]; T],
     ) {
         let inputs: [&[f32; I]; T] = core::array::from_fn(|t| &xs[t].data.0[0]);
-        self.for_units(H).dispatch(project::Project::<I, H, T, E> {
-            w_xh,
-            b,
-            xs: &inputs,
-            out,
-        });
+        self.for_weights::<E>(H)
+            .dispatch(project::Project::<I, H, T, E> {
+                w_xh,
+                b,
+                xs: &inputs,
+                out,
+            });
     }
 
     /// One step on this backend: `A(W_xh·x + W_hh·h + b)`.
@@ -454,12 +465,13 @@ impl Backend {
             }
             return self.step_of::<I, H, A, false, E>(w, x, &h);
         }
-        self.for_units(H).dispatch(step::CallerStep::<I, H, A, E> {
-            w,
-            x,
-            h,
-            activation: PhantomData,
-        })
+        self.for_weights::<E>(H)
+            .dispatch(step::CallerStep::<I, H, A, E> {
+                w,
+                x,
+                h,
+                activation: PhantomData,
+            })
     }
 
     /// [`step_of`](Self::step_of) of a state the caller keeps flushed, the new state written
@@ -476,12 +488,13 @@ impl Backend {
             *h = self.step_of::<I, H, A, false, E>(w, x, h);
             return;
         }
-        self.for_units(H).dispatch(step::StepInPlace::<I, H, A, E> {
-            w,
-            x,
-            h,
-            activation: PhantomData,
-        });
+        self.for_weights::<E>(H)
+            .dispatch(step::StepInPlace::<I, H, A, E> {
+                w,
+                x,
+                h,
+                activation: PhantomData,
+            });
     }
 
     /// [`step`](Self::step) of weights stored as `E`, from a state the caller keeps flushed (a
@@ -501,7 +514,7 @@ impl Backend {
         x: &[f32; I],
         h: &[f32; H],
     ) -> [f32; H] {
-        let backend = self.for_units(H);
+        let backend = self.for_weights::<E>(H);
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         if H <= 4 && !BACKWARD {
             // The state packed into two scalars from here to the kernel and back: a call then
@@ -580,13 +593,14 @@ impl Backend {
         outs: impl Iterator<Item = Y>,
         each: F,
     ) {
-        self.for_units(H).dispatch(step::Run::<I, H, A, _, F, E> {
-            w,
-            xs,
-            h,
-            outs,
-            each,
-            activation: PhantomData,
-        });
+        self.for_weights::<E>(H)
+            .dispatch(step::Run::<I, H, A, _, F, E> {
+                w,
+                xs,
+                h,
+                outs,
+                each,
+                activation: PhantomData,
+            });
     }
 }

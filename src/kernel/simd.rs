@@ -111,6 +111,11 @@ pub(crate) trait Element: Copy {
     /// [`weight`](Self::weight).
     const PAIRED: bool = false;
 
+    /// Whether the 512-bit backend steps weights stored as `Self` on its 8-lane sibling at
+    /// every size (see `Backend::for_weights`): their widening has a 16-lane form that takes
+    /// longer than two 8-lane ones.
+    const NARROW: bool = false;
+
     /// [`Simd::load`] of weights: a column (of a paired matrix, its lone last column).
     fn load<S: Simd, const L: usize>(s: S, row: &[Self; L], start: usize) -> S::V;
     /// The chunks from `start` of two consecutive columns (of a paired matrix, one pair).
@@ -146,6 +151,12 @@ impl Element for f32 {
 }
 
 impl Element for F16 {
+    /// On Zen 4, `vcvtph2ps` to a zmm register widens 16 weights in far more time than two
+    /// conversions to ymm registers take: on 16 lanes, a step of half weights took as long as
+    /// the f32 step; on 8, well under. LLVM's scheduling models of Intel's cores with AVX-512
+    /// (`llvm-mca`) give the 8-lane loop at least as many weights per cycle as well.
+    const NARROW: bool = true;
+
     #[inline(always)]
     fn load<S: Simd, const L: usize>(s: S, row: &[F16; L], start: usize) -> S::V {
         s.load_half(row, start)
