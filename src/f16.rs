@@ -133,8 +133,9 @@ impl F16 {
 /// 192 KiB instead of 384 KiB), and a step that reads its weights from L2 faster; but each
 /// weight is widened beside its multiply-add, by a conversion that competes with the
 /// multiply-adds for the same execution units, so a step whose weights fit L1 is no faster.
-/// The 512-bit backend ([`Backend::avx512`]) runs these cells on its 8-lane kernel at every
-/// size, whose conversions widen more weights per cycle.
+/// The 512-bit backend ([`Backend::avx512`]) runs these cells' steps, sequences and
+/// projections on its 8-lane kernel at every size, whose conversions widen more weights per
+/// cycle (a bank of them follows the banks' rule, as any other cell's).
 ///
 /// Its result is, to the bit, the step of the f32 cell with the same (rounded) weights,
 /// [`widened`](Self::widened), on the same kernel: on the same backend, or for the 512-bit one

@@ -118,8 +118,9 @@ enum Kind {
     Avx512(x86::Avx512),
 }
 
-/// The hidden size from which the 512-bit backend runs its own 16-lane kernel (below, its
-/// 8-lane sibling's). One threshold for the step, sequences and projections, so that a
+/// The hidden size from which the 512-bit backend runs its own 16-lane kernel on f32 and bf16
+/// weights (below, its 8-lane sibling's; half-precision weights take the sibling at every size,
+/// see `Backend::for_weights`). One threshold for the step, sequences and projections, so that a
 /// sequence keeps the bits of the steps it is made of; below it the 16-lane step was no faster
 /// in interleaved timings (`scripts/ab.sh`), from it on it was.
 const NARROW_BELOW: usize = 128;

@@ -8,8 +8,9 @@
 //!   blocking differs (`H ≥ 32`), so does the order of the additions, and the two agree within
 //!   the step's error budget rather than to the bit;
 //! - [`Avx512`]: 16 lanes (zmm), 32 registers, for the CPUs that execute a 512-bit operation
-//!   at once. Cells of at most 8 units, and the transposition of a bank's inputs, run on its
-//!   8-lane sibling [`Avx512Vl`] (a 16-lane chunk would be half padding).
+//!   at once. Cells of fewer than 128 units, half-precision weights, small banks and the
+//!   transposition of a bank's inputs run on its 8-lane sibling [`Avx512Vl`] (the rule and its
+//!   reasons are `Backend::avx512`'s).
 //!
 //! This module is the only place in the crate with `unsafe`, for two things: the intrinsics,
 //! which run only through a token (a value that exists only once the CPU was found to have
