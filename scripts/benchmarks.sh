@@ -5,6 +5,9 @@
 #
 #   scripts/benchmarks.sh              run the benches, then write the report (about 15 minutes)
 #   BENCH_RUN=0 scripts/benchmarks.sh  write the report from the last run's estimates only
+#   BENCH_REPORT=docs/benchmarks-zen3.md BENCH_SVG=docs/step-zen3.svg scripts/benchmarks.sh
+#                                      another machine's report and picture (the README's
+#                                      headline stays BENCHMARKS.md's)
 #
 # Every figure of the report comes from the one run: the groups' previous estimates are removed
 # first, so that nothing older is mixed in.
@@ -25,4 +28,5 @@ if [ "${BENCH_RUN:-1}" != 0 ]; then
     date -u +%Y-%m-%d >"$logs/date"
     printf '%s\n' "${RUSTFLAGS:-}" >"$logs/rustflags"
 fi
-python3 scripts/benchmarks.py "$criterion" "$logs" BENCHMARKS.md docs/step.svg
+python3 scripts/benchmarks.py "$criterion" "$logs" "${BENCH_REPORT:-BENCHMARKS.md}" \
+    "${BENCH_SVG:-docs/step.svg}"
