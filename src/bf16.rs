@@ -349,9 +349,11 @@ impl core::error::Error for NotFinite {}
 ///
 /// A step reads half the bytes of the f32 cell's and does the same multiply-adds, one per
 /// weight, with no conversion beside them: where the f32 step waits on its weights (from L2,
-/// in the sizes whose weights outgrow L1), it is faster. Its result is, to the bit, the step
-/// of the f32 cell with the same (rounded) weights, [`widened`](Self::widened), on the same
-/// backend.
+/// in the sizes whose weights outgrow L1), it is faster. Where they fit L1, on the
+/// 16-register `avx2+fma` backend, it is slower: a pair's two broadcasts, load and shift push
+/// accumulators out of registers (`docs/benchmarks-zen3.md`). Its result is, to the bit, the
+/// step of the f32 cell with the same (rounded) weights, [`widened`](Self::widened), on the
+/// same backend.
 ///
 /// **What the rounding changes.** Every weight keeps 8 significant bits: the even columns'
 /// are rounded to bf16 (unit roundoff `2^-8`), the odd columns' to the nearest of values

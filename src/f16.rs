@@ -132,7 +132,9 @@ impl F16 {
 /// Half the bytes make a model fit a cache level the f32 one does not (a (128, 256) cell is
 /// 192 KiB instead of 384 KiB), and a step that reads its weights from L2 faster; but each
 /// weight is widened beside its multiply-add, by a conversion that competes with the
-/// multiply-adds for the same execution units, so a step whose weights fit L1 is no faster.
+/// multiply-adds for the same execution units, so a step whose weights fit L1 is no faster;
+/// on the 16-register `avx2+fma` backend it is slower, the widening's temporaries pushing
+/// accumulators out of registers (`docs/benchmarks-zen3.md`).
 /// The 512-bit backend ([`Backend::avx512`]) runs these cells' steps, sequences and
 /// projections on its 8-lane kernel at every size, whose conversions widen more weights per
 /// cycle (a bank of them follows the banks' rule, as any other cell's).
