@@ -135,13 +135,19 @@ impl F16 {
 /// multiply-adds for the same execution units, so a step whose weights fit L1 is no faster;
 /// on the 16-register `avx2+fma` backend it is slower, the widening's temporaries pushing
 /// accumulators out of registers (`docs/benchmarks-zen3.md`).
-/// The 512-bit backend ([`Backend::avx512`]) runs these cells' steps, sequences and
-/// projections on its 8-lane kernel at every size, whose conversions widen more weights per
-/// cycle (a bank of them follows the banks' rule, as any other cell's).
+/// On a CPU that splits 512-bit operations in two (AMD's Zen 4), the 512-bit backend
+/// ([`Backend::avx512`]) runs these cells' steps, sequences and projections on its 8-lane
+/// kernel at every size, whose conversions widen more weights per cycle there; on one that
+/// runs them whole (Intel's), by the rule of f32 weights (a bank of them follows the banks'
+/// rule, as any other cell's). On Intel's CPUs the conversion takes two of the execution units
+/// the multiply-adds use, and a step of these weights was slower than the f32 one at every
+/// size (`docs/benchmarks-xeon.md`): there [`Bf16Cell`](crate::Bf16Cell) is the half-size
+/// format that pays.
 ///
 /// Its result is, to the bit, the step of the f32 cell with the same (rounded) weights,
 /// [`widened`](Self::widened), on the same kernel: on the same backend, or for the 512-bit one
-/// on [`Backend::avx512vl`] (the same kernel as the 512-bit backend's below 128 units).
+/// on a CPU that splits its operations, on [`Backend::avx512vl`] (the same kernel as the
+/// 512-bit backend's below 128 units there).
 ///
 /// **What the rounding changes.** Rounding `W` to `W'` moves unit `j`'s pre-activation by at
 /// most `Σ_k |W[j,k] − W'[j,k]|·|z_k|` over `z = [x; h]`, and the non-linearities are

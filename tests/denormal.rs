@@ -182,7 +182,8 @@ fn nan_test_cell<const I: usize, const H: usize>() -> RnnCell<I, H> {
 
 /// A NaN pre-activation stays NaN through the activation and the flush after it, whose
 /// comparison must count NaN as kept: every unit of a step whose input is NaN, on the 8-lane
-/// kernel and the 16-lane one (from 128 units), on every backend, with either activation.
+/// kernel and the 16-lane one (from 128 units, or 32 on a CPU that runs 512-bit operations
+/// whole), on every backend, with either activation.
 fn nan_passes_the_flush<const I: usize, const H: usize>() {
     let tanh_cell: RnnCell<I, H> = nan_test_cell();
     let relu_cell: RnnCell<I, H, Relu> = tanh_cell.clone().with_activation();

@@ -89,10 +89,20 @@ fn cell<const I: usize, const H: usize>(scale: f32) -> RnnCell<I, H> {
     )
 }
 
+/// The kernel that runs a half cell on `backend`, named as the backend that runs an f32 cell on
+/// it: the backend itself, but for the 512-bit one on a CPU that splits 512-bit operations in
+/// two, which runs half cells on its 8-lane kernel at every size (`avx512vl`'s, the same kernel
+/// for f32 weights below 128 units only).
+fn kernel_of_half(backend: Backend) -> Backend {
+    if Some(backend) == Backend::avx512() && elman::kernel::probe::avx512_whole() == Some(false) {
+        Backend::avx512vl().expect("a CPU with AVX-512F has AVX-512VL's kernel")
+    } else {
+        backend
+    }
+}
+
 /// The half cell steps and runs with the bits of the f32 cell of its (rounded) weights, on
-/// every backend: the kernel widens each weight exactly and does the same f32 arithmetic. The
-/// 512-bit backend runs half cells on its 8-lane kernel at every size, so for it the f32 cell
-/// is stepped on `avx512vl` (the same kernel, for f32 weights, below 128 units only).
+/// every backend: the kernel widens each weight exactly and does the same f32 arithmetic.
 fn same_bits_as_widened<const I: usize, const H: usize>() {
     let original = cell::<I, H>(1.5 / ((I + H) as f32).sqrt());
     let half = HalfCell::from_cell(&original).expect("in range");
@@ -102,11 +112,7 @@ fn same_bits_as_widened<const I: usize, const H: usize>() {
         .collect();
     let h = SVector::<f32, H>::from_fn(|r, _| hashed(r, 9, 0.9));
     for backend in Backend::available() {
-        let kernel = if Some(backend) == Backend::avx512() {
-            Backend::avx512vl().expect("a CPU with AVX-512F has AVX-512VL's kernel")
-        } else {
-            backend
-        };
+        let kernel = kernel_of_half(backend);
         for x in &xs {
             assert_eq!(
                 half.step_with(backend, x, &h),
@@ -288,12 +294,8 @@ mod networks {
             .map(|t| SVector::from_fn(|r, _| hashed(r, 20 + t, 1.0)))
             .collect();
         let mut a: Network<HalfCell<I, H>, I, H, 3> = Network::new(half.clone(), readout());
-        // On the kernel the half cells run on (see `same_bits_as_widened`).
-        let kernel = if Backend::avx512() == Some(Backend::best()) {
-            Backend::avx512vl().expect("a CPU with AVX-512F has AVX-512VL's kernel")
-        } else {
-            Backend::best()
-        };
+        // On the kernel the half cells run on.
+        let kernel = kernel_of_half(Backend::best());
         let mut b: Network<RnnCell<I, H>, I, H, 3> =
             Network::new(half.widened(), readout()).with_backend(kernel);
         for x in &xs {

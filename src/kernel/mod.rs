@@ -119,11 +119,21 @@ enum Kind {
 }
 
 /// The hidden size from which the 512-bit backend runs its own 16-lane kernel on f32 and bf16
-/// weights (below, its 8-lane sibling's; half-precision weights take the sibling at every size,
-/// see `Backend::for_weights`). One threshold for the step, sequences and projections, so that a
+/// weights on a CPU that splits 512-bit operations in two (AMD's Zen 4; below it, its 8-lane
+/// sibling's, and half-precision weights take the sibling at every size there, see
+/// `Backend::for_weights`). One threshold for the step, sequences and projections, so that a
 /// sequence keeps the bits of the steps it is made of; below it the 16-lane step was no faster
-/// in interleaved timings (`scripts/ab.sh`), from it on it was.
+/// on Zen 4 in interleaved timings (`scripts/ab.sh`), from it on it was.
 const NARROW_BELOW: usize = 128;
+
+/// [`NARROW_BELOW`] on a CPU that runs 512-bit operations whole (Intel's), for every weight
+/// format: from two full 16-lane chunks. There the 16-lane step was faster from 32 units on in
+/// interleaved timings (`scripts/ab.sh`), half-precision weights too, and slower at 24, whose
+/// two chunks overlap. It must stay above 16: up to 16 units a step's state travels packed in
+/// registers to an 8-lane entry (`x86::splits`), and a sequence must keep the bits of its
+/// steps.
+const NARROW_BELOW_WHOLE: usize = 32;
+const _: () = assert!(NARROW_BELOW_WHOLE > 16);
 
 /// Whether a bank of `streams` streams of `units` units steps 16 streams per vector where the
 /// backend has 16 lanes: from 9 streams on, unless the bank's whole state is less than 64
@@ -134,6 +144,15 @@ const NARROW_BELOW: usize = 128;
 /// whether 8 streams per store or 16 (two 8-stream tiles joined).
 const fn bank_is_wide(streams: usize, units: usize, transposed: bool) -> bool {
     streams > 8 && (streams * units > 64 || (streams * units == 64 && !transposed))
+}
+
+/// Whether the 512-bit backend runs `units` hidden units on its 8-lane sibling on this CPU.
+/// Written so that a constant `units` below both thresholds or above both needs no look at the
+/// CPU.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn narrows(token: x86::Avx512, units: usize) -> bool {
+    units < NARROW_BELOW_WHOLE || (units < NARROW_BELOW && !token.whole())
 }
 
 // The dispatching methods below are `inline(always)`: thin (a match and a call into the
@@ -200,14 +219,25 @@ impl Backend {
     }
 
     /// The 512-bit backend, if this is an x86-64 CPU with AVX2, FMA, AVX-512F and AVX-512VL:
-    /// the kernel on 16 lanes (zmm registers), 32 registers, blocks of up to 128 units. Cells
-    /// of fewer than 128 units, banks of at most 8 streams (or of fewer than 64 state values,
-    /// or of 64 from inputs the bank transposes) and the transposition of a bank's inputs run
-    /// on the AVX-512VL kernel, with its bits: there a 16-lane vector leaves fewer, longer
-    /// accumulator chains, or is half padding, and was measured no faster. So do the steps,
-    /// sequences and projections of half-precision weights ([`HalfCell`](crate::HalfCell)) at
-    /// every size, whose 16-lane conversion is the slower. Elsewhere its additions come in
-    /// another order than the 8-lane backends', within the error budget.
+    /// the kernel on 16 lanes (zmm registers), 32 registers, blocks of up to 128 units. Some
+    /// work runs on the AVX-512VL kernel instead, with its bits, by a rule that depends on how
+    /// the CPU executes a 512-bit operation:
+    ///
+    /// - whole (Intel's CPUs): cells of fewer than 32 units. At 32 and more the 16-lane step
+    ///   measured faster, for every weight format; at 24, whose two 16-lane chunks overlap,
+    ///   slower; up to 16 the state travels to the 8-lane kernel in registers.
+    /// - split into two 256-bit halves (AMD's Zen 4, and AMD's CPUs until measured otherwise):
+    ///   cells of fewer than 128 units, where a 16-lane vector leaves fewer, longer
+    ///   accumulator chains and measured no faster, and the steps, sequences and projections
+    ///   of half-precision weights ([`HalfCell`](crate::HalfCell)) at every size, whose 16-lane
+    ///   conversion is the slower there.
+    ///
+    /// On both, banks of at most 8 streams (or of fewer than 64 state values, or of 64 from
+    /// inputs the bank transposes) and the transposition of a bank's inputs run on the
+    /// AVX-512VL kernel: there a 16-lane vector is half padding. Elsewhere the 512-bit
+    /// backend's additions come in another order than the 8-lane backends', within the error
+    /// budget; so a cell of 32 to 127 units steps with other bits on the one kind of CPU than
+    /// on the other. [`Backend::PORTABLE`] gives the same bits everywhere.
     #[inline]
     #[must_use]
     pub fn avx512() -> Option<Self> {
@@ -275,23 +305,29 @@ impl Backend {
     }
 
     /// This backend, or for the 512-bit one its 8-lane sibling for a cell of fewer than
-    /// `NARROW_BELOW` hidden units or a small bank (`units`): there the 8-lane kernel's more,
-    /// shorter accumulator chains step as fast or faster.
+    /// `NARROW_BELOW` hidden units (`NARROW_BELOW_WHOLE` on a CPU that runs 512-bit operations
+    /// whole) or a small bank (`units`, 0 for a bank that steps 8 streams per vector and
+    /// `usize::MAX` for one that steps 16): there the 8-lane kernel's more, shorter accumulator
+    /// chains step as fast or faster.
     #[inline(always)]
     fn for_units(self, units: usize) -> Self {
         match self.0 {
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx512(token) if units < NARROW_BELOW => Self(Kind::Avx512Vl(token.narrow())),
+            Kind::Avx512(token) if narrows(token, units) => Self(Kind::Avx512Vl(token.narrow())),
             _ => self,
         }
     }
 
     /// [`for_units`](Self::for_units) of a cell of `units` units whose weights are stored as
-    /// `E`: the 8-lane sibling at every size for a format that asks for it
-    /// ([`Element::NARROW`], the half-precision weights).
+    /// `E`: on a CPU that splits 512-bit operations in two, the 8-lane sibling at every size for
+    /// a format that asks for it ([`Element::NARROW`], the half-precision weights).
     #[inline(always)]
     fn for_weights<E: Element>(self, units: usize) -> Self {
-        self.for_units(if E::NARROW { 0 } else { units })
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512(token) if E::NARROW && !token.whole() => self.for_units(0),
+            _ => self.for_units(units),
+        }
     }
 
     /// Replaces every value by its fast tanh, a vector at a time, on this backend.
@@ -341,7 +377,7 @@ impl Backend {
         out: &mut [[f32; N]; H],
     ) {
         let units = if bank_is_wide(N, H, transposed) {
-            NARROW_BELOW
+            usize::MAX
         } else {
             0
         };

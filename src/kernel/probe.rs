@@ -107,6 +107,19 @@ fn first<S: Simd>(s: S, v: S::V) -> f32 {
     lane[0]
 }
 
+/// Whether the 512-bit backend runs on a CPU that executes 512-bit operations whole (an
+/// Intel CPU) rather than as two 256-bit halves: there it steps every weight format on its own
+/// 16-lane kernel from 32 hidden units (see [`Backend::avx512`]). `None` where the CPU has no
+/// 512-bit backend.
+#[must_use]
+pub fn avx512_whole() -> Option<bool> {
+    match Backend::avx512()?.0 {
+        #[cfg(target_arch = "x86_64")]
+        super::Kind::Avx512(token) => Some(token.whole()),
+        _ => None,
+    }
+}
+
 #[cfg(feature = "std")]
 /// One line naming the backend [`Backend::best`] picks, the ones the CPU runs and the SIMD
 /// target features the crate was compiled with, for benchmark reports.
@@ -128,8 +141,13 @@ pub fn build_info() -> String {
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))
     .collect();
+    let operations = match avx512_whole() {
+        Some(true) => "; 512-bit operations whole",
+        Some(false) => "; 512-bit operations split in two",
+        None => "",
+    };
     format!(
-        "backend: {} (available: {}); compiled target features: {}",
+        "backend: {} (available: {}){operations}; compiled target features: {}",
         Backend::best().name(),
         Backend::available()
             .map(Backend::name)

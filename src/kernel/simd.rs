@@ -112,8 +112,8 @@ pub(crate) trait Element: Copy {
     const PAIRED: bool = false;
 
     /// Whether the 512-bit backend steps weights stored as `Self` on its 8-lane sibling at
-    /// every size (see `Backend::for_weights`): their widening has a 16-lane form that takes
-    /// longer than two 8-lane ones.
+    /// every size on a CPU that splits 512-bit operations in two (see `Backend::for_weights`):
+    /// their widening has a 16-lane form that takes longer than two 8-lane ones there.
     const NARROW: bool = false;
 
     /// [`Simd::load`] of weights: a column (of a paired matrix, its lone last column).
@@ -153,8 +153,8 @@ impl Element for f32 {
 impl Element for F16 {
     /// On Zen 4, `vcvtph2ps` to a zmm register widens 16 weights in far more time than two
     /// conversions to ymm registers take: on 16 lanes, a step of half weights took as long as
-    /// the f32 step; on 8, well under. LLVM's scheduling models of Intel's cores with AVX-512
-    /// (`llvm-mca`) give the 8-lane loop at least as many weights per cycle as well.
+    /// the f32 step; on 8, well under. On Intel's CPUs, which run it whole, the 16-lane step
+    /// was the faster of the two (though slower than the f32 step: `HalfCell`'s docs).
     const NARROW: bool = true;
 
     #[inline(always)]

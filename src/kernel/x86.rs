@@ -8,7 +8,8 @@
 //!   blocking differs (`H ≥ 32`), so does the order of the additions, and the two agree within
 //!   the step's error budget rather than to the bit;
 //! - [`Avx512`]: 16 lanes (zmm), 32 registers, for the CPUs that execute a 512-bit operation
-//!   at once. Cells of fewer than 128 units, half-precision weights, small banks and the
+//!   at once. Small cells (fewer than 32 units on a CPU that runs 512-bit operations whole,
+//!   128 on one that splits them), on the latter half-precision weights, small banks and the
 //!   transposition of a bank's inputs run on its 8-lane sibling [`Avx512Vl`] (the rule and its
 //!   reasons are `Backend::avx512`'s).
 //!
@@ -689,6 +690,32 @@ impl Avx512 {
         let Self(proof) = self;
         Avx512Vl(proof)
     }
+
+    /// Whether the CPU runs a 512-bit operation whole rather than as two 256-bit halves: an
+    /// Intel CPU. AMD's Zen 4 splits them (a 16-lane multiply-add takes a 256-bit unit twice),
+    /// and AMD's later cores count as Zen 4 until measured. Asked of CPUID once, the answer kept
+    /// in a static.
+    #[inline]
+    #[expect(
+        clippy::unused_self,
+        reason = "a question about the 512-bit backend, asked only where it exists"
+    )]
+    pub(super) fn whole(self) -> bool {
+        static ANSWER: AtomicU8 = AtomicU8::new(0);
+        remembered(&ANSWER, intel)
+    }
+}
+
+/// Whether CPUID's vendor string is `GenuineIntel`.
+#[cold]
+fn intel() -> bool {
+    #[allow(
+        unused_unsafe,
+        reason = "`__cpuid` is a safe function in recent compilers and unsafe in older ones"
+    )]
+    // SAFETY: every x86-64 CPU has the CPUID instruction, and leaf 0 (the vendor) exists on all.
+    let leaf = unsafe { core::arch::x86_64::__cpuid(0) };
+    [leaf.ebx, leaf.edx, leaf.ecx] == [*b"Genu", *b"ineI", *b"ntel"].map(u32::from_le_bytes)
 }
 
 /// Whether the CPU has AVX2, FMA, AVX-512F and AVX-512VL.
@@ -713,14 +740,20 @@ fn avx512() -> bool {
 #[cfg(feature = "std")]
 #[inline]
 fn detected(answer: &AtomicU8, features: &[&str]) -> bool {
+    remembered(answer, || ask(features))
+}
+
+/// `question`'s answer, asked once and kept in `answer` (0 not yet asked, 1 no, 2 yes).
+#[inline]
+fn remembered(answer: &AtomicU8, question: impl FnOnce() -> bool) -> bool {
     use core::sync::atomic::Ordering::Relaxed;
     match answer.load(Relaxed) {
         1 => false,
         2 => true,
         _ => {
-            let has = ask(features);
-            answer.store(if has { 2 } else { 1 }, Relaxed);
-            has
+            let yes = question();
+            answer.store(if yes { 2 } else { 1 }, Relaxed);
+            yes
         }
     }
 }
