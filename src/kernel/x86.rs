@@ -7,11 +7,10 @@
 //!   which gives them 32 vector registers: blocks of up to 8 chunks, 16 chains. Where the
 //!   blocking differs (`H ≥ 32`), so does the order of the additions, and the two agree within
 //!   the step's error budget rather than to the bit;
-//! - [`Avx512`]: 16 lanes (zmm), 32 registers, for the CPUs that execute a 512-bit operation
-//!   at once. Small cells (fewer than 32 units on a CPU that runs 512-bit operations whole,
-//!   128 on one that splits them), on the latter half-precision weights, small banks and the
-//!   transposition of a bank's inputs run on its 8-lane sibling [`Avx512Vl`] (the rule and its
-//!   reasons are `Backend::avx512`'s).
+//! - [`Avx512`]: 16 lanes (zmm), 32 registers. Small cells (fewer than 32 units on a CPU that
+//!   runs 512-bit operations whole, 128 on one that splits them), on the latter half-precision
+//!   weights, small banks and the transposition of a bank's inputs run on its 8-lane sibling
+//!   [`Avx512Vl`] (the rule and its reasons are `Backend::avx512`'s).
 //!
 //! This module is the only place in the crate with `unsafe`, for two things: the intrinsics,
 //! which run only through a token (a value that exists only once the CPU was found to have
