@@ -139,9 +139,9 @@ impl F16 {
 /// ([`Backend::avx512`]) runs these cells' steps, sequences and projections on its 8-lane
 /// kernel at every size, whose conversions widen more weights per cycle there; on one that
 /// runs them whole (Intel's), by the rule of f32 weights (a bank of them follows the banks'
-/// rule, as any other cell's). On Intel's CPUs the conversion takes two of the execution units
-/// the multiply-adds use, and a step of these weights was no faster than the f32 one at any
-/// size, 1.15–2.1× slower from (32, 64) on (`docs/benchmarks-xeon.md`): there
+/// rule, as any other cell's). On Intel's CPUs the conversion competes with the multiply-adds
+/// for the same two 512-bit execution ports, and a step of these weights was no faster than the
+/// f32 one at any size, 1.15–2.1× slower from (32, 64) on (`docs/benchmarks-xeon.md`): there
 /// [`Bf16Cell`](crate::Bf16Cell) is the half-size format that pays.
 ///
 /// Its result is, to the bit, the step of the f32 cell with the same (rounded) weights,
