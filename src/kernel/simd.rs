@@ -80,6 +80,14 @@ pub(crate) trait Simd: Copy {
     /// one is nonzero and smaller than [`FLUSH_BELOW`](crate::FLUSH_BELOW) in magnitude,
     /// compared as integers.
     fn needs_flush(self, v: Self::V) -> bool;
+    /// Whether a bank's blocks of 7 or 8 of its `units` units take two chunks of streams at a
+    /// time (16 accumulators) rather than one: where the registers hold them beside the
+    /// weights (`CHAINS ≥ 16`).
+    #[inline(always)]
+    fn bank_pairs_chunks(self, units: usize) -> bool {
+        let _ = units;
+        Self::CHAINS >= 16
+    }
 }
 
 /// The lane shuffles of an 8-lane backend, for a bank's inputs transposed to unit-major.

@@ -216,9 +216,8 @@ fn bank_step<
     if N == 0 {
         return;
     }
-    // Chunks of streams per 7- or 8-unit block: 2 when the registers hold 16 accumulators
-    // beside the weights (`CHAINS ≥ 16`), else 1.
-    let wide = S::CHAINS >= 16;
+    // Chunks of streams per 7- or 8-unit block: 2 or 1, as the backend says.
+    let wide = s.bank_pairs_chunks(H);
     let xh = (x, h);
     let mut first = 0;
     while first < H {

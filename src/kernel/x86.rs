@@ -608,6 +608,17 @@ impl Simd for Avx512 {
             _mm512_cmplt_epu32_mask(below, _mm512_set1_epi32(FLUSH_LANE_BITS - 1)) != 0
         }
     }
+
+    /// Two chunks on a CPU that runs 512-bit operations whole, for a bank of more than 8
+    /// units. With one, each column's 8 broadcast weights serve 8 multiply-adds: by count, a
+    /// load per multiply-add, and 8 chains, no more than two multiply-add units of 4 cycles'
+    /// latency keep busy; two chunks were faster there. A bank of 8 units or fewer (one block,
+    /// its activations more work than its multiply-adds) was slower with two. On a CPU that
+    /// splits 512-bit operations (Zen 4), where `CHAINS` was measured, one chunk.
+    #[inline(always)]
+    fn bank_pairs_chunks(self, units: usize) -> bool {
+        units > 8 && self.whole()
+    }
 }
 
 /// A backend token: `detect` finds it on a CPU with its features, and `dispatch` runs a kernel
