@@ -50,6 +50,16 @@ fn throughput(c: &mut Criterion) {
                 black_box(&*out);
             });
         });
+        // The tanh's floor on this backend that its one division sets: the division alone.
+        group.bench_function(
+            BenchmarkId::new(format!("{} division", backend.name()), N),
+            |b| {
+                b.iter(|| {
+                    probe::divide_into(backend, black_box(xs), out);
+                    black_box(&*out);
+                });
+            },
+        );
     }
     group.finish();
 }

@@ -336,6 +336,22 @@ def tanh_tables():
         if v is not None:
             rows.append([label, fmt(v, 3), times_fmt(ratio(libm, v))])
     throughput = table(["throughput", "ns per value", "× `f32::tanh`"], rows)
+    # The division's floor: each backend's tanh against its division alone, and the most a
+    # backend's tanh could gain over the `avx2+fma` one's if it ran at its divider's pace.
+    avx2 = ns("tanh/throughput", "avx2+fma", "4096")
+    rows = []
+    for b in BACKENDS:
+        tanh, divide = ns("tanh/throughput", b, "4096"), ns("tanh/throughput", f"{b} division", "4096")
+        if tanh is not None and divide is not None:
+            rows.append([f"`{b}`", fmt(tanh, 3), fmt(divide, 3), fmt(ratio(tanh, divide)),
+                         fmt(ratio(avx2, tanh)), fmt(ratio(avx2, divide))])
+    if rows:
+        note = ("The tanh's one division, timed alone over the same buffer (`probe::divide_into`): a floor\n"
+                "under the tanh's throughput, whatever its other operations. The last column is the most a\n"
+                "backend's tanh could gain over the `avx2+fma` one's if the division were all its work.")
+        header = ["backend", "`tanh_into` ns per value", "the division alone", "tanh / division",
+                  "`avx2+fma` tanh / this tanh", "`avx2+fma` tanh / this division"]
+        throughput += "\n\n" + note + "\n\n" + table(header, rows)
     rows = []
     for name, label in [("f32::tanh", "`f32::tanh` (with one multiply-add)"), ("fast_tanh", "`fast_tanh` (with one multiply-add)"),
                         ("fast_tanh_fused", "`fast_tanh_fused` (with one multiply-add)")] + [(f"{b} (tanh only)", f"`{b}`, in registers") for b in BACKENDS]:

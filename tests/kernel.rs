@@ -175,3 +175,32 @@ fn special_states_small_cells() {
     special_states::<1, 3>();
     special_states::<6, 4>();
 }
+
+/// The divider's probe divides every value, on every backend, whatever the length (a whole
+/// number of vectors, a tail, shorter than one vector, an output shorter than the input), and
+/// writes nothing past the shorter slice.
+#[test]
+fn the_division_probe_divides_every_value() {
+    for backend in Backend::available() {
+        for len in [0_usize, 1, 7, 8, 16, 37, 64] {
+            let input: Vec<f32> = (0..len).map(|i| hashed(i, 6, 4.0) + 5.0).collect();
+            for out_len in [len, len.saturating_sub(3)] {
+                let mut output = vec![f32::NAN; out_len + 2];
+                elman::kernel::probe::divide_into(backend, &input, &mut output[..out_len]);
+                for (i, (o, x)) in output.iter().zip(&input).take(out_len).enumerate() {
+                    assert_eq!(
+                        o.to_bits(),
+                        (1.5 / x).to_bits(),
+                        "{} at {i}",
+                        backend.name()
+                    );
+                }
+                assert!(
+                    output[out_len..].iter().all(|v| v.is_nan()),
+                    "{}",
+                    backend.name()
+                );
+            }
+        }
+    }
+}

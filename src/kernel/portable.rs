@@ -123,6 +123,11 @@ impl Simd for Portable {
     }
 
     #[inline(always)]
+    fn div(self, a: V, b: V) -> V {
+        a / b
+    }
+
+    #[inline(always)]
     fn tanh(self, v: V) -> V {
         crate::tanh::fast_tanh_x8(v)
     }

@@ -69,6 +69,34 @@ pub fn fma_burst(backend: Backend, multiply_adds: usize, seed: f32) -> f32 {
     backend.dispatch(Burst(multiply_adds, seed))
 }
 
+/// `output[i] = 1.5 / input[i]` for the first `min(len)` values, a vector at a time, as
+/// [`Backend::tanh_into`] runs: a loop to time for the floor of the fast tanh's throughput that
+/// its one division sets, the divider's. A 16-lane division may take the divider as long as
+/// two 8-lane ones, so that a wider backend's tanh gains less than its width.
+pub fn divide_into(backend: Backend, input: &[f32], output: &mut [f32]) {
+    struct Divide<'a>(&'a [f32], &'a mut [f32]);
+    impl<S: Simd> Kernel<S> for Divide<'_> {
+        type Output = ();
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) {
+            let Self(input, output) = self;
+            let numerator = s.splat(1.5);
+            let n = input.len().min(output.len());
+            let mut body_in = input[..n].chunks_exact(S::LANES);
+            let mut body_out = output[..n].chunks_exact_mut(S::LANES);
+            for (src, dst) in (&mut body_in).zip(&mut body_out) {
+                s.store_slice(s.div(numerator, s.load_slice(src)), dst);
+            }
+            let (tail_in, tail_out) = (body_in.remainder(), body_out.into_remainder());
+            if !tail_in.is_empty() {
+                s.store_slice(s.div(numerator, s.load_slice(tail_in)), tail_out);
+            }
+        }
+    }
+    backend.dispatch(Divide(input, output));
+}
+
 /// The sum of `values` (read up to the last multiple of 8 vectors), as a loop to time for the
 /// read bandwidth of the cache level that holds them: vector loads into eight accumulators
 /// (enough to cover the latency of two additions per cycle).

@@ -65,6 +65,9 @@ pub(crate) trait Simd: Copy {
     fn madd(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// `a + b`.
     fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a / b`: the fast tanh's one division, alone (for the divider's floor in
+    /// [`probe`](super::probe)).
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
     /// The fast tanh of [`crate::tanh`], lane by lane, with this backend's `madd`.
     fn tanh(self, v: Self::V) -> Self::V;
     /// `max(v, 0)`, NaN kept.

@@ -190,6 +190,12 @@ impl<T: Ymm> Simd for T {
         unsafe { _mm256_add_ps(a, b) }
     }
 
+    #[inline(always)]
+    fn div(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: see the impl.
+        unsafe { _mm256_div_ps(a, b) }
+    }
+
     /// The fast tanh of `crate::tanh`, lane by lane, each multiply-add fused.
     #[inline(always)]
     fn tanh(self, x: __m256) -> __m256 {
@@ -527,6 +533,12 @@ impl Simd for Avx512 {
     fn add(self, a: __m512, b: __m512) -> __m512 {
         // SAFETY: see the impl.
         unsafe { _mm512_add_ps(a, b) }
+    }
+
+    #[inline(always)]
+    fn div(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: see the impl.
+        unsafe { _mm512_div_ps(a, b) }
     }
 
     /// The 8-lane tanh's operations in the same order, on 16 lanes: the same bits.
