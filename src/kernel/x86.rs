@@ -623,10 +623,10 @@ impl Simd for Avx512 {
 
     /// Two chunks on a CPU that runs 512-bit operations whole, for a bank of more than 8
     /// units. With one, each column's 8 broadcast weights serve 8 multiply-adds: by count, a
-    /// load per multiply-add, and 8 chains, no more than two multiply-add units of 4 cycles'
-    /// latency keep busy; two chunks were faster there. A bank of 8 units or fewer (one block,
-    /// its activations more work than its multiply-adds) was slower with two. On a CPU that
-    /// splits 512-bit operations (Zen 4), where `CHAINS` was measured, one chunk.
+    /// load per multiply-add, and only the 8 chains that two multiply-add units of 4 cycles'
+    /// latency need to stay busy. Two chunks were faster there; a bank of 8 units or fewer
+    /// (one block, its activations more work than its multiply-adds) was slower with them. On
+    /// a CPU that splits 512-bit operations (Zen 4), where `CHAINS` was measured, one chunk.
     #[inline(always)]
     fn bank_pairs_chunks(self, units: usize) -> bool {
         units > 8 && self.whole()
