@@ -11,6 +11,7 @@
 //!   backend: the three formats' steps side by side, backend by backend;
 //! - `user_loop`: `step` once per input from a function of the bench's crate that is not
 //!   inlined, as a user's code calls it (a default build dispatches each call);
+//!   `user_loop_in_place`, the same loop with `step_in_place`;
 //! - `naive`: the step a user writes first with nalgebra, `(w_xh * x + w_hh * h + b).map(f32::tanh)`
 //!   (the same code as `elman::reference::step`);
 //! - the floors of the size (see `elman::kernel::probe`), each timed
@@ -57,6 +58,20 @@ fn inputs<const I: usize>() -> Vec<SVector<f32, I>> {
     (0..INPUTS)
         .map(|t| SVector::from_fn(|k, _| ((t * 31 + k * 17) % 13) as f32 / 6.5 - 1.0))
         .collect()
+}
+
+/// A user's loop over a sequence, one `step_in_place` per input.
+#[inline(never)]
+fn user_loop_in_place<const I: usize, const H: usize>(
+    cell: &RnnCell<I, H>,
+    xs: &[SVector<f32, I>],
+    h0: SVector<f32, H>,
+) -> SVector<f32, H> {
+    let mut h = h0;
+    for x in xs {
+        cell.step_in_place(x, &mut h);
+    }
+    h
 }
 
 /// A user's loop over a sequence, one `step` per input.
@@ -131,6 +146,9 @@ fn bench_size<const I: usize, const H: usize>(c: &mut Criterion) {
     // function of the user's crate the compiler does not inline into the timing loop.
     group.bench_function(BenchmarkId::new("user_loop", &size), |b| {
         b.iter(|| user_loop(&cell, black_box(&sequence), black_box(SVector::zeros())));
+    });
+    group.bench_function(BenchmarkId::new("user_loop_in_place", &size), |b| {
+        b.iter(|| user_loop_in_place(&cell, black_box(&sequence), black_box(SVector::zeros())));
     });
     if H >= 32 {
         // The same sweep with ReLU instead of tanh: what the step costs without its tanh.

@@ -216,12 +216,12 @@ def steps_table():
     for i, h in SIZES:
         g, s = step_group(i, h)
         step = ns(g, "step", s)
-        row = [size_name(i, h), fmt(step), fmt(ns(g, "run", s)), fmt(ns(g, "user_loop", s))]
+        row = [size_name(i, h), fmt(step), fmt(ns(g, "run", s)), fmt(ns(g, "user_loop", s)), fmt(ns(g, "user_loop_in_place", s))]
         row += [fmt(ns(g, f"step_with/{b}", s)) for b in BACKENDS]
         naive = ns(g, "naive", s)
         row += [fmt(naive), times_fmt(ratio(naive, step))]
         rows.append(row)
-    header = ["(I, H)", "step", "run", "user loop"] + [f"`{b}`" for b in BACKENDS] + ["naive", "naive / step"]
+    header = ["(I, H)", "step", "run", "user loop", "in place"] + [f"`{b}`" for b in BACKENDS] + ["naive", "naive / step"]
     return table(header, rows)
 
 
@@ -463,7 +463,8 @@ nanoseconds, and take a single figure as one run's, not as a constant.
 
 The step benches carry the state through 64 dependent steps per iteration, as `step` called in a
 loop (`step`, and `user loop` from a function the compiler does not inline, as a user's code calls
-it), as one call of `RnnCell::run` (`run`), and as the step a user writes first with nalgebra,
+it; `in place`, that loop with `step_in_place`), as one call of `RnnCell::run` (`run`), and as the
+step a user writes first with nalgebra,
 `(w_xh * x + w_hh * h + b).map(f32::tanh)` (`naive`). Beside them, the floors of each size
 (`benches/step.rs`, with `elman::kernel::probe`), timed for the work of the same number of steps:
 

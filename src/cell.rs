@@ -252,6 +252,44 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
         backend.step::<I, H, A>(&self.w_xh, &self.w_hh, &self.b, x, h)
     }
 
+    /// [`step`](Self::step) with the new state written over `h`: the same bits, and for a
+    /// state of more than 4 units the faster way to step once per input.
+    ///
+    /// A state returned by value goes back through memory (more than 16 units), and the
+    /// caller's `h = cell.step(&x, &h)` copies it again before the next step can read it; in
+    /// place the kernel writes it where the next step reads it. Like `step`, it allocates
+    /// nothing and cannot panic.
+    ///
+    /// ```
+    /// use elman::RnnCell;
+    /// use elman::nalgebra::SVector;
+    ///
+    /// let cell: RnnCell<1, 2> = RnnCell::from_row_major([[0.5], [-0.5]], [[0.3, 0.1], [0.2, 0.4]], [0.0, 0.1]);
+    /// let xs = [SVector::from([1.0]), SVector::from([0.5]), SVector::from([-1.0])];
+    /// let mut h = SVector::zeros();
+    /// for x in &xs {
+    ///     cell.step_in_place(x, &mut h);
+    /// }
+    /// assert_eq!(cell.run(&xs, &SVector::zeros()), h);
+    /// ```
+    #[inline]
+    pub fn step_in_place(&self, x: &SVector<f32, I>, h: &mut SVector<f32, H>) {
+        self.step_in_place_with(Backend::best(), x, h);
+    }
+
+    /// [`step_in_place`](Self::step_in_place) on the given backend: the bits of
+    /// [`step_with`](Self::step_with) on it.
+    #[inline]
+    pub fn step_in_place_with(
+        &self,
+        backend: Backend,
+        x: &SVector<f32, I>,
+        h: &mut SVector<f32, H>,
+    ) {
+        let w = (&self.w_xh.data.0, &self.w_hh.data.0, &self.b.data.0[0]);
+        backend.step_weights_in_place::<I, H, A, f32>(w, &x.data.0[0], &mut h.data.0[0]);
+    }
+
     /// [`step`](Self::step) over a sequence: from the state `h`, one step per input of `xs`
     /// in turn; returns the last state (`h` itself for no input).
     ///

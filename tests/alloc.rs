@@ -43,8 +43,10 @@ fn steps_without_allocating<const I: usize, const H: usize>() {
         for _ in 0..100 {
             h = cell.step(&x, &h);
             h = cell.run(&block, &h);
+            cell.step_in_place(&x, &mut h);
             for backend in Backend::available() {
                 h = cell.step_with(backend, &x, &h);
+                cell.step_in_place_with(backend, &x, &mut h);
                 h = relu.step_with(backend, &x, &h).map(fast_tanh);
             }
             h = reference::step_concatenated(&cell, &x, &h);

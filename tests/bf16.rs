@@ -241,7 +241,7 @@ fn same_bits_as_widened<const I: usize, const H: usize>() {
         .collect();
     let h = SVector::<f32, H>::from_fn(|r, _| hashed(r, 9, 0.9));
     for backend in Backend::available() {
-        let mut state = h;
+        let (mut state, mut in_place) = (h, h);
         for x in &xs {
             assert_eq!(
                 pairs.step_with(backend, x, &h),
@@ -250,6 +250,13 @@ fn same_bits_as_widened<const I: usize, const H: usize>() {
                 backend.name()
             );
             state = pairs.step_with(backend, x, &state);
+            pairs.step_in_place_with(backend, x, &mut in_place);
+            assert_eq!(
+                in_place,
+                state,
+                "({I}, {H}) step in place on {}",
+                backend.name()
+            );
         }
         let run = pairs.run_with(backend, &xs, &h);
         assert_eq!(

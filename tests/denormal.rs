@@ -380,6 +380,9 @@ fn entry_flush_from<const I: usize, const H: usize>(cell: &RnnCell<I, H>, h: &SV
             "{name} ({I}, {H})"
         );
         assert!(step.iter().all(|v| !v.is_subnormal()));
+        let mut in_place = h;
+        cell.step_in_place_with(backend, &x, &mut in_place);
+        assert_eq!(bits(&in_place), bits(&step), "{name} in place ({I}, {H})");
         let xs = [x, mixed_vector(2), mixed_vector(3)];
         let zs = xs.map(|x| zeroed(&x));
         assert_eq!(
@@ -426,6 +429,11 @@ fn state_flush_lanes_of<const H: usize>(
 fn state_flush_lanes<const H: usize>() {
     let big: RnnCell<1, H> = RnnCell::from_row_major([[0.0]; H], [[2.0e10; H]; H], [0.0; H]);
     state_flush_lanes_of("f32", 2.0e10, |backend, x, h| big.step_with(backend, x, h));
+    state_flush_lanes_of("f32 in place", 2.0e10, |backend, x, h| {
+        let mut h = *h;
+        big.step_in_place_with(backend, x, &mut h);
+        h
+    });
 }
 
 #[test]

@@ -120,6 +120,14 @@ fn same_bits_as_widened<const I: usize, const H: usize>() {
                 "({I}, {H}) step on {}",
                 backend.name()
             );
+            let mut in_place = h;
+            half.step_in_place_with(backend, x, &mut in_place);
+            assert_eq!(
+                in_place,
+                half.step_with(backend, x, &h),
+                "({I}, {H}) step in place on {}",
+                backend.name()
+            );
         }
         assert_eq!(
             half.run_with(backend, &xs, &h),

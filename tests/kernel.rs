@@ -29,15 +29,30 @@ fn check<const I: usize, const H: usize>() {
         let relu_tol = order_tolerance(&relu_cell, &x, &h, 0.0);
         let tanh_slow = reference::step(&tanh_cell, &x, &h);
         let relu_slow = reference::step(&relu_cell, &x, &h);
-        // A short sequence: `run` gives the bits of `step` called in a loop.
+        // A short sequence: `run` and `step_in_place` give the bits of `step` called in a loop.
         let xs: Vec<SVector<f32, I>> = (0..3)
             .map(|t| SVector::from_fn(|r, _| hashed(r, 6 + t, 1.0)))
             .collect();
         for backend in Backend::available() {
             let (mut tanh_h, mut relu_h) = (h, h);
+            let (mut tanh_p, mut relu_p) = (h, h);
             for x in &xs {
                 tanh_h = tanh_cell.step_with(backend, x, &tanh_h);
                 relu_h = relu_cell.step_with(backend, x, &relu_h);
+                tanh_cell.step_in_place_with(backend, x, &mut tanh_p);
+                relu_cell.step_in_place_with(backend, x, &mut relu_p);
+                assert_eq!(
+                    tanh_p,
+                    tanh_h,
+                    "({I}, {H}) tanh in place, {}",
+                    backend.name()
+                );
+                assert_eq!(
+                    relu_p,
+                    relu_h,
+                    "({I}, {H}) relu in place, {}",
+                    backend.name()
+                );
             }
             assert_eq!(
                 tanh_cell.run_with(backend, &xs, &h),
@@ -162,6 +177,14 @@ fn special_states<const I: usize, const H: usize>() {
                 bits(relu_cell.step_with(backend, &x, &h)),
                 bits(relu_cell.run_with(backend, &[x], &h)),
                 "({I}, {H}) relu from {h:?}, {}",
+                backend.name()
+            );
+            let mut in_place = h;
+            tanh_cell.step_in_place_with(backend, &x, &mut in_place);
+            assert_eq!(
+                bits(in_place),
+                bits(tanh_cell.run_with(backend, &[x], &h)),
+                "({I}, {H}) tanh in place from {h:?}, {}",
                 backend.name()
             );
         }

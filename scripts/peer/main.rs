@@ -1,6 +1,7 @@
-//! `RnnCell::step` called once per input from a user's loop, against the same cell written with
-//! Eigen's static matrices and compiled `-O3 -march=native` (see `eigen_rnn.cpp`): 1024 dependent
-//! steps per timing, the two interleaved round by round in one process, ns per step.
+//! `RnnCell::step` called once per input from a user's loop (and `RnnCell::step_in_place`),
+//! against the same cell written with Eigen's static matrices and compiled `-O3 -march=native`
+//! (see `eigen_rnn.cpp`): 1024 dependent steps per timing, the three interleaved round by round
+//! in one process, ns per step.
 //!
 //! `scripts/peer.sh` installs Eigen (Debian's `libeigen3-dev`) if it is missing and runs this
 //! in the default build; `RUSTFLAGS="-C target-cpu=native" scripts/peer.sh` in a native one.
@@ -26,6 +27,20 @@ fn user_loop<const I: usize, const H: usize>(
     let mut h = h0;
     for x in xs {
         h = cell.step(x, &h);
+    }
+    h
+}
+
+/// The same loop with the state stepped in place.
+#[inline(never)]
+fn user_loop_in_place<const I: usize, const H: usize>(
+    cell: &RnnCell<I, H>,
+    xs: &[SVector<f32, I>],
+    h0: SVector<f32, H>,
+) -> SVector<f32, H> {
+    let mut h = h0;
+    for x in xs {
+        cell.step_in_place(x, &mut h);
     }
     h
 }
@@ -93,14 +108,19 @@ macro_rules! peer {
         // The same model: the states after STEPS steps from zero agree within the two tanh
         // approximations' difference.
         let ours = user_loop(&cell, &xs, SVector::zeros());
+        assert_eq!(ours, user_loop_in_place(&cell, &xs, SVector::zeros()));
         let mut theirs = [0.0_f32; H];
         eigen_steps(&mut theirs);
         let gap = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         assert!(gap < 1e-3, "({I}, {H}): elman and Eigen differ by {gap}");
         let (mut elman_ns, mut eigen_ns, mut ratios) = (vec![], vec![], vec![]);
+        let (mut in_place_ns, mut in_place_ratios) = (vec![], vec![]);
         for _ in 0..ROUNDS {
             let a = time(|| {
                 black_box(user_loop(&cell, black_box(&xs), black_box(SVector::zeros())));
+            });
+            let p = time(|| {
+                black_box(user_loop_in_place(&cell, black_box(&xs), black_box(SVector::zeros())));
             });
             let e = time(|| {
                 let mut h = black_box([0.0_f32; H]);
@@ -110,14 +130,18 @@ macro_rules! peer {
             elman_ns.push(a);
             eigen_ns.push(e);
             ratios.push(a / e);
+            in_place_ns.push(p);
+            in_place_ratios.push(p / e);
         }
         // SAFETY: the cell `$new` returned, not used after this.
         unsafe { $free(eigen) };
         println!(
-            "({I:3}, {H:3})  elman {:9.1}  Eigen {:9.1} ns/step  elman / Eigen {:.2} (median of rounds)  states within {gap:.1e}",
+            "({I:3}, {H:3})  elman {:9.1}  in place {:9.1}  Eigen {:9.1} ns/step  elman / Eigen {:.2}  in place / Eigen {:.2} (medians of rounds)  states within {gap:.1e}",
             median(elman_ns),
+            median(in_place_ns),
             median(eigen_ns),
             median(ratios),
+            median(in_place_ratios),
         );
     }};
 }

@@ -511,6 +511,37 @@ impl Backend {
             })
     }
 
+    /// [`step_weights`](Self::step_weights) with the new state written over the caller's.
+    #[inline(always)]
+    pub(crate) fn step_weights_in_place<
+        const I: usize,
+        const H: usize,
+        A: Activation,
+        E: Element,
+    >(
+        self,
+        w: step::Weights<'_, I, H, E>,
+        x: &[f32; I],
+        h: &mut [f32; H],
+    ) {
+        // Up to 4 units the state travels in registers both ways (see `step_weights`). From 5
+        // on it stays in memory, where the kernel reads it and writes the next: the packed
+        // pairs `step_weights` sends from 5 to 16 units (`x86::splits`) made a loop of steps
+        // in place as slow as one by value, the caller storing them back after each call.
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        if H <= 4 {
+            *h = self.step_weights::<I, H, A, E>(w, x, h);
+            return;
+        }
+        self.for_weights::<E>(H)
+            .dispatch(step::CallerStepInPlace::<I, H, A, E> {
+                w,
+                x,
+                h,
+                activation: PhantomData,
+            });
+    }
+
     /// [`step_of`](Self::step_of) of a state the caller keeps flushed, the new state written
     /// over it by the kernel.
     #[inline(always)]

@@ -633,6 +633,32 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation> Kernel<
     }
 }
 
+/// [`CallerStep`] of a caller's state in place: the new state written over `h`, which the
+/// sweep reads whole before. No value comes back through the call, so nothing is copied after
+/// it: a state returned by value (through memory, from more than 16 units) is copied again in
+/// the caller's code, on the chain from one step to the next.
+pub(crate) struct CallerStepInPlace<'a, const I: usize, const H: usize, A, E = f32> {
+    pub(crate) w: Weights<'a, I, H, E>,
+    pub(crate) x: &'a [f32; I],
+    pub(crate) h: &'a mut [f32; H],
+    pub(crate) activation: PhantomData<A>,
+}
+
+impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation> Kernel<S>
+    for CallerStepInPlace<'_, I, H, A, E>
+{
+    type Output = ();
+
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run(self, s: S) {
+        let mut copy = core::mem::MaybeUninit::uninit();
+        let h = on_entry(s, self.h, &mut copy);
+        let out = step::<S, E, I, H, A, false>(s, self.w, self.x, h);
+        *self.h = out;
+    }
+}
+
 /// One step of a state in place, `h = A(W_xh·x + W_hh·h + b)`: the sweep reads all of `h`
 /// before the new state is stored over it.
 pub(crate) struct StepInPlace<'a, const I: usize, const H: usize, A, E = f32> {
