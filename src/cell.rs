@@ -253,9 +253,10 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
     }
 
     /// [`step`](Self::step) with the new state written over `h`: the same bits, and for a
-    /// state of more than 4 units the faster way to step once per input.
+    /// state of more than 4 units the faster way to step once per input (as fast where the
+    /// step's own work dwarfs a copy of its state).
     ///
-    /// A state returned by value goes back through memory (more than 16 units), and the
+    /// A state returned by value comes back through memory (more than 4 units), and the
     /// caller's `h = cell.step(&x, &h)` copies it again before the next step can read it; in
     /// place the kernel writes it where the next step reads it. Like `step`, it allocates
     /// nothing and cannot panic.

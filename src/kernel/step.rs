@@ -635,7 +635,7 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation> Kernel<
 
 /// [`CallerStep`] of a caller's state in place: the new state written over `h`, which the
 /// sweep reads whole before. No value comes back through the call, so nothing is copied after
-/// it: a state returned by value (through memory, from more than 16 units) is copied again in
+/// it: a state returned by value (through memory, from 5 units on) is copied again in
 /// the caller's code, on the chain from one step to the next.
 pub(crate) struct CallerStepInPlace<'a, const I: usize, const H: usize, A, E = f32> {
     pub(crate) w: Weights<'a, I, H, E>,
