@@ -215,7 +215,9 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
 
     /// One step: `h' = A(W_xh·x + W_hh·h + b)`, on the fastest [`Backend`] this CPU runs.
     ///
-    /// This is the step to call. It allocates nothing and cannot panic. `A` is evaluated by the
+    /// This is the step to call (in a loop of steps, [`step_in_place`](Self::step_in_place)
+    /// spares the copy of the returned state). It allocates nothing and cannot panic. `A` is
+    /// evaluated by the
     /// [fast tanh](crate::tanh) (within [`FAST_TANH_MAX_ABS_ERROR`](crate::FAST_TANH_MAX_ABS_ERROR)
     /// of the exact one) or ReLU; the [error budget](crate::budget) bounds the distance to
     /// [`reference::step`](crate::reference::step).
@@ -252,14 +254,13 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
         backend.step::<I, H, A>(&self.w_xh, &self.w_hh, &self.b, x, h)
     }
 
-    /// [`step`](Self::step) with the new state written over `h`: the same bits, and for a
-    /// state of more than 4 units the faster way to step once per input (as fast where the
-    /// step's own work dwarfs a copy of its state).
+    /// [`step`](Self::step) with the new state written over `h`: the same bits, without the
+    /// copies a state returned by value costs a loop of steps.
     ///
-    /// A state returned by value comes back through memory (more than 4 units), and the
-    /// caller's `h = cell.step(&x, &h)` copies it again before the next step can read it; in
-    /// place the kernel writes it where the next step reads it. Like `step`, it allocates
-    /// nothing and cannot panic.
+    /// From 5 units `step` returns its state through memory, and the caller's
+    /// `h = cell.step(&x, &h)` copies it again before the next step can read it, on the chain
+    /// from one step to the next; in place, the kernel writes it where the next step reads it.
+    /// Like `step`, it allocates nothing and cannot panic.
     ///
     /// ```
     /// use elman::RnnCell;

@@ -451,14 +451,15 @@ impl<const I: usize, const H: usize, A: Activation> HalfCell<I, H, A> {
     }
 
     /// [`step`](Self::step) with the new state written over `h`, as
-    /// [`RnnCell::step_in_place`](crate::RnnCell::step_in_place): the same bits, faster in a
-    /// loop of steps.
+    /// [`RnnCell::step_in_place`](crate::RnnCell::step_in_place): the bits of this cell's
+    /// `step`, without the copies a state returned by value costs a loop of steps.
     #[inline]
     pub fn step_in_place(&self, x: &SVector<f32, I>, h: &mut SVector<f32, H>) {
         self.step_in_place_with(Backend::best(), x, h);
     }
 
-    /// [`step_in_place`](Self::step_in_place) on the given backend.
+    /// [`step_in_place`](Self::step_in_place) on the given backend: the bits of
+    /// [`step_with`](Self::step_with) on it.
     #[inline]
     pub fn step_in_place_with(
         &self,
