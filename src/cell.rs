@@ -217,9 +217,9 @@ impl<const I: usize, const H: usize, A: Activation> RnnCell<I, H, A> {
     ///
     /// This is the step to call (in a loop of steps, [`step_in_place`](Self::step_in_place)
     /// spares the copy of the returned state). It allocates nothing and cannot panic. `A` is
-    /// evaluated by the
-    /// [fast tanh](crate::tanh) (within [`FAST_TANH_MAX_ABS_ERROR`](crate::FAST_TANH_MAX_ABS_ERROR)
-    /// of the exact one) or ReLU; the [error budget](crate::budget) bounds the distance to
+    /// evaluated by the [fast tanh](crate::tanh) (within
+    /// [`FAST_TANH_MAX_ABS_ERROR`](crate::FAST_TANH_MAX_ABS_ERROR) of the exact one) or ReLU;
+    /// the [error budget](crate::budget) bounds the distance to
     /// [`reference::step`](crate::reference::step).
     #[inline]
     #[must_use]
