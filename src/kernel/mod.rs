@@ -524,22 +524,7 @@ impl Backend {
         x: &[f32; I],
         h: &mut [f32; H],
     ) {
-        // Up to 4 units the state travels in registers both ways (see `step_weights`). From 5
-        // on it stays in memory, where the kernel reads it and writes the next: the packed
-        // pairs `step_weights` sends from 5 to 16 units (`x86::splits`) made a loop of steps
-        // in place as slow as one by value, the caller storing them back after each call.
-        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        if H <= 4 {
-            *h = self.step_weights::<I, H, A, E>(w, x, h);
-            return;
-        }
-        self.for_weights::<E>(H)
-            .dispatch(step::CallerStepInPlace::<I, H, A, E> {
-                w,
-                x,
-                h,
-                activation: PhantomData,
-            });
+        self.in_place::<I, H, A, true, E>(w, x, h);
     }
 
     /// [`step_of`](Self::step_of) of a state the caller keeps flushed, the new state written
@@ -551,13 +536,32 @@ impl Backend {
         x: &[f32; I],
         h: &mut [f32; H],
     ) {
+        self.in_place::<I, H, A, false, E>(w, x, h);
+    }
+
+    /// A step written over `h`, a `CALLER`'s state (checked on entry) or one kept flushed.
+    #[inline(always)]
+    fn in_place<const I: usize, const H: usize, A: Activation, const CALLER: bool, E: Element>(
+        self,
+        w: step::Weights<'_, I, H, E>,
+        x: &[f32; I],
+        h: &mut [f32; H],
+    ) {
+        // Up to 4 units the state travels in registers both ways (see `step_weights`). From 5
+        // on it stays in memory, where the kernel reads it and writes the next: the packed
+        // pairs `step_weights` sends from 5 to 16 units (`x86::splits`) made a loop of steps
+        // in place as slow as one by value, the caller storing them back after each call.
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         if H <= 4 {
-            *h = self.step_of::<I, H, A, false, E>(w, x, h);
+            *h = if CALLER {
+                self.step_weights::<I, H, A, E>(w, x, h)
+            } else {
+                self.step_of::<I, H, A, false, E>(w, x, h)
+            };
             return;
         }
         self.for_weights::<E>(H)
-            .dispatch(step::StepInPlace::<I, H, A, E> {
+            .dispatch(step::StepInPlace::<I, H, A, CALLER, E> {
                 w,
                 x,
                 h,

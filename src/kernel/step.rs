@@ -633,19 +633,21 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation> Kernel<
     }
 }
 
-/// [`CallerStep`] of a caller's state in place: the new state written over `h`, which the
-/// sweep reads whole before. No value comes back through the call, so nothing is copied after
-/// it: a state returned by value (through memory, from 5 units on) is copied again in
-/// the caller's code, on the chain from one step to the next.
-pub(crate) struct CallerStepInPlace<'a, const I: usize, const H: usize, A, E = f32> {
+/// One step of a state in place, `h = A(W_xh·x + W_hh·h + b)`: the sweep reads all of `h`
+/// before the new state is stored over it. No value comes back through the call, so nothing is
+/// copied after it: a state returned by value (through memory, from 5 units on) is copied again
+/// in the caller's code, on the chain from one step to the next. A `CALLER`'s state may hold
+/// tiny values, checked (and where it must be, flushed) on entry as [`CallerStep`] checks them;
+/// a network's own state is flushed already.
+pub(crate) struct StepInPlace<'a, const I: usize, const H: usize, A, const CALLER: bool, E = f32> {
     pub(crate) w: Weights<'a, I, H, E>,
     pub(crate) x: &'a [f32; I],
     pub(crate) h: &'a mut [f32; H],
     pub(crate) activation: PhantomData<A>,
 }
 
-impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation> Kernel<S>
-    for CallerStepInPlace<'_, I, H, A, E>
+impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, const CALLER: bool>
+    Kernel<S> for StepInPlace<'_, I, H, A, CALLER, E>
 {
     type Output = ();
 
@@ -653,30 +655,13 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation> Kernel<
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn run(self, s: S) {
         let mut copy = core::mem::MaybeUninit::uninit();
-        let h = on_entry(s, self.h, &mut copy);
+        let h = if CALLER {
+            on_entry(s, &*self.h, &mut copy)
+        } else {
+            &*self.h
+        };
         let out = step::<S, E, I, H, A, false>(s, self.w, self.x, h);
         *self.h = out;
-    }
-}
-
-/// One step of a state in place, `h = A(W_xh·x + W_hh·h + b)`: the sweep reads all of `h`
-/// before the new state is stored over it.
-pub(crate) struct StepInPlace<'a, const I: usize, const H: usize, A, E = f32> {
-    pub(crate) w: Weights<'a, I, H, E>,
-    pub(crate) x: &'a [f32; I],
-    pub(crate) h: &'a mut [f32; H],
-    pub(crate) activation: PhantomData<A>,
-}
-
-impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation> Kernel<S>
-    for StepInPlace<'_, I, H, A, E>
-{
-    type Output = ();
-
-    #[cfg_attr(debug_assertions, inline)]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn run(self, s: S) {
-        *self.h = step::<S, E, I, H, A, false>(s, self.w, self.x, self.h);
     }
 }
 
