@@ -6,8 +6,9 @@
 //! The `denormal` group times, for `A` and `B` interleaved, steps and banks with subnormal
 //! inputs, states and weights and a decaying input sequence, each over its normal twin. The
 //! `tanh` group times the fast tanh of the AVX2+FMA and 512-bit backends, `A` and `B`
-//! interleaved: over a buffer, and through a chain of dependent evaluations. Run through
-//! `scripts/ab.sh REV`.
+//! interleaved: over a buffer, and through a chain of dependent evaluations. The `bf16` group
+//! times the bf16-pair cell's step, `A` and `B` interleaved, and within `B` over the f32 step
+//! and the weight-read floors. Run through `scripts/ab.sh REV`.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -40,12 +41,15 @@ fn time<R>(mut f: impl FnMut() -> R, reps: usize) -> f64 {
     start.elapsed().as_nanos() as f64 / reps as f64
 }
 
-/// `fn $name(cell, xs) -> h`: 64 dependent steps of a `$krate` cell from a zero state, as a
-/// function of its own.
+/// `fn $name(cell, xs) -> h`: 64 dependent steps of a `$krate` cell (an `RnnCell`, or the
+/// `$cell` named) from a zero state, as a function of its own.
 macro_rules! steps_fn {
     ($name:ident, $krate:ident, $i:expr, $h:expr) => {
+        steps_fn!($name, $krate, RnnCell, $i, $h);
+    };
+    ($name:ident, $krate:ident, $cell:ident, $i:expr, $h:expr) => {
         #[inline(never)]
-        fn $name(cell: &$krate::RnnCell<$i, $h>, xs: &[SVector<f32, $i>]) -> SVector<f32, $h> {
+        fn $name(cell: &$krate::$cell<$i, $h>, xs: &[SVector<f32, $i>]) -> SVector<f32, $h> {
             let h0 = black_box(SVector::<f32, $h>::zeros());
             let mut h = h0;
             for x in xs.iter().cycle().take(64) {
@@ -81,6 +85,59 @@ macro_rules! step_ab {
             $i,
             $h,
             tb / ta
+        );
+    }};
+}
+
+/// The bf16-pair cell's step, `A` and `B` interleaved; then, per round within `B`, its step over
+/// the f32 cell's and over the weight-read floors (all the weights' bytes, and half of them),
+/// the median of the rounds.
+macro_rules! bf16_ab {
+    ($i:expr, $h:expr) => {{
+        let xs: Vec<SVector<f32, $i>> = (0..4)
+            .map(|t| SVector::from_fn(|k, _| ((t * 31 + k * 17) % 13) as f32 / 6.5 - 1.0))
+            .collect();
+        let a = Box::new(elman_a::Bf16Cell::from_cell(&cell!(elman_a, $i, $h)).unwrap());
+        let b = Box::new(elman::Bf16Cell::from_cell(&cell!(elman, $i, $h)).unwrap());
+        let f = Box::new(cell!(elman, $i, $h));
+        let reps = 4_000_000 / ($h * ($i + $h)) + 1000;
+        steps_fn!(steps_a, elman_a, Bf16Cell, $i, $h);
+        steps_fn!(steps_b, elman, Bf16Cell, $i, $h);
+        steps_fn!(steps_f32, elman, $i, $h);
+        let best = elman::Backend::best();
+        // 64-byte aligned, as in benches/support (`Aligned`).
+        let len = ($h * ($i + $h) as usize).next_multiple_of(64);
+        let buffer = vec![0.5_f32; len + 16];
+        let offset = buffer.as_ptr().align_offset(64).min(16);
+        let weights = &buffer[offset..offset + len];
+        let read = |values: &[f32]| {
+            let mut total = 0.0;
+            for _ in 0..64 {
+                total += elman::kernel::probe::stream_sum(best, black_box(values));
+            }
+            total
+        };
+        let (mut ta, mut tb) = (f64::MAX, f64::MAX);
+        let (mut over_f32, mut over_half, mut over_full) = (vec![], vec![], vec![]);
+        for _ in 0..ROUNDS {
+            ta = ta.min(time(|| steps_a(&a, &xs), reps / 64 + 1) / 64.0);
+            let tb_round = time(|| steps_b(&b, &xs), reps / 64 + 1) / 64.0;
+            let f32_round = time(|| steps_f32(&f, &xs), reps / 64 + 1) / 64.0;
+            let half_round = time(|| read(&weights[..len / 2]), reps / 64 + 1) / 64.0;
+            let full_round = time(|| read(weights), reps / 64 + 1) / 64.0;
+            tb = tb.min(tb_round);
+            over_f32.push(tb_round / f32_round);
+            over_half.push(tb_round / half_round);
+            over_full.push(f32_round / full_round);
+        }
+        println!(
+            "bf16 ({:3}, {:3})        A {ta:8.1}  B {tb:8.1} ns/step    B/A {:.2}   B: bf16 / f32 {:.2}, bf16 / half read {:.2}, f32 / read {:.2} (medians of rounds)",
+            $i,
+            $h,
+            tb / ta,
+            median(over_f32),
+            median(over_half),
+            median(over_full)
         );
     }};
 }
@@ -400,7 +457,7 @@ fn main() {
         "A = {rev}, B = the working tree; {}",
         elman::kernel::probe::build_info()
     );
-    // AB_ONLY=step,bank,process,pairs,denormal,tanh runs only those groups.
+    // AB_ONLY=step,bank,process,pairs,denormal,tanh,bf16 runs only those groups.
     let only = std::env::var("AB_ONLY").unwrap_or_default();
     let run = |group: &str| only.is_empty() || only.split(',').any(|o| o == group);
     if run("step") {
@@ -451,5 +508,10 @@ fn main() {
     }
     if run("tanh") {
         tanh_ab();
+    }
+    if run("bf16") {
+        bf16_ab!(32, 64);
+        bf16_ab!(64, 128);
+        bf16_ab!(128, 256);
     }
 }
