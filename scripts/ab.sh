@@ -12,7 +12,8 @@
 # REV must have the API side A uses: RnnCell::new/step/w_xh/w_hh/bias, RnnBank::new/step/
 # step_unit_major/set_state/reset (named step_lanes before the bank's unit-major step was
 # renamed: revisions from before then need that one call renamed in main.rs), Rnn::new/step/
-# process/reset, Readout::new, Bf16Cell::from_cell/step (the bf16 group), Backend::avx2_fma/avx512/tanh_into and kernel::probe::floor_chain.
+# process/reset, Readout::new, Bf16Cell::from_cell/step (the bf16 group),
+# Backend::avx2_fma/avx512/tanh_into and kernel::probe::floor_chain.
 # Side B (the working tree) also uses kernel::probe (build_info, fma_burst, floor_chain) and
 # Backend::best/tanh_into. CI builds the program against the working tree, so a change of that
 # API shows there first.

@@ -41,6 +41,14 @@ fn time<R>(mut f: impl FnMut() -> R, reps: usize) -> f64 {
     start.elapsed().as_nanos() as f64 / reps as f64
 }
 
+/// `len` copies of `value` from a 64-byte boundary, as in benches/support (`Aligned`): a buffer
+/// with room to start there, and the offset of that start.
+fn aligned(len: usize, value: f32) -> (Vec<f32>, usize) {
+    let buffer = vec![value; len + 16];
+    let offset = buffer.as_ptr().align_offset(64).min(16);
+    (buffer, offset)
+}
+
 /// `fn $name(cell, xs) -> h`: 64 dependent steps of a `$krate` cell (an `RnnCell`, or the
 /// `$cell` named) from a zero state, as a function of its own.
 macro_rules! steps_fn {
@@ -100,15 +108,14 @@ macro_rules! bf16_ab {
         let a = Box::new(elman_a::Bf16Cell::from_cell(&cell!(elman_a, $i, $h)).unwrap());
         let b = Box::new(elman::Bf16Cell::from_cell(&cell!(elman, $i, $h)).unwrap());
         let f = Box::new(cell!(elman, $i, $h));
-        let reps = 4_000_000 / ($h * ($i + $h)) + 1000;
+        // Calls of 64 steps (or of 64 weight reads) per timing.
+        let calls = (4_000_000 / ($h * ($i + $h)) + 1000) / 64 + 1;
         steps_fn!(steps_a, elman_a, Bf16Cell, $i, $h);
         steps_fn!(steps_b, elman, Bf16Cell, $i, $h);
         steps_fn!(steps_f32, elman, $i, $h);
         let best = elman::Backend::best();
-        // 64-byte aligned, as in benches/support (`Aligned`).
         let len = ($h * ($i + $h) as usize).next_multiple_of(64);
-        let buffer = vec![0.5_f32; len + 16];
-        let offset = buffer.as_ptr().align_offset(64).min(16);
+        let (buffer, offset) = aligned(len, 0.5);
         let weights = &buffer[offset..offset + len];
         let read = |values: &[f32]| {
             let mut total = 0.0;
@@ -120,11 +127,11 @@ macro_rules! bf16_ab {
         let (mut ta, mut tb) = (f64::MAX, f64::MAX);
         let (mut over_f32, mut over_half, mut over_full) = (vec![], vec![], vec![]);
         for _ in 0..ROUNDS {
-            ta = ta.min(time(|| steps_a(&a, &xs), reps / 64 + 1) / 64.0);
-            let tb_round = time(|| steps_b(&b, &xs), reps / 64 + 1) / 64.0;
-            let f32_round = time(|| steps_f32(&f, &xs), reps / 64 + 1) / 64.0;
-            let half_round = time(|| read(&weights[..len / 2]), reps / 64 + 1) / 64.0;
-            let full_round = time(|| read(weights), reps / 64 + 1) / 64.0;
+            ta = ta.min(time(|| steps_a(&a, &xs), calls) / 64.0);
+            let tb_round = time(|| steps_b(&b, &xs), calls) / 64.0;
+            let f32_round = time(|| steps_f32(&f, &xs), calls) / 64.0;
+            let half_round = time(|| read(&weights[..len / 2]), calls) / 64.0;
+            let full_round = time(|| read(weights), calls) / 64.0;
             tb = tb.min(tb_round);
             over_f32.push(tb_round / f32_round);
             over_half.push(tb_round / half_round);
@@ -155,9 +162,7 @@ macro_rules! bank_ab {
         // peak plus the tanh evaluations at their buffer throughput.
         let best = elman::Backend::best();
         let multiply_adds = $n * $h * ($i + $h) as usize;
-        // 64-byte aligned, as in benches/support (`Aligned`).
-        let (mut values, mut out) = (vec![0.25_f32; $n * $h + 16], vec![0.0_f32; $n * $h + 16]);
-        let (vs, os) = (values.as_ptr().align_offset(64).min(16), out.as_ptr().align_offset(64).min(16));
+        let ((mut values, vs), (mut out, os)) = (aligned($n * $h, 0.25), aligned($n * $h, 0.0));
         let values = &mut values[vs..vs + $n * $h];
         let out = &mut out[os..os + $n * $h];
         let (mut fma, mut tanh) = (f64::MAX, f64::MAX);
