@@ -145,37 +145,27 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
     /// fewer than 8 streams, and on the 512-bit backend's 16 lanes (at least 16 streams, and a
     /// first layer's state of at least 64 values in all) when there are fewer than 8 inputs:
     /// each input by two-table lane permutations of the streams' consecutive values.
-    /// Otherwise they are first transposed to unit-major (into a buffer the bank keeps), 8
-    /// streams at a time: in 8×8 tiles of shuffles with 8 inputs or more, by lane selects and
+    /// Otherwise they are first transposed to unit-major (into a buffer the bank keeps, flushed
+    /// as they are moved: no pass of their own), 8 streams at a time: in 8×8 tiles of shuffles with 8 inputs or more, by lane selects and
     /// a permutation of the streams' consecutive values with fewer. Either way the sums are
     /// those of [`step_unit_major`](Self::step_unit_major), to the bit. The layers above the
     /// first read the states below them, unit-major already.
     #[inline]
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
         let backend = self.backend();
-        // Input values below `FLUSH_BELOW` read as +0. With one block of first-layer units the
-        // kernel loads each input once, and flushes it as it loads it; with more it would do so
-        // once per block, so the inputs are checked first, all at once, and flushed (in the
-        // bank's own buffer) only when one is tiny.
-        if L::INPUT_UNITS <= 8 {
-            if I == 1 || N < 8 || backend.bank_deinterleaves(I, L::INPUT_UNITS, N) {
-                let layers = &self.layers;
-                Self::advance(&mut self.states, &mut self.current, |previous, next| {
-                    layers.bank_step_vectors(backend, xs, previous, next);
-                });
-            } else {
-                backend.transpose_inputs(xs, &mut self.inputs.0);
-                let (layers, inputs) = (&self.layers, &self.inputs.0);
-                Self::advance(&mut self.states, &mut self.current, |previous, next| {
-                    layers.bank_step_unit_major(backend, (inputs, false, true), previous, next);
-                });
-            }
+        // Input values below `FLUSH_BELOW` read as +0: flushed by the kernel as it loads them
+        // where it gathers them itself (it loads each once), else by the transposition.
+        if L::INPUT_UNITS <= 8
+            && (I == 1 || N < 8 || backend.bank_deinterleaves(I, L::INPUT_UNITS, N))
+        {
+            let layers = &self.layers;
+            Self::advance(&mut self.states, &mut self.current, |previous, next| {
+                layers.bank_step_vectors(backend, xs, previous, next);
+            });
             return;
         }
-        let tiny = bytemuck::try_cast_slice::<_, f32>(xs.as_slice())
-            .map_or(true, crate::flush::needs_flush);
         backend.transpose_inputs(xs, &mut self.inputs.0);
-        self.advance_buffered(backend, tiny, true);
+        self.advance_buffered(backend, false, true);
     }
 
     /// Advances every stream by one input given unit-major, `x[k][s]` (input `k` of stream `s`):

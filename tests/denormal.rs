@@ -540,6 +540,9 @@ fn banks_flush_states_and_inputs() {
     bank_flush::<3, 2, 32>();
     bank_flush::<1, 16, 32>();
     bank_flush::<9, 20, 13>();
+    // Transposed in 8×8 tiles, into one block of first-layer units and into several.
+    bank_flush::<8, 4, 16>();
+    bank_flush::<16, 32, 32>();
     // Inputs picked out of the streams' values by lane permutations, 16 streams per vector.
     bank_flush::<3, 5, 37>();
     bank_flush::<5, 4, 33>();

@@ -409,7 +409,8 @@ impl Backend {
         false
     }
 
-    /// `out[k][s] = xs[s][k]`: a bank's inputs transposed to unit-major (exact: values moved).
+    /// `out[k][s] = flush(xs[s][k])`: a bank's inputs transposed to unit-major, flushed as a
+    /// step reads them (exact otherwise: values moved).
     #[inline(always)]
     pub(crate) fn transpose_inputs<const I: usize, const N: usize>(
         self,

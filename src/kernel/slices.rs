@@ -52,9 +52,10 @@ impl<S: Simd> Kernel<S> for TanhInto<'_> {
     }
 }
 
-/// `out[k][s] = xs[s][k]`: a bank's inputs, one vector per stream, transposed to unit-major, 8
-/// streams at a time (the last 8 overlapping their neighbours when 8 does not divide `N`, which
-/// writes the same values again):
+/// `out[k][s] = flush(xs[s][k])`: a bank's inputs, one vector per stream, transposed to
+/// unit-major and flushed as a step reads them (see [`crate::flush`]), in the registers that
+/// move them. 8 streams at a time (the last 8 overlapping their neighbours when 8 does not
+/// divide `N`, which writes the same values again):
 /// - with 8 inputs or more, in tiles of 8 inputs (`transpose8`), the last tile overlapping
 ///   likewise;
 /// - with fewer, from the `8·I` consecutive values of the 8 streams, loaded as `I` vectors,
@@ -78,7 +79,7 @@ impl<S: Shuffle8, const I: usize, const N: usize> Kernel<S> for TransposeInputs<
                 let [x] = &x.data.0;
                 for (row, value) in out.iter_mut().zip(x) {
                     if let Some(slot) = row.get_mut(stream) {
-                        *slot = *value;
+                        *slot = crate::flush::flush(*value);
                     }
                 }
             }
@@ -98,7 +99,7 @@ impl<S: Shuffle8, const I: usize, const N: usize> Kernel<S> for TransposeInputs<
                     let columns = s.transpose8(rows);
                     for (j, column) in columns.into_iter().enumerate() {
                         if let Some(row) = out.get_mut(first_input + j) {
-                            s.store(column, row, first_stream);
+                            s.store(s.flush_input(column), row, first_stream);
                         }
                     }
                 }
@@ -106,7 +107,11 @@ impl<S: Shuffle8, const I: usize, const N: usize> Kernel<S> for TransposeInputs<
                 let vectors =
                     consecutive8::<S, I>(s, values.get(first_stream * I..).unwrap_or(&[]));
                 for (k, row) in out.iter_mut().enumerate() {
-                    s.store(gather_input(s, &vectors, k), row, first_stream);
+                    s.store(
+                        s.flush_input(gather_input(s, &vectors, k)),
+                        row,
+                        first_stream,
+                    );
                 }
             }
         }
