@@ -178,7 +178,7 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
             Self::advance(&mut self.states, &mut self.current, |previous, next| {
                 layers.bank_step_unit_major(backend, (x, false, false), previous, next);
             });
-        } else if crate::flush::needs_flush(x.as_flattened()) {
+        } else if backend.bank_needs_flush(N, L::INPUT_UNITS, x.as_flattened()) {
             self.inputs.0 = *x;
             self.advance_buffered(backend, true, false);
         } else {

@@ -359,6 +359,20 @@ impl Backend {
         self.dispatch(slices::TanhInto { input, output });
     }
 
+    /// Whether a value of `values` needs a flush ([`crate::flush::needs_flush`]): the inputs
+    /// of a bank of `streams` streams whose first layer has `units` units, checked on the
+    /// vectors its step runs on. Where the build's baseline has 4 lanes, a quarter of the
+    /// instructions on 16. (A step on 8 lanes was slower after a check on 16.)
+    #[inline]
+    pub(crate) fn bank_needs_flush(self, streams: usize, units: usize, values: &[f32]) -> bool {
+        let units = if bank_is_wide(streams, units, false) {
+            usize::MAX
+        } else {
+            0
+        };
+        self.for_units(units).dispatch(slices::NeedsFlush(values))
+    }
+
     /// One step of `N` streams on this backend, unit-major (`x[k][s]`, `h[j][s]`), of weights
     /// stored as `E`, from inputs that the bank may have `transposed` just before.
     #[inline(always)]

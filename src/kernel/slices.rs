@@ -1,5 +1,5 @@
-//! Work over slices: the fast tanh of every value, and a bank's inputs transposed from one
-//! vector per stream to unit-major.
+//! Work over slices: the fast tanh of every value, the check for values to flush, and a bank's
+//! inputs transposed from one vector per stream to unit-major.
 
 use nalgebra::SVector;
 
@@ -23,6 +23,24 @@ impl<S: Simd> Kernel<S> for TanhInPlace<'_> {
         if !tail.is_empty() {
             s.store_slice(s.tanh(s.load_slice(tail)), tail);
         }
+    }
+}
+
+/// Whether [`flush`](crate::flush) would change a value of the slice (see
+/// [`crate::flush::needs_flush`]), a vector at a time: a bank's inputs, given unit-major, checked
+/// before a step reads them once per block of units.
+pub(crate) struct NeedsFlush<'a>(pub(crate) &'a [f32]);
+
+impl<S: Simd> Kernel<S> for NeedsFlush<'_> {
+    type Output = bool;
+
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn run(self, s: S) -> bool {
+        let mut chunks = self.0.chunks_exact(S::LANES);
+        // Or-ed without short-circuit, as the scalar check: the inputs rarely need a flush.
+        let any = (&mut chunks).fold(false, |any, lanes| any | s.needs_flush(s.load_slice(lanes)));
+        any | crate::flush::needs_flush(chunks.remainder())
     }
 }
 

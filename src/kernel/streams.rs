@@ -58,9 +58,9 @@ impl<const I: usize, const N: usize> BankInput<I, N> for [SVector<f32, I>; N] {
 ///
 /// Flushed as they are loaded, in the registers that hold them, compared as integers (a
 /// caller's value may be subnormal). For a first layer of one block of units (at most 8),
-/// which loads each input once: a pass checking them all before the step reads every input
-/// once more, in a default build with the baseline's 4-lane instructions. With more blocks the
-/// kernel would flush each input once per block, so the bank checks them first instead.
+/// which loads each input once: a pass checking them all before the step would read every
+/// input once more. With more blocks the kernel would flush each input once per block, so the
+/// bank checks them first instead (given unit-major), or flushes them as it transposes them.
 pub(crate) struct Flushing<'a, X>(pub(crate) &'a X);
 
 impl<const I: usize, const N: usize, X: BankInput<I, N>> BankInput<I, N> for Flushing<'_, X> {
