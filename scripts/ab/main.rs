@@ -510,6 +510,8 @@ fn main() {
         denormal_ab!(1, 16);
         denormal_ab!(64, 128);
         denormal_bank_ab!(1, 16, 32);
+        // Inputs transposed before the step, and flushed as they are moved.
+        denormal_bank_ab!(16, 32, 32);
     }
     if run("tanh") {
         tanh_ab();
