@@ -146,10 +146,11 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
     /// first layer's state of at least 64 values in all) when there are fewer than 8 inputs:
     /// each input by two-table lane permutations of the streams' consecutive values.
     /// Otherwise they are first transposed to unit-major (into a buffer the bank keeps, flushed
-    /// as they are moved: no pass of their own), 8 streams at a time: in 8×8 tiles of shuffles with 8 inputs or more, by lane selects and
-    /// a permutation of the streams' consecutive values with fewer. Either way the sums are
-    /// those of [`step_unit_major`](Self::step_unit_major), to the bit. The layers above the
-    /// first read the states below them, unit-major already.
+    /// as they are moved: no pass of their own), 8 streams at a time: in 8×8 tiles of shuffles
+    /// with 8 inputs or more, by lane selects and a permutation of the streams' consecutive
+    /// values with fewer. Either way the sums are those of
+    /// [`step_unit_major`](Self::step_unit_major), to the bit. The layers above the first read
+    /// the states below them, unit-major already.
     #[inline]
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
         let backend = self.backend();
