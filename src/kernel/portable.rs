@@ -196,8 +196,7 @@ impl Shuffle8 for Portable {
     }
 
     #[inline(always)]
-    fn transpose8(self, rows: [V; 8]) -> [V; 8] {
-        let rows = rows.map(f32x8::to_array);
+    fn transpose8(self, rows: [&[f32; 8]; 8]) -> [V; 8] {
         core::array::from_fn(|j| f32x8::new(core::array::from_fn(|l| rows[l][j])))
     }
 }

@@ -110,7 +110,7 @@ pub(crate) trait Shuffle8: Simd {
     fn select(self, mask: Self::V, a: Self::V, b: Self::V) -> Self::V;
     /// The 8×8 block whose rows are `rows`, transposed: lane `l` of column `j` is lane `j` of
     /// row `l`.
-    fn transpose8(self, rows: [Self::V; 8]) -> [Self::V; 8];
+    fn transpose8(self, rows: [&[f32; 8]; 8]) -> [Self::V; 8];
 }
 
 /// A stored weight: f32, or half precision widened to f32 (exactly) when loaded, or a word of

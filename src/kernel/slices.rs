@@ -108,11 +108,11 @@ impl<S: Shuffle8, const I: usize, const N: usize> Kernel<S> for TransposeInputs<
             if I >= 8 {
                 for d in 0..I.div_ceil(8) {
                     let first_input = chunk_start(I, d, 8);
-                    let rows: [S::V; 8] = core::array::from_fn(|l| {
-                        xs.get(first_stream + l).map_or(s.splat(0.0), |x| {
-                            let [x] = &x.data.0;
-                            s.load(x, first_input)
-                        })
+                    // A row past the last stream reads as zeros.
+                    let rows: [&[f32; 8]; 8] = core::array::from_fn(|l| {
+                        xs.get(first_stream + l)
+                            .and_then(|x| x.as_slice().get(first_input..)?.first_chunk())
+                            .unwrap_or(&[0.0; 8])
                     });
                     let columns = s.transpose8(rows);
                     for (j, column) in columns.into_iter().enumerate() {

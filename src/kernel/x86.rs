@@ -307,42 +307,46 @@ impl<T: Ymm> Shuffle8 for T {
         unsafe { _mm256_blendv_ps(b, a, mask) }
     }
 
-    /// Three rounds of shuffles, 24 in all.
+    /// Rows loaded in halves, each 256-bit register the first or last four lanes of rows `l`
+    /// and `l + 4` (the second half inserted by an operation that any vector port runs), then
+    /// two rounds of in-lane shuffles: 16 on the shuffle port, where three rounds of loaded
+    /// rows took 24 there.
     #[inline(always)]
-    fn transpose8(self, [r0, r1, r2, r3, r4, r5, r6, r7]: [__m256; 8]) -> [__m256; 8] {
+    fn transpose8(self, rows: [&[f32; 8]; 8]) -> [__m256; 8] {
         use core::arch::x86_64::{
-            _mm256_permute2f128_ps, _mm256_shuffle_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+            _mm_loadu_ps, _mm256_castps128_ps256, _mm256_insertf128_ps, _mm256_shuffle_ps,
+            _mm256_unpackhi_ps, _mm256_unpacklo_ps,
         };
+        // SAFETY: see the impl; each half is 4 of a row's 8 readable `f32`s.
+        let halves = |l: usize, from: usize| unsafe {
+            let (low, high) = (&rows[l][from..], &rows[l + 4][from..]);
+            _mm256_insertf128_ps::<1>(
+                _mm256_castps128_ps256(_mm_loadu_ps(low.as_ptr())),
+                _mm_loadu_ps(high.as_ptr()),
+            )
+        };
+        // t[l] = row l | row l + 4, lanes 0–3 (lanes 4–7 for `from = 4`): a 4×4 transpose in
+        // each 128-bit half gives lane j of rows 0–3 | of rows 4–7, column j.
         // SAFETY: see the impl.
-        unsafe {
-            // Rows interleaved in pairs: t0 = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5],
-            // t1 the same with lanes 2, 3 | 6, 7.
-            let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
-            let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
-            let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
-            let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
-            // In fours: u0 = lane 0 of rows 0–3 | lane 4 of rows 0–3, u1 lanes 1 | 5, u2 2 | 6,
-            // u3 3 | 7; u4–u7 the same of rows 4–7.
-            let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-            let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-            let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-            let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-            let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-            let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-            let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-            let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-            // The low halves make columns 0–3, the high halves columns 4–7.
+        let four_columns = |from: usize| unsafe {
+            let t: [__m256; 4] = core::array::from_fn(|l| halves(l, from));
+            let (a0, a1) = (
+                _mm256_unpacklo_ps(t[0], t[1]),
+                _mm256_unpackhi_ps(t[0], t[1]),
+            );
+            let (a2, a3) = (
+                _mm256_unpacklo_ps(t[2], t[3]),
+                _mm256_unpackhi_ps(t[2], t[3]),
+            );
             [
-                _mm256_permute2f128_ps::<0x20>(u0, u4),
-                _mm256_permute2f128_ps::<0x20>(u1, u5),
-                _mm256_permute2f128_ps::<0x20>(u2, u6),
-                _mm256_permute2f128_ps::<0x20>(u3, u7),
-                _mm256_permute2f128_ps::<0x31>(u0, u4),
-                _mm256_permute2f128_ps::<0x31>(u1, u5),
-                _mm256_permute2f128_ps::<0x31>(u2, u6),
-                _mm256_permute2f128_ps::<0x31>(u3, u7),
+                _mm256_shuffle_ps::<0x44>(a0, a2),
+                _mm256_shuffle_ps::<0xEE>(a0, a2),
+                _mm256_shuffle_ps::<0x44>(a1, a3),
+                _mm256_shuffle_ps::<0xEE>(a1, a3),
             ]
-        }
+        };
+        let ([c0, c1, c2, c3], [c4, c5, c6, c7]) = (four_columns(0), four_columns(4));
+        [c0, c1, c2, c3, c4, c5, c6, c7]
     }
 }
 
