@@ -154,13 +154,16 @@ macro_rules! bank_ab {
         let xs: [SVector<f32, $i>; $n] =
             core::array::from_fn(|s| SVector::from_element((s % 7) as f32 / 3.5 - 1.0));
         let lanes: [[f32; $n]; $i] = core::array::from_fn(|k| core::array::from_fn(|s| xs[s][k]));
-        let mut a = Box::new(elman_a::RnnBank::<$i, $h, $n>::new(cell!(elman_a, $i, $h)));
-        let mut b = Box::new(elman::RnnBank::<$i, $h, $n>::new(cell!(elman, $i, $h)));
+        let (backend_a, backend) = bank_backends();
+        let mut a = Box::new(
+            elman_a::RnnBank::<$i, $h, $n>::new(cell!(elman_a, $i, $h)).with_backend(backend_a),
+        );
+        let mut b =
+            Box::new(elman::RnnBank::<$i, $h, $n>::new(cell!(elman, $i, $h)).with_backend(backend));
         let reps = 2_000_000 / ($n * $h);
         let (mut ta, mut tb, mut la, mut lb) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
         // The throughput floor of benches/realtime.rs: the multiply-adds at the register-resident
-        // peak plus the tanh evaluations at their buffer throughput.
-        let best = elman::Backend::best();
+        // peak plus the tanh evaluations at their buffer throughput, on the banks' backend.
         let multiply_adds = $n * $h * ($i + $h) as usize;
         let ((mut values, vs), (mut out, os)) = (aligned($n * $h, 0.25), aligned($n * $h, 0.0));
         let values = &mut values[vs..vs + $n * $h];
@@ -175,9 +178,9 @@ macro_rules! bank_ab {
             let tb_round = time(|| b.step(black_box(&xs)), reps);
             la = la.min(time(|| a.step_unit_major(black_box(&lanes)), reps));
             let lb_round = time(|| b.step_unit_major(black_box(&lanes)), reps);
-            let fma_round = time(|| { black_box(elman::kernel::probe::fma_burst(best, multiply_adds, black_box(0.5))); }, reps);
-            let tanh_round = time(|| best.tanh_into(black_box(&*values), &mut *out), reps);
-            let chain_round = time(|| carried = elman::kernel::probe::floor_chain(best, 1, $h, 0, carried), reps);
+            let fma_round = time(|| { black_box(elman::kernel::probe::fma_burst(backend, multiply_adds, black_box(0.5))); }, reps);
+            let tanh_round = time(|| backend.tanh_into(black_box(&*values), &mut *out), reps);
+            let chain_round = time(|| carried = elman::kernel::probe::floor_chain(backend, 1, $h, 0, carried), reps);
             step_over.push(tb_round / (fma_round + tanh_round));
             lanes_over.push(lb_round / (fma_round + tanh_round));
             lanes_over_chain.push(lb_round / chain_round);
@@ -192,6 +195,21 @@ macro_rules! bank_ab {
             median(lanes_over_chain)
         );
     }};
+}
+
+/// The bank group's backend, on both sides: `AB_BACKEND` (a `Backend::name`, such as
+/// `avx2+fma`) if set, else `Backend::best`. Panics if this CPU has no backend of that name.
+fn bank_backends() -> (elman_a::Backend, elman::Backend) {
+    let b = match std::env::var("AB_BACKEND") {
+        Ok(name) => elman::Backend::available()
+            .find(|b| b.name() == name)
+            .unwrap_or_else(|| panic!("AB_BACKEND={name}: no backend of that name on this CPU")),
+        Err(_) => elman::Backend::best(),
+    };
+    let a = elman_a::Backend::available()
+        .find(|a| a.name() == b.name())
+        .unwrap_or_else(|| panic!("side A has no backend named {}", b.name()));
+    (a, b)
 }
 
 /// The median of `values` (the upper one of the middle two for an even count).
@@ -475,6 +493,7 @@ fn main() {
         step_ab!(128, 256);
     }
     if run("bank") {
+        println!("bank: backend {}", bank_backends().1.name());
         bank_ab!(3, 2, 8);
         bank_ab!(3, 2, 32);
         bank_ab!(3, 2, 128);
