@@ -317,19 +317,27 @@ impl<T: Ymm> Shuffle8 for T {
             _mm_loadu_ps, _mm256_castps128_ps256, _mm256_insertf128_ps, _mm256_shuffle_ps,
             _mm256_unpackhi_ps, _mm256_unpacklo_ps,
         };
+        // Lanes 0–3 of a row, or lanes 4–7 if `upper`.
+        let half = |row: &[f32; 8], upper: bool| {
+            if upper {
+                row[4..].as_ptr()
+            } else {
+                row.as_ptr()
+            }
+        };
         // SAFETY: see the impl; each half is 4 of a row's 8 readable `f32`s.
-        let halves = |l: usize, from: usize| unsafe {
-            let (low, high) = (&rows[l][from..], &rows[l + 4][from..]);
+        let halves = |l: usize, upper: bool| unsafe {
+            let (low, high) = (half(rows[l], upper), half(rows[l + 4], upper));
             _mm256_insertf128_ps::<1>(
-                _mm256_castps128_ps256(_mm_loadu_ps(low.as_ptr())),
-                _mm_loadu_ps(high.as_ptr()),
+                _mm256_castps128_ps256(_mm_loadu_ps(low)),
+                _mm_loadu_ps(high),
             )
         };
-        // t[l] = row l | row l + 4, lanes 0–3 (lanes 4–7 for `from = 4`): a 4×4 transpose in
+        // t[l] = row l | row l + 4, lanes 0–3 (lanes 4–7 if `upper`): a 4×4 transpose in
         // each 128-bit half gives lane j of rows 0–3 | of rows 4–7, column j.
         // SAFETY: see the impl.
-        let four_columns = |from: usize| unsafe {
-            let t: [__m256; 4] = core::array::from_fn(|l| halves(l, from));
+        let four_columns = |upper: bool| unsafe {
+            let t: [__m256; 4] = core::array::from_fn(|l| halves(l, upper));
             let (a0, a1) = (
                 _mm256_unpacklo_ps(t[0], t[1]),
                 _mm256_unpackhi_ps(t[0], t[1]),
@@ -345,7 +353,7 @@ impl<T: Ymm> Shuffle8 for T {
                 _mm256_shuffle_ps::<0xEE>(a1, a3),
             ]
         };
-        let ([c0, c1, c2, c3], [c4, c5, c6, c7]) = (four_columns(0), four_columns(4));
+        let ([c0, c1, c2, c3], [c4, c5, c6, c7]) = (four_columns(false), four_columns(true));
         [c0, c1, c2, c3, c4, c5, c6, c7]
     }
 }
