@@ -166,7 +166,7 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
             return;
         }
         backend.transpose_inputs(xs, &mut self.inputs.0);
-        self.advance_buffered(backend, false, true);
+        self.advance_buffered(backend, true);
     }
 
     /// Advances every stream by one input given unit-major, `x[k][s]` (input `k` of stream `s`):
@@ -181,7 +181,7 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
             });
         } else if backend.bank_needs_flush(N, L::INPUT_UNITS, x.as_flattened()) {
             self.inputs.0 = *x;
-            self.advance_buffered(backend, true, false);
+            self.advance_buffered(backend, false);
         } else {
             Self::advance(&mut self.states, &mut self.current, |previous, next| {
                 layers.bank_step_unit_major(backend, (x, true, false), previous, next);
@@ -189,11 +189,12 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
         }
     }
 
-    /// One step from the inputs in the bank's own buffer (unit-major), flushed first if `tiny`;
-    /// `transposed` if the bank transposed them there.
+    /// One step from the inputs in the bank's own buffer (unit-major): `transposed` there by the
+    /// bank, which flushed them as it moved them, or else copied there as given, and flushed
+    /// here first.
     #[inline]
-    fn advance_buffered(&mut self, backend: Backend, tiny: bool, transposed: bool) {
-        if tiny {
+    fn advance_buffered(&mut self, backend: Backend, transposed: bool) {
+        if !transposed {
             for row in &mut self.inputs.0 {
                 *row = crate::flush::flushed(row);
             }

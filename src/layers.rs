@@ -187,9 +187,9 @@ pub trait Layers<const I: usize, const H: usize>:
 
     /// One step of `N` streams from `x = (inputs, flushed, transposed)`, the inputs unit-major,
     /// from `previous` into `next`. The kernel flushes each input value as it reads it, unless
-    /// `flushed` says the inputs are flushed already (the states of a layer below, or a caller's
-    /// inputs checked); `transposed` says the bank transposed them from one vector per stream,
-    /// just before (see `Backend::bank_step_weights`).
+    /// `flushed` says the inputs are flushed already (the states of a layer below, a caller's
+    /// inputs checked, or flushed by the transposition); `transposed` says the bank transposed
+    /// them from one vector per stream, just before (see `Backend::bank_step_weights`).
     #[doc(hidden)]
     fn bank_step_unit_major<const N: usize>(
         &self,

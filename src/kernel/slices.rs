@@ -71,14 +71,16 @@ impl<S: Simd> Kernel<S> for TanhInto<'_> {
 }
 
 /// `out[k][s] = flush(xs[s][k])`: a bank's inputs, one vector per stream, transposed to
-/// unit-major and flushed as a step reads them (see [`crate::flush`]), in the registers that
-/// move them. 8 streams at a time (the last 8 overlapping their neighbours when 8 does not
-/// divide `N`, which writes the same values again):
+/// unit-major and flushed as a step reads them (see [`crate::flush`]) on their way, 8 streams
+/// at a time (the last 8 overlapping their neighbours when 8 does not divide `N`, which writes
+/// the same values again):
 /// - with 8 inputs or more, in tiles of 8 inputs (`transpose8`), the last tile overlapping
 ///   likewise;
 /// - with fewer, from the `8·I` consecutive values of the 8 streams, loaded as `I` vectors,
 ///   each input picked out of them (`gather_input`);
 /// - with fewer than 8 streams, one value at a time.
+///
+/// The vectors are flushed in the registers that move them, the single values one by one.
 pub(crate) struct TransposeInputs<'a, const I: usize, const N: usize> {
     pub(crate) xs: &'a [SVector<f32, I>; N],
     pub(crate) out: &'a mut [[f32; N]; I],

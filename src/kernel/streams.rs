@@ -24,7 +24,8 @@ use super::tiling::chunk_start;
 use crate::activation::Activation;
 
 /// The inputs of a bank step, as the kernel reads them: input `k` of a vector's streams at a
-/// time. A caller's inputs go through [`Flushing`]; a lower layer's states are flushed already.
+/// time. A caller's inputs go through [`Flushing`] unless the bank flushed them already (as it
+/// transposed or checked them); a lower layer's states are flushed already.
 pub(crate) trait BankInput<const I: usize, const N: usize> {
     /// Input `k` of streams `start..start + LANES`, zeros past the last stream.
     fn lanes<S: Simd>(&self, s: S, k: usize, start: usize) -> S::V;
@@ -58,9 +59,10 @@ impl<const I: usize, const N: usize> BankInput<I, N> for [SVector<f32, I>; N] {
 ///
 /// Flushed as they are loaded, in the registers that hold them, compared as integers (a
 /// caller's value may be subnormal). For a first layer of one block of units (at most 8),
-/// which loads each input once: a pass checking them all before the step would read every
-/// input once more. With more blocks the kernel would flush each input once per block, so the
-/// bank checks them first instead (given unit-major), or flushes them as it transposes them.
+/// which loads each input once, given unit-major or gathered from the streams' vectors: a pass
+/// checking them all before the step would read every input once more. With more blocks the
+/// kernel would flush each input once per block, so the bank checks them first instead. Inputs
+/// the bank transposes are flushed by the transposition, whatever the number of blocks.
 pub(crate) struct Flushing<'a, X>(pub(crate) &'a X);
 
 impl<const I: usize, const N: usize, X: BankInput<I, N>> BankInput<I, N> for Flushing<'_, X> {
