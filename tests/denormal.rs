@@ -507,8 +507,10 @@ fn networks_flush_states_and_inputs() {
     network_flush::<64, 128>();
 }
 
-/// A bank stores its states flushed and reads each stream's inputs as +0 below the threshold,
-/// through `step` (gathered or transposed) and `step_unit_major`.
+/// A bank stores its states flushed, and its steps (`step`, gathered or transposed, and
+/// `step_unit_major`) from mixed inputs give the bits of the same steps from the inputs flushed
+/// beforehand. (With these magnitudes a missed input flush is lost in rounding: see
+/// `bank_input_flush` for that.)
 fn bank_flush<const I: usize, const H: usize, const N: usize>() {
     let cell = mixed_cell::<I, H>();
     let xs: [SVector<f32, I>; N] = core::array::from_fn(mixed_vector);
@@ -546,6 +548,122 @@ fn banks_flush_states_and_inputs() {
     // Inputs picked out of the streams' values by lane permutations, 16 streams per vector.
     bank_flush::<3, 5, 37>();
     bank_flush::<5, 4, 33>();
+}
+
+/// A cell whose input weights are ±2^38 and whose state weights are 0: a kept input of 2^-40
+/// moves a pre-activation by 1/4, and an input of 2^-41 (`BELOW`) would move it by 1/8 if it
+/// were read unflushed, far above rounding, so that a missed input flush shows in the states.
+fn loud_input_cell<const I: usize, const H: usize>() -> RnnCell<I, H> {
+    let w = 2.0_f32.powi(38);
+    let w_xh =
+        core::array::from_fn(|j| core::array::from_fn(|k| if (j + k) % 2 == 0 { w } else { -w }));
+    RnnCell::from_row_major(w_xh, [[0.0; H]; H], [0.0; H])
+}
+
+/// Input `k` of stream `s`: `±BELOW`, `±FLUSH_BELOW`, +0 or `±SUBNORMAL`, each in every lane
+/// of a tile over the streams; at most a quarter of the inputs kept, so that the sums stay
+/// where tanh is far from saturated.
+fn edge_input<const I: usize>(s: usize) -> SVector<f32, I> {
+    SVector::from_fn(|k, _| {
+        let sign = if (s + 2 * k).is_multiple_of(3) { -1.0 } else { 1.0 };
+        match (s + k) % 4 {
+            0 => sign * BELOW,
+            1 => sign * FLUSH_BELOW,
+            2 => 0.0,
+            _ => sign * SUBNORMAL,
+        }
+    })
+}
+
+/// Every input below the threshold reads as +0 on every bank path: `step` (gathered,
+/// transposed in tiles or by selects, value by value) and `step_unit_major` (flushed by the
+/// kernel, or checked first): the states equal those from the inputs flushed beforehand, where
+/// one missed flush would move a state by about 1/8.
+fn bank_input_flush<const I: usize, const H: usize, const N: usize>() {
+    let cell = loud_input_cell::<I, H>();
+    let xs: [SVector<f32, I>; N] = core::array::from_fn(edge_input);
+    let zs = xs.map(|x| zeroed(&x));
+    let lanes: [[f32; N]; I] = core::array::from_fn(|k| core::array::from_fn(|s| xs[s][k]));
+    let zero_lanes = lanes.map(|row| row.map(|x| if x.abs() < FLUSH_BELOW { 0.0 } else { x }));
+    for backend in Backend::available() {
+        let name = backend.name();
+        let mut bank: RnnBank<I, H, N> = RnnBank::new(cell.clone()).with_backend(backend);
+        let mut plain: RnnBank<I, H, N> = RnnBank::new(cell.clone()).with_backend(backend);
+        bank.step(&xs);
+        plain.step(&zs);
+        assert_eq!(bank.states(), plain.states(), "{name} ({I}, {H}, {N}) step");
+        // The inputs do move the states: a cell that ignored them would pass the above.
+        assert!(
+            plain.states().as_flattened().iter().any(|x| x.abs() > 0.2),
+            "{name}"
+        );
+        bank.step_unit_major(&lanes);
+        plain.step_unit_major(&zero_lanes);
+        assert_eq!(
+            bank.states(),
+            plain.states(),
+            "{name} ({I}, {H}, {N}) lanes"
+        );
+    }
+}
+
+#[test]
+fn banks_flush_every_input_on_every_path() {
+    // Gathered by the kernel: one input, fewer than 8 streams, or lane permutations.
+    bank_input_flush::<1, 2, 13>();
+    bank_input_flush::<3, 2, 5>();
+    bank_input_flush::<3, 5, 37>();
+    bank_input_flush::<5, 4, 33>();
+    // Transposed by lane selects, into one block of units and into several.
+    bank_input_flush::<3, 2, 32>();
+    bank_input_flush::<3, 12, 13>();
+    // Transposed in 8×8 tiles (the last tile and the last 8 streams overlapping), into one
+    // block of units and into several; and value by value, fewer than 8 streams.
+    bank_input_flush::<8, 4, 16>();
+    bank_input_flush::<9, 20, 13>();
+    bank_input_flush::<16, 32, 32>();
+    bank_input_flush::<12, 20, 5>();
+}
+
+/// Unit-major inputs of a first layer of more than 8 units are checked for values to flush
+/// before the step (which would flush each once per block): one value below the threshold, at
+/// any position of the `I·N` (including the last vector's remainder), is found and read as +0.
+fn bank_input_check<const I: usize, const H: usize, const N: usize>() {
+    let cell = loud_input_cell::<I, H>();
+    let kept: [[f32; N]; I] = core::array::from_fn(|k| {
+        core::array::from_fn(|s| match (s + k) % 3 {
+            0 => FLUSH_BELOW,
+            1 => -FLUSH_BELOW,
+            _ => 0.0,
+        })
+    });
+    for backend in Backend::available() {
+        let mut bank: RnnBank<I, H, N> = RnnBank::new(cell.clone()).with_backend(backend);
+        let mut plain: RnnBank<I, H, N> = RnnBank::new(cell.clone()).with_backend(backend);
+        for position in 0..I * N {
+            let (k, s) = (position / N, position % N);
+            let mut lanes = kept;
+            lanes[k][s] = if position % 2 == 0 { BELOW } else { -BELOW };
+            let mut zero_lanes = kept;
+            zero_lanes[k][s] = 0.0;
+            bank.step_unit_major(&lanes);
+            plain.step_unit_major(&zero_lanes);
+            assert_eq!(
+                bank.states(),
+                plain.states(),
+                "{} ({I}, {H}, {N}) input {k} of stream {s}",
+                backend.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_bank_finds_a_tiny_input_anywhere() {
+    bank_input_check::<1, 16, 32>();
+    bank_input_check::<3, 12, 7>();
+    bank_input_check::<9, 20, 13>();
+    bank_input_check::<16, 32, 32>();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -780,6 +898,11 @@ fn no_arithmetic_meets_a_subnormal() {
     no_subnormal_arithmetic::<1, 16, 32>();
     no_subnormal_arithmetic::<16, 32, 32>();
     no_subnormal_arithmetic::<64, 128, 5>();
+    // The bank's other input paths: 8×8 tiles into one block of units; overlapping tiles and
+    // streams into several; lane permutations of 16 streams.
+    no_subnormal_arithmetic::<8, 4, 16>();
+    no_subnormal_arithmetic::<9, 20, 13>();
+    no_subnormal_arithmetic::<3, 5, 37>();
 }
 
 /// `state_flush_lanes_of` the f16 and bf16 cells (the same `step_weights` path with another
