@@ -565,7 +565,11 @@ fn loud_input_cell<const I: usize, const H: usize>() -> RnnCell<I, H> {
 /// where tanh is far from saturated.
 fn edge_input<const I: usize>(s: usize) -> SVector<f32, I> {
     SVector::from_fn(|k, _| {
-        let sign = if (s + 2 * k).is_multiple_of(3) { -1.0 } else { 1.0 };
+        let sign = if (s + 2 * k).is_multiple_of(3) {
+            -1.0
+        } else {
+            1.0
+        };
         match (s + k) % 4 {
             0 => sign * BELOW,
             1 => sign * FLUSH_BELOW,
