@@ -312,45 +312,40 @@ impl<T: Ymm> Shuffle8 for T {
     /// two rounds of in-lane shuffles: 16 on the shuffle port, where three rounds of loaded
     /// rows took 24 there.
     #[inline(always)]
-    fn transpose8(self, [r0, r1, r2, r3, r4, r5, r6, r7]: [&[f32; 8]; 8]) -> [__m256; 8] {
+    fn transpose8(self, rows: [&[f32; 8]; 8]) -> [__m256; 8] {
         use core::arch::x86_64::{
             _mm_loadu_ps, _mm256_castps128_ps256, _mm256_insertf128_ps, _mm256_shuffle_ps,
             _mm256_unpackhi_ps, _mm256_unpacklo_ps,
         };
-        // Rows `l` and `l + 4`, lanes 0–3 (lanes 4–7 if `upper`), in one register: the low
-        // half from the first row, the high half from the second.
-        let halves = |(low, high): (&[f32; 8], &[f32; 8]), upper: bool| {
-            let (low, high) = if upper {
-                (low[4..].as_ptr(), high[4..].as_ptr())
-            } else {
-                (low.as_ptr(), high.as_ptr())
-            };
-            // SAFETY: see the impl; each half is 4 of a row's 8 readable `f32`s.
-            unsafe {
-                _mm256_insertf128_ps::<1>(
-                    _mm256_castps128_ps256(_mm_loadu_ps(low)),
-                    _mm_loadu_ps(high),
-                )
-            }
+        // SAFETY: see the impl; each half is 4 of a row's 8 readable `f32`s.
+        let halves = |l: usize, from: usize| unsafe {
+            let (low, high) = (&rows[l][from..], &rows[l + 4][from..]);
+            _mm256_insertf128_ps::<1>(
+                _mm256_castps128_ps256(_mm_loadu_ps(low.as_ptr())),
+                _mm_loadu_ps(high.as_ptr()),
+            )
         };
-        // A 4×4 transpose in each 128-bit half gives lane j of rows 0–3 | of rows 4–7: column
-        // j, or column j + 4 if `upper`.
-        let four_columns = |upper: bool| {
-            let [t0, t1, t2, t3] =
-                [(r0, r4), (r1, r5), (r2, r6), (r3, r7)].map(|p| halves(p, upper));
-            // SAFETY: see the impl.
-            unsafe {
-                let (a0, a1) = (_mm256_unpacklo_ps(t0, t1), _mm256_unpackhi_ps(t0, t1));
-                let (a2, a3) = (_mm256_unpacklo_ps(t2, t3), _mm256_unpackhi_ps(t2, t3));
-                [
-                    _mm256_shuffle_ps::<0x44>(a0, a2),
-                    _mm256_shuffle_ps::<0xEE>(a0, a2),
-                    _mm256_shuffle_ps::<0x44>(a1, a3),
-                    _mm256_shuffle_ps::<0xEE>(a1, a3),
-                ]
-            }
+        // t[l] = row l | row l + 4, lanes 0–3 (lanes 4–7 for `from = 4`): a 4×4 transpose in
+        // each 128-bit half gives lane j of rows 0–3 | of rows 4–7, column j.
+        // SAFETY: see the impl.
+        let four_columns = |from: usize| unsafe {
+            let t: [__m256; 4] = core::array::from_fn(|l| halves(l, from));
+            let (a0, a1) = (
+                _mm256_unpacklo_ps(t[0], t[1]),
+                _mm256_unpackhi_ps(t[0], t[1]),
+            );
+            let (a2, a3) = (
+                _mm256_unpacklo_ps(t[2], t[3]),
+                _mm256_unpackhi_ps(t[2], t[3]),
+            );
+            [
+                _mm256_shuffle_ps::<0x44>(a0, a2),
+                _mm256_shuffle_ps::<0xEE>(a0, a2),
+                _mm256_shuffle_ps::<0x44>(a1, a3),
+                _mm256_shuffle_ps::<0xEE>(a1, a3),
+            ]
         };
-        let ([c0, c1, c2, c3], [c4, c5, c6, c7]) = (four_columns(false), four_columns(true));
+        let ([c0, c1, c2, c3], [c4, c5, c6, c7]) = (four_columns(0), four_columns(4));
         [c0, c1, c2, c3, c4, c5, c6, c7]
     }
 }
