@@ -5,15 +5,15 @@
 #
 #   scripts/ab.sh REV                                        # default build
 #   RUSTFLAGS="-C target-cpu=native" scripts/ab.sh REV       # native build
-#   AB_ONLY=process,pairs scripts/ab.sh REV                   # only those groups (step, bank,
-#                                                            # process, pairs, denormal, tanh,
-#                                                            # bf16)
+#   AB_ONLY=process,pairs scripts/ab.sh REV                   # only those groups (step, run,
+#                                                            # bank, process, pairs, denormal,
+#                                                            # tanh, bf16)
 #   AB_BACKEND=avx2+fma AB_ONLY=bank scripts/ab.sh REV       # the bank group on that backend
 #
-# REV must have the API side A uses: RnnCell::new/step/w_xh/w_hh/bias, RnnBank::new/step/
-# step_unit_major/set_state/reset (named step_lanes before the bank's unit-major step was
-# renamed: revisions from before then need that one call renamed in main.rs), Rnn::new/step/
-# process/reset, Readout::new, Bf16Cell::from_cell/step (the bf16 group),
+# REV must have the API side A uses: RnnCell::new/step/run_with/w_xh/w_hh/bias,
+# RnnBank::new/step/step_unit_major/set_state/reset (named step_lanes before the bank's
+# unit-major step was renamed: revisions from before then need that one call renamed in
+# main.rs), Rnn::new/step/process/reset, Readout::new, Bf16Cell::from_cell/step (the bf16 group),
 # Backend::avx2_fma/avx512/available/name/tanh_into, RnnBank::with_backend and
 # kernel::probe::floor_chain.
 # Side B (the working tree) also uses kernel::probe (build_info, fma_burst, floor_chain) and

@@ -1,4 +1,5 @@
-//! `RnnCell::step` (carried state) and `RnnBank::step` / `step_unit_major` of the working tree (`B`)
+//! `RnnCell::step` (carried state), `RnnCell::run_with` on each backend, and `RnnBank::step` /
+//! `step_unit_major` of the working tree (`B`)
 //! against another revision of the crate (`A`, built as `elman_a`), in one process: 15 rounds,
 //! A and B interleaved in each, the best round of each kept. On a noisy machine this compares
 //! two versions far more reliably than two bench runs. Then, within `B` and the same way, the
@@ -94,6 +95,45 @@ macro_rules! step_ab {
             $h,
             tb / ta
         );
+    }};
+}
+
+/// `RnnCell::run_with` over 64 inputs on each backend (all four, by name, both sides), `A` and
+/// `B` interleaved: the sequence kernel, whose state stays in the kernel from step to step.
+macro_rules! run_ab {
+    ($i:expr, $h:expr) => {{
+        let xs: Vec<SVector<f32, $i>> = (0..64)
+            .map(|t| SVector::from_fn(|k, _| (((t % 4) * 31 + k * 17) % 13) as f32 / 6.5 - 1.0))
+            .collect();
+        let a = Box::new(cell!(elman_a, $i, $h));
+        let b = Box::new(cell!(elman, $i, $h));
+        let reps = (4_000_000 / ($h * ($i + $h)) + 1000) / 64 + 1;
+        for backend in elman::Backend::available() {
+            let Some(backend_a) =
+                elman_a::Backend::available().find(|a| a.name() == backend.name())
+            else {
+                continue;
+            };
+            let (mut ta, mut tb) = (f64::MAX, f64::MAX);
+            for _ in 0..ROUNDS {
+                let h = SVector::zeros();
+                ta = ta.min(
+                    time(
+                        || a.run_with(backend_a, black_box(&xs), &black_box(h)),
+                        reps,
+                    ) / 64.0,
+                );
+                tb = tb
+                    .min(time(|| b.run_with(backend, black_box(&xs), &black_box(h)), reps) / 64.0);
+            }
+            println!(
+                "run ({:3}, {:3}) {:>9}  A {ta:8.1}  B {tb:8.1} ns/step    B/A {:.2}",
+                $i,
+                $h,
+                backend.name(),
+                tb / ta
+            );
+        }
     }};
 }
 
@@ -480,7 +520,7 @@ fn main() {
         "A = {rev}, B = the working tree; {}",
         elman::kernel::probe::build_info()
     );
-    // AB_ONLY=step,bank,process,pairs,denormal,tanh,bf16 runs only those groups.
+    // AB_ONLY=step,run,bank,process,pairs,denormal,tanh,bf16 runs only those groups.
     let only = std::env::var("AB_ONLY").unwrap_or_default();
     let run = |group: &str| only.is_empty() || only.split(',').any(|o| o == group);
     if run("step") {
@@ -491,6 +531,15 @@ fn main() {
         step_ab!(32, 64);
         step_ab!(64, 128);
         step_ab!(128, 256);
+    }
+    if run("run") {
+        run_ab!(3, 2);
+        run_ab!(1, 8);
+        run_ab!(1, 16);
+        run_ab!(16, 16);
+        run_ab!(9, 20);
+        run_ab!(3, 33);
+        run_ab!(32, 64);
     }
     if run("bank") {
         println!("bank: backend {}", bank_backends().1.name());
