@@ -27,8 +27,10 @@ pub(super) fn run<K: Kernel<Portable>>(kernel: K) -> K::Output {
 
 impl Simd for Portable {
     type V = V;
+    type Lanes = ();
 
     const LANES: usize = 8;
+    const PERMUTE_STATE: bool = false;
     const CHAINS: usize = 8;
     const BLOCK: usize = 8;
     const PROJECT_BLOCK: usize = 1;
@@ -156,6 +158,15 @@ impl Simd for Portable {
     #[inline(always)]
     fn needs_flush(self, v: V) -> bool {
         crate::flush::needs_flush(&v.to_array())
+    }
+
+    /// Not called: see [`Simd::PERMUTE_STATE`].
+    #[inline(always)]
+    fn lanes(self) {}
+
+    #[inline(always)]
+    fn lane(self, v: V, (): &(), j: usize) -> V {
+        self.splat(v.to_array().get(j).copied().unwrap_or(0.0))
     }
 }
 

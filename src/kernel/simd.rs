@@ -35,6 +35,20 @@ pub(crate) trait Simd: Copy {
 
     /// Every lane `value`.
     fn splat(self, value: f32) -> Self::V;
+    /// Whether a sequence carries a state of up to 3 chunks as its vectors and broadcasts its
+    /// values by [`lane`](Self::lane), rather than reading them from the state stored to memory:
+    /// on the 256-bit backends, whose permutations take a port (Intel's port 5) that their
+    /// multiply-adds do not. Not on the 512-bit backend, whose multiply-adds take that port
+    /// too, so that a permutation per column takes a multiply-add's place, nor on the portable
+    /// one, which has no lane permutation.
+    const PERMUTE_STATE: bool;
+    /// What [`lane`](Self::lane) reads a lane number from, made once per kernel call.
+    type Lanes: Copy;
+    /// The lane numbers for [`lane`](Self::lane).
+    fn lanes(self) -> Self::Lanes;
+    /// Every lane the value of lane `j < LANES` of `v`: one lane permutation. The sweep of a
+    /// state held in registers broadcasts each of its values this way.
+    fn lane(self, v: Self::V, lanes: &Self::Lanes, j: usize) -> Self::V;
     /// The chunk of `row` from `start` (`start ≤ L − LANES`; zeros for any other start): or,
     /// when `L < LANES`, the whole row padded with zeros.
     fn load<const L: usize>(self, row: &[f32; L], start: usize) -> Self::V;

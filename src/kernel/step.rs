@@ -88,6 +88,64 @@ fn sweep_backward<S: Simd, E: Element, const H: usize, const B: usize, const P: 
     }
 }
 
+/// Unit `k` of a state held as `C` chunk vectors of `H` units (laid out as `chunk_start`
+/// places them), in every lane.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn lane_of<S: Simd, const H: usize, const C: usize>(
+    s: S,
+    state: &[S::V; C],
+    lanes: &S::Lanes,
+    k: usize,
+) -> S::V {
+    let c = if k / S::LANES < C {
+        k / S::LANES
+    } else {
+        C - 1
+    };
+    match state.get(c) {
+        Some(&chunk) => s.lane(chunk, lanes, k - chunk_start(H, c, S::LANES)),
+        None => s.splat(0.0),
+    }
+}
+
+/// `sweep` of `W_hh` by a state held in registers as its `C` chunks: column `k`'s value is
+/// taken from its chunk by a lane permutation ([`Simd::lane`]) rather than from memory. The
+/// same products into the same sums as `sweep` of the state's values, so the same bits.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn sweep_lanes<
+    S: Simd,
+    E: Element,
+    const H: usize,
+    const B: usize,
+    const P: usize,
+    const C: usize,
+>(
+    s: S,
+    acc: &mut [[S::V; B]; P],
+    columns: &[[E; H]; H],
+    (state, lanes): (&[S::V; C], &S::Lanes),
+    starts: &[usize; B],
+) {
+    let (groups, rest) = columns.as_chunks::<P>();
+    for (g, group) in groups.iter().enumerate() {
+        for p in 0..P {
+            let broadcast = lane_of::<S, H, C>(s, state, lanes, g * P + p);
+            for c in 0..B {
+                acc[p][c] = s.madd(broadcast, E::load(s, &group[p], starts[c]), acc[p][c]);
+            }
+        }
+    }
+    let done = groups.len() * P;
+    for (p, column) in rest.iter().enumerate() {
+        let broadcast = lane_of::<S, H, C>(s, state, lanes, done + p);
+        for c in 0..B {
+            acc[p][c] = s.madd(broadcast, E::load(s, column, starts[c]), acc[p][c]);
+        }
+    }
+}
+
 /// `sweep` (or `sweep_backward`) of paired columns ([`Element::PAIRED`]): one load for the
 /// columns `2m` and `2m + 1`, a multiply-add for each, column `k` still into sum `k mod P`, so
 /// that every sum adds its columns in the order (and with the bits) of the f32 sweep of the
@@ -315,6 +373,61 @@ fn sums_at<
     }
 }
 
+/// The activated state of a cell of `C` chunks (one block), from a state held as its chunks:
+/// `sums_at` of the whole cell with the `W_hh` sweep by lane permutations.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn step_lanes<
+    S: Simd,
+    E: Element,
+    const I: usize,
+    const H: usize,
+    const C: usize,
+    A: Activation,
+>(
+    s: S,
+    w: Weights<'_, I, H, E>,
+    x: &[f32; I],
+    state: (&[S::V; C], &S::Lanes),
+) -> [S::V; C] {
+    let mut sums = match partial_sums(C, H, S::CHAINS) {
+        1 => lanes_sums::<S, E, I, H, C, 1>(s, w, x, state),
+        2 => lanes_sums::<S, E, I, H, C, 2>(s, w, x, state),
+        3 => lanes_sums::<S, E, I, H, C, 3>(s, w, x, state),
+        4 => lanes_sums::<S, E, I, H, C, 4>(s, w, x, state),
+        _ => lanes_sums::<S, E, I, H, C, 8>(s, w, x, state),
+    };
+    // A loop, not `map`: a closure may be left out of line, without the backend's instructions.
+    for c in 0..C {
+        sums[c] = activate::<S, A>(s, sums[c]);
+    }
+    sums
+}
+
+/// `block_sums` of a cell of one block of `C` chunks with `P` partial sums, the state's sweep
+/// by lane permutations.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn lanes_sums<
+    S: Simd,
+    E: Element,
+    const I: usize,
+    const H: usize,
+    const C: usize,
+    const P: usize,
+>(
+    s: S,
+    (w_xh, w_hh, b): Weights<'_, I, H, E>,
+    x: &[f32; I],
+    state: (&[S::V; C], &S::Lanes),
+) -> [S::V; C] {
+    let starts: [usize; C] = core::array::from_fn(|c| chunk_start(H, c, S::LANES));
+    let mut acc = start_sums::<S, H, C, P>(s, b, &starts);
+    sweep::<S, E, H, C, P>(s, &mut acc, w_xh, x, &starts);
+    sweep_lanes::<S, E, H, C, P, C>(s, &mut acc, w_hh, state, &starts);
+    pairwise::<S, C, P>(s, acc)
+}
+
 /// The block of `B` chunks starting at chunk `first`: its sums, then `A`, stored.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
@@ -468,7 +581,16 @@ fn run<
     if crate::flush::needs_flush(h) {
         *h = crate::flush::flushed(h);
     }
-    if H <= S::LANES {
+    let chunks = H.div_ceil(S::LANES);
+    if S::PERMUTE_STATE && !E::PAIRED && (1..=3).contains(&chunks) && chunks <= S::BLOCK {
+        // Up to 3 chunks, one block: the state carried as its vectors (see `run_lanes`).
+        let steps = (x, steps);
+        match chunks {
+            1 => run_lanes::<S, E, I, H, 1, A, Y, F>(s, w, steps, (h, pending), each),
+            2 => run_lanes::<S, E, I, H, 2, A, Y, F>(s, w, steps, (h, pending), each),
+            _ => run_lanes::<S, E, I, H, 3, A, Y, F>(s, w, steps, (h, pending), each),
+        }
+    } else if H <= S::LANES {
         // One chunk: the state carried as its vector. Carried as an array, a state of 2 units
         // went through a general register (an 8-byte integer to the compiler) on its way from
         // one step's tanh to the next step's broadcasts. Each input flushed on entry.
@@ -504,6 +626,56 @@ fn run<
         each(&state, pending);
         *h = state;
     }
+}
+
+/// `run` of a cell of `C ≤ 3` chunks (one block, latency-bound): the state carried from one
+/// step to the next as its chunk vectors, each step's `W_hh` sweep broadcasting its values by
+/// lane permutations (`step_lanes`), one instruction each, where values read from an array
+/// became two shuffles each in a build for the default CPU. Each input flushed on entry. The
+/// same sums in the same order as `step`'s, so the same bits.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn run_lanes<
+    'a,
+    S: Simd,
+    E: Element,
+    const I: usize,
+    const H: usize,
+    const C: usize,
+    A: Activation,
+    Y,
+    F: FnMut(&[f32; H], Y),
+>(
+    s: S,
+    w: Weights<'_, I, H, E>,
+    (x, steps): (
+        &'a SVector<f32, I>,
+        impl Iterator<Item = (&'a SVector<f32, I>, Y)>,
+    ),
+    (h, mut pending): (&mut [f32; H], Y),
+    mut each: F,
+) {
+    let lanes = s.lanes();
+    let starts: [usize; C] = core::array::from_fn(|c| chunk_start(H, c, S::LANES));
+    let mut x_copy = core::mem::MaybeUninit::uninit();
+    let first = on_entry(s, &x.data.0[0], &mut x_copy);
+    let mut state = sums_at::<S, E, I, H, C, false>(s, w, first, h, 0);
+    for c in 0..C {
+        state[c] = activate::<S, A>(s, state[c]);
+    }
+    for (x, out) in steps {
+        let mut now = [0.0; H];
+        for c in 0..C {
+            s.store(state[c], &mut now, starts[c]);
+        }
+        let x = on_entry(s, &x.data.0[0], &mut x_copy);
+        state = step_lanes::<S, E, I, H, C, A>(s, w, x, (&state, &lanes));
+        each(&now, core::mem::replace(&mut pending, out));
+    }
+    for c in 0..C {
+        s.store(state[c], h, starts[c]);
+    }
+    each(h, pending);
 }
 
 /// `run` of a cell whose units are one block of `B` chunks, with its partial sums.

@@ -71,8 +71,10 @@ pub(super) trait Ymm: Copy {
 /// references to at least 8 `f32`s, and have no alignment requirement.
 impl<T: Ymm> Simd for T {
     type V = __m256;
+    type Lanes = &'static [[i32; 8]; 8];
 
     const LANES: usize = 8;
+    const PERMUTE_STATE: bool = true;
     const CHAINS: usize = T::CHAINS;
     const BLOCK: usize = T::BLOCK;
     const PROJECT_BLOCK: usize = T::PROJECT_BLOCK;
@@ -269,7 +271,42 @@ impl<T: Ymm> Simd for T {
             _mm256_testz_si256(tiny, nonzero) == 0
         }
     }
+
+    /// Through a reference the compiler cannot see through (`black_box`): by constant lane
+    /// numbers, it rewrites the permutation as a shuffle of its own choosing, which for a build's
+    /// default CPU is two shuffles (an in-lane one and a cross-lane one) per broadcast, where
+    /// `vpermps` is one.
+    #[inline(always)]
+    fn lanes(self) -> &'static [[i32; 8]; 8] {
+        core::hint::black_box(&LANE_NUMBERS)
+    }
+
+    #[inline(always)]
+    fn lane(self, v: __m256, lanes: &&'static [[i32; 8]; 8], j: usize) -> __m256 {
+        let Some(order) = lanes.get(j) else {
+            return v;
+        };
+        // SAFETY: see the impl; `order` is 8 readable `i32`s.
+        unsafe { _mm256_permutevar8x32_ps(v, _mm256_loadu_si256(order.as_ptr().cast())) }
+    }
 }
+
+/// Lane numbers for [`Simd::lane`]: row `j` is `j` in every lane.
+static LANE_NUMBERS: [[i32; 8]; 8] = {
+    let mut rows = [[0; 8]; 8];
+    let mut j = 0;
+    while j < 8 {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_possible_wrap,
+            reason = "j < 8"
+        )]
+        let lane = j as i32;
+        rows[j] = [lane; 8];
+        j += 1;
+    }
+    rows
+};
 
 /// SAFETY, for each `unsafe` block: as for the `Simd` impl above.
 impl<T: Ymm> Shuffle8 for T {
@@ -374,8 +411,10 @@ fn strided<const I: usize>(values: &[f32], k: usize) -> [f32; 16] {
 /// other lane, and has no alignment requirement).
 impl Simd for Avx512 {
     type V = __m512;
+    type Lanes = ();
 
     const LANES: usize = 16;
+    const PERMUTE_STATE: bool = false;
     const CHAINS: usize = 8;
     const BLOCK: usize = 8;
     const PROJECT_BLOCK: usize = 3;
@@ -623,6 +662,17 @@ impl Simd for Avx512 {
             let below = _mm512_sub_epi32(magnitude, _mm512_set1_epi32(1));
             _mm512_cmplt_epu32_mask(below, _mm512_set1_epi32(FLUSH_LANE_BITS - 1)) != 0
         }
+    }
+
+    /// Not called: see [`Simd::PERMUTE_STATE`].
+    #[inline(always)]
+    fn lanes(self) {}
+
+    #[inline(always)]
+    fn lane(self, v: __m512, (): &(), j: usize) -> __m512 {
+        let mut lanes = [0.0; 16];
+        self.store(v, &mut lanes, 0);
+        self.splat(lanes.get(j).copied().unwrap_or(0.0))
     }
 
     /// Two chunks on a CPU that runs 512-bit operations whole, for a bank of more than 8
