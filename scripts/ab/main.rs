@@ -98,8 +98,9 @@ macro_rules! step_ab {
     }};
 }
 
-/// `RnnCell::run_with` over 64 inputs on each backend (all four, by name, both sides), `A` and
-/// `B` interleaved: the sequence kernel, whose state stays in the kernel from step to step.
+/// `RnnCell::run_with` over 64 inputs on each backend both sides have (by name), `A` and `B`
+/// interleaved: the sequence kernel, whose state stays in the kernel from step to step. The
+/// `avx512` rows of cells below `Backend`'s narrowing size run its 8-lane sibling's kernel.
 macro_rules! run_ab {
     ($i:expr, $h:expr) => {{
         let xs: Vec<SVector<f32, $i>> = (0..64)

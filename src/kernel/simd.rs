@@ -40,14 +40,16 @@ pub(crate) trait Simd: Copy {
     /// on the 256-bit backends, whose permutations take a port (Intel's port 5) that their
     /// multiply-adds do not. Not on the 512-bit backend, whose multiply-adds take that port
     /// too, so that a permutation per column takes a multiply-add's place, nor on the portable
-    /// one, which has no lane permutation.
+    /// one, which has no lane permutation. Measured on Intel's cores; on AMD's, whose shuffle
+    /// and multiply-add pipes share differently, the 256-bit rule is unmeasured.
     const PERMUTE_STATE: bool;
     /// What [`lane`](Self::lane) reads a lane number from, made once per kernel call.
     type Lanes: Copy;
     /// The lane numbers for [`lane`](Self::lane).
     fn lanes(self) -> Self::Lanes;
-    /// Every lane the value of lane `j < LANES` of `v`: one lane permutation. The sweep of a
-    /// state held in registers broadcasts each of its values this way.
+    /// Every lane the value of lane `j < LANES` of `v` (zeros for any other `j`): one lane
+    /// permutation on the backends with [`PERMUTE_STATE`](Self::PERMUTE_STATE), whose sweep of
+    /// a state held in registers broadcasts each of its values this way.
     fn lane(self, v: Self::V, lanes: &Self::Lanes, j: usize) -> Self::V;
     /// The chunk of `row` from `start` (`start ≤ L − LANES`; zeros for any other start): or,
     /// when `L < LANES`, the whole row padded with zeros.

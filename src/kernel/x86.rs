@@ -272,10 +272,11 @@ impl<T: Ymm> Simd for T {
         }
     }
 
-    /// Through a reference the compiler cannot see through (`black_box`): by constant lane
-    /// numbers, it rewrites the permutation as a shuffle of its own choosing, which for a build's
-    /// default CPU is two shuffles (an in-lane one and a cross-lane one) per broadcast, where
-    /// `vpermps` is one.
+    /// Through a reference hidden from the compiler by `black_box` (best effort: were the
+    /// compiler to see through it, the permutation would be as right, only slower). By constant
+    /// lane numbers it rewrites the permutation as a shuffle of its own choosing, which for a
+    /// build's default CPU is two shuffles (an in-lane one and a cross-lane one) per broadcast,
+    /// where `vpermps` is one.
     #[inline(always)]
     fn lanes(self) -> &'static [[i32; 8]; 8] {
         core::hint::black_box(&LANE_NUMBERS)
@@ -284,7 +285,7 @@ impl<T: Ymm> Simd for T {
     #[inline(always)]
     fn lane(self, v: __m256, lanes: &&'static [[i32; 8]; 8], j: usize) -> __m256 {
         let Some(order) = lanes.get(j) else {
-            return v;
+            return self.splat(0.0);
         };
         // SAFETY: see the impl; `order` is 8 readable `i32`s.
         unsafe { _mm256_permutevar8x32_ps(v, _mm256_loadu_si256(order.as_ptr().cast())) }
