@@ -88,64 +88,6 @@ fn sweep_backward<S: Simd, E: Element, const H: usize, const B: usize, const P: 
     }
 }
 
-/// Unit `k` of a state held as `C` chunk vectors of `H` units (laid out as `chunk_start`
-/// places them), in every lane.
-#[cfg_attr(debug_assertions, inline)]
-#[cfg_attr(not(debug_assertions), inline(always))]
-fn lane_of<S: Simd, const H: usize, const C: usize>(
-    s: S,
-    state: &[S::V; C],
-    lanes: &S::Lanes,
-    k: usize,
-) -> S::V {
-    let c = if k / S::LANES < C {
-        k / S::LANES
-    } else {
-        C - 1
-    };
-    match state.get(c) {
-        Some(&chunk) => s.lane(chunk, lanes, k - chunk_start(H, c, S::LANES)),
-        None => s.splat(0.0),
-    }
-}
-
-/// `sweep` of `W_hh` by a state held in registers as its `C` chunks: column `k`'s value is
-/// taken from its chunk by a lane permutation ([`Simd::lane`]) rather than from memory. The
-/// same products into the same sums as `sweep` of the state's values, so the same bits.
-#[cfg_attr(debug_assertions, inline)]
-#[cfg_attr(not(debug_assertions), inline(always))]
-fn sweep_lanes<
-    S: Simd,
-    E: Element,
-    const H: usize,
-    const B: usize,
-    const P: usize,
-    const C: usize,
->(
-    s: S,
-    acc: &mut [[S::V; B]; P],
-    columns: &[[E; H]; H],
-    (state, lanes): (&[S::V; C], &S::Lanes),
-    starts: &[usize; B],
-) {
-    let (groups, rest) = columns.as_chunks::<P>();
-    for (g, group) in groups.iter().enumerate() {
-        for p in 0..P {
-            let broadcast = lane_of::<S, H, C>(s, state, lanes, g * P + p);
-            for c in 0..B {
-                acc[p][c] = s.madd(broadcast, E::load(s, &group[p], starts[c]), acc[p][c]);
-            }
-        }
-    }
-    let done = groups.len() * P;
-    for (p, column) in rest.iter().enumerate() {
-        let broadcast = lane_of::<S, H, C>(s, state, lanes, done + p);
-        for c in 0..B {
-            acc[p][c] = s.madd(broadcast, E::load(s, column, starts[c]), acc[p][c]);
-        }
-    }
-}
-
 /// `sweep` (or `sweep_backward`) of paired columns ([`Element::PAIRED`]): one load for the
 /// columns `2m` and `2m + 1`, a multiply-add for each, column `k` still into sum `k mod P`, so
 /// that every sum adds its columns in the order (and with the bits) of the f32 sweep of the
@@ -265,7 +207,8 @@ fn add_pair<
 }
 
 /// The sums `W_xh·x + W_hh·h + b` of one block of `B` chunks, before the activation: the
-/// whole sweep with `P` partial sums (backward if `BACKWARD`), added pairwise.
+/// whole sweep with `P` partial sums (backward if `BACKWARD`), added pairwise. The state's
+/// sweep is `Z`'s ([`State`]).
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn block_sums<
@@ -276,22 +219,120 @@ fn block_sums<
     const B: usize,
     const P: usize,
     const BACKWARD: bool,
+    Z: State<S, H>,
 >(
     s: S,
     (w_xh, w_hh, b): Weights<'_, I, H, E>,
     x: &[f32; I],
-    h: &[f32; H],
+    h: Z,
     starts: &[usize; B],
 ) -> [S::V; B] {
     let mut acc = start_sums::<S, H, B, P>(s, b, starts);
     if BACKWARD {
-        sweep_backward::<S, E, H, B, P>(s, &mut acc, w_hh, h, starts);
+        h.sweep::<E, B, P, true>(s, &mut acc, w_hh, starts);
         sweep_backward::<S, E, H, B, P>(s, &mut acc, w_xh, x, starts);
     } else {
         sweep::<S, E, H, B, P>(s, &mut acc, w_xh, x, starts);
-        sweep::<S, E, H, B, P>(s, &mut acc, w_hh, h, starts);
+        h.sweep::<E, B, P, false>(s, &mut acc, w_hh, starts);
     }
     pairwise::<S, B, P>(s, acc)
+}
+
+/// The state a step's `W_hh` sweep reads: its values in memory, each broadcast from there
+/// (`&[f32; H]`), or its chunk vectors in registers, each value broadcast by a lane
+/// permutation ([`Chunks`]).
+trait State<S: Simd, const H: usize>: Copy {
+    /// Adds `h_k · W_hh[:, k]` for every column `k` into the `P` partial sums, column `k`
+    /// into sum `k mod P`, the columns last to first if `BACKWARD`.
+    fn sweep<E: Element, const B: usize, const P: usize, const BACKWARD: bool>(
+        self,
+        s: S,
+        acc: &mut [[S::V; B]; P],
+        w_hh: &[[E; H]; H],
+        starts: &[usize; B],
+    );
+}
+
+impl<S: Simd, const H: usize> State<S, H> for &[f32; H] {
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn sweep<E: Element, const B: usize, const P: usize, const BACKWARD: bool>(
+        self,
+        s: S,
+        acc: &mut [[S::V; B]; P],
+        w_hh: &[[E; H]; H],
+        starts: &[usize; B],
+    ) {
+        if BACKWARD {
+            sweep_backward::<S, E, H, B, P>(s, acc, w_hh, self, starts);
+        } else {
+            sweep::<S, E, H, B, P>(s, acc, w_hh, self, starts);
+        }
+    }
+}
+
+/// A state of `C` chunks held as its vectors (laid out as `chunk_start` places them), with
+/// the lane numbers its broadcasts take ([`Simd::lane`]): what `run` carries from one step to
+/// the next on the backends with [`Simd::PERMUTE_STATE`].
+#[derive(Clone, Copy)]
+struct Chunks<'a, S: Simd, const C: usize>(&'a [S::V; C], &'a S::Lanes);
+
+impl<S: Simd, const C: usize> Chunks<'_, S, C> {
+    /// Unit `k` of a state of `H` units, in every lane.
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn unit<const H: usize>(self, s: S, k: usize) -> S::V {
+        let Self(state, lanes) = self;
+        let c = if k / S::LANES < C {
+            k / S::LANES
+        } else {
+            C - 1
+        };
+        match state.get(c) {
+            Some(&chunk) => s.lane(chunk, lanes, k - chunk_start(H, c, S::LANES)),
+            None => s.splat(0.0),
+        }
+    }
+}
+
+/// The sweep of `sweep`, column `k`'s value taken from its chunk by a lane permutation rather
+/// than from memory: the same products into the same sums, so the same bits.
+impl<S: Simd, const H: usize, const C: usize> State<S, H> for Chunks<'_, S, C> {
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn sweep<E: Element, const B: usize, const P: usize, const BACKWARD: bool>(
+        self,
+        s: S,
+        acc: &mut [[S::V; B]; P],
+        w_hh: &[[E; H]; H],
+        starts: &[usize; B],
+    ) {
+        if BACKWARD || E::PAIRED {
+            // Not taken (`run` carries its state this way forward, over unpaired columns
+            // only), and right anyway: the sweep of the state's values from memory.
+            let mut values = [0.0; H];
+            for c in 0..C {
+                s.store(self.0[c], &mut values, chunk_start(H, c, S::LANES));
+            }
+            return (&values).sweep::<E, B, P, BACKWARD>(s, acc, w_hh, starts);
+        }
+        let (groups, rest) = w_hh.as_chunks::<P>();
+        for (g, group) in groups.iter().enumerate() {
+            for p in 0..P {
+                let broadcast = self.unit::<H>(s, g * P + p);
+                for c in 0..B {
+                    acc[p][c] = s.madd(broadcast, E::load(s, &group[p], starts[c]), acc[p][c]);
+                }
+            }
+        }
+        let done = groups.len() * P;
+        for (p, column) in rest.iter().enumerate() {
+            let broadcast = self.unit::<H>(s, done + p);
+            for c in 0..B {
+                acc[p][c] = s.madd(broadcast, E::load(s, column, starts[c]), acc[p][c]);
+            }
+        }
+    }
 }
 
 /// `P` partial sums of `B` chunks, the bias in the first, zeros in the others.
@@ -341,6 +382,17 @@ pub(super) fn activate<S: Simd, A: Activation>(s: S, z: S::V) -> S::V {
     s.flush_where_tiny(z, y)
 }
 
+/// [`activate`] of each of `B` chunks' sums.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn activated<S: Simd, A: Activation, const B: usize>(s: S, mut sums: [S::V; B]) -> [S::V; B] {
+    // A loop, not `map`: a closure may be left out of line, without the backend's instructions.
+    for c in 0..B {
+        sums[c] = activate::<S, A>(s, sums[c]);
+    }
+    sums
+}
+
 /// A cell's weights as the kernel reads them: the columns of `W_xh` and `W_hh`, and `b`.
 pub(crate) type Weights<'a, const I: usize, const H: usize, E = f32> =
     (&'a [[E; H]; I], &'a [[E; H]; H], &'a [f32; H]);
@@ -356,76 +408,22 @@ fn sums_at<
     const H: usize,
     const B: usize,
     const BACKWARD: bool,
+    Z: State<S, H>,
 >(
     s: S,
     w: Weights<'_, I, H, E>,
     x: &[f32; I],
-    h: &[f32; H],
+    h: Z,
     first: usize,
 ) -> [S::V; B] {
     let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, first + c, S::LANES));
     match partial_sums(B, H, S::CHAINS) {
-        1 => block_sums::<S, E, I, H, B, 1, BACKWARD>(s, w, x, h, &starts),
-        2 => block_sums::<S, E, I, H, B, 2, BACKWARD>(s, w, x, h, &starts),
-        3 => block_sums::<S, E, I, H, B, 3, BACKWARD>(s, w, x, h, &starts),
-        4 => block_sums::<S, E, I, H, B, 4, BACKWARD>(s, w, x, h, &starts),
-        _ => block_sums::<S, E, I, H, B, 8, BACKWARD>(s, w, x, h, &starts),
+        1 => block_sums::<S, E, I, H, B, 1, BACKWARD, Z>(s, w, x, h, &starts),
+        2 => block_sums::<S, E, I, H, B, 2, BACKWARD, Z>(s, w, x, h, &starts),
+        3 => block_sums::<S, E, I, H, B, 3, BACKWARD, Z>(s, w, x, h, &starts),
+        4 => block_sums::<S, E, I, H, B, 4, BACKWARD, Z>(s, w, x, h, &starts),
+        _ => block_sums::<S, E, I, H, B, 8, BACKWARD, Z>(s, w, x, h, &starts),
     }
-}
-
-/// The activated state of a cell of `C` chunks (one block), from a state held as its chunks:
-/// `sums_at` of the whole cell with the `W_hh` sweep by lane permutations.
-#[cfg_attr(debug_assertions, inline)]
-#[cfg_attr(not(debug_assertions), inline(always))]
-fn step_lanes<
-    S: Simd,
-    E: Element,
-    const I: usize,
-    const H: usize,
-    const C: usize,
-    A: Activation,
->(
-    s: S,
-    w: Weights<'_, I, H, E>,
-    x: &[f32; I],
-    state: (&[S::V; C], &S::Lanes),
-) -> [S::V; C] {
-    let mut sums = match partial_sums(C, H, S::CHAINS) {
-        1 => lanes_sums::<S, E, I, H, C, 1>(s, w, x, state),
-        2 => lanes_sums::<S, E, I, H, C, 2>(s, w, x, state),
-        3 => lanes_sums::<S, E, I, H, C, 3>(s, w, x, state),
-        4 => lanes_sums::<S, E, I, H, C, 4>(s, w, x, state),
-        _ => lanes_sums::<S, E, I, H, C, 8>(s, w, x, state),
-    };
-    // A loop, not `map`: a closure may be left out of line, without the backend's instructions.
-    for c in 0..C {
-        sums[c] = activate::<S, A>(s, sums[c]);
-    }
-    sums
-}
-
-/// `block_sums` of a cell of one block of `C` chunks with `P` partial sums, the state's sweep
-/// by lane permutations.
-#[cfg_attr(debug_assertions, inline)]
-#[cfg_attr(not(debug_assertions), inline(always))]
-fn lanes_sums<
-    S: Simd,
-    E: Element,
-    const I: usize,
-    const H: usize,
-    const C: usize,
-    const P: usize,
->(
-    s: S,
-    (w_xh, w_hh, b): Weights<'_, I, H, E>,
-    x: &[f32; I],
-    state: (&[S::V; C], &S::Lanes),
-) -> [S::V; C] {
-    let starts: [usize; C] = core::array::from_fn(|c| chunk_start(H, c, S::LANES));
-    let mut acc = start_sums::<S, H, C, P>(s, b, &starts);
-    sweep::<S, E, H, C, P>(s, &mut acc, w_xh, x, &starts);
-    sweep_lanes::<S, E, H, C, P, C>(s, &mut acc, w_hh, state, &starts);
-    pairwise::<S, C, P>(s, acc)
 }
 
 /// The block of `B` chunks starting at chunk `first`: its sums, then `A`, stored.
@@ -446,7 +444,7 @@ fn run_block<
     first: usize,
     out: &mut [f32; H],
 ) {
-    let sums = sums_at::<S, E, I, H, B, BACKWARD>(s, w, x, h, first);
+    let sums = sums_at::<S, E, I, H, B, BACKWARD, _>(s, w, x, h, first);
     for c in 0..B {
         let start = chunk_start(H, first + c, S::LANES);
         s.store(activate::<S, A>(s, sums[c]), out, start);
@@ -541,7 +539,7 @@ pub(super) fn chunk_step<S: Simd, E: Element, const I: usize, const H: usize, A:
     x: &[f32; I],
     h: &[f32; H],
 ) -> S::V {
-    let [sums] = sums_at::<S, E, I, H, 1, false>(s, w, x, h, 0);
+    let [sums] = sums_at::<S, E, I, H, 1, false, _>(s, w, x, h, 0);
     activate::<S, A>(s, sums)
 }
 
@@ -630,7 +628,7 @@ fn run<
 
 /// `run` of a cell of `C ≤ 3` chunks (one block, latency-bound): the state carried from one
 /// step to the next as its chunk vectors, each step's `W_hh` sweep broadcasting its values by
-/// lane permutations (`step_lanes`), one instruction each, where values read from an array
+/// lane permutations ([`Chunks`]), one instruction each, where values read from an array
 /// became two shuffles each in a build for the default CPU. Each input flushed on entry. The
 /// same sums in the same order as `step`'s, so the same bits.
 #[cfg_attr(debug_assertions, inline)]
@@ -659,17 +657,16 @@ fn run_lanes<
     let starts: [usize; C] = core::array::from_fn(|c| chunk_start(H, c, S::LANES));
     let mut x_copy = core::mem::MaybeUninit::uninit();
     let first = on_entry(s, &x.data.0[0], &mut x_copy);
-    let mut state = sums_at::<S, E, I, H, C, false>(s, w, first, h, 0);
-    for c in 0..C {
-        state[c] = activate::<S, A>(s, state[c]);
-    }
+    let sums = sums_at::<S, E, I, H, C, false, _>(s, w, first, &*h, 0);
+    let mut state = activated::<S, A, C>(s, sums);
     for (x, out) in steps {
         let mut now = [0.0; H];
         for c in 0..C {
             s.store(state[c], &mut now, starts[c]);
         }
         let x = on_entry(s, &x.data.0[0], &mut x_copy);
-        state = step_lanes::<S, E, I, H, C, A>(s, w, x, (&state, &lanes));
+        let sums = sums_at::<S, E, I, H, C, false, _>(s, w, x, Chunks(&state, &lanes), 0);
+        state = activated::<S, A, C>(s, sums);
         each(&now, core::mem::replace(&mut pending, out));
     }
     for c in 0..C {
