@@ -1,6 +1,7 @@
 //! The fast step on every backend, against the reference, at hidden sizes chosen to cover each
 //! shape of the kernel: fewer than 8 units (one padded chunk), multiples of 8, an overlapping last
-//! chunk, blocks of 1 to 8 chunks, and several blocks.
+//! chunk, blocks of 1 to 8 chunks, blocks of 16 (on the backends with 32 registers), and several
+//! blocks.
 
 mod common;
 
@@ -135,6 +136,7 @@ sizes! {
     h129: 3, 129;
     h200: 20, 200;
     h256: 128, 256;
+    h300: 3, 300;
     input_0: 0, 12;
 }
 

@@ -514,6 +514,12 @@ pub(super) fn step<
     let mut first = 0;
     while first < chunks {
         let o = &mut out;
+        // A constant first: no code for the wide block where it cannot run.
+        if const { S::WIDE_BLOCKS && H >= 16 * S::LANES } && chunks - first >= 16 {
+            run_block::<S, E, I, H, 16, A, BACKWARD>(s, w, xh, first, o);
+            first += 16;
+            continue;
+        }
         match (chunks - first).min(S::BLOCK) {
             1 => run_block::<S, E, I, H, 1, A, BACKWARD>(s, w, xh, first, o),
             2 => run_block::<S, E, I, H, 2, A, BACKWARD>(s, w, xh, first, o),
