@@ -33,7 +33,7 @@ impl Simd for Portable {
     const PERMUTE_STATE: bool = false;
     const CHAINS: usize = 8;
     const BLOCK: usize = 8;
-    const WIDE_BLOCKS: bool = false;
+    const WIDE_BLOCK: usize = 8;
     const PROJECT_BLOCK: usize = 1;
 
     #[inline(always)]

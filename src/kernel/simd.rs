@@ -30,13 +30,14 @@ pub(crate) trait Simd: Copy {
     /// The largest block of a step, in chunks of `LANES` units, whose accumulators stay in
     /// registers.
     const BLOCK: usize;
-    /// Whether a step takes its chunks 16 at a time (16 accumulators) wherever 16 remain,
-    /// rather than `BLOCK` at a time: with 32 registers. Each block is a pass over all the
-    /// columns, reading a run of each; where a step's weights stream from L2, the step's time
-    /// over the time to read its weights grew with the number of runs, by about one cache line
-    /// per run, so fewer and longer runs read less. `BLOCK` stays the block of one-block cells
-    /// and of a step's last chunks.
-    const WIDE_BLOCKS: bool;
+    /// The block a step takes wherever that many chunks remain (12 or 16, as many accumulators
+    /// as the registers hold beside a broadcast; or `BLOCK`): one partial sum per chunk, where
+    /// a block of `BLOCK` splits its sum in several. Each block is a pass over all the columns,
+    /// reading a run of each; where a step's weights stream from L2, the step's time over the
+    /// time to read its weights grew with the number of runs, by about one cache line per run,
+    /// so fewer and longer runs read less. `BLOCK` stays the block of one-block cells and of a
+    /// step's last chunks.
+    const WIDE_BLOCK: usize;
     /// Chunks per block of the input projections (`T·PROJECT_BLOCK` accumulators).
     const PROJECT_BLOCK: usize;
 

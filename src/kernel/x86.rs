@@ -61,8 +61,8 @@ pub(super) trait Ymm: Copy {
     const CHAINS: usize;
     /// The largest block, in 8-unit chunks.
     const BLOCK: usize;
-    /// See [`Simd::WIDE_BLOCKS`].
-    const WIDE_BLOCKS: bool;
+    /// See [`Simd::WIDE_BLOCK`].
+    const WIDE_BLOCK: usize;
     /// Chunks per block of the input projections.
     const PROJECT_BLOCK: usize;
 }
@@ -79,7 +79,7 @@ impl<T: Ymm> Simd for T {
     const PERMUTE_STATE: bool = true;
     const CHAINS: usize = T::CHAINS;
     const BLOCK: usize = T::BLOCK;
-    const WIDE_BLOCKS: bool = T::WIDE_BLOCKS;
+    const WIDE_BLOCK: usize = T::WIDE_BLOCK;
     const PROJECT_BLOCK: usize = T::PROJECT_BLOCK;
 
     #[inline(always)]
@@ -421,7 +421,7 @@ impl Simd for Avx512 {
     const PERMUTE_STATE: bool = false;
     const CHAINS: usize = 8;
     const BLOCK: usize = 8;
-    const WIDE_BLOCKS: bool = true;
+    const WIDE_BLOCK: usize = 16;
     const PROJECT_BLOCK: usize = 3;
 
     #[inline(always)]
@@ -755,14 +755,14 @@ token!(
 impl Ymm for Avx2Fma {
     const CHAINS: usize = 12;
     const BLOCK: usize = 4;
-    const WIDE_BLOCKS: bool = false;
+    const WIDE_BLOCK: usize = 12;
     const PROJECT_BLOCK: usize = 1;
 }
 
 impl Ymm for Avx512Vl {
     const CHAINS: usize = 16;
     const BLOCK: usize = 8;
-    const WIDE_BLOCKS: bool = true;
+    const WIDE_BLOCK: usize = 16;
     const PROJECT_BLOCK: usize = 3;
 }
 
