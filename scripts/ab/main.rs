@@ -57,12 +57,26 @@ macro_rules! steps_fn {
         steps_fn!($name, $krate, RnnCell, $i, $h);
     };
     ($name:ident, $krate:ident, $cell:ident, $i:expr, $h:expr) => {
+        /// `step`, or `step_with` the backend if there is one.
         #[inline(never)]
-        fn $name(cell: &$krate::$cell<$i, $h>, xs: &[SVector<f32, $i>]) -> SVector<f32, $h> {
+        fn $name(
+            cell: &$krate::$cell<$i, $h>,
+            xs: &[SVector<f32, $i>],
+            backend: Option<$krate::Backend>,
+        ) -> SVector<f32, $h> {
             let h0 = black_box(SVector::<f32, $h>::zeros());
             let mut h = h0;
-            for x in xs.iter().cycle().take(64) {
-                h = cell.step(black_box(x), &h);
+            match backend {
+                None => {
+                    for x in xs.iter().cycle().take(64) {
+                        h = cell.step(black_box(x), &h);
+                    }
+                }
+                Some(backend) => {
+                    for x in xs.iter().cycle().take(64) {
+                        h = cell.step_with(backend, black_box(x), &h);
+                    }
+                }
             }
             h
         }
@@ -84,10 +98,11 @@ macro_rules! step_ab {
         // every step's result would go through memory.
         steps_fn!(steps_a, elman_a, $i, $h);
         steps_fn!(steps_b, elman, $i, $h);
+        let (ba, bb) = named_backends().unzip();
         let (mut ta, mut tb) = (f64::MAX, f64::MAX);
         for _ in 0..ROUNDS {
-            ta = ta.min(time(|| steps_a(&a, &xs), reps / 64 + 1) / 64.0);
-            tb = tb.min(time(|| steps_b(&b, &xs), reps / 64 + 1) / 64.0);
+            ta = ta.min(time(|| steps_a(&a, &xs, ba), reps / 64 + 1) / 64.0);
+            tb = tb.min(time(|| steps_b(&b, &xs, bb), reps / 64 + 1) / 64.0);
         }
         println!(
             "step ({:3}, {:3})        A {ta:8.1}  B {tb:8.1} ns/step    B/A {:.2}",
@@ -154,7 +169,8 @@ macro_rules! bf16_ab {
         steps_fn!(steps_a, elman_a, Bf16Cell, $i, $h);
         steps_fn!(steps_b, elman, Bf16Cell, $i, $h);
         steps_fn!(steps_f32, elman, $i, $h);
-        let best = elman::Backend::best();
+        let (ba, bb) = named_backends().unzip();
+        let best = bb.unwrap_or_else(elman::Backend::best);
         let len = ($h * ($i + $h) as usize).next_multiple_of(64);
         let (buffer, offset) = aligned(len, 0.5);
         let weights = &buffer[offset..offset + len];
@@ -168,9 +184,9 @@ macro_rules! bf16_ab {
         let (mut ta, mut tb) = (f64::MAX, f64::MAX);
         let (mut over_f32, mut over_half, mut over_full) = (vec![], vec![], vec![]);
         for _ in 0..ROUNDS {
-            ta = ta.min(time(|| steps_a(&a, &xs), calls) / 64.0);
-            let tb_round = time(|| steps_b(&b, &xs), calls) / 64.0;
-            let f32_round = time(|| steps_f32(&f, &xs), calls) / 64.0;
+            ta = ta.min(time(|| steps_a(&a, &xs, ba), calls) / 64.0);
+            let tb_round = time(|| steps_b(&b, &xs, bb), calls) / 64.0;
+            let f32_round = time(|| steps_f32(&f, &xs, bb), calls) / 64.0;
             let half_round = time(|| read(&weights[..len / 2]), calls) / 64.0;
             let full_round = time(|| read(weights), calls) / 64.0;
             tb = tb.min(tb_round);
@@ -239,18 +255,28 @@ macro_rules! bank_ab {
 }
 
 /// The bank group's backend, on both sides: `AB_BACKEND` (a `Backend::name`, such as
-/// `avx2+fma`) if set, else `Backend::best`. Panics if this CPU has no backend of that name.
+/// `avx2+fma`) if set, else `Backend::best`. Panics if either side has no backend of that name.
 fn bank_backends() -> (elman_a::Backend, elman::Backend) {
-    let b = match std::env::var("AB_BACKEND") {
-        Ok(name) => elman::Backend::available()
-            .find(|b| b.name() == name)
-            .unwrap_or_else(|| panic!("AB_BACKEND={name}: no backend of that name on this CPU")),
-        Err(_) => elman::Backend::best(),
-    };
+    named_backends().unwrap_or_else(|| {
+        let b = elman::Backend::best();
+        let a = elman_a::Backend::available()
+            .find(|a| a.name() == b.name())
+            .unwrap_or_else(|| panic!("side A has no backend named {}", b.name()));
+        (a, b)
+    })
+}
+
+/// The backend `AB_BACKEND` names, on each side (the step and bf16 groups then call
+/// `step_with` it); `None` when it is unset.
+fn named_backends() -> Option<(elman_a::Backend, elman::Backend)> {
+    let name = std::env::var("AB_BACKEND").ok()?;
+    let b = elman::Backend::available()
+        .find(|b| b.name() == name)
+        .unwrap_or_else(|| panic!("AB_BACKEND={name}: no backend of that name on this CPU"));
     let a = elman_a::Backend::available()
-        .find(|a| a.name() == b.name())
-        .unwrap_or_else(|| panic!("side A has no backend named {}", b.name()));
-    (a, b)
+        .find(|a| a.name() == name)
+        .unwrap_or_else(|| panic!("side A has no backend named {name}"));
+    Some((a, b))
 }
 
 /// The median of `values` (the upper one of the middle two for an even count).
@@ -525,6 +551,9 @@ fn main() {
     let only = std::env::var("AB_ONLY").unwrap_or_default();
     let run = |group: &str| only.is_empty() || only.split(',').any(|o| o == group);
     if run("step") {
+        if let Some((_, b)) = named_backends() {
+            println!("step: step_with {}", b.name());
+        }
         step_ab!(3, 2);
         step_ab!(1, 8);
         step_ab!(1, 16);
