@@ -514,15 +514,10 @@ pub(super) fn step<
     let mut first = 0;
     while first < chunks {
         let o = &mut out;
-        // Constants first: no code for a wide block where it cannot run.
+        // Constants first: no code for the wide block where it cannot run.
         if const { S::WIDE_BLOCK == 16 && H >= 16 * S::LANES } && chunks - first >= 16 {
             run_block::<S, E, I, H, 16, A, BACKWARD>(s, w, xh, first, o);
             first += 16;
-            continue;
-        }
-        if const { S::WIDE_BLOCK == 12 && H >= 12 * S::LANES } && chunks - first >= 12 {
-            run_block::<S, E, I, H, 12, A, BACKWARD>(s, w, xh, first, o);
-            first += 12;
             continue;
         }
         match (chunks - first).min(S::BLOCK) {

@@ -755,7 +755,7 @@ token!(
 impl Ymm for Avx2Fma {
     const CHAINS: usize = 12;
     const BLOCK: usize = 4;
-    const WIDE_BLOCK: usize = 12;
+    const WIDE_BLOCK: usize = 4;
     const PROJECT_BLOCK: usize = 1;
 }
 
