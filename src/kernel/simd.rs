@@ -31,14 +31,13 @@ pub(crate) trait Simd: Copy {
     /// registers.
     const BLOCK: usize;
     /// The block a step takes wherever that many chunks remain: 16 with 32 registers (16
-    /// accumulators, one partial sum each), where a block of `BLOCK` splits its sum in
-    /// several; else `BLOCK`. Each block is a pass over all the columns, reading a run of each;
-    /// where a step's weights stream from L2, the step's time over the time to read its
-    /// weights grew with the number of runs, by about one cache line per run, so fewer and
-    /// longer runs read less. `BLOCK` stays the block of one-block cells and of a step's last
-    /// chunks. With 16 registers, blocks of 12 made the f32 step faster but the bf16 pairs'
-    /// slower (their sweep holds two broadcasts and a widened weight beside the accumulators),
-    /// and the pairs must take the f32 step's blocks to keep its bits.
+    /// accumulators, one partial sum each); else `BLOCK`. Each block is a pass over all the
+    /// columns, reading a run of each; where a step's weights stream from L2, the step's time
+    /// over the time to read its weights grew with the number of runs, by about one cache line
+    /// per run, so fewer and longer runs read less. `BLOCK` stays the block of one-block cells
+    /// and of a step's last chunks. With 16 registers, blocks of 12 made the f32 step faster
+    /// but the bf16 pairs' slower (their sweep holds two broadcasts and a widened weight beside
+    /// the accumulators), and the pairs must take the f32 step's blocks to keep its bits.
     const WIDE_BLOCK: usize;
     /// Chunks per block of the input projections (`T·PROJECT_BLOCK` accumulators).
     const PROJECT_BLOCK: usize;
