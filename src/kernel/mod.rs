@@ -221,9 +221,9 @@ impl Backend {
     }
 
     /// The 512-bit backend, if this is an x86-64 CPU with AVX2, FMA, AVX-512F and AVX-512VL:
-    /// the kernel on 16 lanes (zmm registers), 32 registers, blocks of up to 128 units. Some
-    /// work runs on the AVX-512VL kernel instead, with its bits, by a rule that depends on how
-    /// the CPU executes a 512-bit operation:
+    /// the kernel on 16 lanes (zmm registers), 32 registers, blocks of up to 128 units (256
+    /// where a step has that many left). Some work runs on the AVX-512VL kernel instead, with
+    /// its bits, by a rule that depends on how the CPU executes a 512-bit operation:
     ///
     /// - whole (Intel's CPUs): cells of fewer than 32 units. At 32 and more the 16-lane step
     ///   measured faster, for every weight format; at 24, whose two 16-lane chunks overlap,
