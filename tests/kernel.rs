@@ -1,6 +1,6 @@
 //! The fast step on every backend, against the reference, at hidden sizes chosen to cover each
 //! shape of the kernel: fewer than 8 units (one padded chunk), multiples of 8, an overlapping last
-//! chunk, blocks of 1 to 8 chunks, blocks of 16 (on the backends with 32 registers), and several
+//! chunk, blocks of 1 to 8 chunks, blocks of 12 and of 16 (the wide blocks), and several
 //! blocks.
 
 mod common;

@@ -30,14 +30,13 @@ pub(crate) trait Simd: Copy {
     /// The largest block of a step, in chunks of `LANES` units, whose accumulators stay in
     /// registers.
     const BLOCK: usize;
-    /// The block a step takes wherever that many chunks remain: 16 with 32 registers (16
-    /// accumulators, one partial sum each); else `BLOCK`. Each block is a pass over all the
-    /// columns, reading a run of each; where a step's weights stream from L2, the step's time
-    /// over the time to read its weights grew with the number of runs, by about one cache line
-    /// per run, so fewer and longer runs read less. `BLOCK` stays the block of one-block cells
-    /// and of a step's last chunks. With 16 registers, blocks of 12 made the f32 step faster
-    /// but the bf16 pairs' slower (their sweep holds two broadcasts and a widened weight beside
-    /// the accumulators), and the pairs must take the f32 step's blocks to keep its bits.
+    /// The block a step takes wherever that many chunks remain: 16 with 32 registers, 12 with
+    /// 16 (as many accumulators as the registers hold beside two broadcasts and a weight, one
+    /// partial sum each). Each block is a pass over all the columns, reading a run of each;
+    /// where a step's weights stream from L2, the step's time over the time to read its
+    /// weights grew with the number of runs, by about one cache line per run, so fewer and
+    /// longer runs read less. `BLOCK` stays the block of one-block cells and of a step's last
+    /// chunks.
     const WIDE_BLOCK: usize;
     /// Chunks per block of the input projections (`T·PROJECT_BLOCK` accumulators).
     const PROJECT_BLOCK: usize;

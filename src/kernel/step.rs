@@ -194,6 +194,33 @@ fn add_pair<
 ) {
     let (even, odd) = (p % P, (p + 1) % P);
     let (b_even, b_odd) = (s.splat(*z_even), s.splat(*z_odd));
+    if P == 1 && S::WIDE_BLOCK == 12 {
+        // With 16 registers, one sum per chunk taking both columns: the first column's
+        // multiply-adds for every chunk, then the second's, its words read again through a
+        // reference the compiler cannot tell is the same (`black_box`; seen through, the words
+        // would be kept again: slower, the same bits). With one load for both, the compiler
+        // issued the multiply-adds in this order anyway and kept the loaded words in between,
+        // which a block of 12 chunks spilled to the stack. With 32 registers the second load
+        // made the 512-bit step slower.
+        let again = core::hint::black_box(pair);
+        for c in 0..B {
+            let [w_even, w_odd] = E::load_pair(s, pair, starts[c]);
+            acc[0][c] = if BACKWARD {
+                s.madd(b_odd, w_odd, acc[0][c])
+            } else {
+                s.madd(b_even, w_even, acc[0][c])
+            };
+        }
+        for c in 0..B {
+            let [w_even, w_odd] = E::load_pair(s, again, starts[c]);
+            acc[0][c] = if BACKWARD {
+                s.madd(b_even, w_even, acc[0][c])
+            } else {
+                s.madd(b_odd, w_odd, acc[0][c])
+            };
+        }
+        return;
+    }
     for c in 0..B {
         let [w_even, w_odd] = E::load_pair(s, pair, starts[c]);
         if BACKWARD {
@@ -514,10 +541,15 @@ pub(super) fn step<
     let mut first = 0;
     while first < chunks {
         let o = &mut out;
-        // Constants first: no code for the wide block where it cannot run.
+        // Constants first: no code for a wide block where it cannot run.
         if const { S::WIDE_BLOCK == 16 && H >= 16 * S::LANES } && chunks - first >= 16 {
             run_block::<S, E, I, H, 16, A, BACKWARD>(s, w, xh, first, o);
             first += 16;
+            continue;
+        }
+        if const { S::WIDE_BLOCK == 12 && H >= 12 * S::LANES } && chunks - first >= 12 {
+            run_block::<S, E, I, H, 12, A, BACKWARD>(s, w, xh, first, o);
+            first += 12;
             continue;
         }
         match (chunks - first).min(S::BLOCK) {

@@ -1,8 +1,8 @@
 //! The x86-64 backends, written against `core::arch` so that a default build, which targets
 //! SSE2, still runs fused multiply-adds on the full width of a CPU that has them:
 //!
-//! - [`Avx2Fma`]: AVX2 and FMA, 8 lanes (ymm), 16 vector registers: blocks of up to 4 chunks,
-//!   12 accumulator chains in the throughput-bound sizes;
+//! - [`Avx2Fma`]: AVX2 and FMA, 8 lanes (ymm), 16 vector registers: blocks of up to 4 chunks
+//!   (of 12 where a step has 12 left), 12 accumulator chains in the throughput-bound sizes;
 //! - [`Avx512Vl`]: the same 8-lane operations compiled with AVX-512F and AVX-512VL enabled,
 //!   which gives them 32 vector registers: blocks of up to 8 chunks (of 16 where a step has
 //!   16 left, `Simd::WIDE_BLOCK`), 16 chains. Where the blocking differs (`H ≥ 32`), so does
@@ -756,7 +756,7 @@ token!(
 impl Ymm for Avx2Fma {
     const CHAINS: usize = 12;
     const BLOCK: usize = 4;
-    const WIDE_BLOCK: usize = 4;
+    const WIDE_BLOCK: usize = 12;
     const PROJECT_BLOCK: usize = 1;
 }
 
