@@ -9,7 +9,7 @@
 //! `tanh` group times the fast tanh of the AVX2+FMA and 512-bit backends, `A` and `B`
 //! interleaved: over a buffer, and through a chain of dependent evaluations. The `bf16` group
 //! times the bf16-pair cell's step, `A` and `B` interleaved, and within `B` over the f32 step
-//! and the weight-read floors. Run through `scripts/ab.sh REV`.
+//! and the weight-read floors; the `half` group the same of the binary16 cell. Run through `scripts/ab.sh REV`.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -153,21 +153,21 @@ macro_rules! run_ab {
     }};
 }
 
-/// The bf16-pair cell's step, `A` and `B` interleaved; then, per round within `B`, its step over
-/// the f32 cell's and over the weight-read floors (all the weights' bytes, and half of them),
-/// the median of the rounds.
-macro_rules! bf16_ab {
-    ($i:expr, $h:expr) => {{
+/// The step of a half-size cell (`Bf16Cell` for the `bf16` group, `HalfCell` for `half`), `A`
+/// and `B` interleaved; then, per round within `B`, its step over the f32 cell's and over the
+/// weight-read floors (all the weights' bytes, and half of them), the median of the rounds.
+macro_rules! half_ab {
+    ($cell:ident, $label:expr, $i:expr, $h:expr) => {{
         let xs: Vec<SVector<f32, $i>> = (0..4)
             .map(|t| SVector::from_fn(|k, _| ((t * 31 + k * 17) % 13) as f32 / 6.5 - 1.0))
             .collect();
-        let a = Box::new(elman_a::Bf16Cell::from_cell(&cell!(elman_a, $i, $h)).unwrap());
-        let b = Box::new(elman::Bf16Cell::from_cell(&cell!(elman, $i, $h)).unwrap());
+        let a = Box::new(elman_a::$cell::from_cell(&cell!(elman_a, $i, $h)).unwrap());
+        let b = Box::new(elman::$cell::from_cell(&cell!(elman, $i, $h)).unwrap());
         let f = Box::new(cell!(elman, $i, $h));
         // Calls of 64 steps (or of 64 weight reads) per timing.
         let calls = (4_000_000 / ($h * ($i + $h)) + 1000) / 64 + 1;
-        steps_fn!(steps_a, elman_a, Bf16Cell, $i, $h);
-        steps_fn!(steps_b, elman, Bf16Cell, $i, $h);
+        steps_fn!(steps_a, elman_a, $cell, $i, $h);
+        steps_fn!(steps_b, elman, $cell, $i, $h);
         steps_fn!(steps_f32, elman, $i, $h);
         let (ba, bb) = named_backends().unzip();
         let best = bb.unwrap_or_else(elman::Backend::best);
@@ -195,7 +195,8 @@ macro_rules! bf16_ab {
             over_full.push(f32_round / full_round);
         }
         println!(
-            "bf16 ({:3}, {:3})        A {ta:8.1}  B {tb:8.1} ns/step    B/A {:.2}   B: bf16 / f32 {:.2}, bf16 / half read {:.2}, f32 / read {:.2} (medians of rounds)",
+            "{:4} ({:3}, {:3})        A {ta:8.1}  B {tb:8.1} ns/step    B/A {:.2}   B: {0} / f32 {:.2}, {0} / half read {:.2}, f32 / read {:.2} (medians of rounds)",
+            $label,
             $i,
             $h,
             tb / ta,
@@ -266,7 +267,7 @@ fn bank_backends() -> (elman_a::Backend, elman::Backend) {
     })
 }
 
-/// The backend `AB_BACKEND` names, on each side (the step and bf16 groups then call
+/// The backend `AB_BACKEND` names, on each side (the step, bf16 and half groups then call
 /// `step_with` it); `None` when it is unset.
 fn named_backends() -> Option<(elman_a::Backend, elman::Backend)> {
     let name = std::env::var("AB_BACKEND").ok()?;
@@ -541,82 +542,101 @@ fn tanh_ab() {
     }
 }
 
+/// `$group` (a group's macro call) as a function of its own: a group builds its cells on the
+/// stack before it boxes them, and in one function the frames of all the groups would add up
+/// past the main thread's stack.
+macro_rules! alone {
+    ($group:expr) => {{
+        #[inline(never)]
+        fn group() {
+            $group
+        }
+        group()
+    }};
+}
+
 fn main() {
     let rev = std::env::args().nth(1).unwrap_or_default();
     println!(
         "A = {rev}, B = the working tree; {}",
         elman::kernel::probe::build_info()
     );
-    // AB_ONLY=step,run,bank,process,pairs,denormal,tanh,bf16 runs only those groups.
+    // AB_ONLY=step,run,bank,process,pairs,denormal,tanh,bf16,half runs only those groups, each
+    // call below a function of its own (`alone!`).
     let only = std::env::var("AB_ONLY").unwrap_or_default();
     let run = |group: &str| only.is_empty() || only.split(',').any(|o| o == group);
     if run("step") {
         if let Some((_, b)) = named_backends() {
             println!("step: step_with {}", b.name());
         }
-        step_ab!(3, 2);
-        step_ab!(1, 8);
-        step_ab!(1, 16);
-        step_ab!(16, 16);
-        step_ab!(32, 64);
-        step_ab!(64, 128);
-        step_ab!(128, 256);
+        alone!(step_ab!(3, 2));
+        alone!(step_ab!(1, 8));
+        alone!(step_ab!(1, 16));
+        alone!(step_ab!(16, 16));
+        alone!(step_ab!(32, 64));
+        alone!(step_ab!(64, 128));
+        alone!(step_ab!(128, 256));
     }
     if run("run") {
-        run_ab!(3, 2);
-        run_ab!(1, 8);
-        run_ab!(1, 16);
-        run_ab!(16, 16);
-        run_ab!(9, 20);
-        run_ab!(3, 33);
-        run_ab!(32, 64);
+        alone!(run_ab!(3, 2));
+        alone!(run_ab!(1, 8));
+        alone!(run_ab!(1, 16));
+        alone!(run_ab!(16, 16));
+        alone!(run_ab!(9, 20));
+        alone!(run_ab!(3, 33));
+        alone!(run_ab!(32, 64));
     }
     if run("bank") {
         println!("bank: backend {}", bank_backends().1.name());
-        bank_ab!(3, 2, 8);
-        bank_ab!(3, 2, 32);
-        bank_ab!(3, 2, 128);
-        bank_ab!(1, 8, 8);
-        bank_ab!(1, 8, 32);
-        bank_ab!(1, 8, 128);
-        bank_ab!(1, 16, 8);
-        bank_ab!(1, 16, 32);
-        bank_ab!(1, 16, 128);
-        bank_ab!(16, 32, 8);
-        bank_ab!(16, 32, 32);
-        bank_ab!(16, 32, 128);
-        bank_ab!(32, 64, 32);
-        bank_ab!(64, 128, 32);
+        alone!(bank_ab!(3, 2, 8));
+        alone!(bank_ab!(3, 2, 32));
+        alone!(bank_ab!(3, 2, 128));
+        alone!(bank_ab!(1, 8, 8));
+        alone!(bank_ab!(1, 8, 32));
+        alone!(bank_ab!(1, 8, 128));
+        alone!(bank_ab!(1, 16, 8));
+        alone!(bank_ab!(1, 16, 32));
+        alone!(bank_ab!(1, 16, 128));
+        alone!(bank_ab!(16, 32, 8));
+        alone!(bank_ab!(16, 32, 32));
+        alone!(bank_ab!(16, 32, 128));
+        alone!(bank_ab!(32, 64, 32));
+        alone!(bank_ab!(64, 128, 32));
     }
     if run("process") {
-        process_ab!(3, 2);
-        process_ab!(1, 4);
-        process_ab!(1, 16);
-        process_ab!(16, 16);
-        process_ab!(32, 64);
-        process_ab!(64, 128);
-        process_ab!(128, 256);
+        alone!(process_ab!(3, 2));
+        alone!(process_ab!(1, 4));
+        alone!(process_ab!(1, 16));
+        alone!(process_ab!(16, 16));
+        alone!(process_ab!(32, 64));
+        alone!(process_ab!(64, 128));
+        alone!(process_ab!(128, 256));
     }
     if run("pairs") {
-        block_pair!(3, 2);
-        block_pair!(1, 16);
-        block_pair!(32, 64);
-        block_pair!(64, 128);
-        block_pair!(128, 256);
+        alone!(block_pair!(3, 2));
+        alone!(block_pair!(1, 16));
+        alone!(block_pair!(32, 64));
+        alone!(block_pair!(64, 128));
+        alone!(block_pair!(128, 256));
     }
     if run("denormal") {
-        denormal_ab!(1, 16);
-        denormal_ab!(64, 128);
-        denormal_bank_ab!(1, 16, 32);
+        alone!(denormal_ab!(1, 16));
+        alone!(denormal_ab!(64, 128));
+        alone!(denormal_bank_ab!(1, 16, 32));
         // Inputs transposed before the step, and flushed as they are moved.
-        denormal_bank_ab!(16, 32, 32);
+        alone!(denormal_bank_ab!(16, 32, 32));
     }
     if run("tanh") {
         tanh_ab();
     }
     if run("bf16") {
-        bf16_ab!(32, 64);
-        bf16_ab!(64, 128);
-        bf16_ab!(128, 256);
+        alone!(half_ab!(Bf16Cell, "bf16", 32, 64));
+        alone!(half_ab!(Bf16Cell, "bf16", 64, 128));
+        alone!(half_ab!(Bf16Cell, "bf16", 128, 256));
+    }
+    if run("half") {
+        alone!(half_ab!(HalfCell, "half", 32, 64));
+        alone!(half_ab!(HalfCell, "half", 64, 128));
+        alone!(half_ab!(HalfCell, "half", 128, 256));
     }
 }
