@@ -20,8 +20,8 @@
 //! - Chunks are grouped into blocks of up to `BLOCK` (8 chunks, with 32 vector registers; 4
 //!   with 16); a block keeps its accumulators in registers for the whole sweep. A step takes
 //!   `WIDE_BLOCK` chunks per block (16 with 32 registers, 12 with 16) wherever that many
-//!   remain: each block sweeps every column, and fewer, longer runs of each column read its
-//!   weights faster.
+//!   remain (on 8 lanes, where they are the whole cell): each block sweeps every column, and
+//!   fewer, longer runs of each column read its weights faster.
 //!   A block splits its sweep into `S` interleaved partial sums, so that `B·S` independent
 //!   chains keep two FMA units busy at 4 cycles of latency: 8 chains in the latency-bound sizes
 //!   (fewer than 4 chunks), where the partial sums also shorten the chain that the recurrent

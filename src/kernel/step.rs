@@ -541,8 +541,14 @@ pub(super) fn step<
     let mut first = 0;
     while first < chunks {
         let o = &mut out;
-        // Constants first: no code for a wide block where it cannot run.
-        if const { S::WIDE_BLOCK == 16 && H >= 16 * S::LANES } && chunks - first >= 16 {
+        // Constants first: no code for a wide block where it cannot run. On 8 lanes, only a
+        // wide block that is the whole cell (see `Simd::WIDE_BLOCK`).
+        if const {
+            S::WIDE_BLOCK == 16
+                && H >= 16 * S::LANES
+                && (S::LANES == 16 || H.div_ceil(S::LANES) == 16)
+        } && chunks - first >= 16
+        {
             run_block::<S, E, I, H, 16, A, BACKWARD>(s, w, xh, first, o);
             first += 16;
             continue;

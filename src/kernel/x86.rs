@@ -4,8 +4,8 @@
 //! - [`Avx2Fma`]: AVX2 and FMA, 8 lanes (ymm), 16 vector registers: blocks of up to 4 chunks
 //!   (of 12 where a step has 12 left), 12 accumulator chains in the throughput-bound sizes;
 //! - [`Avx512Vl`]: the same 8-lane operations compiled with AVX-512F and AVX-512VL enabled,
-//!   which gives them 32 vector registers: blocks of up to 8 chunks (of 16 where a step has
-//!   16 left, `Simd::WIDE_BLOCK`), 16 chains. Where the blocking differs (`H ≥ 32`), so does
+//!   which gives them 32 vector registers: blocks of up to 8 chunks (of 16 where those are the
+//!   whole cell, `Simd::WIDE_BLOCK`), 16 chains. Where the blocking differs (`H ≥ 32`), so does
 //!   the order of the additions, and the two agree within the step's error budget rather than
 //!   to the bit;
 //! - [`Avx512`]: 16 lanes (zmm), 32 registers. Small cells (fewer than 32 units on a CPU that
