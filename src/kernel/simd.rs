@@ -39,10 +39,10 @@ pub(crate) trait Simd: Copy {
     /// chunks.
     ///
     /// On 8 lanes with 32 registers, only where one wide block is the whole cell (128 units):
-    /// at 256 units, two wide blocks of binary16 weights stepped in 1.2–1.3× the time of four
-    /// blocks of `BLOCK` on Zen 4, where that backend steps every `HalfCell`. There f32 and
-    /// bf16 weights gained at most 2 % from them (8 % on an Intel Xeon), and the formats cannot
-    /// take different blocks: each steps with the bits of its widened f32 cell.
+    /// at 256 units, two wide blocks of binary16 weights stepped slower than four blocks of
+    /// `BLOCK` on Zen 4, where that backend steps every `HalfCell`, while f32 and bf16 weights
+    /// gained little; and the formats cannot take different blocks, since each steps with the
+    /// bits of its widened f32 cell.
     const WIDE_BLOCK: usize;
     /// Chunks per block of the input projections (`T·PROJECT_BLOCK` accumulators).
     const PROJECT_BLOCK: usize;
