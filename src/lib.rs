@@ -50,6 +50,7 @@ pub use nalgebra;
 pub use proptest;
 pub use readout::{Head, Readout, argmax, log_softmax, one_hot, one_hot_argmax, sigmoid, softmax};
 pub use rnn::{Network, OnSwap, Rnn, Rnn2, Rnn3, Rnn4};
+pub use stack::{Stack, Stack2, Stack3, Stack4};
 pub use tanh::{
     FAST_TANH_CLAMP, FAST_TANH_MAX_ABS_ERROR, FAST_TANH_MAX_ULP_ERROR, FAST_TANH_TINY, fast_tanh,
     fast_tanh_fused, fast_tanh_x4, fast_tanh_x8,

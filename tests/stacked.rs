@@ -10,11 +10,12 @@ mod common;
 
 use common::{FAST_TANH_ERROR, assert_within, cell, order_tolerance, safetensors_f32};
 use elman::nalgebra::SVector;
-use elman::stack::{LayerCount, Stack, Stack2, Stack3};
+use elman::stack::LayerCount;
 use elman::torch::StateDict;
+// The stacks as a user names them, from the crate root.
 use elman::{
     Backend, Bank, FLUSH_BELOW, InPlace, Layers, Network, OnSwap, Readout, Relu, Rnn2, Rnn3,
-    RnnBank, RnnCell, Tanh,
+    RnnBank, RnnCell, Stack, Stack2, Stack3, Tanh,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
