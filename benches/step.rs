@@ -8,7 +8,11 @@
 //! - `step_half`, `run_half`: the same model with its weights in half precision (`HalfCell`);
 //! - `step_bf16`, `run_bf16`: the same model with its weights as bf16 column pairs
 //!   (`Bf16Cell`), and from H ≥ 64 `step_with/{backend}/{f32,half,bf16}` on each fused
-//!   backend: the three formats' steps side by side, backend by backend;
+//!   backend: the three formats' steps side by side, backend by backend, with the floors
+//!   `floor/widen-half/{backend}` and `floor/widen-bf16/{backend}`: every weight of the cell
+//!   read and widened to f32 as its step does, the widenings' throughput with nothing waiting
+//!   on a broadcast (`probe::widen_half`), where the conversion rather than the bytes' read
+//!   may set the half-size weights' floor;
 //! - `user_loop`: `step` once per input from a function of the bench's crate that is not
 //!   inlined, as a user's code calls it (a default build dispatches each call);
 //!   `user_loop_in_place`, the same loop with `step_in_place`;
@@ -230,6 +234,23 @@ fn formats_by_backend<const I: usize, const H: usize>(
                 steps(b, xs, |x, h| pairs.step_with(backend, x, h));
             },
         );
+        // The widening floors: every weight read and widened as the step does, per step.
+        let id = BenchmarkId::new(format!("floor/widen-half/{name}"), size);
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                (0..T)
+                    .map(|_| probe::widen_half(backend, black_box(half)))
+                    .sum::<f32>()
+            });
+        });
+        let id = BenchmarkId::new(format!("floor/widen-bf16/{name}"), size);
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                (0..T)
+                    .map(|_| probe::widen_bf16(backend, black_box(pairs)))
+                    .sum::<f32>()
+            });
+        });
     }
 }
 

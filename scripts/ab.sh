@@ -18,9 +18,9 @@
 # main.rs), Rnn::new/step/process/reset, Readout::new, Bf16Cell and HalfCell's
 # from_cell/step/step_with (the bf16 and half groups), Backend::avx2_fma/avx512/available/name/
 # tanh_into, RnnBank::with_backend and kernel::probe::floor_chain.
-# Side B (the working tree) also uses kernel::probe (build_info, fma_burst, floor_chain) and
-# Backend::best/tanh_into. CI builds the program against the working tree, so a change of that
-# API shows there first.
+# Side B (the working tree) also uses kernel::probe (build_info, fma_burst, floor_chain,
+# stream_sum, widen_half, widen_bf16) and Backend::best/tanh_into. CI builds the program
+# against the working tree, so a change of that API shows there first.
 set -euo pipefail
 
 rev=${1:?usage: scripts/ab.sh REV}

@@ -250,10 +250,13 @@ def half_by_backend_table():
             if f32 is None:
                 continue
             half, pairs = ns(g, f"step_with/{b}/half", s), ns(g, f"step_with/{b}/bf16", s)
-            rows.append([size_name(i, h), f"`{b}`", fmt(f32), fmt(half), fmt(pairs), times_fmt(ratio(half, f32)), times_fmt(ratio(pairs, f32))])
+            widen_half, widen_pairs = ns(g, f"floor/widen-half/{b}", s), ns(g, f"floor/widen-bf16/{b}", s)
+            rows.append([size_name(i, h), f"`{b}`", fmt(f32), fmt(half), fmt(pairs), times_fmt(ratio(half, f32)), times_fmt(ratio(pairs, f32)),
+                         times_fmt(ratio(half, widen_half)), times_fmt(ratio(pairs, widen_pairs)), times_fmt(ratio(widen_half, f32))])
     if not rows:
         return "(not measured in this run)"
-    return table(["(I, H)", "backend", "f32", "f16", "bf16", "f16 / f32", "bf16 / f32"], rows)
+    return table(["(I, H)", "backend", "f32", "f16", "bf16", "f16 / f32", "bf16 / f32",
+                  "f16 / widen floor", "bf16 / widen floor", "f16 widen floor / f32"], rows)
 
 
 def floors_table():
@@ -559,7 +562,10 @@ conversion per multiply-add) and bf16 column pairs (`Bf16Cell`, a shift per two 
 
 {half_table()}
 
-`step_with` of each format on each fused backend:
+`step_with` of each format on each fused backend, over the f32 step and over the format's
+widening floor (`floor/widen-half`, `floor/widen-bf16`: every weight read and widened as the step
+does, with nothing waiting on a broadcast). Where the widening floor itself is above 0.6 of the
+f32 step, the conversion, not the bytes read, is what keeps that format from halving the step.
 
 {half_by_backend_table()}
 

@@ -412,6 +412,12 @@ impl<const I: usize, const H: usize, A: Activation> HalfCell<I, H, A> {
         &self.b
     }
 
+    /// The columns of `W_xh` and `W_hh` and the bias, as the kernel reads them.
+    #[inline(always)]
+    pub(crate) const fn weights(&self) -> crate::kernel::Weights<'_, I, H, F16> {
+        (&self.w_xh, &self.w_hh, &self.b)
+    }
+
     /// How far this cell's model is from `original`'s (the f32 cell it was rounded from) for
     /// inputs with `|x_k| ≤ x_max` and states with `|h_k| ≤ h_max`: `δ_half` from the actual
     /// differences of the weights, and its geometric series over a sequence (see
@@ -445,7 +451,7 @@ impl<const I: usize, const H: usize, A: Activation> HalfCell<I, H, A> {
         x: &SVector<f32, I>,
         h: &SVector<f32, H>,
     ) -> SVector<f32, H> {
-        let w = (&self.w_xh, &self.w_hh, &self.b);
+        let w = self.weights();
         let out = backend.step_weights::<I, H, A, F16>(w, &x.data.0[0], &h.data.0[0]);
         SVector::from_array_storage(ArrayStorage([out]))
     }
@@ -467,7 +473,7 @@ impl<const I: usize, const H: usize, A: Activation> HalfCell<I, H, A> {
         x: &SVector<f32, I>,
         h: &mut SVector<f32, H>,
     ) {
-        let w = (&self.w_xh, &self.w_hh, &self.b);
+        let w = self.weights();
         backend.step_weights_in_place::<I, H, A, F16>(w, &x.data.0[0], &mut h.data.0[0]);
     }
 
@@ -490,7 +496,7 @@ impl<const I: usize, const H: usize, A: Activation> HalfCell<I, H, A> {
     ) -> SVector<f32, H> {
         let mut state = *h;
         let [h] = &mut state.data.0;
-        let w = (&self.w_xh, &self.w_hh, &self.b);
+        let w = self.weights();
         backend.run_of::<I, H, A, (), _, F16>(w, xs, h, core::iter::repeat(()), |_, ()| {});
         state
     }

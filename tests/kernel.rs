@@ -229,3 +229,41 @@ fn the_division_probe_divides_every_value() {
         }
     }
 }
+
+/// The widening probes read every weight of a half-size cell once, on every backend: their sum
+/// is the weights' sum, exact for these weights (multiples of 1/64 in [1, 2), whose sums stay
+/// exact in f32). The bf16 cell's even columns of each pair are zero, so that its odd columns
+/// widen to their bf16 values (a pair's odd weight carries its even neighbour's bits below its
+/// own); a lone last column of `W_xh` (`I` odd) is not paired.
+#[test]
+fn the_widening_probes_read_every_weight_once() {
+    fn check<const I: usize, const H: usize>() {
+        let weight = |j: usize, k: usize| {
+            1.0 + f32::from(u8::try_from((j * 7 + k * 3) % 64).expect("below 64")) / 64.0
+        };
+        let cell = RnnCell::<I, H>::new(
+            SMatrix::from_fn(weight),
+            SMatrix::from_fn(|j, k| weight(j, k + I)),
+            SVector::zeros(),
+        );
+        let paired = |columns: usize, k: usize| k % 2 == 1 || k + 1 == columns;
+        let odd_only = RnnCell::<I, H>::new(
+            SMatrix::from_fn(|j, k| if paired(I, k) { weight(j, k) } else { 0.0 }),
+            SMatrix::from_fn(|j, k| if paired(H, k) { weight(j, k + I) } else { 0.0 }),
+            SVector::zeros(),
+        );
+        let half = elman::HalfCell::from_cell(&cell).expect("in range");
+        let pairs = elman::Bf16Cell::from_cell(&odd_only).expect("finite");
+        let sum = |c: &RnnCell<I, H>| c.w_xh().sum() + c.w_hh().sum();
+        for backend in Backend::available() {
+            let name = backend.name();
+            let widened = elman::kernel::probe::widen_half(backend, &half);
+            assert_eq!(widened.to_bits(), sum(&cell).to_bits(), "{name}");
+            let widened = elman::kernel::probe::widen_bf16(backend, &pairs);
+            assert_eq!(widened.to_bits(), sum(&odd_only).to_bits(), "{name}");
+        }
+    }
+    check::<3, 16>();
+    check::<4, 64>();
+    check::<5, 128>();
+}

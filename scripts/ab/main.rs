@@ -8,8 +8,9 @@
 //! inputs, states and weights and a decaying input sequence, each over its normal twin. The
 //! `tanh` group times the fast tanh of the AVX2+FMA and 512-bit backends, `A` and `B`
 //! interleaved: over a buffer, and through a chain of dependent evaluations. The `bf16` group
-//! times the bf16-pair cell's step, `A` and `B` interleaved, and within `B` over the f32 step
-//! and the weight-read floors; the `half` group the same of the binary16 cell. Run through `scripts/ab.sh REV`.
+//! times the bf16-pair cell's step, `A` and `B` interleaved, and within `B` over the f32 step,
+//! the weight-read floors and the widening floor; the `half` group the same of the binary16
+//! cell. Run through `scripts/ab.sh REV`.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -154,10 +155,11 @@ macro_rules! run_ab {
 }
 
 /// The step of a half-size cell (`Bf16Cell` for the `bf16` group, `HalfCell` for `half`), `A`
-/// and `B` interleaved; then, per round within `B`, its step over the f32 cell's and over the
-/// weight-read floors (all the weights' bytes, and half of them), the median of the rounds.
+/// and `B` interleaved; then, per round within `B`, its step over the f32 cell's, over the
+/// weight-read floors (all the weights' bytes, and half of them) and over the widening floor
+/// (`probe::$widen`), the median of the rounds.
 macro_rules! half_ab {
-    ($cell:ident, $label:expr, $i:expr, $h:expr) => {{
+    ($cell:ident, $widen:ident, $label:expr, $i:expr, $h:expr) => {{
         let xs: Vec<SVector<f32, $i>> = (0..4)
             .map(|t| SVector::from_fn(|k, _| ((t * 31 + k * 17) % 13) as f32 / 6.5 - 1.0))
             .collect();
@@ -182,26 +184,37 @@ macro_rules! half_ab {
             total
         };
         let (mut ta, mut tb) = (f64::MAX, f64::MAX);
-        let (mut over_f32, mut over_half, mut over_full) = (vec![], vec![], vec![]);
+        let widen = || {
+            let mut total = 0.0;
+            for _ in 0..64 {
+                total += elman::kernel::probe::$widen(best, black_box(&b));
+            }
+            total
+        };
+        let (mut over_f32, mut over_half, mut over_full, mut over_widen) =
+            (vec![], vec![], vec![], vec![]);
         for _ in 0..ROUNDS {
             ta = ta.min(time(|| steps_a(&a, &xs, ba), calls) / 64.0);
             let tb_round = time(|| steps_b(&b, &xs, bb), calls) / 64.0;
             let f32_round = time(|| steps_f32(&f, &xs, bb), calls) / 64.0;
             let half_round = time(|| read(&weights[..len / 2]), calls) / 64.0;
             let full_round = time(|| read(weights), calls) / 64.0;
+            let widen_round = time(widen, calls) / 64.0;
             tb = tb.min(tb_round);
             over_f32.push(tb_round / f32_round);
             over_half.push(tb_round / half_round);
             over_full.push(f32_round / full_round);
+            over_widen.push(tb_round / widen_round);
         }
         println!(
-            "{:4} ({:3}, {:3})        A {ta:8.1}  B {tb:8.1} ns/step    B/A {:.2}   B: {0} / f32 {:.2}, {0} / half read {:.2}, f32 / read {:.2} (medians of rounds)",
+            "{:4} ({:3}, {:3})        A {ta:8.1}  B {tb:8.1} ns/step    B/A {:.2}   B: {0} / f32 {:.2}, {0} / half read {:.2}, {0} / widen {:.2}, f32 / read {:.2} (medians of rounds)",
             $label,
             $i,
             $h,
             tb / ta,
             median(over_f32),
             median(over_half),
+            median(over_widen),
             median(over_full)
         );
     }};
@@ -630,13 +643,13 @@ fn main() {
         tanh_ab();
     }
     if run("bf16") {
-        alone!(half_ab!(Bf16Cell, "bf16", 32, 64));
-        alone!(half_ab!(Bf16Cell, "bf16", 64, 128));
-        alone!(half_ab!(Bf16Cell, "bf16", 128, 256));
+        alone!(half_ab!(Bf16Cell, widen_bf16, "bf16", 32, 64));
+        alone!(half_ab!(Bf16Cell, widen_bf16, "bf16", 64, 128));
+        alone!(half_ab!(Bf16Cell, widen_bf16, "bf16", 128, 256));
     }
     if run("half") {
-        alone!(half_ab!(HalfCell, "half", 32, 64));
-        alone!(half_ab!(HalfCell, "half", 64, 128));
-        alone!(half_ab!(HalfCell, "half", 128, 256));
+        alone!(half_ab!(HalfCell, widen_half, "half", 32, 64));
+        alone!(half_ab!(HalfCell, widen_half, "half", 64, 128));
+        alone!(half_ab!(HalfCell, widen_half, "half", 128, 256));
     }
 }

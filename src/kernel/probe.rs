@@ -4,7 +4,10 @@
 //! change with the benchmarks that use them.
 
 use super::Backend;
-use super::simd::{Kernel, Simd};
+use super::simd::{Element, Kernel, Simd};
+use super::step::Weights;
+use super::tiling::chunk_start;
+use crate::{Bf16Cell, HalfCell};
 
 /// A latency floor of a step, as a loop to time: `steps` times, `fmas` multiply-adds, `adds`
 /// additions and one fast tanh on a vector, each operation waiting for the one before.
@@ -124,6 +127,106 @@ pub fn stream_sum(backend: Backend, values: &[f32]) -> f32 {
         }
     }
     backend.dispatch(Sum(values))
+}
+
+/// The sum of every weight of `cell`, read and widened to f32 as its step reads them (by the
+/// backend's binary16 conversion), as a loop to time for the floor of a half-precision step
+/// where widening the weights, rather than reading their bytes, is what limits it: each chunk
+/// of each column widened and added into one of as many accumulators as the backend keeps
+/// chains, by a multiply-add as in the step, but none waiting on a broadcast, and each column
+/// read whole in one pass. On the backend the cell's step takes. Where the backend's lanes do
+/// not divide `H`, a column's last chunk overlaps its neighbour, as the step's does, and the
+/// weights they share count twice.
+#[must_use]
+pub fn widen_half<const I: usize, const H: usize, A>(
+    backend: Backend,
+    cell: &HalfCell<I, H, A>,
+) -> f32
+where
+    A: crate::Activation,
+{
+    widen(backend, cell.weights())
+}
+
+/// [`widen_half`] of a cell of bf16 column pairs: each pair's chunk widened from one load.
+#[must_use]
+pub fn widen_bf16<const I: usize, const H: usize, A>(
+    backend: Backend,
+    cell: &Bf16Cell<I, H, A>,
+) -> f32
+where
+    A: crate::Activation,
+{
+    widen(backend, cell.weights())
+}
+
+/// The sum of [`widen_half`] over weights stored as `E`.
+#[inline(always)]
+fn widen<const I: usize, const H: usize, E: Element>(
+    backend: Backend,
+    w: Weights<'_, I, H, E>,
+) -> f32 {
+    struct Widen<'a, const I: usize, const H: usize, E>(Weights<'a, I, H, E>);
+    impl<S: Simd, const I: usize, const H: usize, E: Element> Kernel<S> for Widen<'_, I, H, E> {
+        type Output = f32;
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        fn run(self, s: S) -> f32 {
+            let Self((w_xh, w_hh, _)) = self;
+            let mut acc = [s.splat(0.0); 16];
+            add_columns::<S, E, H>(s, &mut acc, w_xh);
+            add_columns::<S, E, H>(s, &mut acc, w_hh);
+            let mut total = acc[0];
+            for a in &acc[1..] {
+                total = s.add(total, *a);
+            }
+            let mut lanes = [0.0; 16];
+            s.store_slice(total, &mut lanes);
+            lanes.iter().sum()
+        }
+    }
+    backend.for_weights::<E>(H).dispatch(Widen(w))
+}
+
+/// Adds every chunk of `columns` (two at a time, a paired matrix's through its pairs) into
+/// `acc`, each column read whole in turn as a step's widest block reads it, into as many
+/// accumulators as the backend keeps chains (up to 16): chunk `c` of a pair's even column into
+/// `acc[2(c mod G)]`, of its odd column into the next one, `G` being half that number.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn add_columns<S: Simd, E: Element, const H: usize>(
+    s: S,
+    acc: &mut [S::V; 16],
+    columns: &[[E; H]],
+) {
+    // Hidden from the compiler, which would otherwise add rather than multiply-add: an
+    // addition may take the ports a conversion needs where a multiply-add does not.
+    let one = s.splat(core::hint::black_box(1.0));
+    let (pairs, lone) = columns.as_chunks::<2>();
+    let chunks = H.div_ceil(S::LANES);
+    let per_group = const { if S::CHAINS < 16 { S::CHAINS / 2 } else { 8 } };
+    for pair in pairs {
+        for group in (0..chunks).step_by(per_group) {
+            for j in 0..8 {
+                if j < per_group && group + j < chunks {
+                    let start = chunk_start(H, group + j, S::LANES);
+                    let [even, odd] = E::load_pair(s, pair, start);
+                    acc[2 * j] = s.madd(even, one, acc[2 * j]);
+                    acc[2 * j + 1] = s.madd(odd, one, acc[2 * j + 1]);
+                }
+            }
+        }
+    }
+    for column in lone {
+        for group in (0..chunks).step_by(per_group) {
+            for j in 0..8 {
+                if j < per_group && group + j < chunks {
+                    let start = chunk_start(H, group + j, S::LANES);
+                    acc[2 * j] = s.madd(E::load(s, column, start), one, acc[2 * j]);
+                }
+            }
+        }
+    }
 }
 
 /// Lane 0 of `v`.
