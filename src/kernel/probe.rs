@@ -189,9 +189,10 @@ fn widen<const I: usize, const H: usize, E: Element>(
 }
 
 /// Adds every chunk of `columns` (two at a time, a paired matrix's through its pairs) into
-/// `acc`, each column read whole in turn as a step's widest block reads it, into as many
-/// accumulators as the backend keeps chains (up to 16): chunk `c` of a pair's even column into
-/// `acc[2(c mod G)]`, of its odd column into the next one, `G` being half that number.
+/// `acc`, each column read whole in turn (where a step of more than one block reads it in
+/// runs, one per block), into as many accumulators as the backend keeps chains (up to 16):
+/// chunk `c` of a pair's even column into `acc[2(c mod G)]`, of its odd column into the next
+/// one, `G` being half that number.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn add_columns<S: Simd, E: Element, const H: usize>(
