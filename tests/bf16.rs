@@ -299,6 +299,7 @@ fn pair_cells_step_with_the_bits_of_their_widened_cells() {
     same_bits_as_widened::<3, 72>();
     same_bits_as_widened::<64, 128>();
     same_bits_as_widened::<7, 131>();
+    same_bits_as_widened::<4, 256>();
     same_bits_as_widened::<5, 260>();
 }
 
