@@ -395,9 +395,10 @@ fn entry_flush_from<const I: usize, const H: usize>(cell: &RnnCell<I, H>, h: &SV
 
 /// One tiny value in a caller's state among zeros, in each lane in turn: `step` of a cell whose
 /// recurrent weights are all `weight` finds it whichever part of the state it falls in (a state
-/// of 5 to 16 units goes to the kernel in four packed pairs, each checked; a larger one is
-/// checked in the kernel, whole vectors and then the units left over), on every backend; a
-/// missed one would add `weight·BELOW`, and a value of `FLUSH_BELOW` is kept.
+/// of 5 to 16 units goes to the kernel in four packed pairs, each checked; one of up to 64
+/// units is checked before the kernel's call in a build where the kernel is a call; a larger
+/// one is checked in the kernel, whole vectors and then the units left over), on every
+/// backend; a missed one would add `weight·BELOW`, and a value of `FLUSH_BELOW` is kept.
 fn state_flush_lanes_of<const H: usize>(
     what: &str,
     weight: f32,
@@ -447,6 +448,8 @@ fn a_tiny_state_value_flushes_in_any_lane() {
     state_flush_lanes::<16>();
     state_flush_lanes::<20>();
     state_flush_lanes::<37>();
+    state_flush_lanes::<64>();
+    state_flush_lanes::<65>();
     state_flush_lanes::<137>();
 }
 

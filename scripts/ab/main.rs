@@ -586,6 +586,8 @@ fn main() {
         alone!(step_ab!(1, 8));
         alone!(step_ab!(1, 16));
         alone!(step_ab!(16, 16));
+        alone!(step_ab!(24, 24));
+        alone!(step_ab!(32, 32));
         alone!(step_ab!(32, 64));
         alone!(step_ab!(64, 128));
         alone!(step_ab!(128, 256));

@@ -999,6 +999,26 @@ pub(super) const fn splits(units: usize) -> bool {
             ))
 }
 
+/// Whether `step` checks a caller's state of `units` units in the caller's code, before the
+/// kernel's call, rather than in the kernel: from 17 to 64 units where the kernel is a call (the
+/// build does not enable AVX2, FMA and F16C; see [`splits`]). There the state is most often
+/// the caller's copy of the last step's result (`h = cell.step(&x, &h)`), stored just before
+/// the call 16 bytes at a time, or by `memcpy` as its code chooses. The kernel's check reads it
+/// a vector at a time, and a load that spans several pending stores cannot take its value
+/// from them: it waits until they reach the cache, and holds the step back with it. The
+/// caller's check, compiled for the caller's CPU, reads it as that code stored it. Above 64
+/// units its SSE2 instructions cost more than the wait; where the kernel inlines, the compiler
+/// leaves out the copy, and the check in the kernel waits for nothing.
+#[cfg(target_feature = "sse2")]
+pub(super) const fn checks_before_call(units: usize) -> bool {
+    units <= 64
+        && !cfg!(all(
+            target_feature = "avx2",
+            target_feature = "fma",
+            target_feature = "f16c"
+        ))
+}
+
 /// The entries of an 8-lane token that take the state in registers: its own
 /// `#[target_feature]` function each, whose arguments (the weights' and input's addresses, the
 /// state) all travel in registers. Through one kernel argument, the state went through memory,
