@@ -823,8 +823,10 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, const B
 
 /// [`Step`] from a caller's state, which may hold tiny values: the state is checked (and where
 /// it must be, flushed) inside the kernel, a vector at a time as the input is, where a check
-/// before the call ran in the caller's instructions (SSE2 in a default build), several times
+/// before the call runs in the caller's instructions (SSE2 in a default build), several times
 /// as many. A predicted branch either way, off the chain from one step's state to the next.
+/// Taken above 64 units, and wherever the kernel inlines: up to 64 units, where the kernel is
+/// a call, the caller checks the state before it (see `x86::checks_before_call`).
 pub(crate) struct CallerStep<'a, const I: usize, const H: usize, A, E = f32> {
     pub(crate) w: Weights<'a, I, H, E>,
     pub(crate) x: &'a [f32; I],
