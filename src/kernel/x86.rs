@@ -990,14 +990,17 @@ pub(super) fn packed16_needs_flush(parts: [(f64, f64); 4]) -> bool {
 /// state still gains from travelling by value.
 #[cfg(target_feature = "sse2")]
 pub(super) const fn splits(units: usize) -> bool {
-    units <= 8
-        || units <= 16
-            && !cfg!(all(
-                target_feature = "avx2",
-                target_feature = "fma",
-                target_feature = "f16c"
-            ))
+    units <= 8 || units <= 16 && KERNEL_IS_A_CALL
 }
+
+/// Whether a step's kernel is a call from the caller's code: the build does not enable AVX2,
+/// FMA and F16C, the features of every backend's entry.
+#[cfg(target_feature = "sse2")]
+const KERNEL_IS_A_CALL: bool = !cfg!(all(
+    target_feature = "avx2",
+    target_feature = "fma",
+    target_feature = "f16c"
+));
 
 /// Whether `step` checks a caller's state of `units` units in the caller's code, before the
 /// kernel's call, rather than in the kernel: from 17 to 64 units where the kernel is a call (the
@@ -1007,16 +1010,11 @@ pub(super) const fn splits(units: usize) -> bool {
 /// a vector at a time, and a load that spans several pending stores cannot take its value
 /// from them: it waits until they reach the cache, and holds the step back with it. The
 /// caller's check, compiled for the caller's CPU, reads it as that code stored it. Above 64
-/// units its SSE2 instructions cost more than the wait; where the kernel inlines, the compiler
-/// leaves out the copy, and the check in the kernel waits for nothing.
+/// units its SSE2 instructions cost more than the wait. Where the kernel can inline, the
+/// check before it measured slower: there the compiler may leave out the copy.
 #[cfg(target_feature = "sse2")]
 pub(super) const fn checks_before_call(units: usize) -> bool {
-    units <= 64
-        && !cfg!(all(
-            target_feature = "avx2",
-            target_feature = "fma",
-            target_feature = "f16c"
-        ))
+    units <= 64 && KERNEL_IS_A_CALL
 }
 
 /// The entries of an 8-lane token that take the state in registers: its own
