@@ -243,6 +243,15 @@ pub(crate) trait Kernel<S> {
     /// What the computation returns.
     type Output;
 
+    /// Whether the kernel runs inlined in the caller's code wherever it is called, in a build
+    /// that enables the features of the backend it runs on (the backend's `dispatch` then
+    /// calls [`run`](Self::run) itself), rather than through the backend's
+    /// `#[target_feature]` entry, which the compiler inlines or leaves a call as it weighs
+    /// each caller. Only one backend does so in a build: the 8-lane one of the widest
+    /// instruction set the build enables (see `x86::token!`), so that each call holds one copy
+    /// of the kernel, not one per backend.
+    const INLINE: bool = false;
+
     /// Runs the computation on `simd`.
     fn run(self, simd: S) -> Self::Output;
 }

@@ -801,6 +801,15 @@ fn run_pipelined<
     each(h, pending);
 }
 
+/// Up to how many units a single step's kernel runs inlined in its caller's code in a build
+/// that enables the features of the backend it runs on ([`Kernel::INLINE`]). Left to the
+/// compiler, the backend's entry of a size stepped from more than one place in a program stayed
+/// a call: the state crossed it through memory, and a state returned by value was copied after
+/// it, both on the chain from one step to the next. Above 32 units inlining measured no gain,
+/// and larger kernels copied into every call lengthen a build that steps many sizes from many
+/// places (the crate's tests).
+const INLINE_UNITS: usize = 32;
+
 /// One step, `A(W_xh·x + W_hh·h + b)`, the columns last to first if `BACKWARD`.
 pub(crate) struct Step<'a, const I: usize, const H: usize, A, const BACKWARD: bool, E = f32> {
     pub(crate) w: Weights<'a, I, H, E>,
@@ -814,6 +823,8 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, const B
 {
     type Output = [f32; H];
 
+    const INLINE: bool = H <= INLINE_UNITS;
+
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn run(self, s: S) -> [f32; H] {
@@ -825,8 +836,9 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, const B
 /// it must be, flushed) inside the kernel, a vector at a time as the input is, where a check
 /// before the call runs in the caller's instructions (SSE2 in a default build), several times
 /// as many. A predicted branch either way, off the chain from one step's state to the next.
-/// Taken above 64 units, and wherever the kernel inlines: up to 64 units, where the kernel is
-/// a call, the caller checks the state before it (see `x86::checks_before_call`).
+/// Taken above 64 units, and in a build that enables AVX2, FMA and F16C, where the kernel may
+/// inline: up to 64 units in other builds, the caller checks the state before the kernel's call
+/// (see `x86::checks_before_call`).
 pub(crate) struct CallerStep<'a, const I: usize, const H: usize, A, E = f32> {
     pub(crate) w: Weights<'a, I, H, E>,
     pub(crate) x: &'a [f32; I],
@@ -838,6 +850,8 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation> Kernel<
     for CallerStep<'_, I, H, A, E>
 {
     type Output = [f32; H];
+
+    const INLINE: bool = H <= INLINE_UNITS;
 
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -865,6 +879,8 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, const C
     Kernel<S> for StepInPlace<'_, I, H, A, CALLER, E>
 {
     type Output = ();
+
+    const INLINE: bool = H <= INLINE_UNITS;
 
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]

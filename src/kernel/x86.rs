@@ -694,9 +694,11 @@ impl Simd for Avx512 {
 }
 
 /// A backend token: `detect` finds it on a CPU with its features, and `dispatch` runs a kernel
-/// inside its one `#[target_feature]` entry.
+/// inside its one `#[target_feature]` entry, or in the caller's own code for a kernel that asks
+/// ([`Kernel::INLINE`]) where `$inlines`: the build enables the features, and this is the
+/// backend it inlines.
 macro_rules! token {
-    ($(#[$doc:meta])* $name:ident, $features:literal, $detect:expr) => {
+    ($(#[$doc:meta])* $name:ident, $features:literal, $inlines:expr, $detect:expr) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub(super) struct $name(());
@@ -710,12 +712,17 @@ macro_rules! token {
             }
 
             /// `kernel` run with this backend's instructions.
-            #[inline]
+            #[inline(always)]
             pub(super) fn dispatch<K: Kernel<Self>>(self, kernel: K) -> K::Output {
                 #[inline]
                 #[target_feature(enable = $features)]
                 fn entry<K: Kernel<$name>>(token: $name, kernel: K) -> K::Output {
                     kernel.run(token)
+                }
+                if K::INLINE && $inlines {
+                    // The build enables the features in every function: `run` compiles into
+                    // the caller with them.
+                    return kernel.run(self);
                 }
                 // SAFETY: `self` exists only if the CPU has the features `entry` enables.
                 unsafe { entry(self, kernel) }
@@ -728,11 +735,9 @@ token!(
     /// Proof that the running CPU has AVX2, FMA and F16C (which every CPU with AVX2 has).
     Avx2Fma,
     "avx2,fma,f16c",
-    cfg!(all(
-        target_feature = "avx2",
-        target_feature = "fma",
-        target_feature = "f16c"
-    )) || {
+    // In a build that enables AVX-512 too, the AVX-512 backends step where this one would.
+    AVX2_BUILD && !AVX512_BUILD,
+    AVX2_BUILD || {
         static ANSWER: AtomicU8 = AtomicU8::new(0);
         detected(&ANSWER, &["avx2", "fma", "f16c"])
     }
@@ -743,6 +748,7 @@ token!(
     /// with 32 registers.
     Avx512Vl,
     "avx2,fma,f16c,avx512f,avx512vl",
+    AVX512_BUILD,
     avx512()
 );
 
@@ -750,6 +756,9 @@ token!(
     /// Proof that the running CPU has AVX2, FMA, AVX-512F and AVX-512VL: the 16-lane kernel.
     Avx512,
     "avx2,fma,f16c,avx512f,avx512vl",
+    // It steps cells of 32 units and more (`NARROW_BELOW_WHOLE`), where inlining gains
+    // little; the 8-lane sibling steps the smaller ones.
+    false,
     avx512()
 );
 
@@ -802,16 +811,21 @@ fn intel() -> bool {
     [leaf.ebx, leaf.edx, leaf.ecx] == [*b"Genu", *b"ineI", *b"ntel"].map(u32::from_le_bytes)
 }
 
+/// Whether the build enables AVX2, FMA and F16C, the features of [`Avx2Fma`]'s entry.
+const AVX2_BUILD: bool = cfg!(all(
+    target_feature = "avx2",
+    target_feature = "fma",
+    target_feature = "f16c"
+));
+
+/// Whether the build enables the features of the AVX-512 backends' entries.
+const AVX512_BUILD: bool =
+    AVX2_BUILD && cfg!(all(target_feature = "avx512f", target_feature = "avx512vl"));
+
 /// Whether the CPU has AVX2, FMA, AVX-512F and AVX-512VL.
 #[inline]
 fn avx512() -> bool {
-    cfg!(all(
-        target_feature = "avx2",
-        target_feature = "fma",
-        target_feature = "f16c",
-        target_feature = "avx512f",
-        target_feature = "avx512vl"
-    )) || {
+    AVX512_BUILD || {
         static ANSWER: AtomicU8 = AtomicU8::new(0);
         detected(&ANSWER, &["avx2", "fma", "f16c", "avx512f", "avx512vl"])
     }
@@ -996,11 +1010,7 @@ pub(super) const fn splits(units: usize) -> bool {
 /// Whether a step's kernel is a call from the caller's code: the build does not enable AVX2,
 /// FMA and F16C, the features of every backend's entry.
 #[cfg(target_feature = "sse2")]
-const KERNEL_IS_A_CALL: bool = !cfg!(all(
-    target_feature = "avx2",
-    target_feature = "fma",
-    target_feature = "f16c"
-));
+const KERNEL_IS_A_CALL: bool = !AVX2_BUILD;
 
 /// Whether `step` checks a caller's state of `units` units in the caller's code, before the
 /// kernel's call, rather than in the kernel: from 17 to 64 units where the kernel is a call (the
