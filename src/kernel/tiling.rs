@@ -7,9 +7,20 @@
 /// chains (`chunks · S ≈ chains`, or 8 below 4 chunks, where the step is latency-bound) to
 /// cover the FMA latency, and no more than half of `h`, past which the extra pairwise additions
 /// cost the recurrent chain more than they save.
+///
+/// A block of 3 chunks on the 16-register AVX2 backend (12 chains) takes 12, 4 sums, as a
+/// block of 4 takes 3: with 2 sums, its code was compiled one chunk at a time (the whole sweep
+/// of a chunk and its tanh, then the next chunk's, each broadcast spilled to the stack for the
+/// next chunks), so that the chunks' chains ran one after the other rather than side by side;
+/// with 4 they interleave, as a block of 4's do.
 pub(crate) const fn partial_sums(chunks: usize, h: usize, chains: usize) -> usize {
-    // Below 4 chunks the step is latency-bound: 8 chains.
-    let chains = if chunks >= 4 { chains } else { 8 };
+    // Below 4 chunks the step is latency-bound: 8 chains (12 for 3 chunks on the AVX2
+    // backend).
+    let chains = if chunks >= 4 || chunks == 3 && chains == 12 {
+        chains
+    } else {
+        8
+    };
     let for_throughput = if chunks >= chains { 1 } else { chains / chunks };
     let for_latency = if h < 4 { 1 } else { h / 2 };
     if for_throughput < for_latency {
