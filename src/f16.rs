@@ -142,9 +142,9 @@ impl F16 {
 /// rule, as any other cell's). On Intel's CPUs the conversion competes with the multiply-adds
 /// for the same two 512-bit execution ports, and a step of these weights was no faster than the
 /// f32 one at any size, 1.15–2.1× slower from (32, 64) on (`docs/benchmarks-xeon.md`): there
-/// [`Bf16Cell`](crate::Bf16Cell) is the half-size format that pays. So on AMD's Zen 2, whose
-/// 256-bit conversion takes longer than a multiply-add: the widening alone takes longer than
-/// the f32 step from (64, 128) on (`docs/benchmarks-zen2.md`).
+/// [`Bf16Cell`](crate::Bf16Cell) is the half-size format that pays. So on AMD's Zen 2, where
+/// the conversion, not the bytes, bounds the step: the widening alone took longer than the f32
+/// step from (64, 128) on (`docs/benchmarks-zen2.md`).
 ///
 /// Its result is, to the bit, the step of the f32 cell with the same (rounded) weights,
 /// [`widened`](Self::widened), on the same kernel: on the same backend, or for the 512-bit one
