@@ -32,6 +32,7 @@ impl Simd for Portable {
     const LANES: usize = 8;
     const PERMUTE_STATE: bool = false;
     const CHAINS: usize = 8;
+    const SMALL_BLOCK_CHAINS: [usize; 3] = [8; 3];
     const BLOCK: usize = 8;
     const WIDE_BLOCK: usize = 8;
     const PROJECT_BLOCK: usize = 1;

@@ -24,9 +24,12 @@ pub(crate) trait Simd: Copy {
 
     /// Lanes per vector.
     const LANES: usize;
-    /// Independent accumulator chains in the throughput-bound sizes (see
-    /// [`partial_sums`](super::tiling::partial_sums)).
+    /// Independent accumulator chains in the throughput-bound sizes: blocks of 4 chunks and
+    /// more (see [`partial_sums`](super::tiling::partial_sums)).
     const CHAINS: usize;
+    /// Independent accumulator chains in a block of 1, 2 or 3 chunks (entry `chunks − 1`),
+    /// where a step is latency-bound.
+    const SMALL_BLOCK_CHAINS: [usize; 3];
     /// The largest block of a step, in chunks of `LANES` units, whose accumulators stay in
     /// registers.
     const BLOCK: usize;

@@ -444,7 +444,7 @@ fn sums_at<
     first: usize,
 ) -> [S::V; B] {
     let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, first + c, S::LANES));
-    match partial_sums(B, H, S::CHAINS) {
+    match partial_sums(B, H, S::CHAINS, S::SMALL_BLOCK_CHAINS) {
         1 => block_sums::<S, E, I, H, B, 1, BACKWARD, Z>(s, w, x, h, &starts),
         2 => block_sums::<S, E, I, H, B, 2, BACKWARD, Z>(s, w, x, h, &starts),
         3 => block_sums::<S, E, I, H, B, 3, BACKWARD, Z>(s, w, x, h, &starts),
@@ -740,7 +740,7 @@ fn run_block_of<
     state: (&mut [f32; H], Y),
     each: F,
 ) {
-    match partial_sums(B, H, S::CHAINS) {
+    match partial_sums(B, H, S::CHAINS, S::SMALL_BLOCK_CHAINS) {
         1 => run_pipelined::<S, E, I, H, B, 1, A, Y, F>(s, w, x, steps, state, each),
         2 => run_pipelined::<S, E, I, H, B, 2, A, Y, F>(s, w, x, steps, state, each),
         3 => run_pipelined::<S, E, I, H, B, 3, A, Y, F>(s, w, x, steps, state, each),

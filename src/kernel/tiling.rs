@@ -3,23 +3,25 @@
 //! gathered from.
 
 /// How many partial sums a block of `chunks` 8-unit chunks splits its sweep into, for a hidden
-/// size `h` on a backend that keeps `chains` accumulators in registers: enough independent
-/// chains (`chunks · S ≈ chains`, or 8 below 4 chunks, where the step is latency-bound) to
-/// cover the FMA latency, and no more than half of `h`, past which the extra pairwise additions
-/// cost the recurrent chain more than they save.
+/// size `h` on a backend that keeps `chains` accumulators in registers from 4 chunks up, and
+/// `small[chunks − 1]` in a block of 1 to 3 chunks, where the step is latency-bound (the
+/// backend's [`Simd::CHAINS`] and [`Simd::SMALL_BLOCK_CHAINS`]): enough independent chains
+/// (`chunks · S ≈ chains`) to cover the FMA latency, and no more than half of `h`, past which
+/// the extra pairwise additions cost the recurrent chain more than they save.
 ///
-/// A block of 3 chunks on the 16-register AVX2 backend (12 chains) takes 12, 4 sums, as a
-/// block of 4 takes 3: with 2 sums, its code was compiled one chunk at a time (the whole sweep
-/// of a chunk and its tanh, then the next chunk's, each broadcast spilled to the stack for the
-/// next chunks), so that the chunks' chains ran one after the other rather than side by side;
-/// with 4 they interleave, as a block of 4's do.
-pub(crate) const fn partial_sums(chunks: usize, h: usize, chains: usize) -> usize {
-    // Below 4 chunks the step is latency-bound: 8 chains (12 for 3 chunks on the AVX2
-    // backend).
-    let chains = if chunks >= 4 || chunks == 3 && chains == 12 {
-        chains
-    } else {
-        8
+/// [`Simd::CHAINS`]: super::simd::Simd::CHAINS
+/// [`Simd::SMALL_BLOCK_CHAINS`]: super::simd::Simd::SMALL_BLOCK_CHAINS
+pub(crate) const fn partial_sums(
+    chunks: usize,
+    h: usize,
+    chains: usize,
+    small: [usize; 3],
+) -> usize {
+    let chains = match chunks {
+        1 => small[0],
+        2 => small[1],
+        3 => small[2],
+        _ => chains,
     };
     let for_throughput = if chunks >= chains { 1 } else { chains / chunks };
     let for_latency = if h < 4 { 1 } else { h / 2 };

@@ -58,8 +58,10 @@ use crate::tanh::{FAST_TANH_CLAMP, P1, P2, P3, P4, POLY_FLOOR, Q1, Q2, Q3, Q4};
 /// A token for a backend whose vectors are 8 lanes (ymm) of AVX2 and FMA, with the tiling its
 /// register file allows.
 pub(super) trait Ymm: Copy {
-    /// Accumulator chains in the throughput-bound sizes.
+    /// See [`Simd::CHAINS`].
     const CHAINS: usize;
+    /// See [`Simd::SMALL_BLOCK_CHAINS`].
+    const SMALL_BLOCK_CHAINS: [usize; 3];
     /// The largest block, in 8-unit chunks.
     const BLOCK: usize;
     /// See [`Simd::WIDE_BLOCK`].
@@ -79,6 +81,7 @@ impl<T: Ymm> Simd for T {
     const LANES: usize = 8;
     const PERMUTE_STATE: bool = true;
     const CHAINS: usize = T::CHAINS;
+    const SMALL_BLOCK_CHAINS: [usize; 3] = T::SMALL_BLOCK_CHAINS;
     const BLOCK: usize = T::BLOCK;
     const WIDE_BLOCK: usize = T::WIDE_BLOCK;
     const PROJECT_BLOCK: usize = T::PROJECT_BLOCK;
@@ -421,6 +424,7 @@ impl Simd for Avx512 {
     const LANES: usize = 16;
     const PERMUTE_STATE: bool = false;
     const CHAINS: usize = 8;
+    const SMALL_BLOCK_CHAINS: [usize; 3] = [8; 3];
     const BLOCK: usize = 8;
     const WIDE_BLOCK: usize = 16;
     const PROJECT_BLOCK: usize = 3;
@@ -764,6 +768,12 @@ token!(
 
 impl Ymm for Avx2Fma {
     const CHAINS: usize = 12;
+    // A block of 3 chunks takes 12 chains, 4 sums, as a block of 4 takes 3. With 8 chains (2
+    // sums), its code was compiled one chunk at a time (the whole sweep of a chunk and its
+    // tanh, then the next chunk's, each broadcast spilled to the stack for the later chunks),
+    // so that the chunks' chains ran one after the other rather than side by side; with 4 sums
+    // they interleave, as a block of 4's do.
+    const SMALL_BLOCK_CHAINS: [usize; 3] = [8, 8, 12];
     const BLOCK: usize = 4;
     const WIDE_BLOCK: usize = 12;
     const PROJECT_BLOCK: usize = 1;
@@ -771,6 +781,7 @@ impl Ymm for Avx2Fma {
 
 impl Ymm for Avx512Vl {
     const CHAINS: usize = 16;
+    const SMALL_BLOCK_CHAINS: [usize; 3] = [8; 3];
     const BLOCK: usize = 8;
     const WIDE_BLOCK: usize = 16;
     const PROJECT_BLOCK: usize = 3;
