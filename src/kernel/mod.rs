@@ -333,6 +333,29 @@ impl Backend {
         }
     }
 
+    /// Whether this backend's step kernel for a cell of `units` units with weights stored as
+    /// `E` ([`for_weights`](Self::for_weights)) is a call from the caller's code (its
+    /// `#[target_feature]` entry) rather than code compiled into it: unless the build enables
+    /// the backend's features and the backend inlines its kernels there (`INLINES`). In an
+    /// x86-64-v3 build on a CPU with AVX-512, the AVX-512 backends' kernels are calls, and the
+    /// AVX2 backend's are not. The portable kernel, which only runs where a CPU lacks AVX2 or a
+    /// user forces it, takes the rule of the build's x86 backends.
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    #[inline(always)]
+    fn kernel_is_a_call<E: Element>(self, units: usize) -> bool {
+        // A constant where no backend inlines (the default build): no code for the choice.
+        let none_inlines = !x86::Avx2Fma::INLINES && !x86::Avx512Vl::INLINES;
+        if none_inlines {
+            return true;
+        }
+        match self.for_weights::<E>(units).0 {
+            Kind::Portable => false,
+            Kind::Avx2Fma(_) => !x86::Avx2Fma::INLINES,
+            Kind::Avx512Vl(_) => !x86::Avx512Vl::INLINES,
+            Kind::Avx512(_) => !x86::Avx512::INLINES,
+        }
+    }
+
     /// Replaces every value by its fast tanh, a vector at a time, on this backend.
     ///
     /// ```
@@ -511,7 +534,7 @@ impl Backend {
             return self.step_of::<I, H, A, false, E>(w, x, &h);
         }
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        if x86::splits(H) {
+        if x86::splits(H, self.kernel_is_a_call::<E>(H)) {
             // As above, on four packed pairs. (The four pairs for every size up to 16 were
             // slower at 2 to 4 units: the zero pairs still went through the check.)
             let packed = x86::pack16(h);
@@ -522,7 +545,7 @@ impl Backend {
             return self.step_of::<I, H, A, false, E>(w, x, &h);
         }
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        if x86::checks_before_call(H) {
+        if x86::checks_before_call(H, self.kernel_is_a_call::<E>(H)) {
             if crate::flush::needs_flush(h) {
                 return self.step_of::<I, H, A, false, E>(w, x, &crate::flush::flushed(h));
             }
@@ -633,7 +656,7 @@ impl Backend {
             return x86::unpack(out);
         }
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        if x86::splits(H) && !BACKWARD {
+        if x86::splits(H, self.kernel_is_a_call::<E>(H)) && !BACKWARD {
             // The state in registers to the kernel (see `x86::Avx2Fma::step_split`), and every
             // path's new state packed as well, the form in which the caller's loop keeps it.
             let state = x86::pack16(h);

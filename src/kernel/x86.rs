@@ -708,6 +708,10 @@ macro_rules! token {
         pub(super) struct $name(());
 
         impl $name {
+            /// Whether [`dispatch`](Self::dispatch) runs a kernel that asks for it
+            /// ([`Kernel::INLINE`]) in the caller's code: `$inlines`.
+            pub(super) const INLINES: bool = $inlines;
+
             /// The token, if the CPU has the features (asked of the standard library once, the
             /// answer kept in a static; a build that enables them answers at compile time).
             #[inline]
@@ -723,7 +727,7 @@ macro_rules! token {
                 fn entry<K: Kernel<$name>>(token: $name, kernel: K) -> K::Output {
                     kernel.run(token)
                 }
-                if K::INLINE && $inlines {
+                if K::INLINE && Self::INLINES {
                     // The build enables the features in every function: `run` compiles into
                     // the caller with them.
                     return kernel.run(self);
@@ -1009,23 +1013,18 @@ pub(super) fn packed16_needs_flush(parts: [(f64, f64); 4]) -> bool {
 }
 
 /// Whether `step` of a cell of `units` units passes the state as four packed pairs (see
-/// [`pack16`]): from 5 to 8 units, and up to 16 where the kernel is a call (a build that does
-/// not enable AVX2 and FMA). Where the kernel inlines into the caller's loop, the pairs only
-/// add their shuffles to a 16-unit state's chain (measured slower there), while an 8-unit
-/// state still gains from travelling by value.
+/// [`pack16`]): from 5 to 8 units, and up to 16 where the kernel is a `call` (the backend's
+/// `#[target_feature]` entry, see `Backend::kernel_is_a_call`). Where the kernel inlines into
+/// the caller's loop, the pairs only add their shuffles to a 16-unit state's chain (measured
+/// slower there), while an 8-unit state still gains from travelling by value.
 #[cfg(target_feature = "sse2")]
-pub(super) const fn splits(units: usize) -> bool {
-    units <= 8 || units <= 16 && KERNEL_IS_A_CALL
+pub(super) const fn splits(units: usize, call: bool) -> bool {
+    units <= 8 || units <= 16 && call
 }
 
-/// Whether a step's kernel is a call from the caller's code: the build does not enable AVX2,
-/// FMA and F16C, the features of every backend's entry.
-#[cfg(target_feature = "sse2")]
-const KERNEL_IS_A_CALL: bool = !AVX2_BUILD;
-
 /// Whether `step` checks a caller's state of `units` units in the caller's code, before the
-/// kernel's call, rather than in the kernel: from 17 to 64 units where the kernel is a call (the
-/// build does not enable AVX2, FMA and F16C; see [`splits`]). There the state is most often
+/// kernel's call, rather than in the kernel: from 17 to 64 units where the kernel is a `call`
+/// (see [`splits`]). There the state is most often
 /// the caller's copy of the last step's result (`h = cell.step(&x, &h)`), stored just before
 /// the call 16 bytes at a time, or by `memcpy` as its code chooses. The kernel's check reads it
 /// a vector at a time, and a load that spans several pending stores cannot take its value
@@ -1034,8 +1033,8 @@ const KERNEL_IS_A_CALL: bool = !AVX2_BUILD;
 /// units its SSE2 instructions cost more than the wait. Where the kernel can inline, the
 /// check before it measured slower: there the compiler may leave out the copy.
 #[cfg(target_feature = "sse2")]
-pub(super) const fn checks_before_call(units: usize) -> bool {
-    units <= 64 && KERNEL_IS_A_CALL
+pub(super) const fn checks_before_call(units: usize, call: bool) -> bool {
+    units <= 64 && call
 }
 
 /// The entries of an 8-lane token that take the state in registers: its own
