@@ -333,10 +333,12 @@ impl Backend {
         }
     }
 
-    /// Whether this backend's step kernel for a cell of `units` units with weights stored as
-    /// `E` ([`for_weights`](Self::for_weights)) is a call from the caller's code (its
-    /// `#[target_feature]` entry) rather than code compiled into it: unless the build enables
-    /// the backend's features and the backend inlines its kernels there (`INLINES`). In an
+    /// Whether, in this build, the kernels of the backend that steps a cell of `units` units with
+    /// weights stored as `E` ([`for_weights`](Self::for_weights)) are calls from the caller's
+    /// code (the backend's `#[target_feature]` entry) rather than code compiled into it: unless
+    /// the build enables the backend's features and the backend inlines its kernels there
+    /// (`INLINES`). Even then only the kernels that ask ([`Kernel::INLINE`], a step of up to
+    /// `INLINE_UNITS` units) inline; the rules that read this answer were measured so. In an
     /// x86-64-v3 build on a CPU with AVX-512, the AVX-512 backends' kernels are calls, and the
     /// AVX2 backend's are not. The portable kernel, which only runs where a CPU lacks AVX2 or a
     /// user forces it, takes the rule of the build's x86 backends.

@@ -1024,11 +1024,11 @@ pub(super) const fn splits(units: usize, call: bool) -> bool {
 
 /// Whether `step` checks a caller's state of `units` units in the caller's code, before the
 /// kernel's call, rather than in the kernel: from 17 to 64 units where the kernel is a `call`
-/// (see [`splits`]). There the state is most often
-/// the caller's copy of the last step's result (`h = cell.step(&x, &h)`), stored just before
-/// the call 16 bytes at a time, or by `memcpy` as its code chooses. The kernel's check reads it
-/// a vector at a time, and a load that spans several pending stores cannot take its value
-/// from them: it waits until they reach the cache, and holds the step back with it. The
+/// (see [`splits`]). There the state is most often the caller's copy of the last step's result
+/// (`h = cell.step(&x, &h)`), stored just before the call 16 bytes at a time, or by `memcpy` as
+/// its code chooses. The kernel's check reads it a vector at a time, and a load that spans
+/// several pending stores cannot take its value from them: it waits until they reach the
+/// cache, and holds the step back with it. The
 /// caller's check, compiled for the caller's CPU, reads it as that code stored it. Above 64
 /// units its SSE2 instructions cost more than the wait. Where the kernel can inline, the
 /// check before it measured slower: there the compiler may leave out the copy.
