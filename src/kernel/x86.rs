@@ -1028,10 +1028,10 @@ pub(super) const fn splits(units: usize, call: bool) -> bool {
 /// (`h = cell.step(&x, &h)`), stored just before the call 16 bytes at a time, or by `memcpy` as
 /// its code chooses. The kernel's check reads it a vector at a time, and a load that spans
 /// several pending stores cannot take its value from them: it waits until they reach the
-/// cache, and holds the step back with it. The
-/// caller's check, compiled for the caller's CPU, reads it as that code stored it. Above 64
-/// units its SSE2 instructions cost more than the wait. Where the kernel can inline, the
-/// check before it measured slower: there the compiler may leave out the copy.
+/// cache, and holds the step back with it. The caller's check, compiled for the caller's CPU,
+/// reads it as that code stored it. Above 64 units its SSE2 instructions cost more than the
+/// wait. Where the kernel can inline, the check before it measured slower: there the compiler
+/// may leave out the copy.
 #[cfg(target_feature = "sse2")]
 pub(super) const fn checks_before_call(units: usize, call: bool) -> bool {
     units <= 64 && call
