@@ -21,11 +21,50 @@ use super::simd::{Element, Kernel, Simd};
 use super::tiling::{chunk_start, partial_sums};
 use crate::activation::{Activation, Kind as Nonlinearity};
 
+/// A sweep's groups of columns and their inputs, `groups`, as the compiler sees them unless
+/// the sweep is `ROLLED`, of a block of 2 to `BLOCK` chunks, on a backend with
+/// [`Simd::SWEEP_LOOP`]: then through `black_box`, their count unknown to it.
+///
+/// The count is a constant, and a loop over a constant count of groups was unrolled whole: a
+/// step's block of several chunks became one basic block from its first multiply-add to its
+/// last tanh. There, in a build for the default CPU, the compiler's instruction scheduler
+/// (tuned for no CPU in particular) took the block one chunk at a time: the chunk's whole
+/// sweep and tanh, then the next chunk's, every broadcast spilled to the stack for the later
+/// chunks, so that the chunks' chains ran one after another, not side by side. Kept a loop, one
+/// group of columns per iteration, every chunk's sums are live across each iteration and its
+/// multiply-adds interleave. The sums and their order are the same, so the bits are.
+///
+/// Left as they were: a block of one chunk (nothing to interleave); a wide block
+/// ([`Simd::WIDE_BLOCK`], from 96 units, where the loop measured within the noise of a step
+/// that streams its weights from L2); the pipelined `run` of one block (its unrolled sweeps
+/// measured faster in a native build); paired columns (`sweep_pairs`, whose steps measured
+/// slower as a loop). Those get the slices as they are, and compile as before: bounding the
+/// same loop by a count taken through another iterator changed the code of the portable
+/// kernel (more spills), though the count was a constant there too.
+#[inline(always)]
+fn rolled<'a, 'b, S: Simd, const B: usize, const ROLLED: bool, T, Z>(
+    groups: (&'a [T], &'b [Z]),
+) -> (&'a [T], &'b [Z]) {
+    if ROLLED && S::SWEEP_LOOP && 1 < B && B <= S::BLOCK {
+        core::hint::black_box(groups)
+    } else {
+        groups
+    }
+}
+
 /// Adds `z_k · W[:, k]` for every column `k` into the `P` partial sums, column `k` into sum
-/// `k mod P` (as groups of `P`, so that each sum stays in a register).
+/// `k mod P` (as groups of `P`, so that each sum stays in a register), the groups kept a loop
+/// if `ROLLED` (see [`rolled`]).
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn sweep<S: Simd, E: Element, const H: usize, const B: usize, const P: usize>(
+fn sweep<
+    S: Simd,
+    E: Element,
+    const H: usize,
+    const B: usize,
+    const P: usize,
+    const ROLLED: bool,
+>(
     s: S,
     acc: &mut [[S::V; B]; P],
     columns: &[[E; H]],
@@ -38,6 +77,7 @@ fn sweep<S: Simd, E: Element, const H: usize, const B: usize, const P: usize>(
     }
     let (groups, rest) = columns.as_chunks::<P>();
     let (z_groups, z_rest) = z.as_chunks::<P>();
+    let (groups, z_groups) = rolled::<S, B, ROLLED, _, _>((groups, z_groups));
     for (group, zs) in groups.iter().zip(z_groups) {
         for p in 0..P {
             let broadcast = s.splat(zs[p]);
@@ -59,7 +99,14 @@ fn sweep<S: Simd, E: Element, const H: usize, const B: usize, const P: usize>(
 /// function or a closure) the x86 kernels were not inlined into one loop.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn sweep_backward<S: Simd, E: Element, const H: usize, const B: usize, const P: usize>(
+fn sweep_backward<
+    S: Simd,
+    E: Element,
+    const H: usize,
+    const B: usize,
+    const P: usize,
+    const ROLLED: bool,
+>(
     s: S,
     acc: &mut [[S::V; B]; P],
     columns: &[[E; H]],
@@ -72,6 +119,7 @@ fn sweep_backward<S: Simd, E: Element, const H: usize, const B: usize, const P: 
     }
     let (groups, rest) = columns.as_chunks::<P>();
     let (z_groups, z_rest) = z.as_chunks::<P>();
+    let (groups, z_groups) = rolled::<S, B, ROLLED, _, _>((groups, z_groups));
     for (p, (column, &zk)) in rest.iter().zip(z_rest).enumerate().rev() {
         let broadcast = s.splat(zk);
         for c in 0..B {
@@ -257,9 +305,9 @@ fn block_sums<
     let mut acc = start_sums::<S, H, B, P>(s, b, starts);
     if BACKWARD {
         h.sweep::<E, B, P, true>(s, &mut acc, w_hh, starts);
-        sweep_backward::<S, E, H, B, P>(s, &mut acc, w_xh, x, starts);
+        sweep_backward::<S, E, H, B, P, true>(s, &mut acc, w_xh, x, starts);
     } else {
-        sweep::<S, E, H, B, P>(s, &mut acc, w_xh, x, starts);
+        sweep::<S, E, H, B, P, true>(s, &mut acc, w_xh, x, starts);
         h.sweep::<E, B, P, false>(s, &mut acc, w_hh, starts);
     }
     pairwise::<S, B, P>(s, acc)
@@ -291,9 +339,9 @@ impl<S: Simd, const H: usize> State<S, H> for &[f32; H] {
         starts: &[usize; B],
     ) {
         if BACKWARD {
-            sweep_backward::<S, E, H, B, P>(s, acc, w_hh, self, starts);
+            sweep_backward::<S, E, H, B, P, true>(s, acc, w_hh, self, starts);
         } else {
-            sweep::<S, E, H, B, P>(s, acc, w_hh, self, starts);
+            sweep::<S, E, H, B, P, true>(s, acc, w_hh, self, starts);
         }
     }
 }
@@ -780,8 +828,8 @@ fn run_pipelined<
     let mut acc = start_sums::<S, H, B, P>(s, b, &starts);
     let mut copy = core::mem::MaybeUninit::uninit();
     let x = on_entry(s, x, &mut copy);
-    sweep::<S, E, H, B, P>(s, &mut acc, w_xh, x, &starts);
-    sweep::<S, E, H, B, P>(s, &mut acc, w_hh, h, &starts);
+    sweep::<S, E, H, B, P, false>(s, &mut acc, w_xh, x, &starts);
+    sweep::<S, E, H, B, P, false>(s, &mut acc, w_hh, h, &starts);
     let mut sums = pairwise::<S, B, P>(s, acc);
     for (x, out) in steps {
         let mut state = [0.0; H];
@@ -790,8 +838,8 @@ fn run_pipelined<
         }
         let mut acc = start_sums::<S, H, B, P>(s, b, &starts);
         let x = on_entry(s, &x.data.0[0], &mut copy);
-        sweep::<S, E, H, B, P>(s, &mut acc, w_xh, x, &starts);
-        sweep::<S, E, H, B, P>(s, &mut acc, w_hh, &state, &starts);
+        sweep::<S, E, H, B, P, false>(s, &mut acc, w_xh, x, &starts);
+        sweep::<S, E, H, B, P, false>(s, &mut acc, w_hh, &state, &starts);
         sums = pairwise::<S, B, P>(s, acc);
         each(&state, core::mem::replace(&mut pending, out));
     }

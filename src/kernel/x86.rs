@@ -68,6 +68,8 @@ pub(super) trait Ymm: Copy {
     const WIDE_BLOCK: usize;
     /// Chunks per block of the input projections.
     const PROJECT_BLOCK: usize;
+    /// See [`Simd::SWEEP_LOOP`].
+    const SWEEP_LOOP: bool;
 }
 
 /// Every operation below runs an intrinsic of AVX, AVX2 or FMA. SAFETY, for each `unsafe`
@@ -85,6 +87,7 @@ impl<T: Ymm> Simd for T {
     const BLOCK: usize = T::BLOCK;
     const WIDE_BLOCK: usize = T::WIDE_BLOCK;
     const PROJECT_BLOCK: usize = T::PROJECT_BLOCK;
+    const SWEEP_LOOP: bool = T::SWEEP_LOOP;
 
     #[inline(always)]
     fn splat(self, value: f32) -> __m256 {
@@ -428,6 +431,8 @@ impl Simd for Avx512 {
     const BLOCK: usize = 8;
     const WIDE_BLOCK: usize = 16;
     const PROJECT_BLOCK: usize = 3;
+    // As `Avx512Vl`'s, with its 32 registers.
+    const SWEEP_LOOP: bool = false;
 
     #[inline(always)]
     fn splat(self, value: f32) -> __m512 {
@@ -781,6 +786,9 @@ impl Ymm for Avx2Fma {
     const BLOCK: usize = 4;
     const WIDE_BLOCK: usize = 12;
     const PROJECT_BLOCK: usize = 1;
+    // With 16 registers, the blocks of 2 chunks and more were compiled a chunk at a time when
+    // unrolled (see `step::groups_taken`).
+    const SWEEP_LOOP: bool = true;
 }
 
 impl Ymm for Avx512Vl {
@@ -789,6 +797,9 @@ impl Ymm for Avx512Vl {
     const BLOCK: usize = 8;
     const WIDE_BLOCK: usize = 16;
     const PROJECT_BLOCK: usize = 3;
+    // Unrolled, as measured before the loop was tried on avx2+fma (it needs an AVX-512 CPU to
+    // measure): with 32 registers, the chunks' broadcasts need not be spilled.
+    const SWEEP_LOOP: bool = false;
 }
 
 impl Avx512 {
