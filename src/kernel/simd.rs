@@ -49,9 +49,10 @@ pub(crate) trait Simd: Copy {
     const WIDE_BLOCK: usize;
     /// Chunks per block of the input projections (`T·PROJECT_BLOCK` accumulators).
     const PROJECT_BLOCK: usize;
-    /// Whether a step's sweeps keep their groups of columns a loop rather than unrolled whole
-    /// (see `step::groups_taken`).
-    const SWEEP_LOOP: bool;
+    /// The smallest block, in chunks, whose sweeps in a step keep their groups of columns a
+    /// loop rather than unrolled whole, up to [`BLOCK`](Self::BLOCK) (see `step::rolled`);
+    /// `usize::MAX` for none.
+    const SWEEP_LOOP_FROM: usize;
 
     /// Every lane `value`.
     fn splat(self, value: f32) -> Self::V;

@@ -22,8 +22,8 @@ use super::tiling::{chunk_start, partial_sums};
 use crate::activation::{Activation, Kind as Nonlinearity};
 
 /// A sweep's groups of columns and their inputs, `groups`, as the compiler sees them unless
-/// the sweep is `ROLLED`, of a block of 2 to `BLOCK` chunks, on a backend with
-/// [`Simd::SWEEP_LOOP`]: then through `black_box`, their count unknown to it.
+/// the sweep is `ROLLED`, of a block of [`Simd::SWEEP_LOOP_FROM`] to `BLOCK` chunks: then
+/// through `black_box`, their count unknown to it.
 ///
 /// The count is a constant, and a loop over a constant count of groups was unrolled whole: a
 /// step's block of several chunks became one basic block from its first multiply-add to its
@@ -32,20 +32,24 @@ use crate::activation::{Activation, Kind as Nonlinearity};
 /// sweep and tanh, then the next chunk's, every broadcast spilled to the stack for the later
 /// chunks, so that the chunks' chains ran one after another, not side by side. Kept a loop, one
 /// group of columns per iteration, every chunk's sums are live across each iteration and its
-/// multiply-adds interleave. The sums and their order are the same, so the bits are.
+/// multiply-adds interleave. The sums and their order are the same, so the bits are. The
+/// portable backend's steps of 8-chunk blocks (64 units and more) were faster as a loop too,
+/// its sequences of 2-chunk blocks slower: its loops are its 8-chunk blocks'.
 ///
-/// Left as they were: a block of one chunk (nothing to interleave); a wide block
-/// ([`Simd::WIDE_BLOCK`], from 96 units, where the loop measured within the noise of a step
-/// that streams its weights from L2); the pipelined `run` of one block (its unrolled sweeps
-/// measured faster in a native build); paired columns (`sweep_pairs`, whose steps measured
-/// slower as a loop). Those get the slices as they are, and compile as before: bounding the
+/// Left as they were: the blocks below a backend's `SWEEP_LOOP_FROM` (a block of one chunk has
+/// nothing to interleave); a block wider than `BLOCK` ([`Simd::WIDE_BLOCK`]: avx2+fma's 12
+/// chunks from 96 units, where the loop measured within the noise of a step that streams its
+/// weights from L2); the pipelined `run` of one block (its unrolled sweeps measured faster in
+/// a native build); paired columns (`sweep_pairs`, whose steps measured slower as a loop); the
+/// backends with 32 registers, unmeasured. Those get the slices as they are, and compile as
+/// before: bounding the
 /// same loop by a count taken through another iterator changed the code of the portable
 /// kernel (more spills), though the count was a constant there too.
 #[inline(always)]
 fn rolled<'a, 'b, S: Simd, const B: usize, const ROLLED: bool, T, Z>(
     groups: (&'a [T], &'b [Z]),
 ) -> (&'a [T], &'b [Z]) {
-    if ROLLED && S::SWEEP_LOOP && 1 < B && B <= S::BLOCK {
+    if ROLLED && S::SWEEP_LOOP_FROM <= B && B <= S::BLOCK {
         core::hint::black_box(groups)
     } else {
         groups

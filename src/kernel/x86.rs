@@ -68,8 +68,8 @@ pub(super) trait Ymm: Copy {
     const WIDE_BLOCK: usize;
     /// Chunks per block of the input projections.
     const PROJECT_BLOCK: usize;
-    /// See [`Simd::SWEEP_LOOP`].
-    const SWEEP_LOOP: bool;
+    /// See [`Simd::SWEEP_LOOP_FROM`].
+    const SWEEP_LOOP_FROM: usize;
 }
 
 /// Every operation below runs an intrinsic of AVX, AVX2 or FMA. SAFETY, for each `unsafe`
@@ -87,7 +87,7 @@ impl<T: Ymm> Simd for T {
     const BLOCK: usize = T::BLOCK;
     const WIDE_BLOCK: usize = T::WIDE_BLOCK;
     const PROJECT_BLOCK: usize = T::PROJECT_BLOCK;
-    const SWEEP_LOOP: bool = T::SWEEP_LOOP;
+    const SWEEP_LOOP_FROM: usize = T::SWEEP_LOOP_FROM;
 
     #[inline(always)]
     fn splat(self, value: f32) -> __m256 {
@@ -432,7 +432,7 @@ impl Simd for Avx512 {
     const WIDE_BLOCK: usize = 16;
     const PROJECT_BLOCK: usize = 3;
     // As `Avx512Vl`'s, with its 32 registers.
-    const SWEEP_LOOP: bool = false;
+    const SWEEP_LOOP_FROM: usize = usize::MAX;
 
     #[inline(always)]
     fn splat(self, value: f32) -> __m512 {
@@ -780,15 +780,17 @@ impl Ymm for Avx2Fma {
     // A block of 3 chunks takes 12 chains, 4 sums, as a block of 4 takes 3. With 8 chains (2
     // sums), its code was compiled one chunk at a time (the whole sweep of a chunk and its
     // tanh, then the next chunk's, each broadcast spilled to the stack for the later chunks),
-    // so that the chunks' chains ran one after the other rather than side by side; with 4 sums
-    // they interleave, as a block of 4's do.
+    // so that the chunks' chains ran one after the other rather than side by side. 4 sums
+    // interleaved them in the build measured then, not in every build since: `SWEEP_LOOP_FROM` is
+    // what keeps them interleaved now. The 4 sums stay, and with them the bits of the cells
+    // they step (17 to 24 units, and larger ones whose last block is 3 chunks).
     const SMALL_BLOCK_CHAINS: [usize; 3] = [8, 8, 12];
     const BLOCK: usize = 4;
     const WIDE_BLOCK: usize = 12;
     const PROJECT_BLOCK: usize = 1;
-    // With 16 registers, the blocks of 2 chunks and more were compiled a chunk at a time when
-    // unrolled (see `step::groups_taken`).
-    const SWEEP_LOOP: bool = true;
+    // With 16 registers, the step's blocks of 2 to 4 chunks were compiled a chunk at a time
+    // when their sweeps were unrolled (see `step::rolled`).
+    const SWEEP_LOOP_FROM: usize = 2;
 }
 
 impl Ymm for Avx512Vl {
@@ -799,7 +801,7 @@ impl Ymm for Avx512Vl {
     const PROJECT_BLOCK: usize = 3;
     // Unrolled, as measured before the loop was tried on avx2+fma (it needs an AVX-512 CPU to
     // measure): with 32 registers, the chunks' broadcasts need not be spilled.
-    const SWEEP_LOOP: bool = false;
+    const SWEEP_LOOP_FROM: usize = usize::MAX;
 }
 
 impl Avx512 {
