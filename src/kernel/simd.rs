@@ -61,8 +61,12 @@ pub(crate) trait Simd: Copy {
     /// on the 256-bit backends, whose permutations take a port (Intel's port 5) that their
     /// multiply-adds do not. Not on the 512-bit backend, whose multiply-adds take that port
     /// too, so that a permutation per column takes a multiply-add's place, nor on the portable
-    /// one, which has no lane permutation. Measured on Intel's cores; on AMD's, whose shuffle
-    /// and multiply-add pipes share differently, the 256-bit rule is unmeasured.
+    /// one, which has no lane permutation. Only for a block below
+    /// [`SWEEP_LOOP_FROM`](Self::SWEEP_LOOP_FROM), whose sweep from memory the compiler
+    /// unrolls and may rewrite each broadcast as two shuffles; a sweep kept a loop loads each
+    /// value, and there the state in memory was the faster (on an AMD Zen 2). The permutations
+    /// were measured faster on Intel's cores, against the two shuffles; on a Zen 2 the one-chunk
+    /// sequences ran faster from memory too.
     const PERMUTE_STATE: bool;
     /// What [`lane`](Self::lane) reads a lane number from, made once per kernel call.
     type Lanes: Copy;

@@ -676,8 +676,16 @@ fn run<
         *h = crate::flush::flushed(h);
     }
     let chunks = H.div_ceil(S::LANES);
-    if S::PERMUTE_STATE && !E::PAIRED && (1..=3).contains(&chunks) && chunks <= S::BLOCK {
-        // Up to 3 chunks, one block: the state carried as its vectors (see `run_lanes`).
+    if S::PERMUTE_STATE
+        && !E::PAIRED
+        && (1..=3).contains(&chunks)
+        && chunks <= S::BLOCK
+        && chunks < S::SWEEP_LOOP_FROM
+    {
+        // Up to 3 chunks, one block whose sweep is unrolled: the state carried as its vectors
+        // (see `run_lanes`). A block whose sweep is a loop (`rolled`) reads the state's values
+        // from memory, one load each, whatever the build: there the steps below ran faster
+        // than the permutations.
         let steps = (x, steps);
         match chunks {
             1 => run_lanes::<S, E, I, H, 1, A, Y, F>(s, w, steps, (h, pending), each),
@@ -726,7 +734,8 @@ fn run<
 /// step to the next as its chunk vectors, each step's `W_hh` sweep broadcasting its values by
 /// lane permutations ([`Chunks`]), one instruction each, where values read from an array
 /// became two shuffles each in a build for the default CPU. Each input flushed on entry. The
-/// same sums in the same order as `step`'s, so the same bits.
+/// same sums in the same order as `step`'s, so the same bits. Taken for the blocks whose sweep
+/// the compiler unrolls, below [`Simd::SWEEP_LOOP_FROM`].
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn run_lanes<
