@@ -422,6 +422,30 @@ fn state_flush_lanes_of<const H: usize>(
                 kept > 0.9 * weight * FLUSH_BELOW,
                 "{what} {name} H = {H}, lane {j} kept"
             );
+            // Among values of either sign at twice the threshold (kept, and none zero), where
+            // a check may first compare the least magnitude with the threshold: the tiny value
+            // is found as well, and the others are kept.
+            let mut h = SVector::<f32, H>::from_fn(|k, _| {
+                if k % 2 == 0 {
+                    2.0 * FLUSH_BELOW
+                } else {
+                    -2.0 * FLUSH_BELOW
+                }
+            });
+            h[j] = 0.0;
+            let without = step(backend, &x, &h);
+            h[j] = BELOW;
+            assert_eq!(
+                bits(&step(backend, &x, &h)),
+                bits(&without),
+                "{what} {name} H = {H}, lane {j} among kept values"
+            );
+            h[j] = -BELOW;
+            assert_eq!(
+                bits(&step(backend, &x, &h)),
+                bits(&without),
+                "{what} {name} H = {H}, lane {j} (negative) among kept values"
+            );
         }
     }
 }

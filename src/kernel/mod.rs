@@ -549,7 +549,7 @@ impl Backend {
         }
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         if x86::checks_before_call(H, self.kernel_is_a_call::<E>(H)) {
-            if crate::flush::needs_flush(h) {
+            if x86::state_needs_flush(h) {
                 return self.step_of::<I, H, A, false, E>(w, x, &crate::flush::flushed(h));
             }
             return self.step_of::<I, H, A, false, E>(w, x, h);

@@ -949,6 +949,41 @@ pub(super) fn packed_needs_flush((low, high): (f64, f64)) -> bool {
     }
 }
 
+/// Whether a caller's state holds a value that [`flush`](crate::flush) would change, as
+/// [`crate::flush::needs_flush`] answers, with SSE2 (the check `step` makes in the caller's code
+/// before the kernel's call, see [`checks_before_call`]). First whether any magnitude is below
+/// the threshold, four values at a time: two operations per four values and the `or` of their
+/// answers, where the exact check (nonzero and below the threshold) takes five and more. Only
+/// where one is, zero or tiny, does the exact check follow: a zero state, or a ReLU's zeros,
+/// take both. Integer comparisons of the bits, as the exact check's: a floating-point one with
+/// a subnormal operand would raise the denormal flag that no arithmetic of the crate raises.
+#[cfg(target_feature = "sse2")]
+#[inline]
+pub(super) fn state_needs_flush<const H: usize>(h: &[f32; H]) -> bool {
+    use core::arch::x86_64::{
+        _mm_and_si128, _mm_cmplt_epi32, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi32, _mm_setzero_si128,
+    };
+    let (quads, rest) = h.as_chunks::<4>();
+    // SAFETY: SSE and SSE2, the only features these operations need, are enabled for the whole
+    // build (the `cfg` above); each load reads the 16 bytes of one item of `quads`.
+    let below = unsafe {
+        let magnitude = _mm_set1_epi32(i32::MAX);
+        let bound = _mm_set1_epi32(FLUSH_LANE_BITS);
+        let mut any = _mm_setzero_si128();
+        for quad in quads {
+            let bits = _mm_loadu_si128(quad.as_ptr().cast());
+            any = _mm_or_si128(any, _mm_cmplt_epi32(_mm_and_si128(bits, magnitude), bound));
+        }
+        _mm_movemask_epi8(any) != 0
+    };
+    if below {
+        crate::flush::needs_flush(h)
+    } else {
+        crate::flush::needs_flush(rest)
+    }
+}
+
 /// The `H ≤ 4` lanes of a state that [`pack`] packed.
 #[cfg(target_feature = "sse2")]
 #[inline]
