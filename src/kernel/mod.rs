@@ -537,7 +537,9 @@ impl Backend {
             return self.step_of::<I, H, A, false, E>(w, x, &h);
         }
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        if x86::splits(H, self.kernel_is_a_call::<E>(H)) {
+        let call = self.kernel_is_a_call::<E>(H);
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        if x86::splits(H, call) {
             // As above, on four packed pairs. (The four pairs for every size up to 16 were
             // slower at 2 to 4 units: the zero pairs still went through the check.)
             let packed = x86::pack16(h);
@@ -548,7 +550,7 @@ impl Backend {
             return self.step_of::<I, H, A, false, E>(w, x, &h);
         }
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        if x86::checks_before_call(H, self.kernel_is_a_call::<E>(H)) {
+        if x86::checks_before_call(H, call) {
             if x86::state_needs_flush(h) {
                 return self.step_of::<I, H, A, false, E>(w, x, &crate::flush::flushed(h));
             }
