@@ -439,9 +439,9 @@ impl Backend {
     /// first transposed into: where the bank steps 16 streams per vector (the 512-bit backend,
     /// at least 64 state values in all), whose two-table permutations pick an input out of two
     /// vectors at once, with fewer than 8 inputs and at least 16 streams (a vector's worth of
-    /// consecutive values). The 8-lane
-    /// backends' shuffles (lane selects and a one-table permutation, `I` per input) measured
-    /// as fast or faster from the buffer, which the kernel then loads with no shuffle.
+    /// consecutive values). The 8-lane backends' shuffles (lane selects and a one-table
+    /// permutation, `I` per input) measured as fast or faster from the buffer, which the kernel
+    /// then loads with no shuffle.
     #[inline]
     pub(crate) fn bank_deinterleaves(self, inputs: usize, units: usize, streams: usize) -> bool {
         #[cfg(target_arch = "x86_64")]
