@@ -1077,8 +1077,9 @@ pub(super) const fn splits(units: usize, call: bool) -> bool {
 /// its code chooses. The kernel's check reads it a vector at a time, and a load that spans
 /// several pending stores cannot take its value from them: it waits until they reach the
 /// cache, and holds the step back with it. The caller's check, compiled for the caller's CPU,
-/// reads it as that code stored it. Above 64 units its SSE2 instructions cost more than the
-/// wait. Where the kernel can inline, the check before it measured slower: there the compiler
+/// reads it as that code stored it ([`state_needs_flush`]). Above 64 units the SSE2
+/// instructions of the exact check it replaced cost more than the wait; the 64 was measured
+/// with that check, not with `state_needs_flush`'s fewer. Where the kernel can inline, the check before it measured slower: there the compiler
 /// may leave out the copy.
 #[cfg(target_feature = "sse2")]
 pub(super) const fn checks_before_call(units: usize, call: bool) -> bool {
