@@ -17,17 +17,18 @@
 //!   full load inside its column and no padding is needed, which keeps the cell's weights in
 //!   nalgebra's own layout and its constructors `const`. Cells with fewer units than lanes
 //!   read each column zero-padded (a constant-length copy or a masked load).
-//! - Chunks are grouped into blocks of up to `BLOCK` (8 chunks, with 32 vector registers; 4
-//!   with 16); a block keeps its accumulators in registers for the whole sweep. A step takes
-//!   `WIDE_BLOCK` chunks per block (16 with 32 registers, 12 with 16) wherever that many
-//!   remain (on 8 lanes, where they are the whole cell): each block sweeps every column, and
-//!   fewer, longer runs of each column read its weights faster.
+//! - Chunks are grouped into blocks of up to `BLOCK` (8 chunks); a block keeps its
+//!   accumulators in registers for the whole sweep. A step takes `WIDE_BLOCK` chunks per block
+//!   (16 with 32 registers, 12 with 16) wherever that many remain (on 8 lanes, where they are
+//!   the whole cell): each block sweeps every column, and fewer, longer runs of each column
+//!   read its weights faster.
 //!   A block splits its sweep into `S` interleaved partial sums, so that `B·S` independent
-//!   chains keep two FMA units busy at 4 cycles of latency: 8 chains in the latency-bound sizes
-//!   (fewer than 4 chunks), where the partial sums also shorten the chain that the recurrent
-//!   state `h` waits on; `CHAINS` (16 with 32 registers, 12 with 16) in the throughput-bound
-//!   ones, where 8 chains of 4-cycle FMAs would leave no slack at all. The partial sums are
-//!   added pairwise at the end.
+//!   chains keep two FMA units busy: 8 chains in the latency-bound sizes (fewer than 4
+//!   chunks), where the partial sums also shorten the chain that the recurrent state `h` waits
+//!   on; in the throughput-bound ones, as many as whole sums of `B` chains come to without
+//!   passing `CHAINS` (16 with 32 registers, 12 with 16), and at least one per chunk (so a
+//!   block of 7 or 8 chunks with 16 registers has one sum). The partial sums are added
+//!   pairwise at the end.
 //!
 //! # Backends
 //!

@@ -246,14 +246,15 @@ fn add_pair<
 ) {
     let (even, odd) = (p % P, (p + 1) % P);
     let (b_even, b_odd) = (s.splat(*z_even), s.splat(*z_odd));
-    if P == 1 && S::WIDE_BLOCK == 12 {
+    if P == 1 && S::WIDE_BLOCK == 12 && B > 8 {
         // With 16 registers, one sum per chunk taking both columns: the first column's
         // multiply-adds for every chunk, then the second's, its words read again through a
         // reference the compiler cannot tell is the same (`black_box`; seen through, the words
         // would be kept again: slower, the same bits). With one load for both, the compiler
         // issued the multiply-adds in this order anyway and kept the loaded words in between,
-        // which a block of 12 chunks spilled to the stack. With 32 registers the second load
-        // made the 512-bit step slower.
+        // which a block of 12 chunks spilled to the stack. A block of 8 has the registers for
+        // the words, and there the second load made the step slower (Zen 2), as it did the
+        // 512-bit step with 32 registers.
         let again = core::hint::black_box(pair);
         for c in 0..B {
             let [w_even, w_odd] = E::load_pair(s, pair, starts[c]);
