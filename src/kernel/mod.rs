@@ -29,6 +29,12 @@
 //!   passing `CHAINS` (16 with 32 registers, 12 with 16), and at least one per chunk (so a
 //!   block of 7 or 8 chunks with 16 registers has one sum). The partial sums are added
 //!   pairwise at the end.
+//! - Where a step's f32 weights are larger than an L1 data cache (32 KiB) and its units more
+//!   than one block, the avx2+fma step takes its columns `GROUP_COLUMNS` at a time, and every
+//!   block sweeps a group before the next group is read, with one partial sum each, the sums
+//!   kept in memory between groups (`step::step_grouped`): the runs of a column that the
+//!   blocks read are then read within a few columns of each other rather than a whole sweep
+//!   apart, and the cache lines fetched for one run serve the next.
 //!
 //! # Backends
 //!

@@ -531,6 +531,209 @@ fn run_block<
     }
 }
 
+/// What a step does with each of its blocks of chunks ([`for_each_block`]).
+trait Blocks<S: Simd> {
+    /// The block of `B` chunks from chunk `first`.
+    fn block<const B: usize>(&mut self, s: S, first: usize);
+}
+
+/// Hands `blocks` each block of a step of `H` units in turn: `WIDE_BLOCK` chunks wherever
+/// that many remain (see [`Simd::WIDE_BLOCK`]), else up to `BLOCK`.
+#[inline(always)]
+fn for_each_block<S: Simd, const H: usize>(s: S, blocks: &mut impl Blocks<S>) {
+    let chunks = H.div_ceil(S::LANES);
+    let mut first = 0;
+    while first < chunks {
+        // Constants first: no code for a wide block where it cannot run. On 8 lanes, only a
+        // wide block that is the whole cell (see `Simd::WIDE_BLOCK`).
+        if const {
+            S::WIDE_BLOCK == 16
+                && H >= 16 * S::LANES
+                && (S::LANES == 16 || H.div_ceil(S::LANES) == 16)
+        } && chunks - first >= 16
+        {
+            blocks.block::<16>(s, first);
+            first += 16;
+            continue;
+        }
+        if const { S::WIDE_BLOCK == 12 && H >= 12 * S::LANES } && chunks - first >= 12 {
+            blocks.block::<12>(s, first);
+            first += 12;
+            continue;
+        }
+        match (chunks - first).min(S::BLOCK) {
+            1 => blocks.block::<1>(s, first),
+            2 => blocks.block::<2>(s, first),
+            3 => blocks.block::<3>(s, first),
+            4 => blocks.block::<4>(s, first),
+            5 => blocks.block::<5>(s, first),
+            6 => blocks.block::<6>(s, first),
+            7 => blocks.block::<7>(s, first),
+            _ => blocks.block::<8>(s, first),
+        }
+        first += S::BLOCK;
+    }
+}
+
+/// A step's blocks, each swept over all the columns, activated and stored ([`run_block`]).
+struct StepBlocks<'a, 'o, const I: usize, const H: usize, E, A, const BACKWARD: bool> {
+    w: Weights<'a, I, H, E>,
+    xh: (&'a [f32; I], &'a [f32; H]),
+    out: &'o mut [f32; H],
+    activation: PhantomData<A>,
+}
+
+impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, const BACKWARD: bool>
+    Blocks<S> for StepBlocks<'_, '_, I, H, E, A, BACKWARD>
+{
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn block<const B: usize>(&mut self, s: S, first: usize) {
+        run_block::<S, E, I, H, B, A, BACKWARD>(s, self.w, self.xh, first, self.out);
+    }
+}
+
+/// Whether a step of `I` inputs and `H` units takes its columns a group at a time
+/// ([`step_grouped`]): where its `f32` weights are larger than an L1 data cache and its units
+/// more than one block.
+const fn grouped<S: Simd, const I: usize, const H: usize>() -> bool {
+    let chunks = H.div_ceil(S::LANES);
+    S::GROUP_COLUMNS > 0
+        && (I + H) * H * 4 > 32 * 1024
+        && chunks > S::BLOCK
+        && chunks != S::WIDE_BLOCK
+}
+
+/// `step` with the columns taken [`Simd::GROUP_COLUMNS`] at a time, each group swept by every
+/// block in turn, with one partial sum per block, the sums kept in memory from one group to
+/// the next. The blocks of a step each read a run of every column, and one after the other,
+/// where the weights stream from L2; a run read within a few columns of the run before it
+/// takes the cache lines that run's reads brought in or prefetched, where runs a whole sweep
+/// apart had their neighbours fetched twice.
+///
+/// The last chunk, which overlaps the one before it unless the chunks divide `H`, keeps its
+/// sums apart: a block would otherwise add a group's columns to the overlapping units again,
+/// after the block of the chunk before had added them. Both hold the same sums in those units
+/// (the same columns into one partial sum, in the same order), so the activation stores the
+/// same bits twice, as `step`'s blocks do.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn step_grouped<
+    S: Simd,
+    E: Element,
+    const I: usize,
+    const H: usize,
+    A: Activation,
+    const BACKWARD: bool,
+>(
+    s: S,
+    (w_xh, w_hh, b): Weights<'_, I, H, E>,
+    x: &[f32; I],
+    h: &[f32; H],
+) -> [f32; H] {
+    let last = H.div_ceil(S::LANES) - 1;
+    let mut sums = Sums {
+        whole: *b,
+        last: [0.0; 16],
+    };
+    s.store(s.load(b, chunk_start(H, last, S::LANES)), &mut sums.last, 0);
+    if BACKWARD {
+        add_groups::<S, E, H, true>(s, &mut sums, w_hh, h);
+        add_groups::<S, E, H, true>(s, &mut sums, w_xh, x);
+    } else {
+        add_groups::<S, E, H, false>(s, &mut sums, w_xh, x);
+        add_groups::<S, E, H, false>(s, &mut sums, w_hh, h);
+    }
+    let mut out = [0.0; H];
+    for c in 0..=last {
+        let start = chunk_start(H, c, S::LANES);
+        s.store(activate::<S, A>(s, sums.load(s, c)), &mut out, start);
+    }
+    out
+}
+
+/// A grouped step's sums between groups: chunk `c` in `whole` from `c · LANES`, the last
+/// chunk in `last`, apart (see [`step_grouped`]).
+struct Sums<const H: usize> {
+    whole: [f32; H],
+    last: [f32; 16],
+}
+
+impl<const H: usize> Sums<H> {
+    /// Chunk `c`'s sums.
+    #[inline(always)]
+    fn load<S: Simd>(&self, s: S, c: usize) -> S::V {
+        if c == H.div_ceil(S::LANES) - 1 {
+            s.load(&self.last, 0)
+        } else {
+            s.load(&self.whole, c * S::LANES)
+        }
+    }
+
+    /// Keeps `v` as chunk `c`'s sums.
+    #[inline(always)]
+    fn store<S: Simd>(&mut self, s: S, c: usize, v: S::V) {
+        if c == H.div_ceil(S::LANES) - 1 {
+            s.store(v, &mut self.last, 0);
+        } else {
+            s.store(v, &mut self.whole, c * S::LANES);
+        }
+    }
+}
+
+/// Adds `z_k · W[:, k]` for every column `k` into `sums`, a group of columns at a time (the
+/// groups last to first if `BACKWARD`).
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn add_groups<S: Simd, E: Element, const H: usize, const BACKWARD: bool>(
+    s: S,
+    sums: &mut Sums<H>,
+    columns: &[[E; H]],
+    z: &[f32],
+) {
+    // The same bytes of each row per group whatever the weights' format.
+    let width = S::GROUP_COLUMNS * size_of::<f32>() / size_of::<E>();
+    let groups = columns.chunks(width).zip(z.chunks(width));
+    if BACKWARD {
+        for (columns, z) in groups.rev() {
+            for_each_block::<S, H>(s, &mut GroupBlocks::<H, E, true> { columns, z, sums });
+        }
+    } else {
+        for (columns, z) in groups {
+            for_each_block::<S, H>(s, &mut GroupBlocks::<H, E, false> { columns, z, sums });
+        }
+    }
+}
+
+/// A grouped step's blocks, each adding one group of columns into the sums.
+struct GroupBlocks<'a, 's, const H: usize, E, const BACKWARD: bool> {
+    columns: &'a [[E; H]],
+    z: &'a [f32],
+    sums: &'s mut Sums<H>,
+}
+
+impl<S: Simd, E: Element, const H: usize, const BACKWARD: bool> Blocks<S>
+    for GroupBlocks<'_, '_, H, E, BACKWARD>
+{
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn block<const B: usize>(&mut self, s: S, first: usize) {
+        let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, first + c, S::LANES));
+        let mut acc = [[s.splat(0.0); B]; 1];
+        for c in 0..B {
+            acc[0][c] = self.sums.load(s, first + c);
+        }
+        if BACKWARD {
+            sweep_backward::<S, E, H, B, 1, true>(s, &mut acc, self.columns, self.z, &starts);
+        } else {
+            sweep::<S, E, H, B, 1, true>(s, &mut acc, self.columns, self.z, &starts);
+        }
+        for c in 0..B {
+            self.sums.store(s, first + c, acc[0][c]);
+        }
+    }
+}
+
 /// `v` (an input, or a caller's state) as a step reads it on entry: `v` itself when no value
 /// needs the flush (the common case, which copies nothing), else `copy` filled with its
 /// flushed values (see `crate::flush`).
@@ -589,40 +792,18 @@ pub(super) fn step<
     if H == 0 {
         return out;
     }
-    let xh = (x, h);
-    let chunks = H.div_ceil(S::LANES);
-    let mut first = 0;
-    while first < chunks {
-        let o = &mut out;
-        // Constants first: no code for a wide block where it cannot run. On 8 lanes, only a
-        // wide block that is the whole cell (see `Simd::WIDE_BLOCK`).
-        if const {
-            S::WIDE_BLOCK == 16
-                && H >= 16 * S::LANES
-                && (S::LANES == 16 || H.div_ceil(S::LANES) == 16)
-        } && chunks - first >= 16
-        {
-            run_block::<S, E, I, H, 16, A, BACKWARD>(s, w, xh, first, o);
-            first += 16;
-            continue;
-        }
-        if const { S::WIDE_BLOCK == 12 && H >= 12 * S::LANES } && chunks - first >= 12 {
-            run_block::<S, E, I, H, 12, A, BACKWARD>(s, w, xh, first, o);
-            first += 12;
-            continue;
-        }
-        match (chunks - first).min(S::BLOCK) {
-            1 => run_block::<S, E, I, H, 1, A, BACKWARD>(s, w, xh, first, o),
-            2 => run_block::<S, E, I, H, 2, A, BACKWARD>(s, w, xh, first, o),
-            3 => run_block::<S, E, I, H, 3, A, BACKWARD>(s, w, xh, first, o),
-            4 => run_block::<S, E, I, H, 4, A, BACKWARD>(s, w, xh, first, o),
-            5 => run_block::<S, E, I, H, 5, A, BACKWARD>(s, w, xh, first, o),
-            6 => run_block::<S, E, I, H, 6, A, BACKWARD>(s, w, xh, first, o),
-            7 => run_block::<S, E, I, H, 7, A, BACKWARD>(s, w, xh, first, o),
-            _ => run_block::<S, E, I, H, 8, A, BACKWARD>(s, w, xh, first, o),
-        }
-        first += S::BLOCK;
+    if const { grouped::<S, I, H>() } {
+        return step_grouped::<S, E, I, H, A, BACKWARD>(s, w, x, h);
     }
+    for_each_block::<S, H>(
+        s,
+        &mut StepBlocks::<I, H, E, A, BACKWARD> {
+            w,
+            xh: (x, h),
+            out: &mut out,
+            activation: PhantomData,
+        },
+    );
     out
 }
 
