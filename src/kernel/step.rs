@@ -593,13 +593,18 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, const B
     }
 }
 
+/// The size of weights, as `f32`, above which a step reads them from L2: a typical L1 data
+/// cache. As `f32` whatever the format, so that a half-precision cell is grouped where its
+/// widened f32 cell is, and steps with its bits.
+const GROUP_FROM_BYTES: usize = 32 * 1024;
+
 /// Whether a step of `I` inputs and `H` units takes its columns a group at a time
-/// ([`step_grouped`]): where its `f32` weights are larger than an L1 data cache and its units
-/// more than one block.
+/// ([`step_grouped`]): where its weights are larger than [`GROUP_FROM_BYTES`] and its units
+/// more than one block (neither one block of `BLOCK` nor one wide block).
 const fn grouped<S: Simd, const I: usize, const H: usize>() -> bool {
     let chunks = H.div_ceil(S::LANES);
     S::GROUP_COLUMNS > 0
-        && (I + H) * H * 4 > 32 * 1024
+        && (I + H) * H * size_of::<f32>() > GROUP_FROM_BYTES
         && chunks > S::BLOCK
         && chunks != S::WIDE_BLOCK
 }
@@ -653,7 +658,7 @@ fn step_grouped<
 }
 
 /// A grouped step's sums between groups: chunk `c` in `whole` from `c · LANES`, the last
-/// chunk in `last`, apart (see [`step_grouped`]).
+/// chunk in `last`, apart (see [`step_grouped`]), as many values as the widest backend's lanes.
 struct Sums<const H: usize> {
     whole: [f32; H],
     last: [f32; 16],
