@@ -13,10 +13,12 @@
 //! - The hidden units are covered by chunks of a vector's lanes (8 or 16) starting at 0, 8,
 //!   16, … (or 0, 16, 32, …). When the lanes do not divide `H`, the last chunk starts at
 //!   `H − lanes` and overlaps its neighbour: the overlapping units are computed twice, by the
-//!   same operations in the same order, so both writes store the same bits. Every load is a
-//!   full load inside its column and no padding is needed, which keeps the cell's weights in
-//!   nalgebra's own layout and its constructors `const`. Cells with fewer units than lanes
-//!   read each column zero-padded (a constant-length copy or a masked load).
+//!   same operations in the same order where the two chunks share a block and its partial
+//!   sums, so that both writes store the same bits; where the last chunk is a block of its
+//!   own, with other partial sums, its write (the later) stands. Every load is a full load
+//!   inside its column and no padding is needed, which keeps the cell's weights in nalgebra's
+//!   own layout and its constructors `const`. Cells with fewer units than lanes read each
+//!   column zero-padded (a constant-length copy or a masked load).
 //! - Chunks are grouped into blocks of up to `BLOCK` (8 chunks); a block keeps its
 //!   accumulators in registers for the whole sweep. A step takes `WIDE_BLOCK` chunks per block
 //!   (16 with 32 registers, 12 with 16) wherever that many remain (on 8 lanes, where they are

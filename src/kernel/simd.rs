@@ -50,9 +50,9 @@ pub(crate) trait Simd: Copy {
     /// Chunks per block of the input projections (`T·PROJECT_BLOCK` accumulators).
     const PROJECT_BLOCK: usize;
     /// Columns of `f32` weights per group of a step whose weights are larger than an L1 data
-    /// cache and whose units are more than one block (`step::step_grouped`); as many bytes of
-    /// each row, so twice the columns, for half-precision weights; an even number, so that a
-    /// group never splits a pair of bf16 columns. 0 for no groups.
+    /// cache and whose units are many blocks (`step::grouped`); as many bytes of each row, so
+    /// twice the columns, for half-precision weights. Even, so that a group never splits a
+    /// pair of bf16 columns, or 0 for no groups.
     const GROUP_COLUMNS: usize;
     /// The smallest block, in chunks, whose sweeps in a step keep their groups of columns a
     /// loop rather than unrolled whole, up to [`BLOCK`](Self::BLOCK) (see `step::rolled`);

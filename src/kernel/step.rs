@@ -600,13 +600,15 @@ const GROUP_FROM_BYTES: usize = 32 * 1024;
 
 /// Whether a step of `I` inputs and `H` units takes its columns a group at a time
 /// ([`step_grouped`]): where its weights are larger than [`GROUP_FROM_BYTES`] and its units
-/// more than one block (neither one block of `BLOCK` nor one wide block).
+/// at least 16 chunks, so more than one block (`run` pipelines a cell of one block itself,
+/// with `step`'s bits). Measured at 128 and 256 units. Not below: there a last block of 1 to
+/// 3 chunks, one partial sum each in a group, would carry a chain as long as the columns
+/// beside a step too short to hide it (a cell of 65 units: 8 chunks and 1).
 const fn grouped<S: Simd, const I: usize, const H: usize>() -> bool {
-    let chunks = H.div_ceil(S::LANES);
     S::GROUP_COLUMNS > 0
         && (I + H) * H * size_of::<f32>() > GROUP_FROM_BYTES
-        && chunks > S::BLOCK
-        && chunks != S::WIDE_BLOCK
+        && H.div_ceil(S::LANES) >= 16
+        && H.div_ceil(S::LANES) > S::WIDE_BLOCK
 }
 
 /// `step` with the columns taken [`Simd::GROUP_COLUMNS`] at a time, each group swept by every
@@ -620,7 +622,7 @@ const fn grouped<S: Simd, const I: usize, const H: usize>() -> bool {
 /// sums apart: a block would otherwise add a group's columns to the overlapping units again,
 /// after the block of the chunk before had added them. Both hold the same sums in those units
 /// (the same columns into one partial sum, in the same order), so the activation stores the
-/// same bits twice, as `step`'s blocks do.
+/// same bits twice.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn step_grouped<
@@ -696,8 +698,10 @@ fn add_groups<S: Simd, E: Element, const H: usize, const BACKWARD: bool>(
     columns: &[[E; H]],
     z: &[f32],
 ) {
-    // The same bytes of each row per group whatever the weights' format.
+    // The same bytes of each row per group whatever the weights' format; an even number of
+    // columns, so that no group splits a pair of bf16 columns.
     let width = S::GROUP_COLUMNS * size_of::<f32>() / size_of::<E>();
+    const { assert!(S::GROUP_COLUMNS == 0 || S::GROUP_COLUMNS % 2 == 0) };
     let groups = columns.chunks(width).zip(z.chunks(width));
     if BACKWARD {
         for (columns, z) in groups.rev() {

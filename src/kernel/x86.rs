@@ -2,7 +2,8 @@
 //! SSE2, still runs fused multiply-adds on the full width of a CPU that has them:
 //!
 //! - [`Avx2Fma`]: AVX2 and FMA, 8 lanes (ymm), 16 vector registers: blocks of up to 8 chunks
-//!   (of 12 where a step has 12 left), 12 accumulator chains in the throughput-bound sizes;
+//!   (of 12 where a step has 12 left), up to 12 accumulator chains in the throughput-bound
+//!   sizes;
 //! - [`Avx512Vl`]: the same 8-lane operations compiled with AVX-512F and AVX-512VL enabled,
 //!   which gives them 32 vector registers: blocks of up to 8 chunks (of 16 where those are the
 //!   whole cell, `Simd::WIDE_BLOCK`), 16 chains. Where the blocking differs (`H ≥ 32`), so does
@@ -803,8 +804,8 @@ impl Ymm for Avx2Fma {
     // when their sweeps were unrolled (see `step::rolled`). The blocks of 5 to 8 chunks were
     // measured as loops only.
     const SWEEP_LOOP_FROM: usize = 2;
-    // Measured on Zen 2 against no groups: faster from 128 units, f32 and binary16; bf16 as
-    // fast with 32 columns per group (as many bytes as 16 f32 columns), slower with 16.
+    // Measured on Zen 2 against no groups, at 128 and 256 units: faster, f32 and binary16;
+    // bf16 as fast with 32 columns per group (as many bytes as 16 f32 columns), slower with 16.
     const GROUP_COLUMNS: usize = 16;
 }
 
