@@ -804,8 +804,10 @@ impl Ymm for Avx2Fma {
     // when their sweeps were unrolled (see `step::rolled`). The blocks of 5 to 8 chunks were
     // measured as loops only.
     const SWEEP_LOOP_FROM: usize = 2;
-    // Measured on Zen 2 against no groups, at 128 and 256 units: faster, f32 and binary16;
-    // bf16 as fast with 32 columns per group (as many bytes as 16 f32 columns), slower with 16.
+    // Measured on Zen 2 against no groups: at 128 units faster, f32 and binary16; at 256 units
+    // mixed (the native build's step and `Rnn::step` faster, the default build's step bench
+    // slower in two runs); bf16 as fast with 32 columns per group (as many bytes as 16 f32
+    // columns), slower with 16.
     const GROUP_COLUMNS: usize = 16;
 }
 
