@@ -36,7 +36,9 @@
 //!   block sweeps a group before the next group is read, with one partial sum each, the sums
 //!   kept in memory between groups (`step::step_grouped`): the runs of a column that the
 //!   blocks read are then read within a few columns of each other rather than a whole sweep
-//!   apart, and the cache lines fetched for one run serve the next.
+//!   apart, and the cache lines fetched for one run serve the next. There an f32 step's blocks
+//!   are up to `BLOCK` chunks, not `WIDE_BLOCK`: the blocks of a group read the same few
+//!   columns, and the longer runs no longer save a read.
 //!
 //! # Backends
 //!

@@ -38,8 +38,8 @@ pub(crate) trait Simd: Copy {
     /// partial sum each). Each block is a pass over all the columns, reading a run of each;
     /// where a step's weights stream from L2, the step's time over the time to read its
     /// weights grew with the number of runs, by about one cache line per run, so fewer and
-    /// longer runs read less. `BLOCK` stays the block of one-block cells and of a step's last
-    /// chunks.
+    /// longer runs read less. `BLOCK` stays the block of one-block cells, of a step's last
+    /// chunks, and of an f32 step that takes its columns in groups (`step::GroupBlocks`).
     ///
     /// On 8 lanes with 32 registers, only where one wide block is the whole cell (128 units):
     /// at 256 units, two wide blocks of binary16 weights stepped slower than four blocks of

@@ -533,21 +533,25 @@ fn run_block<
 
 /// What a step does with each of its blocks of chunks ([`for_each_block`]).
 trait Blocks<S: Simd> {
+    /// Whether its blocks may be [`Simd::WIDE_BLOCK`] chunks, else up to [`Simd::BLOCK`].
+    const WIDE: bool;
+
     /// The block of `B` chunks from chunk `first`.
     fn block<const B: usize>(&mut self, s: S, first: usize);
 }
 
 /// Hands `blocks` each block of a step of `H` units in turn: `WIDE_BLOCK` chunks wherever
-/// that many remain (see [`Simd::WIDE_BLOCK`]), else up to `BLOCK`.
+/// that many remain if [`Blocks::WIDE`] (see [`Simd::WIDE_BLOCK`]), else up to `BLOCK`.
 #[inline(always)]
-fn for_each_block<S: Simd, const H: usize>(s: S, blocks: &mut impl Blocks<S>) {
+fn for_each_block<S: Simd, const H: usize, K: Blocks<S>>(s: S, blocks: &mut K) {
     let chunks = H.div_ceil(S::LANES);
     let mut first = 0;
     while first < chunks {
         // Constants first: no code for a wide block where it cannot run. On 8 lanes, only a
         // wide block that is the whole cell (see `Simd::WIDE_BLOCK`).
         if const {
-            S::WIDE_BLOCK == 16
+            K::WIDE
+                && S::WIDE_BLOCK == 16
                 && H >= 16 * S::LANES
                 && (S::LANES == 16 || H.div_ceil(S::LANES) == 16)
         } && chunks - first >= 16
@@ -556,7 +560,7 @@ fn for_each_block<S: Simd, const H: usize>(s: S, blocks: &mut impl Blocks<S>) {
             first += 16;
             continue;
         }
-        if const { S::WIDE_BLOCK == 12 && H >= 12 * S::LANES } && chunks - first >= 12 {
+        if const { K::WIDE && S::WIDE_BLOCK == 12 && H >= 12 * S::LANES } && chunks - first >= 12 {
             blocks.block::<12>(s, first);
             first += 12;
             continue;
@@ -586,6 +590,8 @@ struct StepBlocks<'a, 'o, const I: usize, const H: usize, E, A, const BACKWARD: 
 impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, const BACKWARD: bool>
     Blocks<S> for StepBlocks<'_, '_, I, H, E, A, BACKWARD>
 {
+    const WIDE: bool = true;
+
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn block<const B: usize>(&mut self, s: S, first: usize) {
@@ -705,11 +711,11 @@ fn add_groups<S: Simd, E: Element, const H: usize, const BACKWARD: bool>(
     let groups = columns.chunks(width).zip(z.chunks(width));
     if BACKWARD {
         for (columns, z) in groups.rev() {
-            for_each_block::<S, H>(s, &mut GroupBlocks::<H, E, true> { columns, z, sums });
+            for_each_block::<S, H, _>(s, &mut GroupBlocks::<H, E, true> { columns, z, sums });
         }
     } else {
         for (columns, z) in groups {
-            for_each_block::<S, H>(s, &mut GroupBlocks::<H, E, false> { columns, z, sums });
+            for_each_block::<S, H, _>(s, &mut GroupBlocks::<H, E, false> { columns, z, sums });
         }
     }
 }
@@ -724,6 +730,14 @@ struct GroupBlocks<'a, 's, const H: usize, E, const BACKWARD: bool> {
 impl<S: Simd, E: Element, const H: usize, const BACKWARD: bool> Blocks<S>
     for GroupBlocks<'_, '_, H, E, BACKWARD>
 {
+    // f32 groups take blocks of up to `BLOCK`: a wide block's fewer, longer runs of each column
+    // read a whole sweep's weights faster from L2, but within a group the blocks read the same
+    // few columns, whose lines the first block brought in. Measured on Zen 2 at 128 and 256
+    // units: f32 steps faster with blocks of 8; binary16 and bf16 steps slower at 128 units
+    // (as fast at 256), so they keep the wide block. One partial sum per block either way, so
+    // the blocks do not change a chunk's sums, and each format keeps its widened cell's bits.
+    const WIDE: bool = size_of::<E>() < size_of::<f32>();
+
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn block<const B: usize>(&mut self, s: S, first: usize) {
@@ -804,7 +818,7 @@ pub(super) fn step<
     if const { grouped::<S, I, H>() } {
         return step_grouped::<S, E, I, H, A, BACKWARD>(s, w, x, h);
     }
-    for_each_block::<S, H>(
+    for_each_block::<S, H, _>(
         s,
         &mut StepBlocks::<I, H, E, A, BACKWARD> {
             w,
