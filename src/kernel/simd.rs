@@ -129,6 +129,15 @@ pub(crate) trait Simd: Copy {
     /// one is nonzero and smaller than [`FLUSH_BELOW`](crate::FLUSH_BELOW) in magnitude,
     /// compared as integers.
     fn needs_flush(self, v: Self::V) -> bool;
+    /// Whether a bank of more than one chunk of streams takes its units 5 at a time, each block
+    /// two chunks of streams at a time, rather than 8 with one (unless
+    /// [`bank_pairs_chunks`](Self::bank_pairs_chunks)): 10 accumulators, 5 broadcast weights
+    /// and a vector of streams, the 16 registers, where 8 accumulators were 8 chains, too few
+    /// to cover the multiply-add latency, and a column's 8 weights and 1 vector of streams were
+    /// 9 loads per 8 multiply-adds. The sums are the same either way, each unit's one chain of
+    /// columns in order.
+    const BANK_FIVES: bool = false;
+
     /// Whether a bank's blocks of 7 or 8 of its `units` units take two chunks of streams at a
     /// time (16 accumulators) rather than one: where the registers hold them beside the
     /// weights (`CHAINS ≥ 16`).

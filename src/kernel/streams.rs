@@ -195,7 +195,8 @@ fn bank_units<
 
 /// `out[j][s] = A(W_xh·x[:, s] + W_hh·h[:, s] + b)[j]` for every stream `s`, in blocks of up
 /// to 8 units whose accumulators, with those of up to 4 chunks of streams (8 with 32 vector
-/// registers), stay in registers.
+/// registers), stay in registers; 5 units over 2 chunks of streams where the backend says so
+/// ([`Simd::BANK_FIVES`]).
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn bank_step<
@@ -223,6 +224,11 @@ fn bank_step<
     let xh = (x, h);
     let mut first = 0;
     while first < H {
+        if S::BANK_FIVES && !wide && N > S::LANES && H - first > 4 {
+            bank_units::<S, E, I, H, N, 5, 2, 1, A, X>(s, w, xh, first, out);
+            first += 5;
+            continue;
+        }
         // J units × C chunks of accumulators: about 8 independent chains, 16 for the 8-unit
         // blocks with 32 vector registers; the chunks left over in groups of `HALF`, then one
         // at a time.

@@ -73,6 +73,8 @@ pub(super) trait Ymm: Copy {
     const SWEEP_LOOP_FROM: usize;
     /// See [`Simd::GROUP_COLUMNS`].
     const GROUP_COLUMNS: usize;
+    /// See [`Simd::BANK_FIVES`].
+    const BANK_FIVES: bool;
 }
 
 /// Every operation below runs an intrinsic of AVX, AVX2 or FMA. SAFETY, for each `unsafe`
@@ -92,6 +94,7 @@ impl<T: Ymm> Simd for T {
     const PROJECT_BLOCK: usize = T::PROJECT_BLOCK;
     const SWEEP_LOOP_FROM: usize = T::SWEEP_LOOP_FROM;
     const GROUP_COLUMNS: usize = T::GROUP_COLUMNS;
+    const BANK_FIVES: bool = T::BANK_FIVES;
 
     #[inline(always)]
     fn splat(self, value: f32) -> __m256 {
@@ -809,6 +812,10 @@ impl Ymm for Avx2Fma {
     // slower in two runs); bf16 as fast with 32 columns per group (as many bytes as 16 f32
     // columns), slower with 16.
     const GROUP_COLUMNS: usize = 16;
+    // Measured on Zen 2 against blocks of 8 units and one chunk: faster from 8 units and 32
+    // streams up, most where the multiply-adds outweigh the tanh (16 units and more); blocks
+    // of 6 units (12 accumulators, 6 weights) spilled to the stack and were much slower.
+    const BANK_FIVES: bool = true;
 }
 
 impl Ymm for Avx512Vl {
@@ -822,6 +829,8 @@ impl Ymm for Avx512Vl {
     const SWEEP_LOOP_FROM: usize = usize::MAX;
     // Unmeasured, as `Avx512`'s.
     const GROUP_COLUMNS: usize = 0;
+    // With 32 registers, blocks of 8 units take two chunks of streams (`bank_pairs_chunks`).
+    const BANK_FIVES: bool = false;
 }
 
 impl Avx512 {
