@@ -22,8 +22,8 @@
 //! - Chunks are grouped into blocks of up to `BLOCK` (8 chunks); a block keeps its
 //!   accumulators in registers for the whole sweep. A step takes `WIDE_BLOCK` chunks per block
 //!   (16 with 32 registers, 12 with 16) wherever that many remain (on 8 lanes, where they are
-//!   the whole cell): each block sweeps every column, and fewer, longer runs of each column
-//!   read its weights faster.
+//!   the whole cell; not in an f32 step that takes its columns in groups, below): each block
+//!   sweeps every column, and fewer, longer runs of each column read its weights faster.
 //!   A block splits its sweep into `S` interleaved partial sums, so that `B·S` independent
 //!   chains keep two FMA units busy: 8 chains in the latency-bound sizes (fewer than 4
 //!   chunks), where the partial sums also shorten the chain that the recurrent state `h` waits

@@ -44,8 +44,9 @@ pub(crate) trait Simd: Copy {
     /// On 8 lanes with 32 registers, only where one wide block is the whole cell (128 units):
     /// at 256 units, two wide blocks of binary16 weights stepped slower than four blocks of
     /// `BLOCK` on Zen 4, where that backend steps every `HalfCell`, while f32 and bf16 weights
-    /// gained little; and the formats cannot take different blocks, since each steps with the
-    /// bits of its widened f32 cell.
+    /// gained little; and the formats cannot take different blocks where a block's width sets
+    /// its partial sums (a step that does not take its columns in groups), since each steps
+    /// with the bits of its widened f32 cell.
     const WIDE_BLOCK: usize;
     /// Chunks per block of the input projections (`T·PROJECT_BLOCK` accumulators).
     const PROJECT_BLOCK: usize;
@@ -134,8 +135,10 @@ pub(crate) trait Simd: Copy {
     /// [`bank_pairs_chunks`](Self::bank_pairs_chunks)): 10 accumulators, 5 broadcast weights
     /// and a vector of streams, the 16 registers, where 8 accumulators were 8 chains, too few
     /// to cover the multiply-add latency, and a column's 8 weights and 1 vector of streams were
-    /// 9 loads per 8 multiply-adds. The sums are the same either way, each unit's one chain of
-    /// columns in order.
+    /// 9 loads per 8 multiply-adds. Only in cells of more than 8 units (a first layer of up to
+    /// 8 stays one block, which loads and flushes each input once); the last 1 to 4 units take
+    /// the blocks they took before, and a last odd chunk of streams is taken alone. The sums
+    /// are the same either way, each unit's one chain of columns in order.
     const BANK_FIVES: bool = false;
 
     /// Whether a bank's blocks of 7 or 8 of its `units` units take two chunks of streams at a

@@ -194,8 +194,8 @@ fn bank_units<
 }
 
 /// `out[j][s] = A(W_xh·x[:, s] + W_hh·h[:, s] + b)[j]` for every stream `s`, in blocks of up
-/// to 8 units whose accumulators, with those of up to 4 chunks of streams (8 with 32 vector
-/// registers), stay in registers; 5 units over 2 chunks of streams where the backend says so
+/// to 8 units whose accumulators, with those of up to 4 chunks of streams, stay in registers;
+/// 5 units over 2 chunks of streams where the backend says so
 /// ([`Simd::BANK_FIVES`]).
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
@@ -224,7 +224,7 @@ fn bank_step<
     let xh = (x, h);
     let mut first = 0;
     while first < H {
-        if S::BANK_FIVES && !wide && N > S::LANES && H - first > 4 {
+        if S::BANK_FIVES && !wide && H > 8 && N > S::LANES && H - first > 4 {
             bank_units::<S, E, I, H, N, 5, 2, 1, A, X>(s, w, xh, first, out);
             first += 5;
             continue;

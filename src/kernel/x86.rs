@@ -2,8 +2,8 @@
 //! SSE2, still runs fused multiply-adds on the full width of a CPU that has them:
 //!
 //! - [`Avx2Fma`]: AVX2 and FMA, 8 lanes (ymm), 16 vector registers: blocks of up to 8 chunks
-//!   (of 12 where a step has 12 left), up to 12 accumulator chains in the throughput-bound
-//!   sizes;
+//!   (of 12 where a step has 12 left, unless it takes f32 columns in groups), up to 12
+//!   accumulator chains in the throughput-bound sizes;
 //! - [`Avx512Vl`]: the same 8-lane operations compiled with AVX-512F and AVX-512VL enabled,
 //!   which gives them 32 vector registers: blocks of up to 8 chunks (of 16 where those are the
 //!   whole cell, `Simd::WIDE_BLOCK`), 16 chains. Where the blocking differs (`H ≥ 32`), so does
@@ -812,9 +812,10 @@ impl Ymm for Avx2Fma {
     // slower in two runs); bf16 as fast with 32 columns per group (as many bytes as 16 f32
     // columns), slower with 16.
     const GROUP_COLUMNS: usize = 16;
-    // Measured on Zen 2 against blocks of 8 units and one chunk: faster from 8 units and 32
-    // streams up, most where the multiply-adds outweigh the tanh (16 units and more); blocks
-    // of 6 units (12 accumulators, 6 weights) spilled to the stack and were much slower.
+    // Measured on Zen 2 against blocks of 8 units and one chunk, with 32 and 128 streams:
+    // faster at 16 to 128 units, most where the multiply-adds outweigh the tanh; 9 to 15
+    // units and 9 to 31 streams unmeasured. Blocks of 6 units (12 accumulators, 6 weights)
+    // spilled to the stack and were much slower.
     const BANK_FIVES: bool = true;
 }
 
