@@ -720,6 +720,14 @@ fn add_groups<S: Simd, E: Element, const H: usize, const BACKWARD: bool>(
     }
 }
 
+/// Whether `chunks` taken `block` at a time end in a last block as large as `wide` at a time
+/// leaves (a whole block counting as the largest).
+const fn narrow_last_block(chunks: usize, block: usize, wide: usize) -> bool {
+    let last = chunks % block;
+    let wide_last = chunks % wide;
+    last == 0 || (wide_last != 0 && last >= wide_last)
+}
+
 /// A grouped step's blocks, each adding one group of columns into the sums.
 struct GroupBlocks<'a, 's, const H: usize, E, const BACKWARD: bool> {
     columns: &'a [[E; H]],
@@ -730,13 +738,18 @@ struct GroupBlocks<'a, 's, const H: usize, E, const BACKWARD: bool> {
 impl<S: Simd, E: Element, const H: usize, const BACKWARD: bool> Blocks<S>
     for GroupBlocks<'_, '_, H, E, BACKWARD>
 {
-    // f32 groups take blocks of up to `BLOCK`: a wide block's fewer, longer runs of each column
-    // read a whole sweep's weights faster from L2, but within a group the blocks read the same
-    // few columns, whose lines the first block brought in. Measured on Zen 2 at 128 and 256
-    // units: f32 steps faster with blocks of 8; binary16 and bf16 steps slower at 128 units
+    // f32 groups take blocks of up to `BLOCK` unless that leaves a smaller last block than the
+    // wide blocks do: a wide block's fewer, longer runs of each column read a whole sweep's
+    // weights faster from L2, but within a group the blocks read the same few columns, whose
+    // lines the first block brought in; and a last block of a few chunks, one partial sum
+    // each, is a chain per group that the other blocks do not hide. Measured on Zen 2: f32
+    // steps faster with blocks of 8 at 128, 200 and 256 units (8 + 8, 8 + 8 + 8 + 1 and
+    // 8 × 4, against 12 + 4, 12 + 12 + 1 and 12 + 12 + 8), slower at 129 and 152 (8 + 8 + 1
+    // and 8 + 8 + 3, against 12 + 5 and 12 + 7); binary16 and bf16 steps slower at 128 units
     // (as fast at 256), so they keep the wide block. One partial sum per block either way, so
     // the blocks do not change a chunk's sums, and each format keeps its widened cell's bits.
-    const WIDE: bool = size_of::<E>() < size_of::<f32>();
+    const WIDE: bool = size_of::<E>() < size_of::<f32>()
+        || !narrow_last_block(H.div_ceil(S::LANES), S::BLOCK, S::WIDE_BLOCK);
 
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
