@@ -22,7 +22,7 @@
 //! - Chunks are grouped into blocks of up to `BLOCK` (8 chunks); a block keeps its
 //!   accumulators in registers for the whole sweep. A step takes `WIDE_BLOCK` chunks per block
 //!   (16 with 32 registers, 12 with 16) wherever that many remain (on 8 lanes, where they are
-//!   the whole cell; not in an f32 step that takes its columns in groups, below): each block
+//!   the whole cell; not in most f32 steps that take their columns in groups, below): each block
 //!   sweeps every column, and fewer, longer runs of each column read its weights faster.
 //!   A block splits its sweep into `S` interleaved partial sums, so that `B·S` independent
 //!   chains keep two FMA units busy: 8 chains in the latency-bound sizes (fewer than 4
@@ -37,8 +37,8 @@
 //!   kept in memory between groups (`step::step_grouped`): the runs of a column that the
 //!   blocks read are then read within a few columns of each other rather than a whole sweep
 //!   apart, and the cache lines fetched for one run serve the next. There an f32 step's blocks
-//!   are up to `BLOCK` chunks, not `WIDE_BLOCK`: the blocks of a group read the same few
-//!   columns, and the longer runs no longer save a read.
+//!   are up to `BLOCK` chunks, not `WIDE_BLOCK`, unless that leaves a smaller last block: the
+//!   blocks of a group read the same few columns, and the longer runs no longer save a read.
 //!
 //! # Backends
 //!

@@ -39,7 +39,7 @@ pub(crate) trait Simd: Copy {
     /// where a step's weights stream from L2, the step's time over the time to read its
     /// weights grew with the number of runs, by about one cache line per run, so fewer and
     /// longer runs read less. `BLOCK` stays the block of one-block cells, of a step's last
-    /// chunks, and of an f32 step that takes its columns in groups (`step::GroupBlocks`).
+    /// chunks, and of most f32 steps that take their columns in groups (`step::GroupBlocks`).
     ///
     /// On 8 lanes with 32 registers, only where one wide block is the whole cell (128 units):
     /// at 256 units, two wide blocks of binary16 weights stepped slower than four blocks of

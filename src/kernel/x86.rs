@@ -2,8 +2,8 @@
 //! SSE2, still runs fused multiply-adds on the full width of a CPU that has them:
 //!
 //! - [`Avx2Fma`]: AVX2 and FMA, 8 lanes (ymm), 16 vector registers: blocks of up to 8 chunks
-//!   (of 12 where a step has 12 left, unless it takes f32 columns in groups), up to 12
-//!   accumulator chains in the throughput-bound sizes;
+//!   (of 12 where a step has 12 left, except in most steps that take f32 columns in groups), up
+//!   to 12 accumulator chains in the throughput-bound sizes;
 //! - [`Avx512Vl`]: the same 8-lane operations compiled with AVX-512F and AVX-512VL enabled,
 //!   which gives them 32 vector registers: blocks of up to 8 chunks (of 16 where those are the
 //!   whole cell, `Simd::WIDE_BLOCK`), 16 chains. Where the blocking differs (`H ≥ 32`), so does
