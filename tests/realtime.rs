@@ -306,8 +306,9 @@ proptest! {
     }
 }
 
-/// Streams 0 to 7 and 16 to 23 of a bank of 24 (two chunks of streams per block, then the
-/// last alone) against two banks of 8, stepped from the same inputs: the same bits.
+/// Streams 0 to 7 and 16 to 23 of a bank of 24 (the first two chunks of streams in blocks of
+/// 5 units where the backend takes them, the last in blocks of up to 8) against two banks of
+/// 8, stepped from the same inputs: the same bits.
 fn bank_streams_agree<const I: usize, const H: usize, A: elman::Activation>(
     cell: &RnnCell<I, H, A>,
     seed: u32,

@@ -137,8 +137,9 @@ pub(crate) trait Simd: Copy {
     /// to cover the multiply-add latency, and a column's 8 weights and 1 vector of streams were
     /// 9 loads per 8 multiply-adds. Only in cells of more than 8 units (a first layer of up to
     /// 8 stays one block, which loads and flushes each input once); the last 1 to 4 units take
-    /// the blocks they took before, and a last odd chunk of streams is taken alone. The sums
-    /// are the same either way, each unit's one chain of columns in order.
+    /// the blocks they took before, and a last odd chunk of streams takes blocks of 8 units (5
+    /// units over one chunk would be 5 chains). The sums are the same either way, each unit's
+    /// one chain of columns in order.
     const BANK_FIVES: bool = false;
 
     /// Whether a bank's blocks of 7 or 8 of its `units` units take two chunks of streams at a

@@ -14,6 +14,7 @@
 )]
 
 use core::marker::PhantomData;
+use core::ops::Range;
 
 use nalgebra::SVector;
 
@@ -137,7 +138,7 @@ fn bank_block<
     }
 }
 
-/// Units `first..first + J` of every stream: the chunks of streams in groups of `C`, the
+/// Units `first..first + J` of the streams of the chunks `chunks`: in groups of `C`, the
 /// chunks left over in groups of `HALF`, then one at a time.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
@@ -156,11 +157,10 @@ fn bank_units<
     s: S,
     w: Weights<'_, I, H, E>,
     xh: (&X, &[[f32; N]; H]),
-    first: usize,
+    (first, chunks): (usize, Range<usize>),
     out: &mut [[f32; N]; H],
 ) {
     let start = |k: usize| chunk_start(N, k, S::LANES);
-    let chunks = N.div_ceil(S::LANES);
     // The weights reached through a reference the compiler cannot follow from one group of
     // chunks to the next: otherwise it hoists every broadcast weight out of the loop, keeps
     // them all on the stack and reloads them (with the other copies this makes, four times the
@@ -176,7 +176,7 @@ fn bank_units<
             core::hint::black_box(b),
         )
     };
-    let mut k = 0;
+    let (mut k, chunks) = (chunks.start, chunks.end);
     while k + C <= chunks {
         let starts: [usize; C] = core::array::from_fn(|c| start(k + c));
         bank_block::<S, E, I, H, N, J, C, A, X>(s, weights(), xh, (&starts, first), out);
@@ -195,7 +195,7 @@ fn bank_units<
 
 /// `out[j][s] = A(W_xh·x[:, s] + W_hh·h[:, s] + b)[j]` for every stream `s`, in blocks of up
 /// to 8 units whose accumulators, with those of up to 4 chunks of streams, stay in registers;
-/// 5 units over 2 chunks of streams where the backend says so
+/// 5 units over each pair of chunks of streams where the backend says so
 /// ([`Simd::BANK_FIVES`]).
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
@@ -219,30 +219,64 @@ fn bank_step<
     if N == 0 {
         return;
     }
+    let chunks = N.div_ceil(S::LANES);
+    // Blocks of 5 units over the pairs of chunks of streams. A chunk left over takes blocks of
+    // 8 units, as on the other backends: 5 units over one chunk would be 5 chains of
+    // multiply-adds, where 8 units make 8.
+    let paired = if S::BANK_FIVES && H > 8 && !s.bank_pairs_chunks(H) {
+        chunks - chunks % 2
+    } else {
+        0
+    };
+    let mut first = 0;
+    while paired > 0 && H - first > 4 {
+        bank_units::<S, E, I, H, N, 5, 2, 1, A, X>(s, w, (x, h), (first, 0..paired), out);
+        first += 5;
+    }
+    if paired > 0 && first < H {
+        bank_eights::<S, E, I, H, N, A, X>(s, w, (x, h), (first, 0..paired), out);
+    }
+    if paired < chunks {
+        bank_eights::<S, E, I, H, N, A, X>(s, w, (x, h), (0, paired..chunks), out);
+    }
+}
+
+/// Units `first..H` of the streams of the chunks `chunks`, in blocks of up to 8 units.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn bank_eights<
+    S: Simd,
+    E: Element,
+    const I: usize,
+    const H: usize,
+    const N: usize,
+    A: Activation,
+    X: BankInput<I, N>,
+>(
+    s: S,
+    w: Weights<'_, I, H, E>,
+    xh: (&X, &[[f32; N]; H]),
+    (mut first, chunks): (usize, Range<usize>),
+    out: &mut [[f32; N]; H],
+) {
     // Chunks of streams per 7- or 8-unit block: 2 or 1, as the backend says.
     let wide = s.bank_pairs_chunks(H);
-    let xh = (x, h);
-    let mut first = 0;
     while first < H {
-        if S::BANK_FIVES && !wide && H > 8 && N > S::LANES && H - first > 4 {
-            bank_units::<S, E, I, H, N, 5, 2, 1, A, X>(s, w, xh, first, out);
-            first += 5;
-            continue;
-        }
+        let at = (first, chunks.clone());
         // J units × C chunks of accumulators: about 8 independent chains, 16 for the 8-unit
         // blocks with 32 vector registers; the chunks left over in groups of `HALF`, then one
         // at a time.
         match (H - first, wide) {
-            (1, _) => bank_units::<S, E, I, H, N, 1, 4, 2, A, X>(s, w, xh, first, out),
-            (2, _) => bank_units::<S, E, I, H, N, 2, 4, 2, A, X>(s, w, xh, first, out),
-            (3, _) => bank_units::<S, E, I, H, N, 3, 3, 2, A, X>(s, w, xh, first, out),
-            (4, _) => bank_units::<S, E, I, H, N, 4, 2, 1, A, X>(s, w, xh, first, out),
-            (5, _) => bank_units::<S, E, I, H, N, 5, 2, 1, A, X>(s, w, xh, first, out),
-            (6, _) => bank_units::<S, E, I, H, N, 6, 2, 1, A, X>(s, w, xh, first, out),
-            (7, true) => bank_units::<S, E, I, H, N, 7, 2, 1, A, X>(s, w, xh, first, out),
-            (7, false) => bank_units::<S, E, I, H, N, 7, 1, 1, A, X>(s, w, xh, first, out),
-            (_, true) => bank_units::<S, E, I, H, N, 8, 2, 1, A, X>(s, w, xh, first, out),
-            (_, false) => bank_units::<S, E, I, H, N, 8, 1, 1, A, X>(s, w, xh, first, out),
+            (1, _) => bank_units::<S, E, I, H, N, 1, 4, 2, A, X>(s, w, xh, at, out),
+            (2, _) => bank_units::<S, E, I, H, N, 2, 4, 2, A, X>(s, w, xh, at, out),
+            (3, _) => bank_units::<S, E, I, H, N, 3, 3, 2, A, X>(s, w, xh, at, out),
+            (4, _) => bank_units::<S, E, I, H, N, 4, 2, 1, A, X>(s, w, xh, at, out),
+            (5, _) => bank_units::<S, E, I, H, N, 5, 2, 1, A, X>(s, w, xh, at, out),
+            (6, _) => bank_units::<S, E, I, H, N, 6, 2, 1, A, X>(s, w, xh, at, out),
+            (7, true) => bank_units::<S, E, I, H, N, 7, 2, 1, A, X>(s, w, xh, at, out),
+            (7, false) => bank_units::<S, E, I, H, N, 7, 1, 1, A, X>(s, w, xh, at, out),
+            (_, true) => bank_units::<S, E, I, H, N, 8, 2, 1, A, X>(s, w, xh, at, out),
+            (_, false) => bank_units::<S, E, I, H, N, 8, 1, 1, A, X>(s, w, xh, at, out),
         }
         first += 8;
     }

@@ -812,10 +812,10 @@ impl Ymm for Avx2Fma {
     // slower in two runs); bf16 as fast with 32 columns per group (as many bytes as 16 f32
     // columns), slower with 16.
     const GROUP_COLUMNS: usize = 16;
-    // Measured on Zen 2 against blocks of 8 units and one chunk, with 32 and 128 streams:
-    // faster at 16 to 128 units, most where the multiply-adds outweigh the tanh; 9 to 15
-    // units and 9 to 31 streams unmeasured. Blocks of 6 units (12 accumulators, 6 weights)
-    // spilled to the stack and were much slower.
+    // Measured on Zen 2 against blocks of 8 units and one chunk, from 9 to 128 units and 12 to
+    // 128 streams: faster, most where the multiply-adds outweigh the tanh, or as fast. A last
+    // odd chunk of streams in blocks of 5 units was slower (hence blocks of 8 for it). Blocks
+    // of 6 units (12 accumulators, 6 weights) spilled to the stack and were much slower.
     const BANK_FIVES: bool = true;
 }
 
