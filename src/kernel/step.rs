@@ -720,13 +720,24 @@ fn add_groups<S: Simd, E: Element, const H: usize, const BACKWARD: bool>(
     }
 }
 
-/// Whether `chunks` taken `block` at a time end in a last block as large as `wide` at a time
-/// leaves (a whole block counting as the largest).
+/// Whether `chunks` taken `block` at a time end in a last block as large as the wide blocks
+/// leave ([`for_each_block`]: `wide` at a time, then `block`; a whole block counting as the
+/// largest).
 const fn narrow_last_block(chunks: usize, block: usize, wide: usize) -> bool {
     let last = chunks % block;
-    let wide_last = chunks % wide;
+    let wide_last = chunks % wide % block;
     last == 0 || (wide_last != 0 && last >= wide_last)
 }
+
+// The rule at the sizes it was measured at, in chunks of 8 lanes: 17 and 19 keep 12 + 5 and
+// 12 + 7; 16, 21 to 23, 25 and 32 take blocks of 8 (against 12 + 4, 12 + 8 + 1 to 3, 12 + 12
+// + 1 and 12 + 12 + 8).
+const _: () = {
+    assert!(!narrow_last_block(17, 8, 12) && !narrow_last_block(19, 8, 12));
+    assert!(narrow_last_block(16, 8, 12) && narrow_last_block(32, 8, 12));
+    assert!(narrow_last_block(21, 8, 12) && narrow_last_block(23, 8, 12));
+    assert!(narrow_last_block(25, 8, 12));
+};
 
 /// A grouped step's blocks, each adding one group of columns into the sums.
 struct GroupBlocks<'a, 's, const H: usize, E, const BACKWARD: bool> {
@@ -743,9 +754,10 @@ impl<S: Simd, E: Element, const H: usize, const BACKWARD: bool> Blocks<S>
     // weights faster from L2, but within a group the blocks read the same few columns, whose
     // lines the first block brought in; and a last block of a few chunks, one partial sum
     // each, is a chain per group that the other blocks do not hide. Measured on Zen 2: f32
-    // steps faster with blocks of 8 at 128, 200 and 256 units (8 + 8, 8 + 8 + 8 + 1 and
-    // 8 × 4, against 12 + 4, 12 + 12 + 1 and 12 + 12 + 8), slower at 129 and 152 (8 + 8 + 1
-    // and 8 + 8 + 3, against 12 + 5 and 12 + 7); binary16 and bf16 steps slower at 128 units
+    // steps faster with blocks of 8 at 128, 176, 184, 200 and 256 units (8 + 8, 8 + 8 + 6,
+    // 8 + 8 + 7, 8 + 8 + 8 + 1 and 8 × 4, against 12 + 4, 12 + 8 + 2, 12 + 8 + 3, 12 + 12 + 1
+    // and 12 + 12 + 8), as fast at 168, slower at 129 and 152 (8 + 8 + 1 and 8 + 8 + 3,
+    // against 12 + 5 and 12 + 7); binary16 and bf16 steps slower at 128 units
     // (as fast at 256), so they keep the wide block. One partial sum per block either way, so
     // the blocks do not change a chunk's sums, and each format keeps its widened cell's bits.
     const WIDE: bool = size_of::<E>() < size_of::<f32>()
