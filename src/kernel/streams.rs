@@ -130,7 +130,11 @@ fn bank_block<
         for j in 0..J {
             // Computed whether or not the unit exists, outside the branch, so that the block's
             // activations interleave.
-            let y = activate::<S, A>(s, acc[c][j]);
+            let y = if tanh_pass::<S, H>() {
+                acc[c][j]
+            } else {
+                activate::<S, A>(s, acc[c][j])
+            };
             if let Some(row) = out.get_mut(first + j) {
                 s.store(y, row, starts[c]);
             }
@@ -196,7 +200,8 @@ fn bank_units<
 /// `out[j][s] = A(W_xh·x[:, s] + W_hh·h[:, s] + b)[j]` for every stream `s`, in blocks of up
 /// to 8 units whose accumulators, with those of up to 4 chunks of streams, stay in registers;
 /// 5 units over each pair of chunks of streams where the backend says so
-/// ([`Simd::BANK_FIVES`]).
+/// ([`Simd::BANK_FIVES`]); activated by each block, or in a pass after them all
+/// ([`Simd::BANK_TANH_PASS`]).
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn bank_step<
@@ -239,6 +244,24 @@ fn bank_step<
     if paired < chunks {
         bank_eights::<S, E, I, H, N, A, X>(s, w, (x, h), (0, paired..chunks), out);
     }
+    if tanh_pass::<S, H>() {
+        // Each value activated once: a row's chunks of streams overlap where `N` is not a
+        // multiple of the lanes; the chunks of the flattened state do not.
+        let mut sums = out.as_flattened_mut().chunks_exact_mut(S::LANES);
+        for lanes in &mut sums {
+            s.store_slice(activate::<S, A>(s, s.load_slice(lanes)), lanes);
+        }
+        let tail = sums.into_remainder();
+        if !tail.is_empty() {
+            s.store_slice(activate::<S, A>(s, s.load_slice(tail)), tail);
+        }
+    }
+}
+
+/// Whether a bank step of `H` units activates its sums in a pass after its sweeps
+/// ([`Simd::BANK_TANH_PASS`]), its blocks storing the sums as they are.
+const fn tanh_pass<S: Simd, const H: usize>() -> bool {
+    S::BANK_TANH_PASS && H > 8
 }
 
 /// Units `first..H` of the streams of the chunks `chunks`, in blocks of up to 8 units.

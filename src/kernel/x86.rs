@@ -75,6 +75,8 @@ pub(super) trait Ymm: Copy {
     const GROUP_COLUMNS: usize;
     /// See [`Simd::BANK_FIVES`].
     const BANK_FIVES: bool;
+    /// See [`Simd::BANK_TANH_PASS`].
+    const BANK_TANH_PASS: bool;
 }
 
 /// Every operation below runs an intrinsic of AVX, AVX2 or FMA. SAFETY, for each `unsafe`
@@ -95,6 +97,7 @@ impl<T: Ymm> Simd for T {
     const SWEEP_LOOP_FROM: usize = T::SWEEP_LOOP_FROM;
     const GROUP_COLUMNS: usize = T::GROUP_COLUMNS;
     const BANK_FIVES: bool = T::BANK_FIVES;
+    const BANK_TANH_PASS: bool = T::BANK_TANH_PASS;
 
     #[inline(always)]
     fn splat(self, value: f32) -> __m256 {
@@ -817,6 +820,9 @@ impl Ymm for Avx2Fma {
     // odd chunk of streams in blocks of 5 units was slower (hence blocks of 8 for it). Blocks
     // of 6 units (12 accumulators, 6 weights) spilled to the stack and were much slower.
     const BANK_FIVES: bool = true;
+    // Measured on Zen 2, from 9 to 128 units: faster or as fast. Not where it would apply to
+    // the cells of one block of units, 8 or fewer (slower at 8 units and 1 to 8 inputs).
+    const BANK_TANH_PASS: bool = true;
 }
 
 impl Ymm for Avx512Vl {
@@ -832,6 +838,8 @@ impl Ymm for Avx512Vl {
     const GROUP_COLUMNS: usize = 0;
     // With 32 registers, blocks of 8 units take two chunks of streams (`bank_pairs_chunks`).
     const BANK_FIVES: bool = false;
+    // Unmeasured: it needs an AVX-512 CPU.
+    const BANK_TANH_PASS: bool = false;
 }
 
 impl Avx512 {
