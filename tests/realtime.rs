@@ -9,7 +9,7 @@ use common::{FAST_TANH_ERROR, cell, order_tolerance};
 use elman::kernel::FLUSH_BELOW;
 use elman::nalgebra::{SMatrix, SVector, vector};
 use elman::strategies::{readout, sequence};
-use elman::{Backend, OnSwap, Readout, Relu, Rnn, RnnBank, RnnCell, Tanh};
+use elman::{Backend, OnSwap, Readout, Relu, Rnn, RnnBank, RnnCell, Tanh, fast_tanh_fused};
 use proptest::prelude::*;
 
 proptest! {
@@ -295,6 +295,19 @@ proptest! {
     }
 
     #[test]
+    fn bank_sums_are_chains(
+        cell in cell::<3, 13, Tanh>(),
+        nine in cell::<2, 9, Tanh>(),
+        seed in 0_u32..1000,
+    ) {
+        // Two pairs of chunks of streams and a last odd one that overlaps the pair before it;
+        // one chunk; 5 units and 4.
+        bank_chains::<3, 13, 37>(&cell, seed)?;
+        bank_chains::<3, 13, 8>(&cell, seed)?;
+        bank_chains::<2, 9, 16>(&nine, seed)?;
+    }
+
+    #[test]
     fn bank_streams_small(cell in cell::<1, 2, Tanh>(), seed in 0_u32..1000) {
         bank_matches::<1, 2, 1, _>(&cell, seed)?;
         bank_matches::<1, 2, 32, _>(&cell, seed)?;
@@ -304,6 +317,58 @@ proptest! {
     fn bank_streams_relu(cell in cell::<2, 16, Relu>(), seed in 0_u32..1000) {
         bank_matches::<2, 16, 9, _>(&cell, seed)?;
     }
+}
+
+/// Each stream's new state on each fused backend, bit for bit: each unit's sum one chain of
+/// fused multiply-adds from its bias, the columns in order, then the fused fast tanh, +0 where
+/// the sum is below `FLUSH_BELOW` in magnitude. Whatever the blocks of units and of streams, and
+/// wherever the activation runs.
+fn bank_chains<const I: usize, const H: usize, const N: usize>(
+    cell: &RnnCell<I, H>,
+    seed: u32,
+) -> Result<(), TestCaseError> {
+    for backend in Backend::available() {
+        if !backend.fused() {
+            continue;
+        }
+        let mut bank: RnnBank<I, H, N> = RnnBank::new(cell.clone()).with_backend(backend);
+        for t in 0..3 {
+            #[expect(clippy::cast_precision_loss, reason = "small integers")]
+            let xs: [SVector<f32, I>; N] = core::array::from_fn(|s| {
+                SVector::from_fn(|k, _| {
+                    ((seed as usize + 5 * t + 3 * s + k) % 17) as f32 / 8.5 - 1.0
+                })
+            });
+            let before: [SVector<f32, H>; N] = core::array::from_fn(|s| bank.state(s));
+            bank.step(&xs);
+            for (s, (x, h)) in xs.iter().zip(&before).enumerate() {
+                for j in 0..H {
+                    let mut z = cell.bias()[j];
+                    for (k, x) in x.iter().enumerate() {
+                        z = cell.w_xh()[(j, k)].mul_add(*x, z);
+                    }
+                    for (k, h) in h.iter().enumerate() {
+                        z = cell.w_hh()[(j, k)].mul_add(*h, z);
+                    }
+                    let y = if z.abs() < FLUSH_BELOW {
+                        0.0
+                    } else {
+                        fast_tanh_fused(z)
+                    };
+                    prop_assert_eq!(
+                        bank.state(s)[j].to_bits(),
+                        y.to_bits(),
+                        "{} stream {} unit {} step {}",
+                        backend.name(),
+                        s,
+                        j,
+                        t
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Streams 0 to 7 and 16 to 23 of a bank of 24 (the first two chunks of streams in blocks of

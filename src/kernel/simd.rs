@@ -141,8 +141,8 @@ pub(crate) trait Simd: Copy {
     /// units over one chunk would be 5 chains). The sums are the same either way, each unit's
     /// one chain of columns in order.
     const BANK_FIVES: bool = false;
-    /// Whether a bank of more than 8 units (more than one block of units) activates its sums
-    /// in a pass of its own, over the whole state, after every block's sweep, rather than each
+    /// Whether a bank of more than 8 units (more than one block of units) and the tanh activates
+    /// its sums in a pass of its own, over the whole state, after every block's sweep, rather than each
     /// block its own sums as its sweep ends. A block's activations wait on the end of its sweep,
     /// and in program order the next block's sweep waits behind them: the pass runs the
     /// activations at their buffer throughput instead, and the sweeps back to back. With one

@@ -22,7 +22,7 @@ use super::simd::{Element, Kernel, Simd};
 use super::step::Weights;
 use super::step::activate;
 use super::tiling::chunk_start;
-use crate::activation::Activation;
+use crate::activation::{Activation, Kind as Nonlinearity};
 
 /// The inputs of a bank step, as the kernel reads them: input `k` of a vector's streams at a
 /// time. A caller's inputs go through [`Flushing`] unless the bank flushed them already (as it
@@ -75,7 +75,8 @@ impl<const I: usize, const N: usize, X: BankInput<I, N>> BankInput<I, N> for Flu
 
 /// `C` chunks of streams of a bank, starting at the streams in `starts`, hidden units
 /// `first..first + J`: the same sum as `step`'s, each lane a stream, each weight broadcast once
-/// and used for all `C` chunks (`C·J` independent accumulators).
+/// and used for all `C` chunks (`C·J` independent accumulators); stored activated, or as sums
+/// for the step's activation pass ([`Simd::BANK_TANH_PASS`]).
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn bank_block<
@@ -129,8 +130,8 @@ fn bank_block<
     for c in 0..C {
         for j in 0..J {
             // Computed whether or not the unit exists, outside the branch, so that the block's
-            // activations interleave.
-            let y = if tanh_pass::<S, H>() {
+            // activations interleave (where the block activates its sums).
+            let y = if tanh_pass::<S, A, H>() {
                 acc[c][j]
             } else {
                 activate::<S, A>(s, acc[c][j])
@@ -244,7 +245,7 @@ fn bank_step<
     if paired < chunks {
         bank_eights::<S, E, I, H, N, A, X>(s, w, (x, h), (0, paired..chunks), out);
     }
-    if tanh_pass::<S, H>() {
+    if tanh_pass::<S, A, H>() {
         // Each value activated once: a row's chunks of streams overlap where `N` is not a
         // multiple of the lanes; the chunks of the flattened state do not.
         let mut sums = out.as_flattened_mut().chunks_exact_mut(S::LANES);
@@ -259,9 +260,10 @@ fn bank_step<
 }
 
 /// Whether a bank step of `H` units activates its sums in a pass after its sweeps
-/// ([`Simd::BANK_TANH_PASS`]), its blocks storing the sums as they are.
-const fn tanh_pass<S: Simd, const H: usize>() -> bool {
-    S::BANK_TANH_PASS && H > 8
+/// ([`Simd::BANK_TANH_PASS`]), its blocks storing the sums as they are. Tanh only: a ReLU's two
+/// operations do not hold the next block's sweep back.
+const fn tanh_pass<S: Simd, A: Activation, const H: usize>() -> bool {
+    S::BANK_TANH_PASS && H > 8 && matches!(A::KIND, Nonlinearity::Tanh)
 }
 
 /// Units `first..H` of the streams of the chunks `chunks`, in blocks of up to 8 units.

@@ -816,12 +816,14 @@ impl Ymm for Avx2Fma {
     // columns), slower with 16.
     const GROUP_COLUMNS: usize = 16;
     // Measured on Zen 2 against blocks of 8 units and one chunk, from 9 to 128 units and 12 to
-    // 128 streams: faster, most where the multiply-adds outweigh the tanh, or as fast. A last
-    // odd chunk of streams in blocks of 5 units was slower (hence blocks of 8 for it). Blocks
-    // of 6 units (12 accumulators, 6 weights) spilled to the stack and were much slower.
+    // 128 streams: faster, most where the multiply-adds outweigh the tanh, or as fast (one run
+    // in six slower at 15 units); 9 to 11 streams unmeasured. A last odd chunk of streams in
+    // blocks of 5 units was slower (hence blocks of 8 for it). Blocks of 6 units (12
+    // accumulators, 6 weights) spilled to the stack and were much slower.
     const BANK_FIVES: bool = true;
-    // Measured on Zen 2, from 9 to 128 units: faster or as fast. Not where it would apply to
-    // the cells of one block of units, 8 or fewer (slower at 8 units and 1 to 8 inputs).
+    // Measured on Zen 2, tanh cells of 9 to 128 units: faster or as fast. Not where it would
+    // apply to the cells of one block of units, 8 or fewer (slower at 8 units and 1 to 8
+    // inputs), nor to ReLU cells (unmeasured).
     const BANK_TANH_PASS: bool = true;
 }
 
