@@ -141,14 +141,14 @@ pub(crate) trait Simd: Copy {
     /// units over one chunk would be 5 chains). The sums are the same either way, each unit's
     /// one chain of columns in order.
     const BANK_FIVES: bool = false;
-    /// Whether a bank of more than 8 units (more than one block of units) and the tanh activates
-    /// its sums in a pass of its own, over the whole state, after every block's sweep, rather than each
-    /// block its own sums as its sweep ends. A block's activations wait on the end of its sweep,
-    /// and in program order the next block's sweep waits behind them: the pass runs the
-    /// activations at their buffer throughput instead, and the sweeps back to back. With one
-    /// block of units, each chunk of streams' sweep is short enough to overlap the previous
-    /// chunk's activations, which is faster. The same activation of the same sums, so the same
-    /// bits.
+    /// Whether a bank of more than 8 units (more than one block of units) and the tanh
+    /// activates its sums in a pass of its own, over the whole state, after every block's
+    /// sweep, rather than each block its own sums as its sweep ends. A block's activations wait
+    /// on the end of its sweep, and in program order the next block's sweep waits behind them:
+    /// the pass runs the activations at their buffer throughput instead, and the sweeps back to
+    /// back. With one block of units, each chunk of streams' sweep is short enough to overlap
+    /// the previous chunk's activations, which is faster. The same activation of the same sums,
+    /// so the same bits.
     const BANK_TANH_PASS: bool = false;
 
     /// Whether a bank's blocks of 7 or 8 of its `units` units take two chunks of streams at a
