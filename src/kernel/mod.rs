@@ -140,10 +140,10 @@ enum Kind {
 /// on Zen 4 in interleaved timings (`scripts/ab.sh`), from it on it was.
 const NARROW_BELOW: usize = 128;
 
-/// [`NARROW_BELOW`] on a CPU that runs 512-bit operations whole (Intel's), for every weight
-/// format: from two full 16-lane chunks. There the 16-lane step was faster from 32 units on in
-/// interleaved timings (`scripts/ab.sh`), half-precision weights too, and slower at 24, whose
-/// two chunks overlap. It must stay above 16: up to 16 units a step's state travels packed in
+/// [`NARROW_BELOW`] on a CPU that runs 512-bit operations whole (Intel's, AMD's Zen 5), for
+/// every weight format: from two full 16-lane chunks. There the 16-lane step was faster from 32
+/// units on in interleaved timings (`scripts/ab.sh`), on a Xeon and on a Zen 5 EPYC,
+/// half-precision weights too, and slower at 24 on the Xeon, whose two chunks overlap. It must stay above 16: up to 16 units a step's state travels packed in
 /// registers to an 8-lane entry (`x86::splits`), and a sequence must keep the bits of its
 /// steps.
 const NARROW_BELOW_WHOLE: usize = 32;
@@ -237,10 +237,11 @@ impl Backend {
     /// where a step has that many left). Some work runs on the AVX-512VL kernel instead, with
     /// its bits, by a rule that depends on how the CPU executes a 512-bit operation:
     ///
-    /// - whole (Intel's CPUs): cells of fewer than 32 units. At 32 and more the 16-lane step
-    ///   measured faster, for every weight format; at 24, whose two 16-lane chunks overlap,
-    ///   slower; up to 16 the state travels to the 8-lane kernel in registers.
-    /// - split into two 256-bit halves (AMD's Zen 4, and AMD's CPUs until measured otherwise):
+    /// - whole (Intel's CPUs, and AMD's from Zen 5 on but for Zen 5's laptop cores): cells of
+    ///   fewer than 32 units. At 32 and more the 16-lane step measured faster, for every weight
+    ///   format; at 24, whose two 16-lane chunks overlap, slower; up to 16 the state travels to
+    ///   the 8-lane kernel in registers.
+    /// - split into two 256-bit halves (AMD's Zen 4 and Zen 5's laptop cores):
     ///   cells of fewer than 128 units, where a 16-lane vector leaves fewer, longer
     ///   accumulator chains and measured no faster, and the steps, sequences and projections
     ///   of half-precision weights ([`HalfCell`](crate::HalfCell)) at every size, whose 16-lane

@@ -239,8 +239,8 @@ fn first<S: Simd>(s: S, v: S::V) -> f32 {
     lane[0]
 }
 
-/// Whether the 512-bit backend runs on a CPU that executes 512-bit operations whole (an
-/// Intel CPU) rather than as two 256-bit halves: there it steps every weight format on its own
+/// Whether the 512-bit backend runs on a CPU that executes 512-bit operations whole (Intel's,
+/// AMD's Zen 5) rather than as two 256-bit halves: there it steps every weight format on its own
 /// 16-lane kernel from 32 hidden units (see [`Backend::avx512`]). `None` where the CPU has no
 /// 512-bit backend.
 #[must_use]

@@ -232,8 +232,8 @@ impl Element for f32 {
 impl Element for F16 {
     /// On Zen 4, `vcvtph2ps` to a zmm register widens 16 weights in far more time than two
     /// conversions to ymm registers take: on 16 lanes, a step of half weights took as long as
-    /// the f32 step; on 8, well under. On Intel's CPUs, which run it whole, the 16-lane step
-    /// was the faster of the two (though slower than the f32 step: `HalfCell`'s docs).
+    /// the f32 step; on 8, well under. On the CPUs that run it whole (Intel's, Zen 5), the
+    /// 16-lane step was the faster of the two (though slower than the f32 step: `HalfCell`'s docs).
     const NARROW: bool = true;
 
     #[inline(always)]

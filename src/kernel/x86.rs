@@ -852,10 +852,8 @@ impl Avx512 {
         Avx512Vl(proof)
     }
 
-    /// Whether the CPU runs a 512-bit operation whole rather than as two 256-bit halves: an
-    /// Intel CPU. AMD's Zen 4 splits them (a 16-lane multiply-add takes a 256-bit unit twice),
-    /// and AMD's later cores count as Zen 4 until measured. Asked of CPUID once, the answer kept
-    /// in a static.
+    /// Whether the CPU runs a 512-bit operation whole rather than as two 256-bit halves
+    /// ([`runs_512_bit_whole`]). Asked of CPUID once, the answer kept in a static.
     #[inline]
     #[expect(
         clippy::unused_self,
@@ -863,21 +861,70 @@ impl Avx512 {
     )]
     pub(super) fn whole(self) -> bool {
         static ANSWER: AtomicU8 = AtomicU8::new(0);
-        remembered(&ANSWER, intel)
+        remembered(&ANSWER, runs_512_bit_whole)
     }
 }
 
-/// Whether CPUID's vendor string is `GenuineIntel`.
+/// Whether this CPU, by CPUID's vendor, family and model, runs a 512-bit operation whole:
+/// Intel's CPUs, and AMD's from Zen 5 (family 1Ah) on but for Zen 5's laptop cores. AMD's Zen 4
+/// (family 19h) issues a 16-lane multiply-add to a 256-bit unit twice; the Zen 5 of servers
+/// and desktops has 512-bit units (two 16-lane multiply-adds a cycle, twice the 8-lane rate),
+/// and its laptop cores (models 20h to 2Fh and 60h to 6Fh) keep Zen 4's halves. No CPUID bit
+/// tells the width: no feature flag distinguishes the two, so the family and model do.
 #[cold]
-fn intel() -> bool {
+fn runs_512_bit_whole() -> bool {
     #[allow(
         unused_unsafe,
         reason = "`__cpuid` is a safe function in recent compilers and unsafe in older ones"
     )]
-    // SAFETY: every x86-64 CPU has the CPUID instruction, and leaf 0 (the vendor) exists on all.
-    let leaf = unsafe { core::arch::x86_64::__cpuid(0) };
-    [leaf.ebx, leaf.edx, leaf.ecx] == [*b"Genu", *b"ineI", *b"ntel"].map(u32::from_le_bytes)
+    // SAFETY: every x86-64 CPU has the CPUID instruction, and leaves 0 (the vendor) and 1 (the
+    // family and model) exist on all.
+    let (vendor, signature) = unsafe {
+        let leaf = core::arch::x86_64::__cpuid(0);
+        (
+            [leaf.ebx, leaf.edx, leaf.ecx],
+            core::arch::x86_64::__cpuid(1).eax,
+        )
+    };
+    let is = |name: &[u8; 12]| {
+        let word = |i: usize| u32::from_le_bytes([name[i], name[i + 1], name[i + 2], name[i + 3]]);
+        vendor == [word(0), word(4), word(8)]
+    };
+    let (family, model) = family_and_model(signature);
+    is(b"GenuineIntel") || (is(b"AuthenticAMD") && amd_runs_512_bit_whole(family, model))
 }
+
+/// The display family and model of CPUID leaf 1's `EAX` (the extended fields added where the
+/// base family is Fh, as AMD's and Intel's manuals define them).
+const fn family_and_model(signature: u32) -> (u32, u32) {
+    let base_family = (signature >> 8) & 0xf;
+    let base_model = (signature >> 4) & 0xf;
+    let extended_model = (signature >> 16) & 0xf;
+    if base_family == 0xf {
+        (
+            base_family + ((signature >> 20) & 0xff),
+            base_model | extended_model << 4,
+        )
+    } else if base_family == 0x6 {
+        (base_family, base_model | extended_model << 4)
+    } else {
+        (base_family, base_model)
+    }
+}
+
+/// Whether an AMD CPU of this family and model runs 512-bit operations whole: from family 1Ah
+/// (Zen 5) on, but for Zen 5's laptop models (20h to 2Fh, 60h to 6Fh).
+const fn amd_runs_512_bit_whole(family: u32, model: u32) -> bool {
+    family > 0x1a || (family == 0x1a && !matches!(model, 0x20..=0x2f | 0x60..=0x6f))
+}
+
+// The family and model of the CPUs the rule was measured on: a Zen 5 server core, family 1Ah
+// model 02h (CPUID signature B00F21h), whole; a Zen 4, family 19h model 11h (A10F11h), halves.
+const _: () = assert!(matches!(family_and_model(0x00b0_0f21), (0x1a, 0x02)));
+const _: () = assert!(amd_runs_512_bit_whole(0x1a, 0x02));
+const _: () = assert!(matches!(family_and_model(0x00a1_0f11), (0x19, 0x11)));
+const _: () = assert!(!amd_runs_512_bit_whole(0x19, 0x11));
+const _: () = assert!(!amd_runs_512_bit_whole(0x1a, 0x24));
 
 /// Whether the build enables AVX2, FMA and F16C, the features of [`Avx2Fma`]'s entry.
 const AVX2_BUILD: bool = cfg!(all(
