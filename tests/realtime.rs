@@ -298,6 +298,7 @@ proptest! {
     fn bank_sums_are_chains(
         cell in cell::<3, 13, Tanh>(),
         nine in cell::<2, 9, Tanh>(),
+        small in cell::<3, 2, Tanh>(),
         seed in 0_u32..1000,
     ) {
         // Two pairs of chunks of streams and a last odd one that overlaps the pair before it;
@@ -305,6 +306,11 @@ proptest! {
         bank_chains::<3, 13, 37>(&cell, seed)?;
         bank_chains::<3, 13, 8>(&cell, seed)?;
         bank_chains::<2, 9, 16>(&nine, seed)?;
+        // More than 4 chunks of 16 streams (the 512-bit backend's activation pass), the last
+        // overlapping the one before it, and a last partial vector of the flattened state; one
+        // block of units.
+        bank_chains::<3, 13, 72>(&cell, seed)?;
+        bank_chains::<3, 2, 73>(&small, seed)?;
     }
 
     #[test]

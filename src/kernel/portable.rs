@@ -4,7 +4,7 @@
 
 use wide::{f32x8, i32x8};
 
-use super::simd::{Kernel, Shuffle8, Simd, padded, put, window};
+use super::simd::{BankTanhPass, Kernel, Shuffle8, Simd, padded, put, window};
 use crate::F16;
 use crate::bf16::{PairWord, widen, widen_pair};
 use crate::flush::FLUSH_LANE_BITS;
@@ -42,7 +42,7 @@ impl Simd for Portable {
     // Measured slower with groups of 16 columns (a step of 128 units took 1.35× the time).
     const GROUP_COLUMNS: usize = 0;
     // Measured on Zen 2: faster at 16 units and 1 input, slower from 32 units and 16 inputs.
-    const BANK_TANH_PASS: bool = false;
+    const BANK_TANH_PASS: BankTanhPass = BankTanhPass::Never;
 
     #[inline(always)]
     fn splat(self, value: f32) -> V {

@@ -12,6 +12,24 @@
 use crate::F16;
 use crate::bf16::PairWord;
 
+/// Which banks of the tanh activate their sums in a pass after the sweeps
+/// ([`Simd::BANK_TANH_PASS`]). A block's activations wait on the end of its sweep, and in
+/// program order the next block's sweep waits behind them: the pass runs the activations at
+/// their buffer throughput instead, and the sweeps back to back. Where a bank is one block,
+/// the pass only puts a store and a load between each sum and its tanh.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum BankTanhPass {
+    /// None: each block activates its own sums.
+    Never,
+    /// Banks of more than 8 units (more than one block of units). With one block of units,
+    /// each chunk of streams' sweep is short enough to overlap the previous chunk's
+    /// activations.
+    AboveEightUnits,
+    /// Banks of more than 4 chunks of streams: more than one block of chunks, whatever the
+    /// number of units (a block takes up to 4 chunks).
+    AboveFourChunks,
+}
+
 /// The operations of one backend on vectors of `LANES` f32. A value of an implementing type
 /// exists only where the CPU runs the backend's instructions.
 ///
@@ -141,15 +159,10 @@ pub(crate) trait Simd: Copy {
     /// units over one chunk would be 5 chains). The sums are the same either way, each unit's
     /// one chain of columns in order.
     const BANK_FIVES: bool = false;
-    /// Whether a bank of more than 8 units (more than one block of units) and the tanh
-    /// activates its sums in a pass of its own, over the whole state, after every block's
-    /// sweep, rather than each block its own sums as its sweep ends. A block's activations wait
-    /// on the end of its sweep, and in program order the next block's sweep waits behind them:
-    /// the pass runs the activations at their buffer throughput instead, and the sweeps back to
-    /// back. With one block of units, each chunk of streams' sweep is short enough to overlap
-    /// the previous chunk's activations, which is faster. The same activation of the same sums,
-    /// so the same bits.
-    const BANK_TANH_PASS: bool = false;
+    /// Which banks of the tanh activate their sums in a pass of their own, over the whole
+    /// state, after every block's sweep, rather than each block its own sums as its sweep ends
+    /// ([`BankTanhPass`]). The same activation of the same sums, so the same bits.
+    const BANK_TANH_PASS: BankTanhPass = BankTanhPass::Never;
 
     /// Whether a bank's blocks of 7 or 8 of its `units` units take two chunks of streams at a
     /// time (16 accumulators) rather than one: where the registers hold them beside the

@@ -18,7 +18,7 @@ use core::ops::Range;
 
 use nalgebra::SVector;
 
-use super::simd::{Element, Kernel, Simd};
+use super::simd::{BankTanhPass, Element, Kernel, Simd};
 use super::step::Weights;
 use super::step::activate;
 use super::tiling::chunk_start;
@@ -131,7 +131,7 @@ fn bank_block<
         for j in 0..J {
             // Computed whether or not the unit exists, outside the branch, so that the block's
             // activations interleave (where the block activates its sums).
-            let y = if tanh_pass::<S, A, H>() {
+            let y = if tanh_pass::<S, A, H, N>() {
                 acc[c][j]
             } else {
                 activate::<S, A>(s, acc[c][j])
@@ -245,7 +245,7 @@ fn bank_step<
     if paired < chunks {
         bank_eights::<S, E, I, H, N, A, X>(s, w, (x, h), (0, paired..chunks), out);
     }
-    if tanh_pass::<S, A, H>() {
+    if tanh_pass::<S, A, H, N>() {
         // Each value activated once: a row's chunks of streams overlap where `N` is not a
         // multiple of the lanes; the chunks of the flattened state do not.
         let mut sums = out.as_flattened_mut().chunks_exact_mut(S::LANES);
@@ -259,11 +259,16 @@ fn bank_step<
     }
 }
 
-/// Whether a bank step of `H` units activates its sums in a pass after its sweeps
+/// Whether a bank step of `N` streams of `H` units activates its sums in a pass after its sweeps
 /// ([`Simd::BANK_TANH_PASS`]), its blocks storing the sums as they are. Tanh only: a ReLU's two
 /// operations do not hold the next block's sweep back.
-const fn tanh_pass<S: Simd, A: Activation, const H: usize>() -> bool {
-    S::BANK_TANH_PASS && H > 8 && matches!(A::KIND, Nonlinearity::Tanh)
+const fn tanh_pass<S: Simd, A: Activation, const H: usize, const N: usize>() -> bool {
+    matches!(A::KIND, Nonlinearity::Tanh)
+        && match S::BANK_TANH_PASS {
+            BankTanhPass::Never => false,
+            BankTanhPass::AboveEightUnits => H > 8,
+            BankTanhPass::AboveFourChunks => N > 4 * S::LANES,
+        }
 }
 
 /// Units `first..H` of the streams of the chunks `chunks`, in blocks of up to 8 units.

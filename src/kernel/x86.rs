@@ -47,7 +47,7 @@ use core::arch::x86_64::{
 };
 use core::sync::atomic::AtomicU8;
 
-use super::simd::{Element, Kernel, Shuffle8, Simd, padded, put, window};
+use super::simd::{BankTanhPass, Element, Kernel, Shuffle8, Simd, padded, put, window};
 use super::step::{Weights, chunk_step, on_entry};
 use super::tiling::Deinterleave16;
 use crate::F16;
@@ -76,7 +76,7 @@ pub(super) trait Ymm: Copy {
     /// See [`Simd::BANK_FIVES`].
     const BANK_FIVES: bool;
     /// See [`Simd::BANK_TANH_PASS`].
-    const BANK_TANH_PASS: bool;
+    const BANK_TANH_PASS: BankTanhPass;
 }
 
 /// Every operation below runs an intrinsic of AVX, AVX2 or FMA. SAFETY, for each `unsafe`
@@ -97,7 +97,7 @@ impl<T: Ymm> Simd for T {
     const SWEEP_LOOP_FROM: usize = T::SWEEP_LOOP_FROM;
     const GROUP_COLUMNS: usize = T::GROUP_COLUMNS;
     const BANK_FIVES: bool = T::BANK_FIVES;
-    const BANK_TANH_PASS: bool = T::BANK_TANH_PASS;
+    const BANK_TANH_PASS: BankTanhPass = T::BANK_TANH_PASS;
 
     #[inline(always)]
     fn splat(self, value: f32) -> __m256 {
@@ -445,6 +445,11 @@ impl Simd for Avx512 {
     const SWEEP_LOOP_FROM: usize = usize::MAX;
     // Unmeasured: no AVX-512 CPU yet since the groups were written.
     const GROUP_COLUMNS: usize = 0;
+    // Measured on Zen 5 against no pass: banks of more than 4 chunks (64 streams) as fast or
+    // faster, most where a block's 8 sums of 2 units would each be activated beside the
+    // others' ((3, 2), 128 streams); banks of one block of chunks (32 and 64 streams) a little
+    // slower with the pass, and banks of more than 8 units and 32 streams no faster.
+    const BANK_TANH_PASS: BankTanhPass = BankTanhPass::AboveFourChunks;
 
     #[inline(always)]
     fn splat(self, value: f32) -> __m512 {
@@ -824,7 +829,7 @@ impl Ymm for Avx2Fma {
     // Measured on Zen 2, tanh cells of 9 to 128 units: faster or as fast. Not where it would
     // apply to the cells of one block of units, 8 or fewer (slower at 8 units and 1 to 8
     // inputs), nor to ReLU cells (unmeasured).
-    const BANK_TANH_PASS: bool = true;
+    const BANK_TANH_PASS: BankTanhPass = BankTanhPass::AboveEightUnits;
 }
 
 impl Ymm for Avx512Vl {
@@ -840,8 +845,9 @@ impl Ymm for Avx512Vl {
     const GROUP_COLUMNS: usize = 0;
     // With 32 registers, blocks of 8 units take two chunks of streams (`bank_pairs_chunks`).
     const BANK_FIVES: bool = false;
-    // Unmeasured: it needs an AVX-512 CPU.
-    const BANK_TANH_PASS: bool = false;
+    // Unmeasured: this backend steps the banks of up to 8 streams on CPUs with the 512-bit
+    // backend, and no bank where the CPU has no AVX-512.
+    const BANK_TANH_PASS: BankTanhPass = BankTanhPass::Never;
 }
 
 impl Avx512 {
