@@ -83,6 +83,17 @@ fn sweep<
     let (z_groups, z_rest) = z.as_chunks::<P>();
     let (groups, z_groups) = rolled::<S, B, ROLLED, _, _>((groups, z_groups));
     for (group, zs) in groups.iter().zip(z_groups) {
+        // A block of `BLOCK` chunks or more streams its weights from L2, a column at a time.
+        // In a build for a CPU whose scheduling model sets a loop buffer (`-C
+        // target-cpu=native` on AMD's Zen 4 and Zen 5), the compiler unrolled this loop by two
+        // columns, with the same loads and multiply-adds, and on a Zen 5 such a step took about
+        // 1.5 times as long. An empty `black_box` is an opaque call to the compiler (it emits
+        // no instruction, but the compiler must assume it touches memory), and a loop with a
+        // call is not partially unrolled. The smaller blocks keep their unrolling (a sequence of
+        // 33 units on the 512-bit backend was slower with the barrier).
+        if B >= S::BLOCK {
+            core::hint::black_box(());
+        }
         for p in 0..P {
             let broadcast = s.splat(zs[p]);
             for c in 0..B {
