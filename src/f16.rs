@@ -143,11 +143,11 @@ impl F16 {
 /// multiply-adds for the same two 512-bit execution ports, and a step of these weights was no
 /// faster than the f32 one at any size, 1.15–2.1× slower from (32, 64) on
 /// (`docs/benchmarks-xeon.md`): there [`Bf16Cell`](crate::Bf16Cell) is the half-size format
-/// that pays. On a Zen 5 EPYC, whose 512-bit conversions keep pace, these cells' steps were
-/// faster than the f32 ones from (64, 128) on, though slower than `Bf16Cell`'s
-/// (`docs/benchmarks-zen5.md`). On AMD's Zen 2, where
-/// the conversion, not the bytes, bounds the step: the widening alone took longer than the f32
-/// step from (64, 128) on (`docs/benchmarks-zen2.md`).
+/// that pays. So on AMD's Zen 2, where the conversion, not the bytes, bounds the step: the
+/// widening alone took longer than the f32 step from (64, 128) on (`docs/benchmarks-zen2.md`).
+/// On a Zen 5 EPYC, whose 512-bit conversions keep pace, these cells' steps were faster than
+/// the f32 ones from (64, 128) on, though slower than `Bf16Cell`'s
+/// (`docs/benchmarks-zen5.md`).
 ///
 /// Its result is, to the bit, the step of the f32 cell with the same (rounded) weights,
 /// [`widened`](Self::widened), on the same kernel: on the same backend, or for the 512-bit one

@@ -307,8 +307,8 @@ proptest! {
         bank_chains::<3, 13, 8>(&cell, seed)?;
         bank_chains::<2, 9, 16>(&nine, seed)?;
         // More than 4 chunks of 16 streams (the 512-bit backend's activation pass), the last
-        // overlapping the one before it, and a last partial vector of the flattened state; one
-        // block of units.
+        // overlapping the one before it, and a last partial vector of the flattened state: 13
+        // units in blocks, 2 units in one.
         bank_chains::<3, 13, 72>(&cell, seed)?;
         bank_chains::<3, 2, 73>(&small, seed)?;
     }

@@ -143,9 +143,9 @@ const NARROW_BELOW: usize = 128;
 /// [`NARROW_BELOW`] on a CPU that runs 512-bit operations whole (Intel's, AMD's Zen 5), for
 /// every weight format: from two full 16-lane chunks. There the 16-lane step was faster from 32
 /// units on in interleaved timings (`scripts/ab.sh`), on a Xeon and on a Zen 5 EPYC,
-/// half-precision weights too, and slower at 24 on the Xeon, whose two chunks overlap. It must stay above 16: up to 16 units a step's state travels packed in
-/// registers to an 8-lane entry (`x86::splits`), and a sequence must keep the bits of its
-/// steps.
+/// half-precision weights too; at 24 units, whose two 16-lane chunks overlap, it was slower on
+/// the Xeon. It must stay above 16: up to 16 units a step's state travels packed in registers
+/// to an 8-lane entry (`x86::splits`), and a sequence must keep the bits of its steps.
 const NARROW_BELOW_WHOLE: usize = 32;
 const _: () = assert!(NARROW_BELOW_WHOLE > 16);
 

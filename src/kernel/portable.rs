@@ -41,7 +41,8 @@ impl Simd for Portable {
     const SWEEP_LOOP_FROM: usize = 8;
     // Measured slower with groups of 16 columns (a step of 128 units took 1.35× the time).
     const GROUP_COLUMNS: usize = 0;
-    // Measured on Zen 2: faster at 16 units and 1 input, slower from 32 units and 16 inputs.
+    // The pass above 8 units, measured on Zen 2: faster at 16 units and 1 input, slower from 32
+    // units and 16 inputs.
     const BANK_TANH_PASS: BankTanhPass = BankTanhPass::Never;
 
     #[inline(always)]

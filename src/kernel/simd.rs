@@ -25,8 +25,8 @@ pub(crate) enum BankTanhPass {
     /// each chunk of streams' sweep is short enough to overlap the previous chunk's
     /// activations.
     AboveEightUnits,
-    /// Banks of more than 4 chunks of streams: more than one block of chunks, whatever the
-    /// number of units (a block takes up to 4 chunks).
+    /// Banks of more than 4 chunks of streams (64 streams on 16 lanes): always more than one
+    /// block of chunks, whatever the number of units, since a block takes at most 4.
     AboveFourChunks,
 }
 
@@ -246,7 +246,8 @@ impl Element for F16 {
     /// On Zen 4, `vcvtph2ps` to a zmm register widens 16 weights in far more time than two
     /// conversions to ymm registers take: on 16 lanes, a step of half weights took as long as
     /// the f32 step; on 8, well under. On the CPUs that run it whole (Intel's, Zen 5), the
-    /// 16-lane step was the faster of the two (though slower than the f32 step: `HalfCell`'s docs).
+    /// 16-lane step was the faster of the two (slower than the f32 step on Intel's, faster from
+    /// (64, 128) on on Zen 5: `HalfCell`'s docs).
     const NARROW: bool = true;
 
     #[inline(always)]

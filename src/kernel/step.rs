@@ -83,14 +83,16 @@ fn sweep<
     let (z_groups, z_rest) = z.as_chunks::<P>();
     let (groups, z_groups) = rolled::<S, B, ROLLED, _, _>((groups, z_groups));
     for (group, zs) in groups.iter().zip(z_groups) {
-        // A block of `BLOCK` chunks or more streams its weights from L2, a column at a time.
-        // In a build for a CPU whose scheduling model sets a loop buffer (`-C
-        // target-cpu=native` on AMD's Zen 4 and Zen 5), the compiler unrolled this loop by two
-        // columns, with the same loads and multiply-adds, and on a Zen 5 such a step took about
-        // 1.5 times as long. An empty `black_box` is an opaque call to the compiler (it emits
-        // no instruction, but the compiler must assume it touches memory), and a loop with a
-        // call is not partially unrolled. The smaller blocks keep their unrolling (a sequence of
-        // 33 units on the 512-bit backend was slower with the barrier).
+        // The blocks of `BLOCK` chunks or more: on the 512-bit backend, the cells of 128 units
+        // and more, whose weights stream from L2 a column at a time. In a build for a CPU whose
+        // scheduling model sets a large loop buffer (`-C target-cpu=native` on AMD's Zen 4 and
+        // Zen 5), the compiler unrolled this loop by two columns, with the same loads and
+        // multiply-adds, and on a Zen 5 those steps became much slower. An empty `black_box`
+        // is an empty inline assembly block with a memory clobber, which the compiler holds as
+        // an opaque call, and it does not partially unroll a loop with a call; best effort, as
+        // any `black_box`. The smaller blocks keep their unrolling (a sequence of 33 units on
+        // the 512-bit backend was slower with the barrier); the 8-lane backends' blocks of 8
+        // chunks (64 units) measured no different with it in a default build.
         if B >= S::BLOCK {
             core::hint::black_box(());
         }

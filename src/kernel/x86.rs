@@ -447,8 +447,9 @@ impl Simd for Avx512 {
     const GROUP_COLUMNS: usize = 0;
     // Measured on Zen 5 against no pass: banks of more than 4 chunks (64 streams) as fast or
     // faster, most where a block's 8 sums of 2 units would each be activated beside the
-    // others' ((3, 2), 128 streams); banks of one block of chunks (32 and 64 streams) a little
-    // slower with the pass, and banks of more than 8 units and 32 streams no faster.
+    // others' ((3, 2), 128 streams); banks of 2 units and 32 or 64 streams (one block of 4
+    // chunks or fewer) a little slower with the pass, and banks of more than 8 units and 32
+    // streams no faster.
     const BANK_TANH_PASS: BankTanhPass = BankTanhPass::AboveFourChunks;
 
     #[inline(always)]
@@ -845,8 +846,8 @@ impl Ymm for Avx512Vl {
     const GROUP_COLUMNS: usize = 0;
     // With 32 registers, blocks of 8 units take two chunks of streams (`bank_pairs_chunks`).
     const BANK_FIVES: bool = false;
-    // Unmeasured: this backend steps the banks of up to 8 streams on CPUs with the 512-bit
-    // backend, and no bank where the CPU has no AVX-512.
+    // Unmeasured: through `Backend::best` this backend steps only the banks the 512-bit one
+    // narrows (8 streams or fewer, or fewer than 64 state values), whose chunks fit one block.
     const BANK_TANH_PASS: BankTanhPass = BankTanhPass::Never;
 }
 
@@ -872,11 +873,13 @@ impl Avx512 {
 }
 
 /// Whether this CPU, by CPUID's vendor, family and model, runs a 512-bit operation whole:
-/// Intel's CPUs, and AMD's from Zen 5 (family 1Ah) on but for Zen 5's laptop cores. AMD's Zen 4
-/// (family 19h) issues a 16-lane multiply-add to a 256-bit unit twice; the Zen 5 of servers
-/// and desktops has 512-bit units (two 16-lane multiply-adds a cycle, twice the 8-lane rate),
-/// and its laptop cores (models 20h to 2Fh and 60h to 6Fh) keep Zen 4's halves. No CPUID bit
-/// tells the width: no feature flag distinguishes the two, so the family and model do.
+/// Intel's CPUs, and AMD's from Zen 5 (family 1Ah) on but for two of Zen 5's laptop designs.
+/// AMD's Zen 4 (family 19h) issues a 16-lane multiply-add to a 256-bit unit twice; the Zen 5
+/// of servers and desktops has 512-bit units (two 16-lane multiply-adds a cycle, twice the
+/// 8-lane rate), and Strix Point (models 20h to 2Fh) and Krackan Point (60h to 6Fh) keep Zen
+/// 4's halves. No CPUID feature flag tells the width, so the family and model do; AMD's
+/// families after 1Ah count as whole, as the design they follow, until measured. A wrong
+/// answer costs speed, never correctness: either kernel's results are within the error budget.
 #[cold]
 fn runs_512_bit_whole() -> bool {
     #[allow(
@@ -900,8 +903,9 @@ fn runs_512_bit_whole() -> bool {
     is(b"GenuineIntel") || (is(b"AuthenticAMD") && amd_runs_512_bit_whole(family, model))
 }
 
-/// The display family and model of CPUID leaf 1's `EAX` (the extended fields added where the
-/// base family is Fh, as AMD's and Intel's manuals define them).
+/// The display family and model of CPUID leaf 1's `EAX`, as AMD's and Intel's manuals define
+/// them: the extended family added where the base family is Fh, the extended model taken
+/// where it is 6h or Fh.
 const fn family_and_model(signature: u32) -> (u32, u32) {
     let base_family = (signature >> 8) & 0xf;
     let base_model = (signature >> 4) & 0xf;
@@ -909,10 +913,10 @@ const fn family_and_model(signature: u32) -> (u32, u32) {
     if base_family == 0xf {
         (
             base_family + ((signature >> 20) & 0xff),
-            base_model | extended_model << 4,
+            base_model | (extended_model << 4),
         )
     } else if base_family == 0x6 {
-        (base_family, base_model | extended_model << 4)
+        (base_family, base_model | (extended_model << 4))
     } else {
         (base_family, base_model)
     }
@@ -931,6 +935,8 @@ const _: () = assert!(amd_runs_512_bit_whole(0x1a, 0x02));
 const _: () = assert!(matches!(family_and_model(0x00a1_0f11), (0x19, 0x11)));
 const _: () = assert!(!amd_runs_512_bit_whole(0x19, 0x11));
 const _: () = assert!(!amd_runs_512_bit_whole(0x1a, 0x24));
+// An Intel Xeon's, family 6 model 55h (50654h): the extended model counts there too.
+const _: () = assert!(matches!(family_and_model(0x0005_0654), (0x6, 0x55)));
 
 /// Whether the build enables AVX2, FMA and F16C, the features of [`Avx2Fma`]'s entry.
 const AVX2_BUILD: bool = cfg!(all(
