@@ -145,6 +145,8 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
     /// fewer than 8 streams, and on the 512-bit backend's 16 lanes (at least 16 streams, and a
     /// first layer's state of at least 64 values in all) when there are fewer than 8 inputs:
     /// each input by two-table lane permutations of the streams' consecutive values.
+    /// With one input per stream and more units, the streams' inputs already are the
+    /// unit-major row, and the step is [`step_unit_major`](Self::step_unit_major)'s.
     /// Otherwise they are first transposed to unit-major (into a buffer the bank keeps, flushed
     /// as they are moved: no pass of their own), 8 streams at a time: in 8×8 tiles of shuffles
     /// with 8 inputs or more, by lane selects and a permutation of the streams' consecutive
@@ -155,7 +157,8 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
     pub fn step(&mut self, xs: &[SVector<f32, I>; N]) {
         let backend = self.backend();
         // Input values below `FLUSH_BELOW` read as +0: flushed by the kernel as it loads them
-        // where it gathers them itself (it loads each once), else by the transposition.
+        // where it gathers them itself (it loads each once), else as `step_unit_major` does
+        // (one input), else by the transposition.
         if L::INPUT_UNITS <= 8
             && (I == 1 || N < 8 || backend.bank_deinterleaves(I, L::INPUT_UNITS, N))
         {
@@ -163,6 +166,12 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
             Self::advance(&mut self.states, &mut self.current, |previous, next| {
                 layers.bank_step_vectors(backend, xs, previous, next);
             });
+            return;
+        }
+        // One input per stream: the streams' vectors of one value each already are the
+        // unit-major row, nothing to transpose.
+        if let Some(x) = one_input_row(xs) {
+            self.step_unit_major(x);
             return;
         }
         backend.transpose_inputs(xs, &mut self.inputs.0);
@@ -396,6 +405,19 @@ impl core::fmt::Display for NoSuchStream {
 }
 
 impl core::error::Error for NoSuchStream {}
+
+/// With one input per stream (`I = 1`), the streams' inputs as the unit-major row they already
+/// are in memory: `N` vectors of one `f32` each are the `N` values in order.
+fn one_input_row<const I: usize, const N: usize>(
+    xs: &[SVector<f32, I>; N],
+) -> Option<&[[f32; N]; I]> {
+    if I != 1 {
+        return None;
+    }
+    let values = bytemuck::try_cast_slice::<_, f32>(xs.as_slice()).ok()?;
+    let row = <&[f32; N]>::try_from(values).ok()?;
+    <&[[f32; N]; I]>::try_from(core::slice::from_ref(row)).ok()
+}
 
 /// The panic of an out-of-range stream index, out of line (it is cold).
 #[cold]

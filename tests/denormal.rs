@@ -645,6 +645,9 @@ fn banks_flush_every_input_on_every_path() {
     bank_input_flush::<3, 2, 5>();
     bank_input_flush::<3, 5, 37>();
     bank_input_flush::<5, 4, 33>();
+    // One input and more than 8 units: the row as given, checked before the step.
+    bank_input_flush::<1, 16, 32>();
+    bank_input_flush::<1, 12, 13>();
     // Transposed by lane selects, into one block of units and into several.
     bank_input_flush::<3, 2, 32>();
     bank_input_flush::<3, 12, 13>();

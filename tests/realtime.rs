@@ -320,6 +320,15 @@ proptest! {
     }
 
     #[test]
+    fn bank_streams_one_input_many_units(cell in cell::<1, 16, Tanh>(), seed in 0_u32..1000) {
+        // More than 8 units and one input: `step` reads the inputs as the unit-major row they
+        // are; 32 streams, 13 (a last chunk overlapping), 5 (padded).
+        bank_matches::<1, 16, 32, _>(&cell, seed)?;
+        bank_matches::<1, 16, 13, _>(&cell, seed)?;
+        bank_matches::<1, 16, 5, _>(&cell, seed)?;
+    }
+
+    #[test]
     fn bank_streams_relu(cell in cell::<2, 16, Relu>(), seed in 0_u32..1000) {
         bank_matches::<2, 16, 9, _>(&cell, seed)?;
     }
