@@ -45,9 +45,15 @@ fn zeroed_boxes_are_the_zero_models() {
     let zero_rnn = Rnn::new(RnnCell::default(), Readout::default());
     let rnn = Rnn::<3, 2, 4>::zeroed_box();
     assert_eq!(*rnn, zero_rnn);
-    // No backend chosen, printed as the `Option<Backend>` it stands for.
+    // No backend chosen: printed as the best one, named.
     assert_eq!(format!("{rnn:?}"), format!("{zero_rnn:?}"));
-    assert!(format!("{rnn:?}").contains("backend: None"));
+    let best = format!("backend: best ({})", Backend::best().name());
+    assert!(format!("{rnn:?}").contains(&best), "{rnn:?}");
+    let chosen = zero_rnn.clone().with_backend(Backend::PORTABLE);
+    assert!(
+        format!("{chosen:?}").contains("backend: portable"),
+        "{chosen:?}"
+    );
     let bank = RnnBank::<3, 2, 5>::zeroed_box();
     assert_eq!(*bank, RnnBank::new(RnnCell::default()));
     assert_eq!(

@@ -47,10 +47,14 @@ impl BackendChoice {
     }
 }
 
-/// As the `Option<Backend>` it stands for.
+/// The backend's name if one was chosen, else `best` and the name of the one
+/// [`Backend::best`] picks on this CPU: `backend: avx2+fma`, `backend: best (avx512)`.
 impl core::fmt::Debug for BackendChoice {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        self.chosen().fmt(f)
+        match self.chosen() {
+            Some(backend) => f.write_str(backend.name()),
+            None => write!(f, "best ({})", Backend::best().name()),
+        }
     }
 }
 
