@@ -144,7 +144,7 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
     /// each stream's inputs into its vectors itself when there is one input per stream or
     /// fewer than 8 streams, and on the 512-bit backend's 16 lanes (at least 16 streams, and a
     /// first layer's state of at least 64 values in all) when there are fewer than 8 inputs:
-    /// each input by two-table lane permutations of the streams' consecutive values.
+    /// each input by lane blends and permutations of the streams' consecutive values.
     /// With one input per stream and more units, the streams' inputs already are the
     /// unit-major row, and the step is [`step_unit_major`](Self::step_unit_major)'s.
     /// Otherwise they are first transposed to unit-major (into a buffer the bank keeps, flushed

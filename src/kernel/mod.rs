@@ -445,15 +445,15 @@ impl Backend {
             });
     }
 
-    /// Whether a bank step of `streams` streams of `units` first-layer units reads each
-    /// stream's `inputs` values where they are, by lane shuffles
-    /// ([`Simd::deinterleave`](simd::Simd::deinterleave)), rather than from a buffer they are
-    /// first transposed into: where the bank steps 16 streams per vector (the 512-bit backend,
-    /// at least 64 state values in all), whose two-table permutations pick an input out of two
-    /// vectors at once, with fewer than 8 inputs and at least 16 streams (a vector's worth of
-    /// consecutive values). The 8-lane backends' shuffles (lane selects and a one-table
-    /// permutation, `I` per input) measured as fast or faster from the buffer, which the kernel
-    /// then loads with no shuffle.
+    /// Whether a bank step of `streams` streams of `units` first-layer units reads each stream's
+    /// `inputs` values where they are, by lane shuffles
+    /// ([`Simd::deinterleave`](simd::Simd::deinterleave)), rather than from a buffer they are first
+    /// transposed into: where the bank steps 16 streams per vector (the 512-bit backend, at least
+    /// 64 state values in all), whose permutations pick an input out of all its vectors merged (odd
+    /// inputs) or out of two vectors at once (even), with fewer than 8 inputs and at least 16
+    /// streams (a vector's worth of consecutive values). The 8-lane backends' shuffles (lane
+    /// selects and a one-table permutation, `I` per input) measured as fast or faster from the
+    /// buffer, which the kernel then loads with no shuffle.
     #[inline]
     pub(crate) fn bank_deinterleaves(self, inputs: usize, units: usize, streams: usize) -> bool {
         #[cfg(target_arch = "x86_64")]

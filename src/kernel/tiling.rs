@@ -93,17 +93,18 @@ impl<const I: usize> Gather<I> {
 }
 
 /// Where input `k` of 16 streams lies among their `16·I` consecutive values (`I < 16` inputs
-/// per stream), loaded as `I` vectors taken in pairs, each pair one table of a two-table lane
-/// permutation: lane `s` of the result is value `s·I + k`, lane `(s·I + k) % 32` of pair
-/// `(s·I + k) / 32`.
+/// per stream), loaded as `I` vectors: lane `s` of the result is value `s·I + k`, lane
+/// `(s·I + k) % 16` of vector `(s·I + k) / 16`; with `I` even, the vectors taken in pairs,
+/// each pair one table of a two-table lane permutation (lane `(s·I + k) % 32` of pair
+/// `(s·I + k) / 32`).
 pub(crate) struct Deinterleave16<const I: usize>;
 
 #[expect(clippy::cast_possible_truncation, reason = "lane numbers, below 256")]
 #[expect(clippy::cast_possible_wrap, reason = "lane numbers, below 256")]
 impl<const I: usize> Deinterleave16<I> {
     /// `INDEX[k][s] = s·I + k`: a two-table permutation reads its low 5 bits (the lane in the
-    /// pair), a one-table one its low 4 (a lone last vector's lane: pair `p`'s first vector
-    /// holds values `32p..32p + 16`).
+    /// pair), a one-table one its low 4 (the lane in its vector: of the merged vectors, or a
+    /// lone last vector's, pair `p`'s first vector holding values `32p..32p + 16`).
     pub(crate) const INDEX: [[i32; 16]; 16] = {
         let mut index = [[0; 16]; 16];
         let mut k = 0;
@@ -134,5 +135,25 @@ impl<const I: usize> Deinterleave16<I> {
             k += 1;
         }
         from
+    };
+
+    /// `TAKE[k][m]`: the lanes to take from vector `m`, bit `l` for lane `l`. With `I` odd the
+    /// lanes `(s·I + k) % 16` of the 16 streams are all different (as in [`Gather::TAKE`]):
+    /// the vectors as loaded are merged by these masks, then permuted once by `INDEX[k]`.
+    pub(crate) const TAKE: [[u16; 16]; 16] = {
+        let mut take = [[0; 16]; 16];
+        let mut k = 0;
+        while k < 16 {
+            let mut s = 0;
+            while s < 16 {
+                let (vector, lane) = ((s * I + k) / 16, (s * I + k) % 16);
+                if vector < 16 {
+                    take[k][vector] |= 1 << lane;
+                }
+                s += 1;
+            }
+            k += 1;
+        }
+        take
     };
 }
