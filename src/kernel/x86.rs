@@ -436,7 +436,13 @@ impl Simd for Avx512 {
 
     const LANES: usize = 16;
     const PERMUTE_STATE: bool = false;
-    const CHAINS: usize = 8;
+    // As `Avx512Vl`'s, with its 32 registers: a block of 4 chunks takes 4 partial sums, of 8
+    // chunks 2. Against 8 chains, measured on a Zen 5 (which runs 512-bit operations whole):
+    // bf16 steps of 4 and 8 chunks faster (the two multiply-adds of a pair of columns then
+    // feed different sums), f32 steps and sequences as fast. On a CPU that splits 512-bit
+    // operations (Zen 4), the 16-lane kernel steps f32 cells from 128 units only, where the
+    // step streams its weights from L2; unmeasured there.
+    const CHAINS: usize = 16;
     const SMALL_BLOCK_CHAINS: [usize; 3] = [8; 3];
     const BLOCK: usize = 8;
     const WIDE_BLOCK: usize = 16;
@@ -730,7 +736,8 @@ impl Simd for Avx512 {
     /// load per multiply-add, and only the 8 chains that two multiply-add units of 4 cycles'
     /// latency need to stay busy. Two chunks were faster there; a bank of 8 units or fewer
     /// (one block, its activations more work than its multiply-adds) was slower with them. On
-    /// a CPU that splits 512-bit operations (Zen 4), where `CHAINS` was measured, one chunk.
+    /// a CPU that splits 512-bit operations (Zen 4), where the bank's blocks were tuned, one
+    /// chunk.
     #[inline(always)]
     fn bank_pairs_chunks(self, units: usize) -> bool {
         units > 8 && self.whole()
