@@ -217,8 +217,9 @@ proptest! {
     }
 
     /// Fewer than 8 inputs, 16 streams per vector (on the 512-bit backend): each input picked
-    /// out of the streams' consecutive values by two-table permutations, for 2 to 7 inputs,
-    /// with the last chunk of streams overlapping its neighbour.
+    /// out of the streams' consecutive values, for 2 to 7 inputs (an odd count by lane blends
+    /// and one permutation, an even one by two-table permutations), with the last chunk of
+    /// streams overlapping its neighbour.
     #[test]
     fn bank_streams_deinterleaved_wide(
         pair in cell::<2, 5, Tanh>(),
@@ -233,7 +234,7 @@ proptest! {
         bank_matches::<5, 4, 33, _>(&five, seed)?;
     }
 
-    /// As above, 6 and 7 inputs: three and four vectors in pairs, the last one alone.
+    /// As above, 6 and 7 inputs: three pairs of vectors; seven vectors merged.
     #[test]
     fn bank_streams_deinterleaved_wide_many(
         six in cell::<6, 3, Tanh>(),

@@ -242,10 +242,11 @@ impl Backend {
     ///   format; at 24, whose two 16-lane chunks overlap, slower; up to 16 the state travels to
     ///   the 8-lane kernel in registers.
     /// - split into two 256-bit halves (AMD's Zen 4 and Zen 5's laptop cores):
-    ///   cells of fewer than 128 units, where a 16-lane vector leaves fewer, longer
-    ///   accumulator chains and measured no faster, and the steps, sequences and projections
-    ///   of half-precision weights ([`HalfCell`](crate::HalfCell)) at every size, whose 16-lane
-    ///   conversion is the slower there.
+    ///   cells of fewer than 128 units, where the 16-lane step measured no faster when it
+    ///   kept 8 accumulator chains per block (fewer, longer ones than the 8-lane kernel's 16;
+    ///   it keeps 16 since, unmeasured there from 64 units), and the steps, sequences and
+    ///   projections of half-precision weights ([`HalfCell`](crate::HalfCell)) at every size,
+    ///   whose 16-lane conversion is the slower there.
     ///
     /// On both, banks of at most 8 streams (or of fewer than 64 state values, or of 64 from
     /// inputs the bank transposes) and the transposition of a bank's inputs run on the

@@ -103,8 +103,7 @@ pub(crate) struct Deinterleave16<const I: usize>;
 #[expect(clippy::cast_possible_wrap, reason = "lane numbers, below 256")]
 impl<const I: usize> Deinterleave16<I> {
     /// `INDEX[k][s] = s·I + k`: a two-table permutation reads its low 5 bits (the lane in the
-    /// pair), a one-table one its low 4 (the lane in its vector: of the merged vectors, or a
-    /// lone last vector's, pair `p`'s first vector holding values `32p..32p + 16`).
+    /// pair), a one-table one its low 4 (the lane in its vector, of the merged vectors).
     pub(crate) const INDEX: [[i32; 16]; 16] = {
         let mut index = [[0; 16]; 16];
         let mut k = 0;

@@ -40,10 +40,10 @@ use core::arch::x86_64::{
     _mm512_add_ps, _mm512_and_si512, _mm512_castps_si512, _mm512_castsi512_ps, _mm512_cmp_ps_mask,
     _mm512_cmpge_epi32_mask, _mm512_cmplt_epu32_mask, _mm512_cvtepu16_epi32, _mm512_cvtph_ps,
     _mm512_div_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_blend_ps,
-    _mm512_mask_mov_ps, _mm512_mask_permutexvar_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
-    _mm512_maskz_mov_epi32, _mm512_maskz_mov_ps, _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps,
-    _mm512_or_si512, _mm512_permutex2var_ps, _mm512_permutexvar_ps, _mm512_set1_epi32,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_slli_epi32, _mm512_storeu_ps, _mm512_sub_epi32,
+    _mm512_mask_mov_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_maskz_mov_epi32,
+    _mm512_maskz_mov_ps, _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_or_si512,
+    _mm512_permutex2var_ps, _mm512_permutexvar_ps, _mm512_set1_epi32, _mm512_set1_ps,
+    _mm512_setzero_ps, _mm512_slli_epi32, _mm512_storeu_ps, _mm512_sub_epi32,
 };
 use core::sync::atomic::AtomicU8;
 
@@ -437,11 +437,11 @@ impl Simd for Avx512 {
     const LANES: usize = 16;
     const PERMUTE_STATE: bool = false;
     // As `Avx512Vl`'s, with its 32 registers: a block of 4 chunks takes 4 partial sums, of 8
-    // chunks 2. Against 8 chains, measured on a Zen 5 (which runs 512-bit operations whole):
-    // bf16 steps of 4 and 8 chunks faster (the two multiply-adds of a pair of columns then
-    // feed different sums), f32 steps and sequences as fast. On a CPU that splits 512-bit
-    // operations (Zen 4), the 16-lane kernel steps f32 cells from 128 units only, where the
-    // step streams its weights from L2; unmeasured there.
+    // chunks 2 (where one sum took both multiply-adds of a bf16 pair of columns in turn).
+    // Against 8 chains, measured on a Zen 5 (which runs 512-bit operations whole): bf16 steps
+    // of 4 and 8 chunks faster, f32 steps and sequences as fast. On a CPU that splits 512-bit
+    // operations (Zen 4), the 16-lane kernel steps f32 and bf16 cells from 128 units only,
+    // where the step streams its weights from L2; unmeasured there.
     const CHAINS: usize = 16;
     const SMALL_BLOCK_CHAINS: [usize; 3] = [8; 3];
     const BLOCK: usize = 8;
@@ -556,7 +556,7 @@ impl Simd for Avx512 {
     }
 
     /// With `I` odd, the `I` vectors merged by the lanes each supplies (`I − 1` blends, which
-    /// do not take the shuffle unit) and permuted once; with `I` even, in pairs, each pair
+    /// need not take the shuffle unit) and permuted once; with `I` even, in pairs, each pair
     /// picked from by one two-table permutation, merged by the streams each supplies: `I − 1`
     /// shuffles and blends per input. For 3 inputs the merge halved the shuffles (6 to 3 per
     /// 16 streams) and stepped the banks of odd inputs faster in interleaved timings.
@@ -613,7 +613,7 @@ impl Simd for Avx512 {
                             _mm512_mask_blend_ps(streams, picked, both)
                         }
                     }
-                    (Some(last), None) => _mm512_mask_permutexvar_ps(picked, streams, index, last),
+                    // Not taken: `I` even, the vectors come in whole pairs.
                     _ => picked,
                 };
             }
