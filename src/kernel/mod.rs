@@ -117,9 +117,17 @@ pub(crate) use step::Weights;
 /// println!("stepping with {}", best.name());
 /// assert!(Backend::available().any(|b| b == best));
 /// assert_eq!(Backend::PORTABLE.name(), "portable");
+/// assert_eq!(format!("{:?}", Backend::PORTABLE), "Backend(portable)");
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Backend(Kind);
+
+/// `Backend(NAME)`, the [`name`](Backend::name) (the CPU-feature token inside has nothing to show).
+impl core::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Backend({})", self.name())
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kind {
