@@ -71,7 +71,7 @@ pub type RnnBank<const I: usize, const H: usize, const N: usize, A = Tanh> =
 /// let head: Readout<2, 1> = Readout::from_row_major([[1.0, -1.0]], [0.0]);
 /// assert!((bank.outputs(&head)[2] - head.logits(&alone.1)).amax() < 1e-6);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Bank<L, const I: usize, const H: usize, const N: usize>
 where
     L: Layers<I, H>,
@@ -96,9 +96,18 @@ where
 #[derive(Clone)]
 struct Scratch<const I: usize, const N: usize>([[f32; N]; I]);
 
-impl<const I: usize, const N: usize> core::fmt::Debug for Scratch<I, N> {
+/// The layers, the live states (as [`states`](Bank::states) gives them) and the backend
+/// choice: what [`PartialEq`] compares, so that equal banks print alike.
+impl<L, const I: usize, const H: usize, const N: usize> core::fmt::Debug for Bank<L, I, H, N>
+where
+    L: Layers<I, H>,
+{
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("Scratch")
+        f.debug_struct("Bank")
+            .field("layers", &self.layers)
+            .field("states", self.states())
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -414,8 +423,7 @@ fn one_input_row<const I: usize, const N: usize>(
     if I != 1 {
         return None;
     }
-    let values = bytemuck::try_cast_slice::<_, f32>(xs.as_slice()).ok()?;
-    let row = <&[f32; N]>::try_from(values).ok()?;
+    let row = <&[f32; N]>::try_from(crate::kernel::stream_values(xs)).ok()?;
     <&[[f32; N]; I]>::try_from(core::slice::from_ref(row)).ok()
 }
 

@@ -570,6 +570,31 @@ fn bank_state_controls() {
     assert_eq!(bank.states(), &[[0.0; 3]; 2]);
 }
 
+/// Banks that compare equal print alike, whichever of its two buffers each steps into: the
+/// `Debug` form shows the live states, as `states` gives them, and nothing of the bank's
+/// workings.
+#[test]
+fn equal_banks_print_alike() {
+    let cell: RnnCell<1, 2> = RnnCell::from_row_major([[1.0], [-1.0]], [[0.5, 0.0]; 2], [0.0; 2]);
+    let mut stepped: RnnBank<1, 2, 3> = RnnBank::new(cell.clone());
+    stepped.step_unit_major(&[[1.0, 2.0, 3.0]]);
+    // The same states, set into the buffer a new bank reads.
+    let mut set: RnnBank<1, 2, 3> = RnnBank::new(cell);
+    for s in 0..3 {
+        set.set_state(s, &stepped.state(s));
+    }
+    assert_eq!(stepped, set);
+    let printed = format!("{stepped:?}");
+    assert_eq!(printed, format!("{set:?}"));
+    assert!(
+        printed.contains(&format!("states: {:?}", stepped.states())),
+        "{printed}"
+    );
+    for internal in ["current", "inputs", "Scratch"] {
+        assert!(!printed.contains(internal), "{printed}");
+    }
+}
+
 /// A stream index past the last stream has no silent value: the checked forms say so and
 /// change nothing, the indexing forms panic as slice indexing does.
 #[test]

@@ -106,6 +106,7 @@ use portable::Portable;
 pub(crate) use simd::Element;
 use simd::Kernel;
 pub(crate) use step::Weights;
+pub(crate) use streams::stream_values;
 
 /// A set of instructions the fast step can run on. A value of this type exists only for a
 /// backend that the running CPU supports.

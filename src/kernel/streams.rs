@@ -44,15 +44,20 @@ impl<const I: usize, const N: usize> BankInput<I, N> for [[f32; N]; I] {
 impl<const I: usize, const N: usize> BankInput<I, N> for [SVector<f32, I>; N] {
     #[inline(always)]
     fn lanes<S: Simd>(&self, s: S, k: usize, start: usize) -> S::V {
-        // The `N·I` values are contiguous: `SVector<f32, I>` is `I` f32s, aligned as one, so
-        // the cast cannot fail.
-        const {
-            assert!(size_of::<SVector<f32, I>>() == I * size_of::<f32>());
-            assert!(align_of::<SVector<f32, I>>() == align_of::<f32>());
-        }
-        let values = bytemuck::try_cast_slice::<_, f32>(self.as_slice()).unwrap_or(&[]);
+        let values = stream_values(self);
         s.deinterleave::<I>(values.get(start * I..).unwrap_or(&[]), k)
     }
+}
+
+/// The `N·I` values of `N` streams' input vectors, stream by stream, as they are in memory.
+#[inline(always)]
+pub(crate) fn stream_values<const I: usize, const N: usize>(xs: &[SVector<f32, I>; N]) -> &[f32] {
+    // `SVector<f32, I>` is `I` f32s, aligned as one, so the cast cannot fail.
+    const {
+        assert!(size_of::<SVector<f32, I>>() == I * size_of::<f32>());
+        assert!(align_of::<SVector<f32, I>>() == align_of::<f32>());
+    }
+    bytemuck::try_cast_slice::<_, f32>(xs.as_slice()).unwrap_or(&[])
 }
 
 /// Inputs as the caller gave them, read through the flush: a value below

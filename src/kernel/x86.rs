@@ -1202,8 +1202,8 @@ pub(super) const fn splits(units: usize, call: bool) -> bool {
 /// cache, and holds the step back with it. The caller's check, compiled for the caller's CPU,
 /// reads it as that code stored it ([`state_needs_flush`]). Above 64 units the SSE2
 /// instructions of the exact check it replaced cost more than the wait; the 64 was measured
-/// with that check, not with `state_needs_flush`'s fewer. Where the kernel can inline, the check before it measured slower: there the compiler
-/// may leave out the copy.
+/// with that check, not with `state_needs_flush`'s fewer. Where the kernel can inline, the
+/// check before it measured slower: there the compiler may leave out the copy.
 #[cfg(target_feature = "sse2")]
 pub(super) const fn checks_before_call(units: usize, call: bool) -> bool {
     units <= 64 && call
