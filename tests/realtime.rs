@@ -570,7 +570,7 @@ fn bank_state_controls() {
     assert_eq!(bank.states(), &[[0.0; 3]; 2]);
 }
 
-/// Banks that compare equal print alike, whichever of its two buffers each steps into: the
+/// Banks that compare equal print alike, whichever of their two state buffers is live: the
 /// `Debug` form shows the live states, as `states` gives them, and nothing of the bank's
 /// workings.
 #[test]

@@ -93,7 +93,7 @@ impl<S: Shuffle8, const I: usize, const N: usize> Kernel<S> for TransposeInputs<
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn run(self, s: S) {
         let (xs, out) = (self.xs, self.out);
-        let values = bytemuck::try_cast_slice::<_, f32>(xs.as_slice()).unwrap_or(&[]);
+        let values = super::stream_values(xs);
         if I == 0 || N < 8 || values.len() != N * I {
             for (stream, x) in xs.iter().enumerate() {
                 let [x] = &x.data.0;
