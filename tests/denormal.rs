@@ -472,6 +472,8 @@ fn a_tiny_state_value_flushes_in_any_lane() {
     state_flush_lanes::<16>();
     state_flush_lanes::<20>();
     state_flush_lanes::<37>();
+    state_flush_lanes::<48>();
+    state_flush_lanes::<49>();
     state_flush_lanes::<64>();
     state_flush_lanes::<65>();
     state_flush_lanes::<137>();

@@ -540,7 +540,7 @@ impl Backend {
         // The state comes from the caller: checked on entry, here before the kernel's call
         // where it travels to the kernel by value (up to 4 units, and as packed pairs where
         // `x86::splits` says so: up to 8 units where the kernel inlines, 16 where it is a
-        // call) or where `x86::checks_before_call` says so (up to 64 units where the kernel is
+        // call) or where `x86::checks_before_call` says so (up to 48 units where the kernel is
         // a call), else inside the kernel (`step::CallerStep`). Either way the branch is
         // predicted, off the state's chain, as the kernel's check of the input is. By value,
         // no path takes the address of the caller's state: in a caller's loop of steps, the

@@ -1142,8 +1142,8 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, const B
 /// it must be, flushed) inside the kernel, a vector at a time as the input is, where a check
 /// before the call runs in the caller's instructions (SSE2 in a default build), several times
 /// as many. A predicted branch either way, off the chain from one step's state to the next.
-/// Taken above 64 units, and in a build that enables AVX2, FMA and F16C, where the kernel may
-/// inline: up to 64 units in other builds, the caller checks the state before the kernel's call
+/// Taken above 48 units, and in a build that enables AVX2, FMA and F16C, where the kernel may
+/// inline: up to 48 units in other builds, the caller checks the state before the kernel's call
 /// (see `x86::checks_before_call`).
 pub(crate) struct CallerStep<'a, const I: usize, const H: usize, A, E = f32> {
     pub(crate) w: Weights<'a, I, H, E>,

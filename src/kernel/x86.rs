@@ -1194,19 +1194,20 @@ pub(super) const fn splits(units: usize, call: bool) -> bool {
 }
 
 /// Whether `step` checks a caller's state of `units` units in the caller's code, before the
-/// kernel's call, rather than in the kernel: from 17 to 64 units where the kernel is a `call`
+/// kernel's call, rather than in the kernel: from 17 to 48 units where the kernel is a `call`
 /// (see [`splits`]). There the state is most often the caller's copy of the last step's result
 /// (`h = cell.step(&x, &h)`), stored just before the call 16 bytes at a time, or by `memcpy` as
 /// its code chooses. The kernel's check reads it a vector at a time, and a load that spans
 /// several pending stores cannot take its value from them: it waits until they reach the
 /// cache, and holds the step back with it. The caller's check, compiled for the caller's CPU,
-/// reads it as that code stored it ([`state_needs_flush`]). Above 64 units the SSE2
-/// instructions of the exact check it replaced cost more than the wait; the 64 was measured
-/// with that check, not with `state_needs_flush`'s fewer. Where the kernel can inline, the
-/// check before it measured slower: there the compiler may leave out the copy.
+/// reads it as that code stored it ([`state_needs_flush`]). With more units its SSE2
+/// instructions cost more than the wait: on Zen 4 the check before the call gained from 24 to
+/// 48 units and nothing at 64, and on an Intel Xeon (family 6 model 207) it was slower at 64
+/// units than the kernel's check, while it still gained at 40. Where the kernel can inline,
+/// the check before it measured slower: there the compiler may leave out the copy.
 #[cfg(target_feature = "sse2")]
 pub(super) const fn checks_before_call(units: usize, call: bool) -> bool {
-    units <= 64 && call
+    units <= 48 && call
 }
 
 /// The entries of an 8-lane token that take the state in registers: its own
