@@ -1202,8 +1202,9 @@ pub(super) const fn splits(units: usize, call: bool) -> bool {
 /// cache, and holds the step back with it. The caller's check, compiled for the caller's CPU,
 /// reads it as that code stored it ([`state_needs_flush`]). With more units its SSE2
 /// instructions cost more than the wait: on Zen 4 the check before the call gained from 24 to
-/// 48 units and nothing at 64, and on an Intel Xeon (family 6 model 207) it was slower at 64
-/// units than the kernel's check, while it still gained at 40. Where the kernel can inline,
+/// 48 units and nothing at 64 (measured with the exact check, before `state_needs_flush`'s
+/// fewer operations), and on an Intel Xeon (family 6 model 207) `state_needs_flush` was slower
+/// at 64 units than the kernel's check, while it still gained at 40. Where the kernel can inline,
 /// the check before it measured slower: there the compiler may leave out the copy.
 #[cfg(target_feature = "sse2")]
 pub(super) const fn checks_before_call(units: usize, call: bool) -> bool {
