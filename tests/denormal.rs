@@ -395,7 +395,8 @@ fn entry_flush_from<const I: usize, const H: usize>(cell: &RnnCell<I, H>, h: &SV
 
 /// One tiny value in a caller's state among zeros, in each lane in turn: `step` of a cell whose
 /// recurrent weights are all `weight` finds it whichever part of the state it falls in (a state
-/// of 5 to 16 units goes to the kernel in four packed pairs, each checked; one of up to 48
+/// of 5 to 16 units goes to the kernel in four packed pairs, each checked before the call up
+/// to 8 units and in the kernel's entry from 9 where the kernel is a call; one of up to 48
 /// units is checked before the kernel's call in a build where the kernel is a call; a larger
 /// one is checked in the kernel, whole vectors and then the units left over), on every
 /// backend; a missed one would add `weight·BELOW`, and a value of `FLUSH_BELOW` is kept.

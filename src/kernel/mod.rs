@@ -538,10 +538,10 @@ impl Backend {
         h: &[f32; H],
     ) -> [f32; H] {
         // The state comes from the caller: checked on entry, here before the kernel's call
-        // where it travels to the kernel by value (up to 4 units, and as packed pairs where
-        // `x86::splits` says so: up to 8 units where the kernel inlines, 16 where it is a
-        // call) or where `x86::checks_before_call` says so (up to 48 units where the kernel is
-        // a call), else inside the kernel (`step::CallerStep`). Either way the branch is
+        // where it travels to the kernel by value (up to 4 units, and as packed pairs up to 8,
+        // see `x86::splits`) or where `x86::checks_before_call` says so (17 to 48 units where
+        // the kernel is a call), else inside the kernel (`step::CallerStep`, and the entry
+        // that takes 9 to 16 units as packed pairs where it is a call). Either way the branch is
         // predicted, off the state's chain, as the kernel's check of the input is. By value,
         // no path takes the address of the caller's state: in a caller's loop of steps, the
         // compiler can then keep it in registers, where an address (the portable kernel's,
@@ -563,7 +563,11 @@ impl Backend {
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         if x86::splits(H, call) {
             // As above, on four packed pairs. (The four pairs for every size up to 16 were
-            // slower at 2 to 4 units: the zero pairs still went through the check.)
+            // slower at 2 to 4 units: the zero pairs still went through the check.) Checked in
+            // the kernel's entry from 9 units on (see `x86::Avx2Fma::step_split`).
+            if H > 8 {
+                return self.step_split::<I, H, A, true, E>(w, x, h);
+            }
             let packed = x86::pack16(h);
             let h: [f32; H] = x86::unpack16(packed);
             if x86::packed16_needs_flush(packed) {
@@ -684,21 +688,7 @@ impl Backend {
         }
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         if x86::splits(H, self.kernel_is_a_call::<E>(H)) && !BACKWARD {
-            // The state in registers to the kernel (see `x86::Avx2Fma::step_split`), and every
-            // path's new state packed as well, the form in which the caller's loop keeps it.
-            let state = x86::pack16(h);
-            let out = match backend.0 {
-                Kind::Portable => x86::pack16(&portable::run(step::Step::<I, H, A, false, E> {
-                    w,
-                    x,
-                    h: &x86::unpack16(state),
-                    activation: PhantomData,
-                })),
-                Kind::Avx2Fma(token) => token.step_split::<E, A, I, H>(w, x, state),
-                Kind::Avx512Vl(token) => token.step_split::<E, A, I, H>(w, x, state),
-                Kind::Avx512(token) => token.narrow().step_split::<E, A, I, H>(w, x, state),
-            };
-            return x86::unpack16(out);
+            return self.step_split::<I, H, A, false, E>(w, x, h);
         }
         backend.dispatch(step::Step::<I, H, A, BACKWARD, E> {
             w,
@@ -706,6 +696,40 @@ impl Backend {
             h,
             activation: PhantomData,
         })
+    }
+
+    /// [`step_of`](Self::step_of) of a state of 5 to 16 units, sent to the kernel as four
+    /// packed pairs (see `x86::Avx2Fma::step_split`), a `CALLER`'s checked there; every path's
+    /// new state is packed as well, the form in which the caller's loop keeps it.
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    #[inline(always)]
+    fn step_split<const I: usize, const H: usize, A: Activation, const CALLER: bool, E: Element>(
+        self,
+        w: step::Weights<'_, I, H, E>,
+        x: &[f32; I],
+        h: &[f32; H],
+    ) -> [f32; H] {
+        let state = x86::pack16(h);
+        let out = match self.for_weights::<E>(H).0 {
+            Kind::Portable => {
+                let h: [f32; H] = x86::unpack16(state);
+                let h = if CALLER && crate::flush::needs_flush(&h) {
+                    crate::flush::flushed(&h)
+                } else {
+                    h
+                };
+                x86::pack16(&portable::run(step::Step::<I, H, A, false, E> {
+                    w,
+                    x,
+                    h: &h,
+                    activation: PhantomData,
+                }))
+            }
+            Kind::Avx2Fma(token) => token.step_split::<E, A, I, H, CALLER>(w, x, state),
+            Kind::Avx512Vl(token) => token.step_split::<E, A, I, H, CALLER>(w, x, state),
+            Kind::Avx512(token) => token.narrow().step_split::<E, A, I, H, CALLER>(w, x, state),
+        };
+        x86::unpack16(out)
     }
 
     /// [`step`](Self::step) over the inputs of `xs` in turn (as many as `outs` has items), from

@@ -1143,8 +1143,9 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, const B
 /// before the call runs in the caller's instructions (SSE2 in a default build), several times
 /// as many. A predicted branch either way, off the chain from one step's state to the next.
 /// Taken above 48 units, and in a build that enables AVX2, FMA and F16C, where the kernel may
-/// inline: up to 48 units in other builds, the caller checks the state before the kernel's call
-/// (see `x86::checks_before_call`).
+/// inline: in other builds, the caller checks a state of 17 to 48 units before the kernel's call
+/// (see `x86::checks_before_call`), and up to 16 units the entry that takes the state as packed
+/// pairs checks it, or the caller (see `x86::splits`).
 pub(crate) struct CallerStep<'a, const I: usize, const H: usize, A, E = f32> {
     pub(crate) w: Weights<'a, I, H, E>,
     pub(crate) x: &'a [f32; I],

@@ -1247,10 +1247,19 @@ macro_rules! state_entries {
             /// convention passes in vector registers, where an array goes through memory (a
             /// store by the caller, then a load on the step's chain). Out, the new state is
             /// too large for the registers a call returns: it comes back through memory, the
-            /// one trip left per step. The kernel is `step`'s, so the bits are.
+            /// one trip left per step. The kernel is `step`'s, so the bits are. A `CALLER`'s
+            /// state is checked (and where it must be, flushed) here, a vector at a time as
+            /// the input is: checked in the caller's code, four SSE2 checks of a pair each
+            /// took the ports that the state's shuffles wait for, as the state arrived.
             #[cfg(target_feature = "sse2")]
             #[inline]
-            pub(super) fn step_split<E: Element, A: Activation, const I: usize, const H: usize>(
+            pub(super) fn step_split<
+                E: Element,
+                A: Activation,
+                const I: usize,
+                const H: usize,
+                const CALLER: bool,
+            >(
                 self,
                 (w_xh, w_hh, b): Weights<'_, I, H, E>,
                 x: &[f32; I],
@@ -1259,7 +1268,13 @@ macro_rules! state_entries {
                 #[inline]
                 #[target_feature(enable = $features)]
                 #[expect(clippy::too_many_arguments, reason = "each argument is a register")]
-                fn entry<E: Element, A: Activation, const I: usize, const H: usize>(
+                fn entry<
+                    E: Element,
+                    A: Activation,
+                    const I: usize,
+                    const H: usize,
+                    const CALLER: bool,
+                >(
                     token: $name,
                     w_xh: &[[E; H]; I],
                     w_hh: &[[E; H]; H],
@@ -1271,10 +1286,18 @@ macro_rules! state_entries {
                     h3: (f64, f64),
                 ) -> [f32; H] {
                     let h = unpack16::<H>([h0, h1, h2, h3]);
-                    super::step::step::<$name, E, I, H, A, false>(token, (w_xh, w_hh, b), x, &h)
+                    let mut copy = core::mem::MaybeUninit::uninit();
+                    let h = if CALLER {
+                        on_entry(token, &h, &mut copy)
+                    } else {
+                        &h
+                    };
+                    super::step::step::<$name, E, I, H, A, false>(token, (w_xh, w_hh, b), x, h)
                 }
                 // SAFETY: `self` exists only if the CPU has the features `entry` enables.
-                pack16(&unsafe { entry::<E, A, I, H>(self, w_xh, w_hh, b, x, h0, h1, h2, h3) })
+                pack16(&unsafe {
+                    entry::<E, A, I, H, CALLER>(self, w_xh, w_hh, b, x, h0, h1, h2, h3)
+                })
             }
         }
     };
