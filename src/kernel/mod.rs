@@ -553,7 +553,7 @@ impl Backend {
             // the state through general registers and the stack.
             let packed = x86::pack(h);
             let h: [f32; H] = x86::unpack(packed);
-            if x86::packed_needs_flush(packed) {
+            if x86::packed_below(packed, H) && x86::packed_needs_flush(packed) {
                 return self.step_of::<I, H, A, false, E>(w, x, &crate::flush::flushed(&h));
             }
             return self.step_of::<I, H, A, false, E>(w, x, &h);
@@ -570,7 +570,7 @@ impl Backend {
             }
             let packed = x86::pack16(h);
             let h: [f32; H] = x86::unpack16(packed);
-            if x86::packed16_needs_flush(packed) {
+            if x86::packed16_needs_flush::<H>(packed) {
                 return self.step_of::<I, H, A, false, E>(w, x, &crate::flush::flushed(&h));
             }
             return self.step_of::<I, H, A, false, E>(w, x, &h);

@@ -1072,6 +1072,28 @@ pub(super) fn packed_needs_flush((low, high): (f64, f64)) -> bool {
     }
 }
 
+/// Whether any of the first `lanes` lanes of a packed state is below the threshold in
+/// magnitude, zero included: the first half of the check of a caller's state, two operations
+/// where [`packed_needs_flush`] takes five and more, which only follows where this answers yes
+/// (as in [`state_needs_flush`]). Lanes past `lanes` are the packing's zeros, left out.
+#[cfg(target_feature = "sse2")]
+#[inline]
+pub(super) fn packed_below((low, high): (f64, f64), lanes: usize) -> bool {
+    use core::arch::x86_64::{
+        _mm_and_si128, _mm_castpd_si128, _mm_castsi128_ps, _mm_cmplt_epi32, _mm_movemask_ps,
+        _mm_set1_epi32, _mm_setr_pd,
+    };
+    // SAFETY: SSE and SSE2, the only features these operations need, are enabled for the whole
+    // build (the `cfg` above).
+    let below = unsafe {
+        let bits = _mm_castpd_si128(_mm_setr_pd(low, high));
+        let magnitude = _mm_and_si128(bits, _mm_set1_epi32(i32::MAX));
+        let below = _mm_cmplt_epi32(magnitude, _mm_set1_epi32(FLUSH_LANE_BITS));
+        _mm_movemask_ps(_mm_castsi128_ps(below))
+    };
+    below & ((1 << lanes.min(4)) - 1) != 0
+}
+
 /// Whether a caller's state holds a value that [`flush`](crate::flush) would change, as
 /// [`crate::flush::needs_flush`] answers, with SSE2 (the check `step` makes in the caller's code
 /// before the kernel's call, see [`checks_before_call`]). First whether any magnitude is below
@@ -1173,14 +1195,19 @@ pub(super) fn unpack16<const H: usize>(parts: [(f64, f64); 4]) -> [f32; H] {
     core::array::from_fn(|j| quads.get(j / 4).map_or(0.0, |quad| quad[j % 4]))
 }
 
-/// Whether a state that [`pack16`] packed holds a value that [`flush`](crate::flush) would
-/// change.
+/// Whether a state of `H` units that [`pack16`] packed holds a value that
+/// [`flush`](crate::flush) would change: first whether any of its `H` lanes is below the
+/// threshold ([`packed_below`]), and only then the exact check of each pair.
 #[cfg(target_feature = "sse2")]
 #[inline]
-pub(super) fn packed16_needs_flush(parts: [(f64, f64); 4]) -> bool {
-    parts
-        .into_iter()
-        .fold(false, |any, part| any | packed_needs_flush(part))
+pub(super) fn packed16_needs_flush<const H: usize>(parts: [(f64, f64); 4]) -> bool {
+    let below = (0..4).zip(parts).fold(false, |any, (k, part)| {
+        any | (4 * k < H && packed_below(part, H - 4 * k))
+    });
+    below
+        && parts
+            .into_iter()
+            .fold(false, |any, part| any | packed_needs_flush(part))
 }
 
 /// Whether `step` of a cell of `units` units passes the state as four packed pairs (see
