@@ -395,10 +395,10 @@ fn entry_flush_from<const I: usize, const H: usize>(cell: &RnnCell<I, H>, h: &SV
 
 /// One tiny value in a caller's state among zeros, in each lane in turn: `step` of a cell whose
 /// recurrent weights are all `weight` finds it whichever part of the state it falls in (a state
-/// of 5 to 16 units goes to the kernel in four packed pairs, each checked before the call up
-/// to 8 units and in the kernel's entry from 9 where the kernel is a call; one of up to 48
-/// units is checked before the kernel's call in a build where the kernel is a call; a larger
-/// one is checked in the kernel, whole vectors and then the units left over), on every
+/// of 5 to 16 units goes to the kernel in four packed pairs, checked before the call up to 8
+/// units and in the kernel's entry from 9, where the kernel is a call; one of 17 to 48 units
+/// is checked before the kernel's call in a build where the kernel is a call; a larger one is
+/// checked in the kernel, whole vectors and then the units left over), on every
 /// backend; a missed one would add `weight·BELOW`, and a value of `FLUSH_BELOW` is kept.
 fn state_flush_lanes_of<const H: usize>(
     what: &str,
@@ -467,6 +467,7 @@ fn a_tiny_state_value_flushes_in_any_lane() {
     state_flush_lanes::<2>();
     state_flush_lanes::<4>();
     state_flush_lanes::<5>();
+    state_flush_lanes::<7>();
     state_flush_lanes::<8>();
     state_flush_lanes::<9>();
     state_flush_lanes::<13>();

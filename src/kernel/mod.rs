@@ -699,8 +699,9 @@ impl Backend {
     }
 
     /// [`step_of`](Self::step_of) of a state of 5 to 16 units, sent to the kernel as four
-    /// packed pairs (see `x86::Avx2Fma::step_split`), a `CALLER`'s checked there; every path's
-    /// new state is packed as well, the form in which the caller's loop keeps it.
+    /// packed pairs (see `x86::Avx2Fma::step_split`); a `CALLER`'s state is checked in the
+    /// kernel's entry, or here before the portable kernel. Every path's new state is packed as
+    /// well, the form in which the caller's loop keeps it.
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     #[inline(always)]
     fn step_split<const I: usize, const H: usize, A: Activation, const CALLER: bool, E: Element>(

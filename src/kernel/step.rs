@@ -847,8 +847,8 @@ pub(super) fn step<
     h: &[f32; H],
 ) -> [f32; H] {
     // Inputs below `FLUSH_BELOW` read as +0 (see `crate::flush`); `h` is flushed already (a
-    // caller's state is checked by `Backend::step_weights` or `CallerStep`, a sequence's by the
-    // kernel that wrote it).
+    // caller's state is checked by `Backend::step_weights`, `CallerStep` or the entry that takes
+    // it as packed pairs, `x86::Avx2Fma::step_split`; a sequence's by the kernel that wrote it).
     let mut copy = core::mem::MaybeUninit::uninit();
     let x = on_entry(s, x, &mut copy);
     let mut out = [0.0; H];

@@ -1197,7 +1197,8 @@ pub(super) fn unpack16<const H: usize>(parts: [(f64, f64); 4]) -> [f32; H] {
 
 /// Whether a state of `H` units that [`pack16`] packed holds a value that
 /// [`flush`](crate::flush) would change: first whether any of its `H` lanes is below the
-/// threshold ([`packed_below`]), and only then the exact check of each pair.
+/// threshold ([`packed_below`]), and only then the exact check of each pair that holds any of
+/// them.
 #[cfg(target_feature = "sse2")]
 #[inline]
 pub(super) fn packed16_needs_flush<const H: usize>(parts: [(f64, f64); 4]) -> bool {
@@ -1205,9 +1206,9 @@ pub(super) fn packed16_needs_flush<const H: usize>(parts: [(f64, f64); 4]) -> bo
         any | (4 * k < H && packed_below(part, H - 4 * k))
     });
     below
-        && parts
-            .into_iter()
-            .fold(false, |any, part| any | packed_needs_flush(part))
+        && (0..4).zip(parts).fold(false, |any, (k, part)| {
+            any | (4 * k < H && packed_needs_flush(part))
+        })
 }
 
 /// Whether `step` of a cell of `units` units passes the state as four packed pairs (see
@@ -1276,8 +1277,9 @@ macro_rules! state_entries {
             /// too large for the registers a call returns: it comes back through memory, the
             /// one trip left per step. The kernel is `step`'s, so the bits are. A `CALLER`'s
             /// state is checked (and where it must be, flushed) here, a vector at a time as
-            /// the input is: checked in the caller's code, four SSE2 checks of a pair each
-            /// took the ports that the state's shuffles wait for, as the state arrived.
+            /// the input is, rather than in the caller's SSE2 code: there the checks of its
+            /// four pairs would take the ports that the pairs' shuffles wait for, when the
+            /// state arrives from the step before.
             #[cfg(target_feature = "sse2")]
             #[inline]
             pub(super) fn step_split<
