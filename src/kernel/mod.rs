@@ -553,7 +553,7 @@ impl Backend {
             // the state through general registers and the stack.
             let packed = x86::pack(h);
             let h: [f32; H] = x86::unpack(packed);
-            if x86::packed_below(packed, H) && x86::packed_needs_flush(packed) {
+            if x86::packed_parts_need_flush::<H, 1>([packed]) {
                 return self.step_of::<I, H, A, false, E>(w, x, &crate::flush::flushed(&h));
             }
             return self.step_of::<I, H, A, false, E>(w, x, &h);
@@ -564,13 +564,13 @@ impl Backend {
         if x86::splits(H, call) {
             // As above, on four packed pairs. (The four pairs for every size up to 16 were
             // slower at 2 to 4 units: the zero pairs still went through the check.) Checked in
-            // the kernel's entry from 9 units on (see `x86::Avx2Fma::step_split`).
-            if H > 8 {
+            // the kernel's entry from 9 units on (`x86::checks_on_entry`).
+            if x86::checks_on_entry(H, call) {
                 return self.step_split::<I, H, A, true, E>(w, x, h);
             }
             let packed = x86::pack16(h);
             let h: [f32; H] = x86::unpack16(packed);
-            if x86::packed16_needs_flush::<H>(packed) {
+            if x86::packed_parts_need_flush::<H, 4>(packed) {
                 return self.step_of::<I, H, A, false, E>(w, x, &crate::flush::flushed(&h));
             }
             return self.step_of::<I, H, A, false, E>(w, x, &h);

@@ -1047,7 +1047,7 @@ pub(super) fn pack<const H: usize>(h: &[f32; H]) -> (f64, f64) {
 /// and below `FLUSH_BELOW` in magnitude (integer comparisons of the bits, in SSE2 registers).
 #[cfg(target_feature = "sse2")]
 #[inline]
-pub(super) fn packed_needs_flush((low, high): (f64, f64)) -> bool {
+fn packed_needs_flush((low, high): (f64, f64)) -> bool {
     use core::arch::x86_64::{
         _mm_and_si128, _mm_castpd_si128, _mm_castsi128_ps, _mm_cmplt_epi32, _mm_movemask_ps,
         _mm_set1_epi32, _mm_setr_pd, _mm_sub_epi32,
@@ -1072,24 +1072,35 @@ pub(super) fn packed_needs_flush((low, high): (f64, f64)) -> bool {
     }
 }
 
+/// The lanes of `bits` (four `f32`s) whose magnitude is below the threshold, zero included:
+/// all ones there. An integer comparison of the bits: a floating-point one with a subnormal
+/// operand would raise the denormal flag that no arithmetic of the crate raises. The first half
+/// of every SSE2 check of a caller's state, two operations where the exact check
+/// ([`packed_needs_flush`]) takes five and more and follows only where this finds a lane.
+#[cfg(target_feature = "sse2")]
+#[inline(always)]
+fn below_threshold(bits: core::arch::x86_64::__m128i) -> core::arch::x86_64::__m128i {
+    use core::arch::x86_64::{_mm_and_si128, _mm_cmplt_epi32, _mm_set1_epi32};
+    // SAFETY: SSE and SSE2, the only features these operations need, are enabled for the whole
+    // build (the `cfg` above).
+    unsafe {
+        let magnitude = _mm_and_si128(bits, _mm_set1_epi32(i32::MAX));
+        _mm_cmplt_epi32(magnitude, _mm_set1_epi32(FLUSH_LANE_BITS))
+    }
+}
+
 /// Whether any of the first `lanes` lanes of a packed state is below the threshold in
-/// magnitude, zero included: the first half of the check of a caller's state, two operations
-/// where [`packed_needs_flush`] takes five and more, which only follows where this answers yes
-/// (as in [`state_needs_flush`]). Lanes past `lanes` are the packing's zeros, left out.
+/// magnitude, zero included ([`below_threshold`]). Lanes past `lanes` are the packing's zeros,
+/// left out.
 #[cfg(target_feature = "sse2")]
 #[inline]
-pub(super) fn packed_below((low, high): (f64, f64), lanes: usize) -> bool {
-    use core::arch::x86_64::{
-        _mm_and_si128, _mm_castpd_si128, _mm_castsi128_ps, _mm_cmplt_epi32, _mm_movemask_ps,
-        _mm_set1_epi32, _mm_setr_pd,
-    };
+fn packed_below((low, high): (f64, f64), lanes: usize) -> bool {
+    use core::arch::x86_64::{_mm_castpd_si128, _mm_castsi128_ps, _mm_movemask_ps, _mm_setr_pd};
     // SAFETY: SSE and SSE2, the only features these operations need, are enabled for the whole
     // build (the `cfg` above).
     let below = unsafe {
         let bits = _mm_castpd_si128(_mm_setr_pd(low, high));
-        let magnitude = _mm_and_si128(bits, _mm_set1_epi32(i32::MAX));
-        let below = _mm_cmplt_epi32(magnitude, _mm_set1_epi32(FLUSH_LANE_BITS));
-        _mm_movemask_ps(_mm_castsi128_ps(below))
+        _mm_movemask_ps(_mm_castsi128_ps(below_threshold(bits)))
     };
     below & ((1 << lanes.min(4)) - 1) != 0
 }
@@ -1097,28 +1108,21 @@ pub(super) fn packed_below((low, high): (f64, f64), lanes: usize) -> bool {
 /// Whether a caller's state holds a value that [`flush`](crate::flush) would change, as
 /// [`crate::flush::needs_flush`] answers, with SSE2 (the check `step` makes in the caller's code
 /// before the kernel's call, see [`checks_before_call`]). First whether any magnitude is below
-/// the threshold, four values at a time: two operations per four values and the `or` of their
-/// answers, where the exact check (nonzero and below the threshold) takes five and more. Only
-/// where one is, zero or tiny, does the exact check follow: a zero state, or a ReLU's zeros,
-/// take both. Integer comparisons of the bits, as the exact check's: a floating-point one with
-/// a subnormal operand would raise the denormal flag that no arithmetic of the crate raises.
+/// the threshold, four values at a time ([`below_threshold`]) and the `or` of their answers;
+/// only where one is, zero or tiny, does the exact check follow: a zero state, or a ReLU's
+/// zeros, take both.
 #[cfg(target_feature = "sse2")]
 #[inline]
 pub(super) fn state_needs_flush<const H: usize>(h: &[f32; H]) -> bool {
-    use core::arch::x86_64::{
-        _mm_and_si128, _mm_cmplt_epi32, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi32, _mm_setzero_si128,
-    };
+    use core::arch::x86_64::{_mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_setzero_si128};
     let (quads, rest) = h.as_chunks::<4>();
     // SAFETY: SSE and SSE2, the only features these operations need, are enabled for the whole
     // build (the `cfg` above); each load reads the 16 bytes of one item of `quads`.
     let below = unsafe {
-        let magnitude = _mm_set1_epi32(i32::MAX);
-        let bound = _mm_set1_epi32(FLUSH_LANE_BITS);
         let mut any = _mm_setzero_si128();
         for quad in quads {
             let bits = _mm_loadu_si128(quad.as_ptr().cast());
-            any = _mm_or_si128(any, _mm_cmplt_epi32(_mm_and_si128(bits, magnitude), bound));
+            any = _mm_or_si128(any, below_threshold(bits));
         }
         _mm_movemask_epi8(any) != 0
     };
@@ -1195,18 +1199,20 @@ pub(super) fn unpack16<const H: usize>(parts: [(f64, f64); 4]) -> [f32; H] {
     core::array::from_fn(|j| quads.get(j / 4).map_or(0.0, |quad| quad[j % 4]))
 }
 
-/// Whether a state of `H` units that [`pack16`] packed holds a value that
-/// [`flush`](crate::flush) would change: first whether any of its `H` lanes is below the
-/// threshold ([`packed_below`]), and only then the exact check of each pair that holds any of
-/// them.
+/// Whether a state of `H` units packed as `P` pairs of pairs ([`pack`], [`pack16`]) holds a
+/// value that [`flush`](crate::flush) would change: first whether any of its `H` lanes is below
+/// the threshold ([`packed_below`]), and only then the exact check of each part that holds any
+/// of them.
 #[cfg(target_feature = "sse2")]
 #[inline]
-pub(super) fn packed16_needs_flush<const H: usize>(parts: [(f64, f64); 4]) -> bool {
-    let below = (0..4).zip(parts).fold(false, |any, (k, part)| {
+pub(super) fn packed_parts_need_flush<const H: usize, const P: usize>(
+    parts: [(f64, f64); P],
+) -> bool {
+    let below = (0..P).zip(parts).fold(false, |any, (k, part)| {
         any | (4 * k < H && packed_below(part, H - 4 * k))
     });
     below
-        && (0..4).zip(parts).fold(false, |any, (k, part)| {
+        && (0..P).zip(parts).fold(false, |any, (k, part)| {
             any | (4 * k < H && packed_needs_flush(part))
         })
 }
@@ -1219,6 +1225,17 @@ pub(super) fn packed16_needs_flush<const H: usize>(parts: [(f64, f64); 4]) -> bo
 #[cfg(target_feature = "sse2")]
 pub(super) const fn splits(units: usize, call: bool) -> bool {
     units <= 8 || units <= 16 && call
+}
+
+/// Whether `step` checks a caller's state of `units` units in the kernel's entry that takes it
+/// as packed pairs (`Avx2Fma::step_split`, `CALLER = true`), not in the caller's code before
+/// the call: from 9 units on, where [`splits`] sends them (a call). Up to 4 pairs' exact checks
+/// there become ready when the state arrives from the last step, on the ports its pairs'
+/// shuffles need, and held the step back; the entry checks it a vector at a time. Up to 8
+/// units the caller's check ([`packed_parts_need_flush`]) measured faster than the entry's.
+#[cfg(target_feature = "sse2")]
+pub(super) const fn checks_on_entry(units: usize, call: bool) -> bool {
+    units > 8 && splits(units, call)
 }
 
 /// Whether `step` checks a caller's state of `units` units in the caller's code, before the
