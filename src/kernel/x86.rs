@@ -1256,6 +1256,34 @@ pub(super) const fn checks_before_call(units: usize, call: bool) -> bool {
     units <= 48 && call
 }
 
+/// The 16 lanes of a caller's state that [`pack16`] packed, flushed where they must be (see
+/// [`flush`](crate::flush)): two vectors built in registers from the pairs, checked there, and
+/// stored whole. Through an array, the compiler stored two pairs 16 bytes at a time and loaded
+/// them as one vector for the check, a load that cannot take its value from the two stores and
+/// waits until they reach the cache: off the step's chain where the check passes, but on it
+/// where the flushed copy is what the kernel reads, which made each step from a caller's
+/// subnormal state take twice as long.
+#[inline(always)]
+fn checked_lanes<T: Ymm>(s: T, [h0, h1, h2, h3]: [(f64, f64); 4]) -> [f32; 16] {
+    use core::arch::x86_64::{_mm256_castpd_ps, _mm256_setr_pd};
+    // SAFETY: AVX register moves; `s` exists only on a CPU with AVX2.
+    let (low, high) = unsafe {
+        (
+            _mm256_castpd_ps(_mm256_setr_pd(h0.0, h0.1, h1.0, h1.1)),
+            _mm256_castpd_ps(_mm256_setr_pd(h2.0, h2.1, h3.0, h3.1)),
+        )
+    };
+    let mut lanes = [0.0; 16];
+    s.store(low, &mut lanes, 0);
+    s.store(high, &mut lanes, 8);
+    // A branch, predicted: the check stays off the state's chain (see `step::on_entry`).
+    if s.needs_flush(low) | s.needs_flush(high) {
+        s.store(s.flush_input(low), &mut lanes, 0);
+        s.store(s.flush_input(high), &mut lanes, 8);
+    }
+    lanes
+}
+
 /// The entries of an 8-lane token that take the state in registers: its own
 /// `#[target_feature]` function each, whose arguments (the weights' and input's addresses, the
 /// state) all travel in registers. Through one kernel argument, the state went through memory,
@@ -1293,9 +1321,9 @@ macro_rules! state_entries {
             /// store by the caller, then a load on the step's chain). Out, the new state is
             /// too large for the registers a call returns: it comes back through memory, the
             /// one trip left per step. The kernel is `step`'s, so the bits are. A `CALLER`'s
-            /// state is checked (and where it must be, flushed) here, a vector at a time as
-            /// the input is, rather than in the caller's SSE2 code: there the checks of its
-            /// four pairs would take the ports that the pairs' shuffles wait for, when the
+            /// state is checked (and where it must be, flushed) here, a vector at a time
+            /// ([`checked_lanes`]), rather than in the caller's SSE2 code: there the checks of
+            /// its four pairs would take the ports that the pairs' shuffles wait for, when the
             /// state arrives from the step before.
             #[cfg(target_feature = "sse2")]
             #[inline]
@@ -1331,14 +1359,21 @@ macro_rules! state_entries {
                     h2: (f64, f64),
                     h3: (f64, f64),
                 ) -> [f32; H] {
-                    let h = unpack16::<H>([h0, h1, h2, h3]);
-                    let mut copy = core::mem::MaybeUninit::uninit();
-                    let h = if CALLER {
-                        on_entry(token, &h, &mut copy)
-                    } else {
-                        &h
+                    let step = |h: &[f32; H]| {
+                        super::step::step::<$name, E, I, H, A, false>(token, (w_xh, w_hh, b), x, h)
                     };
-                    super::step::step::<$name, E, I, H, A, false>(token, (w_xh, w_hh, b), x, h)
+                    if !CALLER {
+                        return step(&unpack16::<H>([h0, h1, h2, h3]));
+                    }
+                    // The kernel reads the state as `lanes` stores it, a value at a time (its
+                    // broadcasts), through a reference the compiler cannot follow: where it
+                    // could, it kept the two vectors in registers and broadcast each value by
+                    // two shuffles, on the ports the multiply-adds take.
+                    let lanes = checked_lanes(token, [h0, h1, h2, h3]);
+                    match core::hint::black_box(&lanes).first_chunk::<H>() {
+                        Some(h) => step(h),
+                        None => [0.0; H],
+                    }
                 }
                 // SAFETY: `self` exists only if the CPU has the features `entry` enables.
                 pack16(&unsafe {
