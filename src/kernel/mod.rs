@@ -541,12 +541,12 @@ impl Backend {
         // where it travels to the kernel by value (up to 4 units, and as packed pairs up to 8,
         // see `x86::splits`) or where `x86::checks_before_call` says so (17 to 48 units where
         // the kernel is a call), else inside the kernel (`step::CallerStep`, and the entry
-        // that takes 9 to 16 units as packed pairs where it is a call). Either way the branch is
-        // predicted, off the state's chain, as the kernel's check of the input is. By value,
-        // no path takes the address of the caller's state: in a caller's loop of steps, the
-        // compiler can then keep it in registers, where an address (the portable kernel's,
-        // the flushed copy's) sent it through the stack. The portable kernel and the flush
-        // take the address of a copy of their own.
+        // that takes 9 to 16 units as packed pairs where it is a call, `x86::checks_on_entry`).
+        // Either way the branch is predicted, off the state's chain, as the kernel's check of
+        // the input is. By value, no path takes the address of the caller's state: in a
+        // caller's loop of steps, the compiler can then keep it in registers, where an address
+        // (the portable kernel's, the flushed copy's) sent it through the stack. The portable
+        // kernel and the flush take the address of a copy of their own.
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         if H <= 4 {
             // Packed, the check stays in vector registers: on the array the compiler moved

@@ -1076,7 +1076,8 @@ fn packed_needs_flush((low, high): (f64, f64)) -> bool {
 /// all ones there. An integer comparison of the bits: a floating-point one with a subnormal
 /// operand would raise the denormal flag that no arithmetic of the crate raises. The first half
 /// of every SSE2 check of a caller's state, two operations where the exact check
-/// ([`packed_needs_flush`]) takes five and more and follows only where this finds a lane.
+/// ([`packed_needs_flush`], `crate::flush::needs_flush`) takes five and more and follows only
+/// where this finds a lane.
 #[cfg(target_feature = "sse2")]
 #[inline(always)]
 fn below_threshold(bits: core::arch::x86_64::__m128i) -> core::arch::x86_64::__m128i {
@@ -1229,10 +1230,9 @@ pub(super) const fn splits(units: usize, call: bool) -> bool {
 
 /// Whether `step` checks a caller's state of `units` units in the kernel's entry that takes it
 /// as packed pairs (`Avx2Fma::step_split`, `CALLER = true`), not in the caller's code before
-/// the call: from 9 units on, where [`splits`] sends them (a call). Up to 4 pairs' exact checks
-/// there become ready when the state arrives from the last step, on the ports its pairs'
-/// shuffles need, and held the step back; the entry checks it a vector at a time. Up to 8
-/// units the caller's check ([`packed_parts_need_flush`]) measured faster than the entry's.
+/// the call: from 9 units on, where [`splits`] sends them (a call; why the entry, see
+/// `Avx2Fma::step_split`). Up to 8 units the caller's check ([`packed_parts_need_flush`])
+/// measured faster than the entry's.
 #[cfg(target_feature = "sse2")]
 pub(super) const fn checks_on_entry(units: usize, call: bool) -> bool {
     units > 8 && splits(units, call)
@@ -1261,8 +1261,8 @@ pub(super) const fn checks_before_call(units: usize, call: bool) -> bool {
 /// stored whole. Through an array, the compiler stored two pairs 16 bytes at a time and loaded
 /// them as one vector for the check, a load that cannot take its value from the two stores and
 /// waits until they reach the cache: off the step's chain where the check passes, but on it
-/// where the flushed copy is what the kernel reads, which made each step from a caller's
-/// subnormal state take twice as long.
+/// where the flushed copy is what the kernel reads, every step from a caller's subnormal state.
+#[cfg(target_feature = "sse2")]
 #[inline(always)]
 fn checked_lanes<T: Ymm>(s: T, [h0, h1, h2, h3]: [(f64, f64); 4]) -> [f32; 16] {
     use core::arch::x86_64::{_mm256_castpd_ps, _mm256_setr_pd};
@@ -1324,7 +1324,8 @@ macro_rules! state_entries {
             /// state is checked (and where it must be, flushed) here, a vector at a time
             /// ([`checked_lanes`]), rather than in the caller's SSE2 code: there the checks of
             /// its four pairs would take the ports that the pairs' shuffles wait for, when the
-            /// state arrives from the step before.
+            /// state arrives from the step before. Its lanes are then stored whole, on
+            /// purpose: the kernel's broadcasts load them, each from one store.
             #[cfg(target_feature = "sse2")]
             #[inline]
             pub(super) fn step_split<
