@@ -39,19 +39,35 @@ BACKENDS = ["portable", "avx2+fma", "avx512vl", "avx512"]
 FUSED = BACKENDS[1:]
 
 
+def median(values):
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
 def load():
-    """Every measured bench: (group, function, size) -> median ns per element."""
-    times = {}
+    """Every measured bench: (group, function, size) -> median ns per element, and the spread of
+    its passes (the slowest pass's median over the fastest's, and how many passes).
+
+    `benchmarks.sh` saves each pass as a criterion baseline `pass1`, `pass2`, ... beside `new`;
+    a bench's figure is the median of its passes' medians. A run without passes (criterion's
+    `new` only) gives its one median and no spread."""
+    times, spreads = {}, {}
     for meta in CRITERION.glob("**/new/benchmark.json"):
         bench = json.loads(meta.read_text())
-        estimates = json.loads((meta.parent / "estimates.json").read_text())
+        runs = sorted(meta.parent.parent.glob("pass*/estimates.json")) or [
+            meta.parent / "estimates.json"
+        ]
+        medians = [json.loads(run.read_text())["median"]["point_estimate"] for run in runs]
         elements = (bench.get("throughput") or {}).get("Elements", 1)
         key = (bench["group_id"], bench["function_id"], bench.get("value_str"))
-        times[key] = estimates["median"]["point_estimate"] / elements
-    return times
+        times[key] = median(medians) / elements
+        if len(medians) > 1:
+            spreads[key] = (max(medians) / min(medians), len(medians))
+    return times, spreads
 
 
-TIMES = load()
+TIMES, SPREADS = load()
 
 
 def ns(group, function, size=None):
@@ -162,6 +178,20 @@ def rustc_version():
 def logged(name, default=""):
     path = LOGS / name
     return path.read_text().strip() if path.exists() else default
+
+
+def passes_line():
+    """How many passes the figures are the median of, and how far the passes of one bench lay
+    apart: the middle bench's spread and the widest."""
+    if not SPREADS:
+        return "one pass: each figure is one criterion median"
+    spreads = sorted(SPREADS.items(), key=lambda item: item[1][0])
+    (group, function, _), (widest, _) = spreads[-1]
+    passes = "–".join(str(n) for n in sorted({n for _, (_, n) in spreads}))
+    return (f"{passes}, each figure the median of its bench's passes; the passes of the middle"
+            f" bench {(median([s for _, (s, _) in spreads]) - 1) * 100:.1f} % apart"
+            f" (slowest over fastest), the widest {(widest - 1) * 100:.0f} % (`{group}`"
+            f" `{function}`)")
 
 
 def backend_line():
@@ -461,8 +491,11 @@ METHOD = """\
 Each bench group answers one question, and its members run in the same process one after the
 other, so the ratios within a group come from the same run of the same machine; the figures are
 criterion's median time per iteration divided by the work in it (a step, a stream-step, a value).
-The machine is shared and its speed drifts between runs: compare the ratios more than the
-nanoseconds, and take a single figure as one run's, not as a constant.
+The benches run in passes (every bench once, then every bench again, each pass a share of the
+run's time) and each figure is the median of its bench's passes: a neighbour's burst on the
+shared machine slows one pass of a bench, not the figure. The machine's speed still drifts
+between runs: compare the ratios more than the nanoseconds, and take a single figure as one
+run's, not as a constant.
 
 The step benches carry the state through 64 dependent steps per iteration, as `step` called in a
 loop (`step`, and `user loop` from a function the compiler does not inline, as a user's code calls
@@ -523,6 +556,7 @@ the kernel may inline into its callers; the flags row says which build a report 
 | compiler | {rustc_version()} |
 | flags | {flags()} |
 | backend | {backend_line()} |
+| passes | {passes_line()} |
 | date | {logged("date", "unknown")} |
 
 ## Method

@@ -27,11 +27,19 @@ pub fn cell<const I: usize, const H: usize>() -> RnnCell<I, H> {
 
 /// Prints the backend and compiled target features, and returns criterion with short warm-up
 /// and measurement times (the machines are shared: many short samples, ratios within a group).
+///
+/// `BENCH_PASSES=n` in the environment divides both times by `n`: `scripts/benchmarks.sh` runs
+/// the benches in `n` passes and takes each bench's median over them, in the time of one run.
 pub fn criterion(warm_up_ms: u64, measure_ms: u64) -> Criterion {
     println!("{}", elman::kernel::probe::build_info());
+    let passes = std::env::var("BENCH_PASSES")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1);
     Criterion::default()
-        .warm_up_time(Duration::from_millis(warm_up_ms))
-        .measurement_time(Duration::from_millis(measure_ms))
+        .warm_up_time(Duration::from_millis(warm_up_ms / passes))
+        .measurement_time(Duration::from_millis(measure_ms / passes))
         .configure_from_args()
 }
 
