@@ -635,7 +635,13 @@ fn main() {
         alone!(block_pair!(128, 256));
     }
     if run("denormal") {
+        // One size per path of a caller's state (`x86::splits` and the checks beside it): by
+        // value up to 4 units, as packed pairs checked before the call to 8 and on entry to
+        // 16, by address checked before the call to 48, in the kernel above.
+        alone!(denormal_ab!(3, 2));
+        alone!(denormal_ab!(2, 6));
         alone!(denormal_ab!(1, 16));
+        alone!(denormal_ab!(24, 24));
         alone!(denormal_ab!(64, 128));
         alone!(denormal_bank_ab!(1, 16, 32));
         // Inputs transposed before the step, and flushed as they are moved.

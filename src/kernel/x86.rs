@@ -1043,41 +1043,35 @@ pub(super) fn pack<const H: usize>(h: &[f32; H]) -> (f64, f64) {
     }
 }
 
-/// Whether a packed state holds a value that [`flush`](crate::flush) would change: nonzero
-/// and below `FLUSH_BELOW` in magnitude (integer comparisons of the bits, in SSE2 registers).
+/// Whether a packed state holds a value that [`flush`](crate::flush) would change: below
+/// `FLUSH_BELOW` in magnitude ([`below_threshold`]) and nonzero, as `flush::needs_flush` asks
+/// (integer comparisons of the bits, in SSE2 registers).
 #[cfg(target_feature = "sse2")]
 #[inline]
 fn packed_needs_flush((low, high): (f64, f64)) -> bool {
     use core::arch::x86_64::{
-        _mm_and_si128, _mm_castpd_si128, _mm_castsi128_ps, _mm_cmplt_epi32, _mm_movemask_ps,
-        _mm_set1_epi32, _mm_setr_pd, _mm_sub_epi32,
+        _mm_andnot_si128, _mm_castpd_si128, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_movemask_ps,
+        _mm_setr_pd, _mm_setzero_si128, _mm_slli_epi32,
     };
     // SAFETY: SSE and SSE2, the only features these operations need, are enabled for the whole
     // build (the `cfg` above).
     unsafe {
         let bits = _mm_castpd_si128(_mm_setr_pd(low, high));
-        let magnitude = _mm_and_si128(bits, _mm_set1_epi32(0x7FFF_FFFF));
-        // `magnitude − 1 < FLUSH_BITS − 1` compared as unsigned, as `flush::needs_flush` does:
-        // nonzero and below the threshold. Magnitudes are below 2^31, so `magnitude − 1` is
-        // negative only for 0 (−1): the signed comparison with the positive bound, and one
-        // that excludes −1.
-        let below = _mm_sub_epi32(magnitude, _mm_set1_epi32(1));
-        #[expect(clippy::cast_possible_wrap, reason = "a positive threshold below 2^31")]
-        let tiny = _mm_cmplt_epi32(
-            below,
-            _mm_set1_epi32(crate::FLUSH_BELOW.to_bits() as i32 - 1),
-        );
-        let nonzero = _mm_cmplt_epi32(_mm_set1_epi32(-1), below);
-        _mm_movemask_ps(_mm_castsi128_ps(_mm_and_si128(tiny, nonzero))) != 0
+        // ±0: the bits without their sign, shifted out, are zero.
+        let zero = _mm_cmpeq_epi32(_mm_slli_epi32(bits, 1), _mm_setzero_si128());
+        _mm_movemask_ps(_mm_castsi128_ps(_mm_andnot_si128(
+            zero,
+            below_threshold(bits),
+        ))) != 0
     }
 }
 
 /// The lanes of `bits` (four `f32`s) whose magnitude is below the threshold, zero included:
 /// all ones there. An integer comparison of the bits: a floating-point one with a subnormal
 /// operand would raise the denormal flag that no arithmetic of the crate raises. The first half
-/// of every SSE2 check of a caller's state, two operations where the exact check
-/// ([`packed_needs_flush`], `crate::flush::needs_flush`) takes five and more and follows only
-/// where this finds a lane.
+/// of every SSE2 check of a caller's state: two operations, where the exact check
+/// ([`packed_needs_flush`], `crate::flush::needs_flush`) adds the test for zero and follows
+/// only where this finds a lane.
 #[cfg(target_feature = "sse2")]
 #[inline(always)]
 fn below_threshold(bits: core::arch::x86_64::__m128i) -> core::arch::x86_64::__m128i {
