@@ -7,9 +7,10 @@ its picture and leaves the README alone: the README's headline is BENCHMARKS.md'
 
 `scripts/benchmarks.sh` runs the benches and then this script; run it alone to rewrite the
 report from the estimates already in `target/criterion`. It reads criterion's
-`**/new/benchmark.json` (which bench: group, function, size, elements per iteration) and
-`**/new/estimates.json` (the median time per iteration) and nothing else from the run but the
-bench logs' first line (the backend `Backend::best()` picked) and the date and flags that
+`**/new/benchmark.json` (which bench: group, function, size, elements per iteration) and, beside
+it, each pass's `pass*/estimates.json` (the median time per iteration; `new/estimates.json`
+where a bench has no passes), and nothing else from the run but the first `backend:` line of
+the step bench's log (the backend `Backend::best()` picked) and the date and flags that
 `benchmarks.sh` records. The machine comes from `/proc/cpuinfo` and `lscpu`, the compiler from
 `rustc -V`.
 
@@ -47,7 +48,8 @@ def median(values):
 
 def load():
     """Every measured bench: (group, function, size) -> median ns per element, and the spread of
-    its passes (the slowest pass's median over the fastest's, and how many passes).
+    its passes (the slowest pass's median over the fastest's, and how many passes, 1 where it
+    has none).
 
     `benchmarks.sh` saves each pass as a criterion baseline `pass1`, `pass2`, ... beside `new`;
     a bench's figure is the median of its passes' medians. A run without passes (criterion's
@@ -62,8 +64,7 @@ def load():
         elements = (bench.get("throughput") or {}).get("Elements", 1)
         key = (bench["group_id"], bench["function_id"], bench.get("value_str"))
         times[key] = median(medians) / elements
-        if len(medians) > 1:
-            spreads[key] = (max(medians) / min(medians), len(medians))
+        spreads[key] = (max(medians) / min(medians), len(medians))
     return times, spreads
 
 
@@ -183,15 +184,17 @@ def logged(name, default=""):
 def passes_line():
     """How many passes the figures are the median of, and how far the passes of one bench lay
     apart: the middle bench's spread and the widest."""
-    if not SPREADS:
-        return "one pass: each figure is one criterion median"
+    counts = sorted({n for _, n in SPREADS.values()})
+    if counts == [1]:
+        return "one: each figure is one criterion median"
     spreads = sorted(SPREADS.items(), key=lambda item: item[1][0])
-    (group, function, _), (widest, _) = spreads[-1]
-    passes = "–".join(str(n) for n in sorted({n for _, (_, n) in spreads}))
-    return (f"{passes}, each figure the median of its bench's passes; the passes of the middle"
-            f" bench {(median([s for _, (s, _) in spreads]) - 1) * 100:.1f} % apart"
+    (group, function, size), (widest, _) = spreads[-1]
+    name = function if size is None or group.endswith(size) else f"{function}/{size}"
+    passes = "–".join(str(n) for n in counts)
+    return (f"{passes}, each figure the median of its bench's passes; the passes of a bench lay"
+            f" {(median([s for _, (s, _) in spreads]) - 1) * 100:.1f} % apart at the median"
             f" (slowest over fastest), the widest {(widest - 1) * 100:.0f} % (`{group}`"
-            f" `{function}`)")
+            f" `{name}`)")
 
 
 def backend_line():
@@ -492,10 +495,11 @@ Each bench group answers one question, and its members run in the same process o
 other, so the ratios within a group come from the same run of the same machine; the figures are
 criterion's median time per iteration divided by the work in it (a step, a stream-step, a value).
 The benches run in passes (every bench once, then every bench again, each pass a share of the
-run's time) and each figure is the median of its bench's passes: a neighbour's burst on the
-shared machine slows one pass of a bench, not the figure. The machine's speed still drifts
-between runs: compare the ratios more than the nanoseconds, and take a single figure as one
-run's, not as a constant.
+run's time; the `passes` row above says how many) and each figure is the median of its bench's
+passes: a neighbour's burst on the shared machine slows one pass of a bench, not the figure. The
+two members of a ratio are each such a median, so they may come from different passes of the
+same run. The machine's speed still drifts between runs: compare the ratios more than the
+nanoseconds, and take a single figure as one run's, not as a constant.
 
 The step benches carry the state through 64 dependent steps per iteration, as `step` called in a
 loop (`step`, and `user loop` from a function the compiler does not inline, as a user's code calls

@@ -9,14 +9,14 @@
 #                                      another machine's report and picture (the README's
 #                                      headline stays BENCHMARKS.md's)
 #   BENCH_PASSES=5 scripts/benchmarks.sh
-#                                      more passes (3 unless told), each as long as the run
-#                                      divided by the passes
+#                                      more passes (3 unless told), each given the benches'
+#                                      measurement times divided by the passes
 #
 # The benches run in passes: every bench of the three programs once, then all of them again, each
 # pass saved as a criterion baseline (`pass1`, `pass2`, ...), and the report takes each bench's
 # median over the passes. On a shared machine a neighbour's burst slows what runs during it; in a
 # single pass that bench alone is off against the others of its group, while with passes minutes
-# apart it is off in one pass of three and the median leaves it out. Every figure of the report
+# apart it is off in one pass of several and the median leaves it out. Every figure of the report
 # comes from the one run: the groups' previous estimates are removed first, so that nothing older
 # is mixed in.
 set -euo pipefail
@@ -25,6 +25,7 @@ cd "$(dirname "$0")/.."
 criterion=target/criterion
 logs=target/benchmarks
 passes=${BENCH_PASSES:-3}
+[[ $passes =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_PASSES must be a positive integer" >&2; exit 2; }
 if [ "${BENCH_RUN:-1}" != 0 ]; then
     rm -rf "$criterion"/step_* "$criterion"/bank_* "$criterion"/block_* "$criterion"/subnormal_* \
         "$criterion"/decay_* "$criterion"/tanh_* "$logs"

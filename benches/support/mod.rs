@@ -28,8 +28,9 @@ pub fn cell<const I: usize, const H: usize>() -> RnnCell<I, H> {
 /// Prints the backend and compiled target features, and returns criterion with short warm-up
 /// and measurement times (the machines are shared: many short samples, ratios within a group).
 ///
-/// `BENCH_PASSES=n` in the environment divides both times by `n`: `scripts/benchmarks.sh` runs
-/// the benches in `n` passes and takes each bench's median over them, in the time of one run.
+/// `BENCH_PASSES=n` in the environment divides both times by `n` (to 1 ms at least):
+/// `scripts/benchmarks.sh` runs the benches in `n` passes and takes each bench's median over
+/// them.
 pub fn criterion(warm_up_ms: u64, measure_ms: u64) -> Criterion {
     println!("{}", elman::kernel::probe::build_info());
     let passes = std::env::var("BENCH_PASSES")
@@ -38,8 +39,8 @@ pub fn criterion(warm_up_ms: u64, measure_ms: u64) -> Criterion {
         .filter(|&n| n > 0)
         .unwrap_or(1);
     Criterion::default()
-        .warm_up_time(Duration::from_millis(warm_up_ms / passes))
-        .measurement_time(Duration::from_millis(measure_ms / passes))
+        .warm_up_time(Duration::from_millis((warm_up_ms / passes).max(1)))
+        .measurement_time(Duration::from_millis((measure_ms / passes).max(1)))
         .configure_from_args()
 }
 

@@ -635,9 +635,9 @@ fn main() {
         alone!(block_pair!(128, 256));
     }
     if run("denormal") {
-        // One size per path of a caller's state (`x86::splits` and the checks beside it): by
-        // value up to 4 units, as packed pairs checked before the call to 8 and on entry to
-        // 16, by address checked before the call to 48, in the kernel above.
+        // One size per path of a caller's state in a default build (`Backend::step_weights`):
+        // by value up to 4 units, as packed pairs checked before the call to 8 and on entry
+        // to 16, by address checked before the call to 48, in the kernel above.
         alone!(denormal_ab!(3, 2));
         alone!(denormal_ab!(2, 6));
         alone!(denormal_ab!(1, 16));

@@ -1057,7 +1057,7 @@ fn packed_needs_flush((low, high): (f64, f64)) -> bool {
     // build (the `cfg` above).
     unsafe {
         let bits = _mm_castpd_si128(_mm_setr_pd(low, high));
-        // ±0: the bits without their sign, shifted out, are zero.
+        // ±0: shifted left by one (the sign shifted out), the bits are zero.
         let zero = _mm_cmpeq_epi32(_mm_slli_epi32(bits, 1), _mm_setzero_si128());
         _mm_movemask_ps(_mm_castsi128_ps(_mm_andnot_si128(
             zero,
@@ -1069,9 +1069,9 @@ fn packed_needs_flush((low, high): (f64, f64)) -> bool {
 /// The lanes of `bits` (four `f32`s) whose magnitude is below the threshold, zero included:
 /// all ones there. An integer comparison of the bits: a floating-point one with a subnormal
 /// operand would raise the denormal flag that no arithmetic of the crate raises. The first half
-/// of every SSE2 check of a caller's state: two operations, where the exact check
-/// ([`packed_needs_flush`], `crate::flush::needs_flush`) adds the test for zero and follows
-/// only where this finds a lane.
+/// of every SSE2 check of a caller's state: two operations. [`packed_needs_flush`] is this and
+/// a test for zero; [`state_needs_flush`] and [`packed_parts_need_flush`] make the exact check
+/// of the lanes this covers only where it finds one.
 #[cfg(target_feature = "sse2")]
 #[inline(always)]
 fn below_threshold(bits: core::arch::x86_64::__m128i) -> core::arch::x86_64::__m128i {
