@@ -111,22 +111,33 @@ impl<const H: usize, const O: usize> Readout<H, O> {
         let (groups, rest) = columns.as_chunks::<S>();
         let (h_groups, h_rest) = h.as_chunks::<S>();
         for (group, hs) in groups.iter().zip(h_groups) {
-            // The group's `S` columns and the `S` partial sums are each `S·O` values in a row
-            // (`[s][o]`): added four at a time, each weight times its column's state value
-            // (lane `i` takes `hs[i / O]`). Column by column, with few outputs the compiler
-            // filled a vector's lanes with one column's `O` values and loaded and broadcast
-            // each state value alone: more than twice the operations and loads, which compete
-            // with the step's own. The same products and sums in the same order: the same bits.
-            let (sums4, sums_rest) = sums.as_flattened_mut().as_chunks_mut::<4>();
-            let (w4, w_rest) = group.as_flattened().as_chunks::<4>();
-            for (c, (sum, w)) in sums4.iter_mut().zip(w4).enumerate() {
-                let h = core::array::from_fn(|j| hs.get((4 * c + j) / O).copied().unwrap_or(0.0));
-                *sum = (f32x4::from(*sum) + f32x4::from(h) * f32x4::from(*w)).into();
+            if O < 4 {
+                // Fewer outputs than a vector's 4 lanes: column by column, the compiler filled
+                // a vector with one column's `O` values and loaded and broadcast each state
+                // value alone, twice the operations and loads (which compete with the step's
+                // own). So the group's `S` columns and the `S` partial sums, each `S·O` values
+                // in a row (`[s][o]`), are added four at a time, lane `i` times the state value
+                // `hs[i / O]`. The same products and sums in the same order: the same bits.
+                // From 4 outputs a column fills a vector, and the compiler's own vectors are
+                // as wide as the code's features allow (in the kernels' entries, `process`).
+                let (sums4, sums_rest) = sums.as_flattened_mut().as_chunks_mut::<4>();
+                let (w4, w_rest) = group.as_flattened().as_chunks::<4>();
+                for (c, (sum, w)) in sums4.iter_mut().zip(w4).enumerate() {
+                    let lanes =
+                        core::array::from_fn(|j| hs.get((4 * c + j) / O).copied().unwrap_or(0.0));
+                    *sum = (f32x4::from(*sum) + f32x4::from(lanes) * f32x4::from(*w)).into();
+                }
+                let done = 4 * sums4.len();
+                for (i, (sum, w)) in sums_rest.iter_mut().zip(w_rest).enumerate() {
+                    if let Some(hk) = hs.get((done + i) / O) {
+                        *sum += hk * w;
+                    }
+                }
+                continue;
             }
-            let done = 4 * sums4.len();
-            for (i, (sum, w)) in sums_rest.iter_mut().zip(w_rest).enumerate() {
-                if let Some(hk) = hs.get((done + i) / O) {
-                    *sum += hk * w;
+            for s in 0..S {
+                for (sum, w) in sums[s].iter_mut().zip(&group[s]) {
+                    *sum += hs[s] * w;
                 }
             }
         }
