@@ -153,6 +153,65 @@ proptest! {
     ) {
         logits_match(&head, &h)?;
     }
+
+    /// The readout's order of sums, bit for bit, for output counts on each side of the one
+    /// where its loop changes form (fewer than 4 outputs: a group's columns four values at a
+    /// time), with and without columns left over after the groups.
+    #[test]
+    fn readout_sums_in_order(
+        one in readout::<19, 1>(3.0), h19 in state::<19>(),
+        two in readout::<64, 2>(3.0), h64 in state::<64>(),
+        three in readout::<37, 3>(3.0), h37 in state::<37>(),
+        four in readout::<21, 4>(3.0), h21 in state::<21>(),
+        nine in readout::<13, 9>(3.0), h13 in state::<13>(),
+    ) {
+        sums_in_order(&one, &h19)?;
+        sums_in_order(&two, &h64)?;
+        sums_in_order(&three, &h37)?;
+        sums_in_order(&four, &h21)?;
+        sums_in_order(&nine, &h13)?;
+    }
+}
+
+/// `readout.logits(h)` against the order it documents, computed one value at a time: `h`
+/// flushed, column `k` added into partial sum `k mod S` (`S` = 8 up to 8 outputs, else 2), each
+/// product rounded before its sum, the partial sums added pairwise (the upper half onto the
+/// lower), then the bias added to the sum.
+fn sums_in_order<const H: usize, const O: usize>(
+    readout: &Readout<H, O>,
+    h: &SVector<f32, H>,
+) -> Result<(), TestCaseError> {
+    let parts = if O <= 8 { 8 } else { 2 };
+    let (w, b) = (readout.weight(), readout.bias());
+    let h = h.map(|v| if v.abs() < elman::FLUSH_BELOW { 0.0 } else { v });
+    let mut sums = vec![[0.0_f32; O]; parts];
+    for k in 0..H {
+        for (o, sum) in sums[k % parts].iter_mut().enumerate() {
+            *sum += h[k] * w[(o, k)];
+        }
+    }
+    let mut n = parts;
+    while n > 1 {
+        let half = n.div_ceil(2);
+        for s in 0..n - half {
+            let upper = sums[s + half];
+            for (sum, value) in sums[s].iter_mut().zip(upper) {
+                *sum += value;
+            }
+        }
+        n = half;
+    }
+    let fast = readout.logits(&h);
+    for o in 0..O {
+        prop_assert_eq!(
+            fast[o].to_bits(),
+            (b[o] + sums[0][o]).to_bits(),
+            "output {} of {}",
+            o,
+            O
+        );
+    }
+    Ok(())
 }
 
 fn logits_match<const H: usize, const O: usize>(
