@@ -1043,35 +1043,42 @@ pub(super) fn pack<const H: usize>(h: &[f32; H]) -> (f64, f64) {
     }
 }
 
-/// Whether a packed state holds a value that [`flush`](crate::flush) would change: below
-/// `FLUSH_BELOW` in magnitude ([`below_threshold`]) and nonzero, as `flush::needs_flush` asks
-/// (integer comparisons of the bits, in SSE2 registers).
+/// Whether a packed state holds a value that [`flush`](crate::flush) would change: nonzero
+/// and below `FLUSH_BELOW` in magnitude, as `flush::needs_flush` asks (integer comparisons of
+/// the bits, in SSE2 registers).
 #[cfg(target_feature = "sse2")]
 #[inline]
 fn packed_needs_flush((low, high): (f64, f64)) -> bool {
     use core::arch::x86_64::{
-        _mm_andnot_si128, _mm_castpd_si128, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_movemask_ps,
-        _mm_setr_pd, _mm_setzero_si128, _mm_slli_epi32,
+        _mm_add_epi32, _mm_and_si128, _mm_castpd_si128, _mm_castsi128_ps, _mm_cmplt_epi32,
+        _mm_movemask_ps, _mm_set1_epi32, _mm_setr_pd,
     };
     // SAFETY: SSE and SSE2, the only features these operations need, are enabled for the whole
     // build (the `cfg` above).
     unsafe {
         let bits = _mm_castpd_si128(_mm_setr_pd(low, high));
-        // ±0: shifted left by one (the sign shifted out), the bits are zero.
-        let zero = _mm_cmpeq_epi32(_mm_slli_epi32(bits, 1), _mm_setzero_si128());
-        _mm_movemask_ps(_mm_castsi128_ps(_mm_andnot_si128(
-            zero,
-            below_threshold(bits),
-        ))) != 0
+        let magnitude = _mm_and_si128(bits, _mm_set1_epi32(i32::MAX));
+        // `1 ≤ magnitude < FLUSH_BITS` in one signed comparison: adding 2^31 − 1 wraps the
+        // magnitudes from 1 on, in their order, to the negative numbers, and leaves 0 the
+        // largest. Not a test for zero beside `below_threshold`: the compiler rewrites an
+        // integer test of the bits for ±0 into a floating-point comparison with 0, which
+        // raises the denormal flag on a subnormal lane (`tests/denormal.rs` in a release
+        // build).
+        let shifted = _mm_add_epi32(magnitude, _mm_set1_epi32(i32::MAX));
+        let tiny = _mm_cmplt_epi32(
+            shifted,
+            _mm_set1_epi32(FLUSH_LANE_BITS.wrapping_add(i32::MAX)),
+        );
+        _mm_movemask_ps(_mm_castsi128_ps(tiny)) != 0
     }
 }
 
 /// The lanes of `bits` (four `f32`s) whose magnitude is below the threshold, zero included:
 /// all ones there. An integer comparison of the bits: a floating-point one with a subnormal
 /// operand would raise the denormal flag that no arithmetic of the crate raises. The first half
-/// of every SSE2 check of a caller's state: two operations. [`packed_needs_flush`] is this and
-/// a test for zero; [`state_needs_flush`] and [`packed_parts_need_flush`] make the exact check
-/// of the lanes this covers only where it finds one.
+/// of every SSE2 check of a caller's state: two operations. [`state_needs_flush`] and
+/// [`packed_parts_need_flush`] make the exact check (zero excluded, [`packed_needs_flush`])
+/// only where this finds a lane.
 #[cfg(target_feature = "sse2")]
 #[inline(always)]
 fn below_threshold(bits: core::arch::x86_64::__m128i) -> core::arch::x86_64::__m128i {
