@@ -6,8 +6,8 @@
 #   scripts/ab.sh REV                                        # default build
 #   RUSTFLAGS="-C target-cpu=native" scripts/ab.sh REV       # native build
 #   AB_ONLY=process,pairs scripts/ab.sh REV                   # only those groups (step, run,
-#                                                            # bank, process, pairs, denormal,
-#                                                            # tanh, bf16, half)
+#                                                            # bank, process, heads, pairs,
+#                                                            # denormal, tanh, bf16, half)
 #   AB_BACKEND=avx2+fma AB_ONLY=bank scripts/ab.sh REV       # the bank, step, bf16 and half
 #                                                            # groups on that backend
 #                                                            # (step_with)

@@ -301,12 +301,12 @@ where
         let (y_blocks, y_rest) = ys.as_chunks_mut::<HOIST>();
         for (xb, yb) in x_blocks.iter().zip(y_blocks) {
             recur(self, backend, xb, state, |t, h| {
-                yb[t] = readout.logits_of_clean(h);
+                yb[t] = backend.logits(readout, h);
             });
         }
         for (x, y) in x_rest.iter().zip(y_rest) {
             self.advance_flushed(backend, x, state);
-            *y = readout.logits_of_clean(state);
+            *y = backend.logits(readout, state);
         }
     }
 

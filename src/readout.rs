@@ -79,12 +79,14 @@ impl<const H: usize, const O: usize> Readout<H, O> {
     /// The logits `y = W_hy·h + b_y`: the raw linear output (regression reads it as it is).
     ///
     /// State values below [`FLUSH_BELOW`](crate::FLUSH_BELOW) in magnitude are read as +0, as
-    /// the step reads them.
+    /// the step reads them. From 4 outputs, computed with the instructions of
+    /// [`Backend::best`](crate::Backend::best), as a network computes them on its backend: the
+    /// same sums in the same order on every backend, so the same bits.
     #[inline]
     #[must_use]
     pub fn logits(&self, h: &SVector<f32, H>) -> SVector<f32, O> {
         let [h] = &h.data.0;
-        self.logits_of_clean(&SVector::from(flushed(h)))
+        crate::Backend::best().logits(self, &SVector::from(flushed(h)))
     }
 
     /// [`logits`](Self::logits) of a state that is already flushed (one the kernel computed or
@@ -119,7 +121,9 @@ impl<const H: usize, const O: usize> Readout<H, O> {
                 // in a row (`[s][o]`), are added four at a time, lane `i` times the state value
                 // `hs[i / O]`. The same products and sums in the same order: the same bits.
                 // From 4 outputs a column fills a vector, and the compiler's own vectors are
-                // as wide as the code's features allow (in the kernels' entries, `process`).
+                // as wide as the code's features allow: in the backends' entries, where a
+                // network's readout runs from 4 outputs (`Backend::logits`) and `Rnn::process`
+                // reads each state out inside the kernel's loop.
                 let (sums4, sums_rest) = sums.as_flattened_mut().as_chunks_mut::<4>();
                 let (w4, w_rest) = group.as_flattened().as_chunks::<4>();
                 for (c, (sum, w)) in sums4.iter_mut().zip(w4).enumerate() {

@@ -154,9 +154,9 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const O: usize> Network<L,
     // state's trip through memory on every input.
     #[inline(always)]
     pub fn step(&mut self, x: &SVector<f32, I>) -> SVector<f32, O> {
-        self.layers
-            .advance_flushed(self.backend(), x, &mut self.state);
-        self.readout.logits_of_clean(L::output(&self.state))
+        let backend = self.backend();
+        self.layers.advance_flushed(backend, x, &mut self.state);
+        backend.logits(&self.readout, L::output(&self.state))
     }
 
     /// Many-to-many: steps through `xs` and writes each step's logits to `ys[t]`, for `t` below
@@ -193,7 +193,7 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const O: usize> Network<L,
     pub fn process_last(&mut self, xs: &[SVector<f32, I>]) -> Option<SVector<f32, O>> {
         let backend = self.backend();
         self.layers.process_last(backend, xs, &mut self.state);
-        (!xs.is_empty()).then(|| self.readout.logits_of_clean(L::output(&self.state)))
+        (!xs.is_empty()).then(|| backend.logits(&self.readout, L::output(&self.state)))
     }
 
     /// The hidden state: every layer's ([`Layers::State`]), `SVector<f32, H>` for one cell.

@@ -96,7 +96,7 @@ where
     ) {
         for (x, y) in xs.iter().zip(ys) {
             self.advance_flushed(backend, x, state);
-            *y = readout.logits_of_clean(Self::output(state));
+            *y = backend.logits(readout, Self::output(state));
         }
     }
 

@@ -10,8 +10,11 @@ mod common;
 
 use common::U;
 use elman::nalgebra::{SVector, vector};
-use elman::strategies::{matrix, readout, state};
-use elman::{Readout, argmax, log_softmax, one_hot, one_hot_argmax, reference, sigmoid, softmax};
+use elman::strategies::{cell, input, matrix, readout, state};
+use elman::{
+    Backend, Readout, Rnn, argmax, log_softmax, one_hot, one_hot_argmax, reference, sigmoid,
+    softmax,
+};
 use proptest::prelude::*;
 
 const EPS: f64 = f32::EPSILON as f64;
@@ -171,15 +174,68 @@ proptest! {
         sums_in_order(&four, &h21)?;
         sums_in_order(&nine, &h13)?;
     }
+
+    /// A network's logits, on every backend, in the readout's order of sums: from 4 outputs
+    /// the readout runs in the backend's entry ([`Rnn::step`], [`Rnn::process`] with its
+    /// projections hoisted from 8 inputs and 32 KiB of weights, [`Rnn::process_last`]).
+    #[test]
+    fn network_logits_in_order_on_every_backend(
+        small in cell::<3, 13>(1.0), head10 in readout::<13, 10>(3.0),
+        wide in cell::<9, 96>(1.0), head16 in readout::<96, 16>(3.0),
+        x3 in input::<3>(2.0), x9 in input::<9>(2.0),
+    ) {
+        for backend in Backend::available() {
+            network_in_order(Rnn::new((*small).clone(), head4_of(&head10)), backend, &x3)?;
+            network_in_order(Rnn::new((*small).clone(), (*head10).clone()), backend, &x3)?;
+            network_in_order(Rnn::new((*wide).clone(), (*head16).clone()), backend, &x9)?;
+        }
+    }
 }
 
-/// `readout.logits(h)` against the order it documents, computed one value at a time: `h`
-/// flushed, column `k` added into partial sum `k mod S` (`S` = 8 up to 8 outputs, else 2), each
-/// product rounded before its sum, the partial sums added pairwise (the upper half onto the
-/// lower), then the bias added to the sum.
+/// The first 4 outputs of `head`.
+fn head4_of<const H: usize>(head: &Readout<H, 10>) -> Readout<H, 4> {
+    Readout::new(
+        head.weight().fixed_rows::<4>(0).into_owned(),
+        head.bias().fixed_rows::<4>(0).into_owned(),
+    )
+}
+
+/// `net`'s logits on `backend` by `step`, by `process` over 8 inputs (one block of hoisted
+/// projections where the network hoists them) and by `process_last`, each against
+/// [`in_order`] of the state it read out.
+fn network_in_order<const I: usize, const H: usize, const O: usize>(
+    net: Rnn<I, H, O>,
+    backend: Backend,
+    x: &SVector<f32, I>,
+) -> Result<(), TestCaseError> {
+    let mut net = net.with_backend(backend);
+    let head = net.readout().clone();
+    let y = net.step(x);
+    in_order(&head, net.state(), &y)?;
+    let xs: Vec<SVector<f32, I>> = (0..8).map(|t| x * (t as f32 / 4.0 - 1.0)).collect();
+    let mut ys = vec![SVector::zeros(); xs.len()];
+    net.process(&xs, &mut ys);
+    in_order(&head, net.state(), &ys[7])?;
+    let last = net.process_last(&xs).expect("eight inputs");
+    in_order(&head, net.state(), &last)
+}
+
+/// `readout.logits(h)` against the order it documents ([`in_order`]).
 fn sums_in_order<const H: usize, const O: usize>(
     readout: &Readout<H, O>,
     h: &SVector<f32, H>,
+) -> Result<(), TestCaseError> {
+    in_order(readout, h, &readout.logits(h))
+}
+
+/// `y` against `readout`'s logits of `h` in the order the readout documents, computed one value
+/// at a time: `h` flushed, column `k` added into partial sum `k mod S` (`S` = 8 up to 8
+/// outputs, else 2), each product rounded before its sum, the partial sums added pairwise (the
+/// upper half onto the lower), then the bias added to the sum.
+fn in_order<const H: usize, const O: usize>(
+    readout: &Readout<H, O>,
+    h: &SVector<f32, H>,
+    y: &SVector<f32, O>,
 ) -> Result<(), TestCaseError> {
     let parts = if O <= 8 { 8 } else { 2 };
     let (w, b) = (readout.weight(), readout.bias());
@@ -201,10 +257,9 @@ fn sums_in_order<const H: usize, const O: usize>(
         }
         n = half;
     }
-    let fast = readout.logits(&h);
     for o in 0..O {
         prop_assert_eq!(
-            fast[o].to_bits(),
+            y[o].to_bits(),
             (b[o] + sums[0][o]).to_bits(),
             "output {} of {}",
             o,

@@ -4,6 +4,8 @@
 //! A and B interleaved in each, the best round of each kept. On a noisy machine this compares
 //! two versions far more reliably than two bench runs. Then, within `B` and the same way, the
 //! pairs of `benches/realtime.rs`: `Rnn::process` against per-step calls over 1024 inputs.
+//! The `process` group times `Rnn::process` and `Rnn::step` with a readout of 2 outputs, `A`
+//! and `B` interleaved; the `heads` group the same with 4, 8, 10 and 16 outputs.
 //! The `denormal` group times, for `A` and `B` interleaved, steps and banks with subnormal
 //! inputs, states and weights and a decaying input sequence, each over its normal twin. The
 //! `tanh` group times the fast tanh of the AVX2+FMA and 512-bit backends, `A` and `B`
@@ -327,15 +329,18 @@ macro_rules! block_pair {
 }
 
 macro_rules! process_ab {
-    ($i:expr, $h:expr) => {{
+    ($i:expr, $h:expr) => {
+        process_ab!($i, $h, 2)
+    };
+    ($i:expr, $h:expr, $o:expr) => {{
         let xs: Vec<SVector<f32, $i>> = (0..1024)
             .map(|t| SVector::from_element((t % 13) as f32 / 6.5 - 1.0))
             .collect();
-        let head_a = elman_a::Readout::<$h, 2>::new(SMatrix::from_element(0.1), SVector::zeros());
-        let head_b = elman::Readout::<$h, 2>::new(SMatrix::from_element(0.1), SVector::zeros());
+        let head_a = elman_a::Readout::<$h, $o>::new(SMatrix::from_element(0.1), SVector::zeros());
+        let head_b = elman::Readout::<$h, $o>::new(SMatrix::from_element(0.1), SVector::zeros());
         let mut a = Box::new(elman_a::Rnn::new(cell!(elman_a, $i, $h), head_a));
         let mut b = Box::new(elman::Rnn::new(cell!(elman, $i, $h), head_b));
-        let mut ys = vec![SVector::<f32, 2>::zeros(); xs.len()];
+        let mut ys = vec![SVector::<f32, $o>::zeros(); xs.len()];
         let (mut ta, mut tb, mut sa, mut sb) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
         for _ in 0..ROUNDS {
             ta = ta.min(time(|| a.process(black_box(&xs), &mut ys), 4));
@@ -345,9 +350,10 @@ macro_rules! process_ab {
             sb = sb.min(time(|| for (x, y) in xs.iter().zip(ys.iter_mut()) { *y = b.step(black_box(x)); }, 4));
         }
         println!(
-            "process ({:3}, {:3}), T = 1024  A {:8.1}  B {:8.1} ns/step  B/A {:.2}   Rnn::step: A {:8.1}  B {:8.1} ns/step  B/A {:.2}",
+            "process ({:3}, {:3}), O = {:2}, T = 1024  A {:8.1}  B {:8.1} ns/step  B/A {:.2}   Rnn::step: A {:8.1}  B {:8.1} ns/step  B/A {:.2}",
             $i,
             $h,
+            $o,
             ta / 1024.0,
             tb / 1024.0,
             tb / ta,
@@ -557,6 +563,16 @@ fn tanh_ab() {
 
 /// `$group` (a group's macro call) as a function of its own: a group builds its cells on the
 /// stack before it boxes them, and in one function the frames of all the groups would add up
+/// `process_ab!` of 4, 8, 10 and 16 outputs.
+macro_rules! for_heads {
+    ($i:expr, $h:expr) => {{
+        alone!(process_ab!($i, $h, 4));
+        alone!(process_ab!($i, $h, 8));
+        alone!(process_ab!($i, $h, 10));
+        alone!(process_ab!($i, $h, 16));
+    }};
+}
+
 /// past the main thread's stack.
 macro_rules! alone {
     ($group:expr) => {{
@@ -574,8 +590,8 @@ fn main() {
         "A = {rev}, B = the working tree; {}",
         elman::kernel::probe::build_info()
     );
-    // AB_ONLY=step,run,bank,process,pairs,denormal,tanh,bf16,half runs only those groups, each
-    // call below a function of its own (`alone!`).
+    // AB_ONLY=step,run,bank,process,heads,pairs,denormal,tanh,bf16,half runs only those
+    // groups, each call below a function of its own (`alone!`).
     let only = std::env::var("AB_ONLY").unwrap_or_default();
     let run = |group: &str| only.is_empty() || only.split(',').any(|o| o == group);
     if run("step") {
@@ -626,6 +642,12 @@ fn main() {
         alone!(process_ab!(32, 64));
         alone!(process_ab!(64, 128));
         alone!(process_ab!(128, 256));
+    }
+    if run("heads") {
+        // Readouts of more outputs, on the sizes where the step is short beside them.
+        for_heads!(16, 16);
+        for_heads!(32, 64);
+        for_heads!(64, 128);
     }
     if run("pairs") {
         alone!(block_pair!(3, 2));

@@ -89,11 +89,20 @@ pub use crate::flush::FLUSH_BELOW;
 pub(crate) use choice::BackendChoice;
 pub(crate) use streams::{BankInput, Flushing};
 
+/// The number of outputs from which a network's readout runs in the backend's entry
+/// ([`Backend::logits`]) rather than in the caller's code. From 4 outputs, a column of the
+/// readout fills a 4-lane vector, and in the entry the compiler takes as many lanes as the
+/// backend has: in a default build, the caller's code has SSE2's 4. Below 4, the readout's own
+/// loop works on 4 lanes whatever the build (`Readout::partial_logits`), and the entry would
+/// add a call and nothing else.
+const READOUT_ENTRY_FROM: usize = 4;
+
 mod choice;
 mod portable;
 #[doc(hidden)]
 pub mod probe;
 mod project;
+mod readout;
 mod simd;
 mod slices;
 mod step;
@@ -605,6 +614,22 @@ impl Backend {
         h: &mut [f32; H],
     ) {
         self.in_place::<I, H, A, true, E>(w, x, h);
+    }
+
+    /// `readout`'s logits of the flushed state `h`, with the bits of
+    /// [`Readout::logits`](crate::Readout::logits) (the same code): from `READOUT_ENTRY_FROM`
+    /// outputs on, through this backend's entry.
+    #[inline(always)]
+    pub(crate) fn logits<const H: usize, const O: usize>(
+        self,
+        readout: &crate::Readout<H, O>,
+        h: &SVector<f32, H>,
+    ) -> SVector<f32, O> {
+        if O >= READOUT_ENTRY_FROM {
+            self.dispatch(readout::Logits { readout, h })
+        } else {
+            readout.logits_of_clean(h)
+        }
     }
 
     /// [`step_of`](Self::step_of) of a state the caller keeps flushed, the new state written
