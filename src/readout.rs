@@ -86,7 +86,12 @@ impl<const H: usize, const O: usize> Readout<H, O> {
     #[must_use]
     pub fn logits(&self, h: &SVector<f32, H>) -> SVector<f32, O> {
         let [h] = &h.data.0;
-        crate::Backend::best().logits(self, &SVector::from(flushed(h)))
+        let h = SVector::from(flushed(h));
+        if O >= crate::kernel::READOUT_ENTRY_FROM {
+            crate::Backend::best().logits(self, &h)
+        } else {
+            self.logits_of_clean(&h)
+        }
     }
 
     /// [`logits`](Self::logits) of a state that is already flushed (one the kernel computed or

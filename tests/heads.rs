@@ -201,8 +201,8 @@ fn head4_of<const H: usize>(head: &Readout<H, 10>) -> Readout<H, 4> {
 }
 
 /// `net`'s logits on `backend` by `step`, by `process` over 8 inputs (one block of hoisted
-/// projections where the network hoists them) and by `process_last`, each against
-/// [`in_order`] of the state it read out.
+/// projections where the network hoists them) and over 1 (stepped alone), and by
+/// `process_last`, each against [`in_order`] of the state it read out.
 fn network_in_order<const I: usize, const H: usize, const O: usize>(
     net: Rnn<I, H, O>,
     backend: Backend,
@@ -216,6 +216,9 @@ fn network_in_order<const I: usize, const H: usize, const O: usize>(
     let mut ys = vec![SVector::zeros(); xs.len()];
     net.process(&xs, &mut ys);
     in_order(&head, net.state(), &ys[7])?;
+    // One input: fewer than a block, where the hoisting network steps and reads out alone.
+    net.process(&xs[..1], &mut ys[..1]);
+    in_order(&head, net.state(), &ys[0])?;
     let last = net.process_last(&xs).expect("eight inputs");
     in_order(&head, net.state(), &last)
 }

@@ -563,16 +563,6 @@ fn tanh_ab() {
 
 /// `$group` (a group's macro call) as a function of its own: a group builds its cells on the
 /// stack before it boxes them, and in one function the frames of all the groups would add up
-/// `process_ab!` of 4, 8, 10 and 16 outputs.
-macro_rules! for_heads {
-    ($i:expr, $h:expr) => {{
-        alone!(process_ab!($i, $h, 4));
-        alone!(process_ab!($i, $h, 8));
-        alone!(process_ab!($i, $h, 10));
-        alone!(process_ab!($i, $h, 16));
-    }};
-}
-
 /// past the main thread's stack.
 macro_rules! alone {
     ($group:expr) => {{
@@ -581,6 +571,16 @@ macro_rules! alone {
             $group
         }
         group()
+    }};
+}
+
+/// `process_ab!` of 4, 8, 10 and 16 outputs, each alone.
+macro_rules! for_heads {
+    ($i:expr, $h:expr) => {{
+        alone!(process_ab!($i, $h, 4));
+        alone!(process_ab!($i, $h, 8));
+        alone!(process_ab!($i, $h, 10));
+        alone!(process_ab!($i, $h, 16));
     }};
 }
 

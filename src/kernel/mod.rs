@@ -95,7 +95,7 @@ pub(crate) use streams::{BankInput, Flushing};
 /// backend has: in a default build, the caller's code has SSE2's 4. Below 4, the readout's own
 /// loop works on 4 lanes whatever the build (`Readout::partial_logits`), and the entry would
 /// add a call and nothing else.
-const READOUT_ENTRY_FROM: usize = 4;
+pub(crate) const READOUT_ENTRY_FROM: usize = 4;
 
 mod choice;
 mod portable;

@@ -1058,7 +1058,7 @@ fn packed_needs_flush((low, high): (f64, f64)) -> bool {
     unsafe {
         let bits = _mm_castpd_si128(_mm_setr_pd(low, high));
         let magnitude = _mm_and_si128(bits, _mm_set1_epi32(i32::MAX));
-        // `1 ≤ magnitude < FLUSH_BITS` in one signed comparison: adding 2^31 − 1 wraps the
+        // `1 ≤ magnitude < FLUSH_LANE_BITS` in one signed comparison: adding 2^31 − 1 wraps the
         // magnitudes from 1 on, in their order, to the negative numbers, and leaves 0 the
         // largest. Not a test for zero beside `below_threshold`: the compiler rewrites an
         // integer test of the bits for ±0 into a floating-point comparison with 0, which
@@ -1076,9 +1076,9 @@ fn packed_needs_flush((low, high): (f64, f64)) -> bool {
 /// The lanes of `bits` (four `f32`s) whose magnitude is below the threshold, zero included:
 /// all ones there. An integer comparison of the bits: a floating-point one with a subnormal
 /// operand would raise the denormal flag that no arithmetic of the crate raises. The first half
-/// of every SSE2 check of a caller's state: two operations. [`state_needs_flush`] and
-/// [`packed_parts_need_flush`] make the exact check (zero excluded, [`packed_needs_flush`])
-/// only where this finds a lane.
+/// of every SSE2 check of a caller's state: two operations. Only where it finds a lane does
+/// the exact check (zero excluded) follow: `crate::flush::needs_flush` in
+/// [`state_needs_flush`], [`packed_needs_flush`] in [`packed_parts_need_flush`].
 #[cfg(target_feature = "sse2")]
 #[inline(always)]
 fn below_threshold(bits: core::arch::x86_64::__m128i) -> core::arch::x86_64::__m128i {
