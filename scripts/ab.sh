@@ -8,14 +8,15 @@
 #   AB_ONLY=process,pairs scripts/ab.sh REV                   # only those groups (step, run,
 #                                                            # bank, process, heads, pairs,
 #                                                            # denormal, tanh, bf16, half)
-#   AB_BACKEND=avx2+fma AB_ONLY=bank scripts/ab.sh REV       # the bank, step, bf16 and half
-#                                                            # groups on that backend
-#                                                            # (step_with)
+#   AB_BACKEND=avx2+fma AB_ONLY=bank scripts/ab.sh REV       # the bank, step, bf16, half,
+#                                                            # process and heads groups on
+#                                                            # that backend (step_with,
+#                                                            # Rnn::set_backend)
 #
 # REV must have the API side A uses: RnnCell::new/step/step_with/run_with/w_xh/w_hh/bias,
 # RnnBank::new/step/step_unit_major/set_state/reset (named step_lanes before the bank's
 # unit-major step was renamed: revisions from before then need that one call renamed in
-# main.rs), Rnn::new/step/process/reset, Readout::new, Bf16Cell and HalfCell's
+# main.rs), Rnn::new/step/process/reset/set_backend, Readout::new, Bf16Cell and HalfCell's
 # from_cell/step/step_with (the bf16 and half groups), Backend::avx2_fma/avx512/available/name/
 # tanh_into, RnnBank::with_backend and kernel::probe::floor_chain.
 # Side B (the working tree) also uses kernel::probe (build_info, fma_burst, floor_chain,

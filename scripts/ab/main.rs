@@ -283,7 +283,8 @@ fn bank_backends() -> (elman_a::Backend, elman::Backend) {
 }
 
 /// The backend `AB_BACKEND` names, on each side (the step, bf16 and half groups then call
-/// `step_with` it); `None` when it is unset.
+/// `step_with` it, and the process and heads groups' networks run on it); `None` when it is
+/// unset.
 fn named_backends() -> Option<(elman_a::Backend, elman::Backend)> {
     let name = std::env::var("AB_BACKEND").ok()?;
     let b = elman::Backend::available()
@@ -340,6 +341,11 @@ macro_rules! process_ab {
         let head_b = elman::Readout::<$h, $o>::new(SMatrix::from_element(0.1), SVector::zeros());
         let mut a = Box::new(elman_a::Rnn::new(cell!(elman_a, $i, $h), head_a));
         let mut b = Box::new(elman::Rnn::new(cell!(elman, $i, $h), head_b));
+        // On `AB_BACKEND`'s backend if set, else on each side's `Backend::best`.
+        if let Some((backend_a, backend_b)) = named_backends() {
+            a.set_backend(backend_a);
+            b.set_backend(backend_b);
+        }
         let mut ys = vec![SVector::<f32, $o>::zeros(); xs.len()];
         let (mut ta, mut tb, mut sa, mut sb) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
         for _ in 0..ROUNDS {
