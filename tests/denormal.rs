@@ -6,6 +6,7 @@
 
 #![allow(clippy::float_cmp, reason = "exact comparisons on purpose")]
 
+use elman::bidirectional::read_out;
 use elman::nalgebra::{SMatrix, SVector};
 use elman::stack::Stack;
 use elman::{
@@ -894,6 +895,15 @@ fn no_subnormal_arithmetic<const I: usize, const H: usize, const N: usize>() {
             flags::raised(&tiny, |t| backend.tanh_into(t, &mut out)),
         );
     }
+    // A bidirectional sequence's readout, 4 outputs: in the best backend's entry.
+    let head4: Readout<H, 4> = Readout::from_row_major(mixed_weights(6), [TINY, -0.2, 0.0, 0.5]);
+    let rows: Vec<SVector<f32, H>> = (1..=5).map(mixed_vector).collect();
+    let mut ys4 = vec![SVector::<f32, 4>::zeros(); rows.len()];
+    assert_eq!(
+        flags::raised(&rows, |rows| read_out(&head4, rows, &mut ys4)),
+        0,
+        "read_out ({I}, {H})"
+    );
     let stack = Stack::<_, _, H>::new(cell.clone(), mixed_cell::<H, H>());
     for backend in Backend::available() {
         let name = backend.name();

@@ -9,6 +9,7 @@
 mod common;
 
 use common::U;
+use elman::bidirectional::read_out;
 use elman::nalgebra::{SVector, vector};
 use elman::strategies::{cell, input, matrix, readout, state};
 use elman::{
@@ -175,6 +176,24 @@ proptest! {
         sums_in_order(&nine, &h13)?;
     }
 
+    /// [`read_out`] of a bidirectional sequence, row by row in the readout's order of sums,
+    /// each row's tiny value flushed: with 3 outputs (the caller's loop) and from 4 (the best
+    /// backend's entry), on each side of 8 outputs.
+    #[test]
+    fn read_out_rows_in_order(
+        three in readout::<37, 3>(3.0), four in readout::<21, 4>(3.0),
+        ten in readout::<13, 10>(3.0), sixteen in readout::<96, 16>(3.0),
+        rows37 in prop::collection::vec(state::<37>(), 0..9),
+        rows21 in prop::collection::vec(state::<21>(), 0..9),
+        rows13 in prop::collection::vec(state::<13>(), 0..9),
+        rows96 in prop::collection::vec(state::<96>(), 0..9),
+    ) {
+        read_out_in_order(&three, rows37)?;
+        read_out_in_order(&four, rows21)?;
+        read_out_in_order(&ten, rows13)?;
+        read_out_in_order(&sixteen, rows96)?;
+    }
+
     /// A network's logits, on every backend, in the readout's order of sums: from 4 outputs
     /// the readout runs in the backend's entry ([`Rnn::step`], [`Rnn::process`] with its
     /// projections hoisted from 8 inputs and 32 KiB of weights, [`Rnn::process_last`]).
@@ -190,6 +209,23 @@ proptest! {
             network_in_order(Rnn::new((*wide).clone(), (*head16).clone()), backend, &x9)?;
         }
     }
+}
+
+/// `read_out` of `rows` (their second value set below the flush threshold) against
+/// [`in_order`] of each row.
+fn read_out_in_order<const H: usize, const O: usize>(
+    head: &Readout<H, O>,
+    mut rows: Vec<SVector<f32, H>>,
+) -> Result<(), TestCaseError> {
+    for (t, row) in rows.iter_mut().enumerate() {
+        row[1 % H] = elman::FLUSH_BELOW * (t as f32 / 16.0 - 0.5);
+    }
+    let mut ys = vec![SVector::from_element(f32::NAN); rows.len()];
+    read_out(head, &rows, &mut ys);
+    for (row, y) in rows.iter().zip(&ys) {
+        in_order(head, row, y)?;
+    }
+    Ok(())
 }
 
 /// The first 4 outputs of `head`.
