@@ -177,8 +177,9 @@ proptest! {
     }
 
     /// [`read_out`] of a bidirectional sequence, row by row in the readout's order of sums,
-    /// each row's tiny value flushed: with 3 outputs (the caller's loop) and from 4 (the best
-    /// backend's entry), on each side of 8 outputs.
+    /// each row with a value below the flush threshold: with 3 outputs (the caller's loop) and
+    /// from 4 (the best backend's entry), on each side of 8 outputs. Whether that value is
+    /// flushed seldom shows beside the other products; `read_out_flushes_each_row` checks it.
     #[test]
     fn read_out_rows_in_order(
         three in readout::<37, 3>(3.0), four in readout::<21, 4>(3.0),
@@ -218,7 +219,7 @@ fn read_out_in_order<const H: usize, const O: usize>(
     mut rows: Vec<SVector<f32, H>>,
 ) -> Result<(), TestCaseError> {
     for (t, row) in rows.iter_mut().enumerate() {
-        row[1 % H] = elman::FLUSH_BELOW * (t as f32 / 16.0 - 0.5);
+        row[1 % H] = elman::FLUSH_BELOW * (t as f32 / 8.0 - 0.5);
     }
     let mut ys = vec![SVector::from_element(f32::NAN); rows.len()];
     read_out(head, &rows, &mut ys);
@@ -226,6 +227,43 @@ fn read_out_in_order<const H: usize, const O: usize>(
         in_order(head, row, y)?;
     }
     Ok(())
+}
+
+/// `read_out` with a zero bias of rows that are zero but for one value: +0 in every output where
+/// that value is below the flush threshold (a missed flush leaves its product), the product
+/// where it is the threshold itself.
+fn flushes_each_row<const H: usize, const O: usize>() {
+    let head = Readout::<H, O>::from_row_major([[1.0; H]; O], [0.0; O]);
+    let rows: Vec<SVector<f32, H>> = [
+        elman::FLUSH_BELOW / 2.0,
+        -elman::FLUSH_BELOW / 2.0,
+        1e-40,
+        elman::FLUSH_BELOW,
+    ]
+    .iter()
+    .map(|&v| SVector::from_fn(|k, _| if k == H / 2 { v } else { 0.0 }))
+    .collect();
+    let mut ys = vec![SVector::<f32, O>::from_element(f32::NAN); rows.len()];
+    read_out(&head, &rows, &mut ys);
+    for (t, y) in ys[..3].iter().enumerate() {
+        assert!(
+            y.iter().all(|v| v.to_bits() == 0),
+            "row {t}, {O} outputs: {y:?}"
+        );
+    }
+    assert_eq!(
+        ys[3],
+        SVector::<f32, O>::from_element(elman::FLUSH_BELOW),
+        "{O} outputs"
+    );
+}
+
+#[test]
+fn read_out_flushes_each_row() {
+    flushes_each_row::<37, 3>();
+    flushes_each_row::<21, 4>();
+    flushes_each_row::<13, 10>();
+    flushes_each_row::<96, 16>();
 }
 
 /// The first 4 outputs of `head`.

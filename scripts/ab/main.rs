@@ -640,6 +640,11 @@ fn main() {
         alone!(bank_ab!(32, 64, 32));
         alone!(bank_ab!(64, 128, 32));
     }
+    if (run("process") || run("heads"))
+        && let Some((_, b)) = named_backends()
+    {
+        println!("process, heads: on {}", b.name());
+    }
     if run("process") {
         alone!(process_ab!(3, 2));
         alone!(process_ab!(1, 4));
@@ -656,6 +661,7 @@ fn main() {
         for_heads!(64, 128);
     }
     if run("pairs") {
+        // Side B alone, on `Backend::best` whatever `AB_BACKEND` says.
         alone!(block_pair!(3, 2));
         alone!(block_pair!(1, 16));
         alone!(block_pair!(32, 64));
