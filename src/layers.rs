@@ -411,18 +411,12 @@ fn run_and_read<C: Cell<I, H>, const I: usize, const H: usize, const O: usize>(
     ys: &mut [SVector<f32, O>],
 ) {
     let [h] = &mut state.data.0;
-    backend.run_of::<I, H, C::Activation, _, _, C::Weight>(
+    backend.run_each::<I, H, C::Activation, _, _, C::Weight>(
         cell.weights(),
         xs,
         h,
         ys.iter_mut(),
-        // Inlined into the kernel's loop, readout and all (`partial_logits` is
-        // `inline(always)` too): called, the readout makes the compiler spill the state
-        // around every call, back onto the chain from one step to the next.
-        #[inline(always)]
-        |h, y| {
-            *y = readout.logits_of_clean(&SVector::from(*h));
-        },
+        crate::kernel::ReadOut(readout),
     );
 }
 

@@ -895,6 +895,7 @@ fn no_subnormal_arithmetic<const I: usize, const H: usize, const N: usize>() {
             flags::raised(&tiny, |t| backend.tanh_into(t, &mut out)),
         );
     }
+    eleven_outputs(&cell, x, h, &decay);
     // A bidirectional sequence's readout, 4 outputs: in the best backend's entry.
     let head4: Readout<H, 4> = Readout::from_row_major(mixed_weights(6), [TINY, -0.2, 0.0, 0.5]);
     let rows: Vec<SVector<f32, H>> = (1..=5).map(mixed_vector).collect();
@@ -938,6 +939,30 @@ fn no_subnormal_arithmetic<const I: usize, const H: usize, const N: usize>() {
     }
 }
 
+/// [`no_subnormal_arithmetic`]'s network with 11 outputs: from 32 to 64 units the 512-bit
+/// backend reads each column out as one vector with its last lanes masked.
+#[cfg(target_arch = "x86_64")]
+fn eleven_outputs<const I: usize, const H: usize>(
+    cell: &RnnCell<I, H>,
+    x: SVector<f32, I>,
+    h: SVector<f32, H>,
+    decay: &[SVector<f32, I>],
+) {
+    let head: Readout<H, 11> = Readout::from_row_major(mixed_weights(8), [TINY; 11]);
+    let mut ys = vec![SVector::<f32, 11>::zeros(); decay.len()];
+    for backend in Backend::available() {
+        let name = backend.name();
+        let raised = |what: &str, flags: u32| assert_eq!(flags, 0, "{name} ({I}, {H}) {what}");
+        let mut rnn = Rnn::new(cell.clone(), head.clone()).with_backend(backend);
+        rnn.set_state(h);
+        raised("Rnn::step, 11 outputs", flags::raised(x, |x| rnn.step(&x)));
+        raised(
+            "process, 11 outputs",
+            flags::raised(decay, |xs| rnn.process(xs, &mut ys)),
+        );
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn no_arithmetic_meets_a_subnormal() {
@@ -945,6 +970,7 @@ fn no_arithmetic_meets_a_subnormal() {
     no_subnormal_arithmetic::<1, 8, 32>();
     no_subnormal_arithmetic::<1, 16, 32>();
     no_subnormal_arithmetic::<16, 32, 32>();
+    no_subnormal_arithmetic::<5, 61, 9>();
     no_subnormal_arithmetic::<64, 128, 5>();
     // The bank's other input paths: 8×8 tiles into one block of units; overlapping tiles and
     // streams into several; lane permutations of 16 streams.

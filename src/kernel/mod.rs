@@ -87,6 +87,7 @@ use crate::activation::Activation;
 
 pub use crate::flush::FLUSH_BELOW;
 pub(crate) use choice::BackendChoice;
+pub(crate) use step::ReadOut;
 pub(crate) use streams::{BankInput, Flushing};
 
 /// The number of outputs from which a network's readout runs in the backend's entry
@@ -183,7 +184,7 @@ const fn bank_is_wide(streams: usize, units: usize, transposed: bool) -> bool {
 /// CPU.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn narrows(token: x86::Avx512, units: usize) -> bool {
+pub(in crate::kernel) fn narrows(token: x86::Avx512, units: usize) -> bool {
     units < NARROW_BELOW_WHOLE || (units < NARROW_BELOW && !token.whole())
 }
 
@@ -617,8 +618,9 @@ impl Backend {
     }
 
     /// `readout`'s logits of the flushed state `h`, with the bits of
-    /// [`Readout::logits`](crate::Readout::logits) (the same code): from `READOUT_ENTRY_FROM`
-    /// outputs on, through this backend's entry.
+    /// [`Readout::logits`](crate::Readout::logits) (the same products and sums in the same
+    /// order, `Simd::read_out`): from `READOUT_ENTRY_FROM` outputs on, through this backend's
+    /// entry.
     #[inline(always)]
     pub(crate) fn logits<const H: usize, const O: usize>(
         self,
@@ -782,6 +784,27 @@ impl Backend {
         A: Activation,
         Y,
         F: FnMut(&[f32; H], Y),
+        E: Element,
+    >(
+        self,
+        w: step::Weights<'_, I, H, E>,
+        xs: &[SVector<f32, I>],
+        h: &mut [f32; H],
+        outs: impl Iterator<Item = Y>,
+        each: F,
+    ) {
+        self.run_each::<I, H, A, Y, F, E>(w, xs, h, outs, each);
+    }
+
+    /// [`run_of`](Self::run_of) with any [`step::Each`] (a closure's bound gives it the
+    /// signature that takes a state of any lifetime; a readout is [`ReadOut`]).
+    #[inline(always)]
+    pub(crate) fn run_each<
+        const I: usize,
+        const H: usize,
+        A: Activation,
+        Y,
+        F: step::Each<H, Y>,
         E: Element,
     >(
         self,

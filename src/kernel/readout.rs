@@ -3,22 +3,22 @@
 
 use nalgebra::SVector;
 
-use super::simd::Kernel;
+use super::simd::{Kernel, Simd};
 use crate::readout::Readout;
 
-/// `readout`'s logits of a flushed state: [`Readout::logits_of_clean`], the same code and so
-/// the same bits, compiled with the features of the backend that runs it.
+/// `readout`'s logits of a flushed state, with the bits of [`Readout::logits_of_clean`]:
+/// [`Simd::read_out`], compiled with the features of the backend that runs it.
 pub(crate) struct Logits<'a, const H: usize, const O: usize> {
     pub(crate) readout: &'a Readout<H, O>,
     pub(crate) h: &'a SVector<f32, H>,
 }
 
-impl<S, const H: usize, const O: usize> Kernel<S> for Logits<'_, H, O> {
+impl<S: Simd, const H: usize, const O: usize> Kernel<S> for Logits<'_, H, O> {
     type Output = SVector<f32, O>;
 
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn run(self, _: S) -> SVector<f32, O> {
-        self.readout.logits_of_clean(self.h)
+    fn run(self, s: S) -> SVector<f32, O> {
+        s.read_out(self.readout, &self.h.data.0[0])
     }
 }

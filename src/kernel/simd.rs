@@ -9,8 +9,11 @@
 //! forced there, every size's arm of the kernel shared one stack frame, and a debug build's
 //! sequence kernel at (128, 256) took 1 MiB of stack.)
 
+use nalgebra::SVector;
+
 use crate::F16;
 use crate::bf16::PairWord;
+use crate::readout::Readout;
 
 /// Which banks of the tanh activate their sums in a pass after the sweeps
 /// ([`Simd::BANK_TANH_PASS`]). A block's activations wait on the end of its sweep, and in
@@ -171,6 +174,19 @@ pub(crate) trait Simd: Copy {
     fn bank_pairs_chunks(self, units: usize) -> bool {
         let _ = units;
         Self::CHAINS >= 16
+    }
+
+    /// `readout`'s logits of the flushed state `h`, with the bits of
+    /// [`Readout::logits_of_clean`] (the same products and sums in the same order): that code,
+    /// which the compiler vectorises with the backend's instructions, unless the backend has
+    /// its own.
+    #[inline(always)]
+    fn read_out<const H: usize, const O: usize>(
+        self,
+        readout: &Readout<H, O>,
+        h: &[f32; H],
+    ) -> SVector<f32, O> {
+        readout.logits_of_clean(&SVector::from(*h))
     }
 }
 

@@ -20,6 +20,7 @@ use nalgebra::SVector;
 use super::simd::{Element, Kernel, Simd};
 use super::tiling::{chunk_start, partial_sums};
 use crate::activation::{Activation, Kind as Nonlinearity};
+use crate::readout::Readout;
 
 /// A sweep's groups of columns and their inputs, `groups`, as the compiler sees them unless
 /// the sweep is `ROLLED`, of a block of [`Simd::SWEEP_LOOP_FROM`] to `BLOCK` chunks: then
@@ -895,15 +896,7 @@ pub(super) fn chunk_step<S: Simd, E: Element, const I: usize, const H: usize, A:
 /// the step it reads delays that chain).
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn run<
-    S: Simd,
-    E: Element,
-    const I: usize,
-    const H: usize,
-    A: Activation,
-    Y,
-    F: FnMut(&[f32; H], Y),
->(
+fn run<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, Y, F: Each<H, Y>>(
     s: S,
     w: Weights<'_, I, H, E>,
     xs: &[SVector<f32, I>],
@@ -949,10 +942,10 @@ fn run<
             s.store(state, &mut now, 0);
             let x = on_entry(s, &x.data.0[0], &mut x_copy);
             state = chunk_step::<S, E, I, H, A>(s, w, x, &now);
-            each(&now, core::mem::replace(&mut pending, out));
+            each.each(s, &now, core::mem::replace(&mut pending, out));
         }
         s.store(state, h, 0);
-        each(h, pending);
+        each.each(s, h, pending);
     } else if (4..=S::BLOCK).contains(&H.div_ceil(S::LANES)) {
         // One block of 4 to `BLOCK` chunks, where the step is throughput-bound: pipelined.
         let x = &x.data.0[0];
@@ -967,10 +960,10 @@ fn run<
         let mut state = step::<S, E, I, H, A, false>(s, w, &x.data.0[0], h);
         for (x, out) in steps {
             let next = step::<S, E, I, H, A, false>(s, w, &x.data.0[0], &state);
-            each(&state, core::mem::replace(&mut pending, out));
+            each.each(s, &state, core::mem::replace(&mut pending, out));
             state = next;
         }
-        each(&state, pending);
+        each.each(s, &state, pending);
         *h = state;
     }
 }
@@ -992,7 +985,7 @@ fn run_lanes<
     const C: usize,
     A: Activation,
     Y,
-    F: FnMut(&[f32; H], Y),
+    F: Each<H, Y>,
 >(
     s: S,
     w: Weights<'_, I, H, E>,
@@ -1017,12 +1010,12 @@ fn run_lanes<
         let x = on_entry(s, &x.data.0[0], &mut x_copy);
         let sums = sums_at::<S, E, I, H, C, false, _>(s, w, x, Chunks(&state, &lanes), 0);
         state = activated::<S, A, C>(s, sums);
-        each(&now, core::mem::replace(&mut pending, out));
+        each.each(s, &now, core::mem::replace(&mut pending, out));
     }
     for c in 0..C {
         s.store(state[c], h, starts[c]);
     }
-    each(h, pending);
+    each.each(s, h, pending);
 }
 
 /// `run` of a cell whose units are one block of `B` chunks, with its partial sums.
@@ -1037,7 +1030,7 @@ fn run_block_of<
     const B: usize,
     A: Activation,
     Y,
-    F: FnMut(&[f32; H], Y),
+    F: Each<H, Y>,
 >(
     s: S,
     w: Weights<'_, I, H, E>,
@@ -1073,7 +1066,7 @@ fn run_pipelined<
     const P: usize,
     A: Activation,
     Y,
-    F: FnMut(&[f32; H], Y),
+    F: Each<H, Y>,
 >(
     s: S,
     (w_xh, w_hh, b): Weights<'_, I, H, E>,
@@ -1099,12 +1092,12 @@ fn run_pipelined<
         sweep::<S, E, H, B, P, false>(s, &mut acc, w_xh, x, &starts);
         sweep::<S, E, H, B, P, false>(s, &mut acc, w_hh, &state, &starts);
         sums = pairwise::<S, B, P>(s, acc);
-        each(&state, core::mem::replace(&mut pending, out));
+        each.each(s, &state, core::mem::replace(&mut pending, out));
     }
     for c in 0..B {
         s.store(activate::<S, A>(s, sums[c]), h, starts[c]);
     }
-    each(h, pending);
+    each.each(s, h, pending);
 }
 
 /// Up to how many units a single step's kernel runs inlined in its caller's code in a build
@@ -1203,6 +1196,33 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, const C
     }
 }
 
+/// What a sequence's loop does with each new state and the next item of its outputs, handed
+/// the backend's token so that a readout there can take the backend's own operations
+/// ([`ReadOut`]); any `FnMut(&[f32; H], Y)` is one.
+pub(crate) trait Each<const H: usize, Y> {
+    /// Called with each new state, in order.
+    fn each<S: Simd>(&mut self, s: S, h: &[f32; H], out: Y);
+}
+
+impl<const H: usize, Y, F: FnMut(&[f32; H], Y)> Each<H, Y> for F {
+    #[inline(always)]
+    fn each<S: Simd>(&mut self, _: S, h: &[f32; H], out: Y) {
+        self(h, out);
+    }
+}
+
+/// Each state read out into the next output, inlined into the kernel's loop: called, the
+/// readout made the compiler spill the state around every call, back onto the chain from one
+/// step to the next.
+pub(crate) struct ReadOut<'a, const H: usize, const O: usize>(pub(crate) &'a Readout<H, O>);
+
+impl<const H: usize, const O: usize> Each<H, &mut SVector<f32, O>> for ReadOut<'_, H, O> {
+    #[inline(always)]
+    fn each<S: Simd>(&mut self, s: S, h: &[f32; H], out: &mut SVector<f32, O>) {
+        *out = s.read_out(self.0, h);
+    }
+}
+
 /// A sequence of steps (see [`run`]).
 pub(crate) struct Run<'a, const I: usize, const H: usize, A, O, F, E = f32> {
     pub(crate) w: Weights<'a, I, H, E>,
@@ -1219,7 +1239,7 @@ where
     E: Element,
     A: Activation,
     O: Iterator<Item = Y>,
-    F: FnMut(&[f32; H], Y),
+    F: Each<H, Y>,
 {
     type Output = ();
 

@@ -47,6 +47,8 @@ use core::arch::x86_64::{
 };
 use core::sync::atomic::AtomicU8;
 
+use nalgebra::SVector;
+
 use super::simd::{BankTanhPass, Element, Kernel, Shuffle8, Simd, padded, put, window};
 use super::step::{Weights, chunk_step, on_entry};
 use super::tiling::Deinterleave16;
@@ -54,6 +56,7 @@ use crate::F16;
 use crate::activation::Activation;
 use crate::bf16::PairWord;
 use crate::flush::FLUSH_LANE_BITS;
+use crate::readout::Readout;
 use crate::tanh::{FAST_TANH_CLAMP, P1, P2, P3, P4, POLY_FLOOR, Q1, Q2, Q3, Q4};
 
 /// A token for a backend whose vectors are 8 lanes (ymm) of AVX2 and FMA, with the tiling its
@@ -673,6 +676,46 @@ impl Simd for Avx512 {
             let r = _mm512_min_ps(k(1.0), _mm512_mul_ps(a, _mm512_div_ps(p, q)));
             _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(r), sign))
         }
+    }
+
+    /// From 9 to 15 outputs, each column of the readout as one 512-bit vector, its last lanes
+    /// masked off: the compiler's vectors of the shared code took each column as a 256-bit
+    /// vector and a piece of 1 to 7 values, twice the loads and operations of 16 outputs. Only
+    /// for a state of up to 64 units that this backend steps itself (`narrows`): after the
+    /// 8-lane sibling's steps the 512-bit form was the slower, and from 128 units it gained
+    /// nothing. The same products and sums in the same order as `Readout::logits_of_clean`
+    /// (column `k` into partial sum `k mod 2`, the two added, then the bias added to them),
+    /// each rounded alone: the same bits. A masked lane is +0 from its load on, so it meets no
+    /// subnormal number.
+    #[inline(always)]
+    fn read_out<const H: usize, const O: usize>(
+        self,
+        readout: &Readout<H, O>,
+        h: &[f32; H],
+    ) -> SVector<f32, O> {
+        if !(9..16).contains(&O) || H > 64 || super::narrows(self, H) {
+            return readout.logits_of_clean(&SVector::from(*h));
+        }
+        let mask = u16::MAX >> (16 - O);
+        let columns = &readout.weight().data.0;
+        let [bias] = &readout.bias().data.0;
+        let mut y = [0.0; 16];
+        // SAFETY: see the impl; each masked load touches the first `O` lanes, the values of
+        // one column or of the bias.
+        unsafe {
+            let mut sums = [_mm512_setzero_ps(); 2];
+            for (k, (column, &value)) in columns.iter().zip(h).enumerate() {
+                let w = _mm512_maskz_loadu_ps(mask, column.as_ptr());
+                let sum = &mut sums[k % 2];
+                *sum = _mm512_add_ps(*sum, _mm512_mul_ps(_mm512_set1_ps(value), w));
+            }
+            let sum = _mm512_add_ps(sums[0], sums[1]);
+            let b = _mm512_maskz_loadu_ps(mask, bias.as_ptr());
+            // Stored whole: the caller's loads of the logits can take their values from a
+            // whole store, not from a masked one.
+            _mm512_storeu_ps(y.as_mut_ptr(), _mm512_add_ps(b, sum));
+        }
+        SVector::from_fn(|o, _| y[o])
     }
 
     /// `max(v, 0)` with NaN kept: the ordered `v < 0` is false for NaN.
