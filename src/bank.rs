@@ -382,7 +382,7 @@ impl<L: Layers<I, H>, const I: usize, const H: usize, const N: usize> Bank<L, I,
     #[must_use]
     pub fn outputs<const O: usize>(&self, readout: &Readout<H, O>) -> [SVector<f32, O>; N] {
         let states = self.output_states();
-        core::array::from_fn(|s| readout.logits_of_clean(&column(states, s)))
+        core::array::from_fn(|s| readout.logits_of_clean(&column(states, s).data.0[0]))
     }
 }
 

@@ -90,14 +90,14 @@ impl<const H: usize, const O: usize> Readout<H, O> {
         if O >= crate::kernel::READOUT_ENTRY_FROM {
             crate::Backend::best().logits(self, &h)
         } else {
-            self.logits_of_clean(&h)
+            self.logits_of_clean(&h.data.0[0])
         }
     }
 
     /// [`logits`](Self::logits) of a state that is already flushed (one the kernel computed or
     /// a network holds): no entry flush.
     #[inline(always)]
-    pub(crate) fn logits_of_clean(&self, h: &SVector<f32, H>) -> SVector<f32, O> {
+    pub(crate) fn logits_of_clean(&self, h: &[f32; H]) -> SVector<f32, O> {
         // Few outputs: each column is a short multiply-add, and one accumulator would chain
         // all `H` of them; 8 partial sums keep 8 chains in flight. Many outputs: each column
         // is long enough to fill the vector units, and 2 partial sums stay in registers.
@@ -112,9 +112,9 @@ impl<const H: usize, const O: usize> Readout<H, O> {
     /// Always inlined: `Rnn::process` reads each state out inside the kernel's loop, where a
     /// call would spill the state the next step is computing from.
     #[inline(always)]
-    fn partial_logits<const S: usize>(&self, h: &SVector<f32, H>) -> SVector<f32, O> {
+    fn partial_logits<const S: usize>(&self, h: &[f32; H]) -> SVector<f32, O> {
         let mut sums = [[0.0_f32; O]; S];
-        let ([h], columns) = (&h.data.0, &self.w_hy.data.0);
+        let columns = &self.w_hy.data.0;
         let (groups, rest) = columns.as_chunks::<S>();
         let (h_groups, h_rest) = h.as_chunks::<S>();
         for (group, hs) in groups.iter().zip(h_groups) {

@@ -630,7 +630,7 @@ impl Backend {
         if O >= READOUT_ENTRY_FROM {
             self.dispatch(readout::Logits { readout, h })
         } else {
-            readout.logits_of_clean(h)
+            readout.logits_of_clean(&h.data.0[0])
         }
     }
 

@@ -186,7 +186,7 @@ pub(crate) trait Simd: Copy {
         readout: &Readout<H, O>,
         h: &[f32; H],
     ) -> SVector<f32, O> {
-        readout.logits_of_clean(&SVector::from(*h))
+        readout.logits_of_clean(h)
     }
 }
 

@@ -694,7 +694,7 @@ impl Simd for Avx512 {
         h: &[f32; H],
     ) -> SVector<f32, O> {
         if !(9..16).contains(&O) || H > 64 || super::narrows(self, H) {
-            return readout.logits_of_clean(&SVector::from(*h));
+            return readout.logits_of_clean(h);
         }
         let mask = u16::MAX >> (16 - O);
         let columns = &readout.weight().data.0;
