@@ -895,7 +895,8 @@ fn no_subnormal_arithmetic<const I: usize, const H: usize, const N: usize>() {
             flags::raised(&tiny, |t| backend.tanh_into(t, &mut out)),
         );
     }
-    eleven_outputs(&cell, x, h, &decay);
+    masked_outputs::<I, H, 7>(&cell, x, h, &decay);
+    masked_outputs::<I, H, 11>(&cell, x, h, &decay);
     // A bidirectional sequence's readout, 4 outputs: in the best backend's entry.
     let head4: Readout<H, 4> = Readout::from_row_major(mixed_weights(6), [TINY, -0.2, 0.0, 0.5]);
     let rows: Vec<SVector<f32, H>> = (1..=5).map(mixed_vector).collect();
@@ -939,25 +940,27 @@ fn no_subnormal_arithmetic<const I: usize, const H: usize, const N: usize>() {
     }
 }
 
-/// [`no_subnormal_arithmetic`]'s network with 11 outputs: from 32 to 64 units the 512-bit
-/// backend reads each column out as one vector with its last lanes masked.
+/// [`no_subnormal_arithmetic`]'s network with `O` outputs: from 32 to 64 units, with 7 and 9
+/// to 15 outputs, the 512-bit backend reads each column out as one vector with its last lanes
+/// masked.
 #[cfg(target_arch = "x86_64")]
-fn eleven_outputs<const I: usize, const H: usize>(
+fn masked_outputs<const I: usize, const H: usize, const O: usize>(
     cell: &RnnCell<I, H>,
     x: SVector<f32, I>,
     h: SVector<f32, H>,
     decay: &[SVector<f32, I>],
 ) {
-    let head: Readout<H, 11> = Readout::from_row_major(mixed_weights(8), [TINY; 11]);
-    let mut ys = vec![SVector::<f32, 11>::zeros(); decay.len()];
+    let head: Readout<H, O> = Readout::from_row_major(mixed_weights(8), [TINY; O]);
+    let mut ys = vec![SVector::<f32, O>::zeros(); decay.len()];
     for backend in Backend::available() {
         let name = backend.name();
-        let raised = |what: &str, flags: u32| assert_eq!(flags, 0, "{name} ({I}, {H}) {what}");
+        let raised =
+            |what: &str, flags: u32| assert_eq!(flags, 0, "{name} ({I}, {H}) {O} outputs: {what}");
         let mut rnn = Rnn::new(cell.clone(), head.clone()).with_backend(backend);
         rnn.set_state(h);
-        raised("Rnn::step, 11 outputs", flags::raised(x, |x| rnn.step(&x)));
+        raised("Rnn::step", flags::raised(x, |x| rnn.step(&x)));
         raised(
-            "process, 11 outputs",
+            "process",
             flags::raised(decay, |xs| rnn.process(xs, &mut ys)),
         );
     }

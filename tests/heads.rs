@@ -185,20 +185,23 @@ proptest! {
         three in readout::<37, 3>(3.0), four in readout::<21, 4>(3.0),
         ten in readout::<13, 10>(3.0), sixteen in readout::<96, 16>(3.0),
         eleven in readout::<33, 11>(3.0), fifteen in readout::<64, 15>(3.0),
+        seven in readout::<41, 7>(3.0),
         rows37 in prop::collection::vec(state::<37>(), 0..9),
         rows21 in prop::collection::vec(state::<21>(), 0..9),
         rows13 in prop::collection::vec(state::<13>(), 0..9),
         rows96 in prop::collection::vec(state::<96>(), 0..9),
         rows33 in prop::collection::vec(state::<33>(), 0..9),
         rows64 in prop::collection::vec(state::<64>(), 0..9),
+        rows41 in prop::collection::vec(state::<41>(), 0..9),
     ) {
         read_out_in_order(&three, rows37)?;
         read_out_in_order(&four, rows21)?;
         read_out_in_order(&ten, rows13)?;
         read_out_in_order(&sixteen, rows96)?;
-        // From 32 to 64 units, 9 to 15 outputs: each column one masked 512-bit vector there.
+        // From 32 to 64 units, 7 and 9 to 15 outputs: each column one masked vector there.
         read_out_in_order(&eleven, rows33)?;
         read_out_in_order(&fifteen, rows64)?;
+        read_out_in_order(&seven, rows41)?;
     }
 
     /// A network's logits, on every backend, in the readout's order of sums: from 4 outputs
@@ -208,7 +211,7 @@ proptest! {
     fn network_logits_in_order_on_every_backend(
         small in cell::<3, 13>(1.0), head10 in readout::<13, 10>(3.0),
         wide in cell::<9, 96>(1.0), head16 in readout::<96, 16>(3.0),
-        mid in cell::<3, 33>(1.0), head11 in readout::<33, 11>(3.0),
+        mid in cell::<3, 33>(1.0), head11 in readout::<33, 11>(3.0), head7 in readout::<33, 7>(3.0),
         x3 in input::<3>(2.0), x9 in input::<9>(2.0),
     ) {
         for backend in Backend::available() {
@@ -216,6 +219,7 @@ proptest! {
             network_in_order(Rnn::new((*small).clone(), (*head10).clone()), backend, &x3)?;
             network_in_order(Rnn::new((*wide).clone(), (*head16).clone()), backend, &x9)?;
             network_in_order(Rnn::new((*mid).clone(), (*head11).clone()), backend, &x3)?;
+            network_in_order(Rnn::new((*mid).clone(), (*head7).clone()), backend, &x3)?;
         }
     }
 }

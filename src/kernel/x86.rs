@@ -34,8 +34,8 @@ use core::arch::x86_64::{
     _mm256_and_ps, _mm256_and_si256, _mm256_andnot_ps, _mm256_andnot_si256, _mm256_blendv_ps,
     _mm256_castps_si256, _mm256_castsi256_ps, _mm256_cmp_ps, _mm256_cmpgt_epi32,
     _mm256_cvtepu16_epi32, _mm256_cvtph_ps, _mm256_div_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
-    _mm256_loadu_si256, _mm256_max_ps, _mm256_min_ps, _mm256_mul_ps, _mm256_or_ps,
-    _mm256_permutevar8x32_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setzero_ps,
+    _mm256_loadu_si256, _mm256_maskz_loadu_ps, _mm256_max_ps, _mm256_min_ps, _mm256_mul_ps,
+    _mm256_or_ps, _mm256_permutevar8x32_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setzero_ps,
     _mm256_setzero_si256, _mm256_slli_epi32, _mm256_storeu_ps, _mm256_testz_si256, _mm512_abs_ps,
     _mm512_add_ps, _mm512_and_si512, _mm512_castps_si512, _mm512_castsi512_ps, _mm512_cmp_ps_mask,
     _mm512_cmpge_epi32_mask, _mm512_cmplt_epu32_mask, _mm512_cvtepu16_epi32, _mm512_cvtph_ps,
@@ -678,44 +678,24 @@ impl Simd for Avx512 {
         }
     }
 
-    /// From 9 to 15 outputs, each column of the readout as one 512-bit vector, its last lanes
-    /// masked off: the compiler's vectors of the shared code took each column as a 256-bit
-    /// vector and a piece of 1 to 7 values, twice the loads and operations of 16 outputs. Only
-    /// for a state of up to 64 units that this backend steps itself (`narrows`): after the
-    /// 8-lane sibling's steps the 512-bit form was the slower, and from 128 units it gained
-    /// nothing. The same products and sums in the same order as `Readout::logits_of_clean`
-    /// (column `k` into partial sum `k mod 2`, the two added, then the bias added to them),
-    /// each rounded alone: the same bits. A masked lane is +0 from its load on, so it meets no
-    /// subnormal number.
+    /// With 7 and with 9 to 15 outputs, each column of the readout as one vector (256-bit,
+    /// 512-bit) with its last lanes masked off ([`Avx512::masked_logits`]), for a state of up to
+    /// `MASKED_READOUT_UNITS` units that this backend steps itself (`narrows`). Elsewhere the
+    /// shared code: after the 8-lane sibling's steps the masked form was the slower, at 128
+    /// units it was as often slower as faster, and with 5 or 6 outputs the compiler's two
+    /// pieces per column were as fast or faster than one masked 256-bit vector.
     #[inline(always)]
     fn read_out<const H: usize, const O: usize>(
         self,
         readout: &Readout<H, O>,
         h: &[f32; H],
     ) -> SVector<f32, O> {
-        if !(9..16).contains(&O) || H > 64 || super::narrows(self, H) {
-            return readout.logits_of_clean(h);
+        let masked = H <= MASKED_READOUT_UNITS && !super::narrows(self, H);
+        match O {
+            7 if masked => self.masked_logits_256(readout, h),
+            9..=15 if masked => self.masked_logits(readout, h),
+            _ => readout.logits_of_clean(h),
         }
-        let mask = u16::MAX >> (16 - O);
-        let columns = &readout.weight().data.0;
-        let [bias] = &readout.bias().data.0;
-        let mut y = [0.0; 16];
-        // SAFETY: see the impl; each masked load touches the first `O` lanes, the values of
-        // one column or of the bias.
-        unsafe {
-            let mut sums = [_mm512_setzero_ps(); 2];
-            for (k, (column, &value)) in columns.iter().zip(h).enumerate() {
-                let w = _mm512_maskz_loadu_ps(mask, column.as_ptr());
-                let sum = &mut sums[k % 2];
-                *sum = _mm512_add_ps(*sum, _mm512_mul_ps(_mm512_set1_ps(value), w));
-            }
-            let sum = _mm512_add_ps(sums[0], sums[1]);
-            let b = _mm512_maskz_loadu_ps(mask, bias.as_ptr());
-            // Stored whole: the caller's loads of the logits can take their values from a
-            // whole store, not from a masked one.
-            _mm512_storeu_ps(y.as_mut_ptr(), _mm512_add_ps(b, sum));
-        }
-        SVector::from_fn(|o, _| y[o])
     }
 
     /// `max(v, 0)` with NaN kept: the ordered `v < 0` is false for NaN.
@@ -918,7 +898,83 @@ impl Ymm for Avx512Vl {
     const BANK_TANH_PASS: BankTanhPass = BankTanhPass::Never;
 }
 
+/// The largest state whose readout [`Avx512`] reads out with masked vectors.
+const MASKED_READOUT_UNITS: usize = 64;
+
 impl Avx512 {
+    /// `readout`'s logits of the flushed state `h` for 9 to 15 outputs, each column of the
+    /// readout one 512-bit vector with its last lanes masked off: the compiler's vectors of the
+    /// shared code took each column as a 256-bit vector and a piece of 1 to 7 values, twice the
+    /// loads and operations of 16 outputs. The same products and sums in the same order as
+    /// `Readout::logits_of_clean` (column `k` into partial sum `k mod 2`, the two added, then
+    /// the bias added to them), each rounded alone: the same bits. A masked lane is +0 from its
+    /// load on, so it meets no subnormal number.
+    #[inline(always)]
+    fn masked_logits<const H: usize, const O: usize>(
+        self,
+        readout: &Readout<H, O>,
+        h: &[f32; H],
+    ) -> SVector<f32, O> {
+        let _ = self;
+        let mask = u16::MAX >> (16 - O);
+        let columns = &readout.weight().data.0;
+        let [bias] = &readout.bias().data.0;
+        let mut y = [0.0; 16];
+        // SAFETY: `self` exists only on a CPU with AVX-512F; each masked load touches the
+        // first `O < 16` lanes, the values of one column or of the bias, and the store goes to
+        // 16 values.
+        unsafe {
+            let mut sums = [_mm512_setzero_ps(); 2];
+            for (k, (column, &value)) in columns.iter().zip(h).enumerate() {
+                let w = _mm512_maskz_loadu_ps(mask, column.as_ptr());
+                let sum = &mut sums[k % 2];
+                *sum = _mm512_add_ps(*sum, _mm512_mul_ps(_mm512_set1_ps(value), w));
+            }
+            let sum = _mm512_add_ps(sums[0], sums[1]);
+            let b = _mm512_maskz_loadu_ps(mask, bias.as_ptr());
+            // Stored whole: the caller's loads of the logits can take their values from a
+            // whole store, not from a masked one.
+            _mm512_storeu_ps(y.as_mut_ptr(), _mm512_add_ps(b, sum));
+        }
+        SVector::from_fn(|o, _| y[o])
+    }
+
+    /// [`masked_logits`](Self::masked_logits) for 5 to 7 outputs: each column one 256-bit
+    /// vector, masked, where the shared code took a 128-bit vector and 1 or 2 pieces; 8 partial sums
+    /// (column `k` into sum `k mod 8`), added pairwise (the upper half onto the lower), as
+    /// `Readout::logits_of_clean` adds them for up to 8 outputs.
+    #[inline(always)]
+    fn masked_logits_256<const H: usize, const O: usize>(
+        self,
+        readout: &Readout<H, O>,
+        h: &[f32; H],
+    ) -> SVector<f32, O> {
+        let _ = self;
+        let mask = u8::MAX >> (8 - O);
+        let columns = &readout.weight().data.0;
+        let [bias] = &readout.bias().data.0;
+        let mut y = [0.0; 8];
+        // SAFETY: `self` exists only on a CPU with AVX-512F and AVX-512VL; each masked load
+        // touches the first `O < 8` lanes, the values of one column or of the bias, and the
+        // store goes to 8 values.
+        unsafe {
+            let mut sums = [_mm256_setzero_ps(); 8];
+            for (k, (column, &value)) in columns.iter().zip(h).enumerate() {
+                let w = _mm256_maskz_loadu_ps(mask, column.as_ptr());
+                let sum = &mut sums[k % 8];
+                *sum = _mm256_add_ps(*sum, _mm256_mul_ps(_mm256_set1_ps(value), w));
+            }
+            for half in [4, 2, 1] {
+                for s in 0..half {
+                    sums[s] = _mm256_add_ps(sums[s], sums[s + half]);
+                }
+            }
+            let b = _mm256_maskz_loadu_ps(mask, bias.as_ptr());
+            _mm256_storeu_ps(y.as_mut_ptr(), _mm256_add_ps(b, sums[0]));
+        }
+        SVector::from_fn(|o, _| y[o])
+    }
+
     /// The 8-lane backend of the same CPU.
     #[inline]
     pub(super) fn narrow(self) -> Avx512Vl {
