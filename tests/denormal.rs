@@ -942,7 +942,7 @@ fn no_subnormal_arithmetic<const I: usize, const H: usize, const N: usize>() {
 
 /// [`no_subnormal_arithmetic`]'s network with `O` outputs: from 32 to 64 units, with 7 and 9
 /// to 15 outputs, the 512-bit backend reads each column out as one vector with its last lanes
-/// masked.
+/// masked (on a CPU that runs 512-bit operations whole).
 #[cfg(target_arch = "x86_64")]
 fn masked_outputs<const I: usize, const H: usize, const O: usize>(
     cell: &RnnCell<I, H>,

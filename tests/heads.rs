@@ -220,6 +220,8 @@ proptest! {
             network_in_order(Rnn::new((*wide).clone(), (*head16).clone()), backend, &x9)?;
             network_in_order(Rnn::new((*mid).clone(), (*head11).clone()), backend, &x3)?;
             network_in_order(Rnn::new((*mid).clone(), (*head7).clone()), backend, &x3)?;
+            process_each_in_order(Rnn::new((*mid).clone(), (*head11).clone()), backend, &x3)?;
+            process_each_in_order(Rnn::new((*mid).clone(), (*head7).clone()), backend, &x3)?;
         }
     }
 }
@@ -307,6 +309,28 @@ fn network_in_order<const I: usize, const H: usize, const O: usize>(
     in_order(&head, net.state(), &ys[0])?;
     let last = net.process_last(&xs).expect("eight inputs");
     in_order(&head, net.state(), &last)
+}
+
+/// `process`'s logits at every step (those read out inside the kernel's loop as well as the
+/// last) against [`in_order`] at the state `step` reaches there: for a network that does not
+/// hoist its input projections, where `process` has `step`'s bits.
+fn process_each_in_order<const I: usize, const H: usize, const O: usize>(
+    net: Rnn<I, H, O>,
+    backend: Backend,
+    x: &SVector<f32, I>,
+) -> Result<(), TestCaseError> {
+    let mut net = net.with_backend(backend);
+    let mut stepped = net.clone();
+    let head = net.readout().clone();
+    let xs: Vec<SVector<f32, I>> = (0..8).map(|t| x * (t as f32 / 4.0 - 1.0)).collect();
+    let mut ys = vec![SVector::zeros(); xs.len()];
+    net.process(&xs, &mut ys);
+    for (x, y) in xs.iter().zip(&ys) {
+        stepped.step(x);
+        in_order(&head, stepped.state(), y)?;
+    }
+    prop_assert_eq!(stepped.state(), net.state());
+    Ok(())
 }
 
 /// `readout.logits(h)` against the order it documents ([`in_order`]).

@@ -93,9 +93,10 @@ pub(crate) use streams::{BankInput, Flushing};
 /// The number of outputs from which a network's readout runs in the backend's entry
 /// ([`Backend::logits`]) rather than in the caller's code. From 4 outputs, a column of the
 /// readout fills a 4-lane vector, and in the entry the compiler takes as many lanes as the
-/// backend has: in a default build, the caller's code has SSE2's 4. Below 4, the readout's own
-/// loop works on 4 lanes whatever the build (`Readout::partial_logits`), and the entry would
-/// add a call and nothing else.
+/// backend has (or the backend reads out with its own code, `Simd::read_out`): in a default
+/// build, the caller's code has SSE2's 4. Below 4, the readout's own loop works on 4 lanes
+/// whatever the build (`Readout::partial_logits`), and the entry would add a call and nothing
+/// else.
 pub(crate) const READOUT_ENTRY_FROM: usize = 4;
 
 mod choice;

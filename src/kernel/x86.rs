@@ -679,11 +679,12 @@ impl Simd for Avx512 {
     }
 
     /// With 7 and with 9 to 15 outputs, each column of the readout as one vector (256-bit,
-    /// 512-bit) with its last lanes masked off ([`Avx512::masked_logits`]), for a state of up to
-    /// `MASKED_READOUT_UNITS` units that this backend steps itself (`narrows`). Elsewhere the
-    /// shared code: after the 8-lane sibling's steps the masked form was the slower, at 128
-    /// units it was as often slower as faster, and with 5 or 6 outputs the compiler's two
-    /// pieces per column were as fast or faster than one masked 256-bit vector.
+    /// 512-bit) with its last lanes masked off ([`Avx512::masked_logits`]), for a state of 32
+    /// to `MASKED_READOUT_UNITS` units on a CPU that runs 512-bit operations whole (the sizes
+    /// whose cells this backend steps itself, `narrows`). Elsewhere the shared code: after the
+    /// 8-lane sibling's steps the masked form was the slower, at 128 units it was as often
+    /// slower as faster, and with 5 or 6 outputs the compiler's two pieces per column were as
+    /// fast or faster than one masked 256-bit vector.
     #[inline(always)]
     fn read_out<const H: usize, const O: usize>(
         self,
@@ -898,8 +899,11 @@ impl Ymm for Avx512Vl {
     const BANK_TANH_PASS: BankTanhPass = BankTanhPass::Never;
 }
 
-/// The largest state whose readout [`Avx512`] reads out with masked vectors.
+/// The largest state whose readout [`Avx512`] reads out with masked vectors. Below
+/// `NARROW_BELOW`, so that on a CPU that splits 512-bit operations (where the backend narrows
+/// every cell below it) the masked forms never follow the 8-lane sibling's steps.
 const MASKED_READOUT_UNITS: usize = 64;
+const _: () = assert!(MASKED_READOUT_UNITS < super::NARROW_BELOW);
 
 impl Avx512 {
     /// `readout`'s logits of the flushed state `h` for 9 to 15 outputs, each column of the
@@ -907,8 +911,9 @@ impl Avx512 {
     /// shared code took each column as a 256-bit vector and a piece of 1 to 7 values, twice the
     /// loads and operations of 16 outputs. The same products and sums in the same order as
     /// `Readout::logits_of_clean` (column `k` into partial sum `k mod 2`, the two added, then
-    /// the bias added to them), each rounded alone: the same bits. A masked lane is +0 from its
-    /// load on, so it meets no subnormal number.
+    /// the bias added to them), each rounded alone: the same bits. A masked lane holds +0 from
+    /// its load on and then the products of zeros (±0, NaN for an infinite state value) and
+    /// their sums, never a subnormal number; its value is not stored.
     #[inline(always)]
     fn masked_logits<const H: usize, const O: usize>(
         self,
@@ -916,12 +921,13 @@ impl Avx512 {
         h: &[f32; H],
     ) -> SVector<f32, O> {
         let _ = self;
-        let mask = u16::MAX >> (16 - O);
+        // The first `O` lanes (every lane from 16 outputs, none for 0: no load past a column).
+        let mask: u16 = if O < 16 { !(u16::MAX << O) } else { u16::MAX };
         let columns = &readout.weight().data.0;
         let [bias] = &readout.bias().data.0;
         let mut y = [0.0; 16];
         // SAFETY: `self` exists only on a CPU with AVX-512F; each masked load touches the
-        // first `O < 16` lanes, the values of one column or of the bias, and the store goes to
+        // first `min(O, 16)` lanes, values of one column or of the bias, and the store goes to
         // 16 values.
         unsafe {
             let mut sums = [_mm512_setzero_ps(); 2];
@@ -936,13 +942,14 @@ impl Avx512 {
             // whole store, not from a masked one.
             _mm512_storeu_ps(y.as_mut_ptr(), _mm512_add_ps(b, sum));
         }
-        SVector::from_fn(|o, _| y[o])
+        SVector::from_fn(|o, _| y.get(o).copied().unwrap_or_default())
     }
 
-    /// [`masked_logits`](Self::masked_logits) for 5 to 7 outputs: each column one 256-bit
-    /// vector, masked, where the shared code took a 128-bit vector and 1 or 2 pieces; 8 partial sums
-    /// (column `k` into sum `k mod 8`), added pairwise (the upper half onto the lower), as
-    /// `Readout::logits_of_clean` adds them for up to 8 outputs.
+    /// [`masked_logits`](Self::masked_logits) for 7 outputs (`read_out` takes it for no other
+    /// count): each column one 256-bit vector, masked, where the shared code took a 128-bit
+    /// vector and two pieces; 8 partial sums (column `k` into sum `k mod 8`), added pairwise
+    /// (the upper half onto the lower), as `Readout::logits_of_clean` adds them for up to 8
+    /// outputs.
     #[inline(always)]
     fn masked_logits_256<const H: usize, const O: usize>(
         self,
@@ -950,12 +957,12 @@ impl Avx512 {
         h: &[f32; H],
     ) -> SVector<f32, O> {
         let _ = self;
-        let mask = u8::MAX >> (8 - O);
+        let mask: u8 = if O < 8 { !(u8::MAX << O) } else { u8::MAX };
         let columns = &readout.weight().data.0;
         let [bias] = &readout.bias().data.0;
         let mut y = [0.0; 8];
         // SAFETY: `self` exists only on a CPU with AVX-512F and AVX-512VL; each masked load
-        // touches the first `O < 8` lanes, the values of one column or of the bias, and the
+        // touches the first `min(O, 8)` lanes, values of one column or of the bias, and the
         // store goes to 8 values.
         unsafe {
             let mut sums = [_mm256_setzero_ps(); 8];
@@ -972,7 +979,7 @@ impl Avx512 {
             let b = _mm256_maskz_loadu_ps(mask, bias.as_ptr());
             _mm256_storeu_ps(y.as_mut_ptr(), _mm256_add_ps(b, sums[0]));
         }
-        SVector::from_fn(|o, _| y[o])
+        SVector::from_fn(|o, _| y.get(o).copied().unwrap_or_default())
     }
 
     /// The 8-lane backend of the same CPU.
