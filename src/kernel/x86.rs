@@ -691,10 +691,13 @@ impl Simd for Avx512 {
         readout: &Readout<H, O>,
         h: &[f32; H],
     ) -> SVector<f32, O> {
-        let masked = H <= MASKED_READOUT_UNITS && !super::narrows(self, H);
+        // `narrows` asks a static whether the CPU runs 512-bit operations whole: asked only for
+        // the counts that take a masked form, where the other counts' readout inside a
+        // sequence's loop would pay for its load at every step.
+        let masked = || H <= MASKED_READOUT_UNITS && !super::narrows(self, H);
         match O {
-            7 if masked => self.masked_logits_256(readout, h),
-            9..=15 if masked => self.masked_logits(readout, h),
+            7 if masked() => self.masked_logits_256(readout, h),
+            9..=15 if masked() => self.masked_logits(readout, h),
             _ => readout.logits_of_clean(h),
         }
     }
