@@ -141,8 +141,8 @@ impl F16 {
 /// runs them whole (Intel's, AMD's Zen 5), by the rule of f32 weights (a bank of them follows
 /// the banks' rule, as any other cell's). On Intel's CPUs the conversion competes with the
 /// multiply-adds for the same two 512-bit execution ports, and a step of these weights was no
-/// faster than the f32 one at any size (the figures: `docs/benchmarks-xeon.md`): there [`Bf16Cell`](crate::Bf16Cell) is the half-size format
-/// that pays. So on AMD's Zen 2, where the conversion, not the bytes, bounds the step: the
+/// faster than the f32 one at any size (the figures: `docs/benchmarks-xeon.md`): there
+/// [`Bf16Cell`](crate::Bf16Cell) is the half-size format that pays. So on AMD's Zen 2, where the conversion, not the bytes, bounds the step: the
 /// widening alone took longer than the f32 step from (64, 128) on (`docs/benchmarks-zen2.md`).
 /// On a Zen 5 EPYC, whose 512-bit conversions keep pace, these cells' steps were faster than
 /// the f32 ones from (64, 128) on, though slower than `Bf16Cell`'s
