@@ -39,6 +39,20 @@
 //!   apart, and the cache lines fetched for one run serve the next. There an f32 step's blocks
 //!   are up to `BLOCK` chunks, not `WIDE_BLOCK`, unless that leaves a smaller last block: the
 //!   blocks of a group read the same few columns, and the longer runs no longer save a read.
+//! - Where a step's weights, as f32, are more than 64 KiB and at most 160 KiB (more than an L1
+//!   data cache holds, but a few times one at most), its units are one block and it is not
+//!   grouped, its columns are cut into at most 32 ranges of about 24 KiB of f32 weights (8 to
+//!   64 columns, so less below 96 units), `step::ranged_sums`. The ranges of `W_xh`, then
+//!   those of `W_hh`, are the leaves of a fixed binary tree, each swept first to last into sums
+//!   of its own, their sums added up the tree. The kernel's steps from a caller's state or in
+//!   place (`RnnCell::step` and `step_in_place`, a network's `step`) take the ranges in the
+//!   other order from their thread's last step of the same cell (`direction`), and `run` from
+//!   its own step before, so that each step starts on the ranges that the step before read last
+//!   and L1 still holds, where a step in the same order as the one before starts on the columns
+//!   an LRU-like cache evicted first. Both orders evaluate the same tree, so they give the same
+//!   bits. (A step of up to 48 units that a default build's caller checks before the kernel's
+//!   call goes forward.) A half-precision cell takes its widened f32 cell's ranges, so as to
+//!   keep its bits, and alternates only where its own weights pass 64 KiB.
 //!
 //! # Backends
 //!
@@ -100,6 +114,7 @@ pub(crate) use streams::{BankInput, Flushing};
 pub(crate) const READOUT_ENTRY_FROM: usize = 4;
 
 mod choice;
+mod direction;
 mod portable;
 #[doc(hidden)]
 pub mod probe;
@@ -598,6 +613,8 @@ impl Backend {
                 w,
                 x,
                 h,
+                backward: step::alternates::<E, I, H>()
+                    && direction::next_backward(core::ptr::from_ref(w.1).addr()),
                 activation: PhantomData,
             })
     }
@@ -673,13 +690,15 @@ impl Backend {
                 w,
                 x,
                 h,
+                backward: step::alternates::<E, I, H>()
+                    && direction::next_backward(core::ptr::from_ref(w.1).addr()),
                 activation: PhantomData,
             });
     }
 
     /// [`step`](Self::step) of weights stored as `E`, from a state the caller keeps flushed (a
     /// network's own), its columns taken last to first if `BACKWARD`: the same sums in another
-    /// order. A network's `process` alternates the two, so that each step starts on the columns
+    /// order (where the step sums by ranges, its ranges last to first, with the same bits). A network's `process` alternates the two, so that each step starts on the columns
     /// the step before read last, still in L1.
     #[inline(always)]
     pub(crate) fn step_of<
@@ -824,5 +843,141 @@ impl Backend {
                 each,
                 activation: PhantomData,
             });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // For its threads, in a build without the `std` feature too.
+    extern crate std;
+
+    use core::marker::PhantomData;
+
+    use nalgebra::{SMatrix, SVector};
+
+    use super::{Backend, step};
+    use crate::layers::Cell;
+    use crate::{Bf16Cell, HalfCell, RnnCell, Tanh};
+
+    /// A value in about (−scale, scale) for index `k`.
+    fn value(k: usize, salt: usize, scale: f32) -> f32 {
+        let mixed = (k as u64 * 2_654_435_761 + salt as u64 * 40_503) % 10_007;
+        #[expect(clippy::cast_precision_loss, reason = "below 2^14")]
+        let unit = mixed as f32 / 10_007.0;
+        (2.0 * unit - 1.0) * scale
+    }
+
+    /// A caller's step of `cell` taken forward and backward, on every backend: one set of
+    /// bits (a backend that does not range the step ignores the direction).
+    fn both_ways<C: Cell<I, H>, const I: usize, const H: usize>(cell: &C, what: &str) {
+        let x: [f32; I] = core::array::from_fn(|k| value(k, 1, 1.0));
+        let h: [f32; H] = core::array::from_fn(|k| value(k, 2, 1.0));
+        for backend in Backend::available() {
+            let [forward, backward] = [false, true].map(|backward| {
+                backend
+                    .for_weights::<C::Weight>(H)
+                    .dispatch(step::CallerStep::<I, H, C::Activation, C::Weight> {
+                        w: cell.weights(),
+                        x: &x,
+                        h: &h,
+                        backward,
+                        activation: PhantomData,
+                    })
+                    .map(f32::to_bits)
+            });
+            assert_eq!(forward, backward, "({I}, {H}) {what}, {}", backend.name());
+        }
+    }
+
+    fn formats<const I: usize, const H: usize>() {
+        let cell = RnnCell::<I, H, Tanh>::new(
+            SMatrix::from_fn(|r, c| value(r * I + c, 3, 0.3)),
+            SMatrix::from_fn(|r, c| value(r * H + c, 4, 0.3)),
+            SVector::from_fn(|r, _| value(r, 5, 0.3)),
+        );
+        both_ways(&cell, "f32");
+        let (half, bf16) = (
+            HalfCell::from_cell(&cell).unwrap(),
+            Bf16Cell::from_cell(&cell).unwrap(),
+        );
+        both_ways(&half, "binary16");
+        both_ways(&bf16, "bf16");
+        // Through the public paths, which alternate the direction themselves: a sequence has
+        // the bits of its steps, and a half-precision cell those of its widened f32 cell.
+        let (half_wide, bf16_wide) = (half.widened(), bf16.widened());
+        let xs: [SVector<f32, I>; 3] =
+            core::array::from_fn(|t| SVector::from_fn(|r, _| value(r, 6 + t, 1.0)));
+        let h0 = SVector::<f32, H>::from_fn(|r, _| value(r, 9, 1.0));
+        for backend in Backend::available() {
+            let name = backend.name();
+            let (mut f32_h, mut half_h, mut bf16_h) = (h0, h0, h0);
+            for x in &xs {
+                f32_h = cell.step_with(backend, x, &f32_h);
+                half_h = half.step_with(backend, x, &half_h);
+                bf16_h = bf16.step_with(backend, x, &bf16_h);
+            }
+            assert_eq!(
+                cell.run_with(backend, &xs, &h0),
+                f32_h,
+                "({I}, {H}) f32 run, {name}"
+            );
+            assert_eq!(
+                half.run_with(backend, &xs, &h0),
+                half_h,
+                "({I}, {H}) binary16 run, {name}"
+            );
+            assert_eq!(
+                bf16.run_with(backend, &xs, &h0),
+                bf16_h,
+                "({I}, {H}) bf16 run, {name}"
+            );
+            // The widened cell on the kernel the half-precision one steps on (on a CPU that
+            // splits 512-bit operations, binary16 takes the 8-lane one).
+            let half_kernel = backend.for_weights::<<HalfCell<I, H> as Cell<I, H>>::Weight>(H);
+            let bf16_kernel = backend.for_weights::<<Bf16Cell<I, H> as Cell<I, H>>::Weight>(H);
+            assert_eq!(
+                half_wide.run_with(half_kernel, &xs, &h0),
+                half_h,
+                "({I}, {H}) binary16 widened, {name}"
+            );
+            assert_eq!(
+                bf16_wide.run_with(bf16_kernel, &xs, &h0),
+                bf16_h,
+                "({I}, {H}) bf16 widened, {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ranged_step_has_the_same_bits_both_ways() {
+        // The sizes below reach the ranges, on every machine (the portable backend).
+        const {
+            assert!(step::ranged::<super::portable::Portable, 201, 63>());
+            assert!(step::ranged::<super::portable::Portable, 1500, 16>());
+            assert!(!step::ranged::<super::portable::Portable, 64, 128>());
+        };
+        // Ranges of the input's and the state's columns, whole and cut short, an odd number
+        // of input columns (a bf16 pair's lone column), odd units, an overlapping last chunk.
+        // Sizes of several blocks on some backends, ranged on none of those. On a thread with
+        // room for the cells, their copies and a debug build's frames.
+        std::thread::Builder::new()
+            .stack_size(32 << 20)
+            .spawn(|| {
+                formats::<64, 128>();
+                formats::<33, 120>();
+                formats::<201, 63>();
+                formats::<5, 127>();
+                formats::<100, 100>();
+                formats::<33, 130>();
+                formats::<0, 160>();
+                formats::<3, 190>();
+                // 17 to 32 leaves, on units that one or two chunks hold.
+                formats::<1500, 16>();
+                formats::<1000, 20>();
+                formats::<1984, 9>();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }

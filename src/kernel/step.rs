@@ -520,6 +520,251 @@ fn sums_at<
     }
 }
 
+/// The size of weights, as `f32`, above which a step sums its columns by ranges
+/// ([`ranged_sums`]): past it they no longer fit in a typical L1 data cache beside the rest.
+const RANGED_FROM_BYTES: usize = 64 * 1024;
+
+/// The size of weights, as `f32`, up to which a step sums its columns by ranges: a few times
+/// an L1 data cache, past which the part of them a step finds in L1 is too small to repay the
+/// ranges' extra work (their partial sums, added up a tree).
+const RANGED_UP_TO_BYTES: usize = 160 * 1024;
+
+/// About how many bytes of `f32` weights one range of a ranged step reads. Smaller ranges
+/// leave more of the ranges read last in L1 for the next step (a step that starts on a range
+/// hits L1 only for the ranges whole in it: a range is read first to last, and its first
+/// columns went first); larger ones take fewer partial sums and additions, which a bf16 step,
+/// bound by its shifts and multiply-adds rather than its reads, pays for in full. Measured at
+/// 64 inputs and 128 units from 8 to 32 KiB: the f32 step gained as much from 8 to 24 KiB, about
+/// half of a 48 KiB L1, and less at 32; the bf16 step lost less as the ranges grew.
+const RANGE_BYTES: usize = 24 * 1024;
+
+/// The most ranges a ranged step takes: a tree of 32 leaves, 5 levels.
+const MAX_RANGES: usize = 32;
+
+/// Whether a step of `I` inputs and `H` units may sum its columns by ranges: where its
+/// weights, as `f32`, stream from L2. Whether it does depends on the backend ([`ranged`]).
+const fn may_range<const I: usize, const H: usize>() -> bool {
+    let bytes = (I + H) * H * size_of::<f32>();
+    let r = range_columns::<I, H>();
+    RANGED_FROM_BYTES < bytes
+        && bytes <= RANGED_UP_TO_BYTES
+        && I.div_ceil(r) + H.div_ceil(r) <= MAX_RANGES
+}
+
+/// Whether the callers that step a cell of `I` inputs, `H` units and weights stored as `E` in
+/// turn alternate the direction of its ranges (`direction::next_backward`; the backends that
+/// do not range the step ignore it): where it [`may_range`] and its weights in their own format
+/// are larger than [`RANGED_FROM_BYTES`] too. A binary16 or bf16 cell of 64 inputs and 128
+/// units (48 KiB) takes the ranges of its widened f32 cell (96 KiB), so as to keep its bits,
+/// but steps slower alternating them.
+pub(super) const fn alternates<E, const I: usize, const H: usize>() -> bool {
+    may_range::<I, H>() && (I + H) * H * size_of::<E>() > RANGED_FROM_BYTES
+}
+
+/// Whether a step of `I` inputs and `H` units sums its columns by ranges ([`ranged_sums`]):
+/// where it [`may_range`], is not [`grouped`], and its units are one block
+/// ([`for_each_block`]). A step of several blocks sweeps the ranges once per block, and the
+/// next step would start on lines read half a step before, which L1 no longer holds.
+pub(super) const fn ranged<S: Simd, const I: usize, const H: usize>() -> bool {
+    let chunks = H.div_ceil(S::LANES);
+    let one_block = chunks <= S::BLOCK
+        || (chunks == 16 && S::WIDE_BLOCK == 16)
+        || (chunks == 12 && S::WIDE_BLOCK == 12);
+    may_range::<I, H>() && !grouped::<S, I, H>() && one_block
+}
+
+/// How many columns a range of a ranged step of `I` inputs and `H` units takes: about
+/// [`RANGE_BYTES`] of them as `f32` (whatever the format, so that a half-precision cell has its
+/// widened cell's ranges), a multiple of 8 from 8 to 64 (a bf16 pair is never split, and the
+/// kernel has a sweep of each such constant length).
+const fn range_columns<const I: usize, const H: usize>() -> usize {
+    let column = if H == 0 { 1 } else { H * size_of::<f32>() };
+    let r = RANGE_BYTES / column / 8 * 8;
+    if r < 8 {
+        8
+    } else if r > 64 {
+        64
+    } else {
+        r
+    }
+}
+
+/// The sums of a block of `B` chunks of a [`ranged`] step, before the activation.
+///
+/// The columns of `W_xh`, then those of `W_hh`, are cut into ranges of [`range_columns`]
+/// (the last of each matrix shorter), the leaves of a binary tree in that order. Each range is
+/// swept first to last into `P` partial sums of its own (the first range's first sum starting
+/// from `b`), added pairwise, and the ranges' sums are added up the tree, left + right, a node
+/// whose right subtree is empty taking its left one's sum. Those operations do not depend on
+/// the order in which the ranges are taken, so a `BACKWARD` step, which takes them last to
+/// first (each still first to last), has the bits of a forward one; the tree is evaluated as
+/// its leaves come, in either order, with a stack of at most one pending sum per level.
+///
+/// Why backward: a step that reads the columns in the order the step before read them starts
+/// on the columns an LRU-like L1 has evicted first; one that reads the ranges in the other
+/// order starts on the ranges the step before read last, which L1 still holds. A caller that
+/// alternates the direction from one step to the next reads about an L1's worth of the
+/// weights from there rather than from L2.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn ranged_sums<
+    S: Simd,
+    E: Element,
+    const I: usize,
+    const H: usize,
+    const B: usize,
+    const P: usize,
+    const R: usize,
+    const BACKWARD: bool,
+>(
+    s: S,
+    (w_xh, w_hh, b): Weights<'_, I, H, E>,
+    (x, h): (&[f32; I], &[f32; H]),
+    starts: &[usize; B],
+) -> [S::V; B] {
+    let first_hh = I.div_ceil(R);
+    let leaves = first_hh + H.div_ceil(R);
+    const { assert!(MAX_RANGES <= 1 << 5) };
+    let zero = s.splat(0.0);
+    // `None` until a sum waits there: a stack of zeros was a `memset` call in every step.
+    let mut pending: [Option<[S::V; B]>; 5] = [None; 5];
+    let mut depth = 0_usize;
+    let mut total = [zero; B];
+    for i in 0..leaves {
+        let leaf = if BACKWARD { leaves - 1 - i } else { i };
+        let mut acc = [[zero; B]; P];
+        if leaf == 0 {
+            acc = start_sums::<S, H, B, P>(s, b, starts);
+        }
+        let (columns, z, lo): (&[[E; H]], &[f32], _) = if leaf < first_hh {
+            (w_xh, x, leaf * R)
+        } else {
+            (w_hh, h, (leaf - first_hh) * R)
+        };
+        let (columns, z) = (
+            columns.get(lo..).unwrap_or_default(),
+            z.get(lo..).unwrap_or_default(),
+        );
+        // A whole range as a constant count of columns (the compiler's loop then knows it),
+        // the last of a matrix as what is left.
+        if let (Some(columns), Some(z)) = (columns.first_chunk::<R>(), z.first_chunk::<R>()) {
+            sweep::<S, E, H, B, P, true>(s, &mut acc, columns, z, starts);
+        } else {
+            sweep::<S, E, H, B, P, true>(s, &mut acc, columns, z, starts);
+        }
+        let mut sum = pairwise::<S, B, P>(s, acc);
+        // Up the tree from the leaf: at each level, node `n` covers the leaves from
+        // `n · width`. Forward, a right child adds its pending left sibling's sum and a left
+        // child with a sibling waits for it; backward, a left child adds its sibling's pending
+        // sum (if it has one) and a right child waits.
+        let (mut n, mut width) = (leaf, 1);
+        let mut waits = false;
+        while width < leaves {
+            let left = n % 2 == 0;
+            let has_right = (n + 1) * width < leaves;
+            if BACKWARD {
+                if left {
+                    if has_right {
+                        debug_assert!(depth > 0, "a right sibling's sum waits");
+                        depth = depth.saturating_sub(1);
+                        let right = pending.get_mut(depth).and_then(Option::take);
+                        debug_assert!(right.is_some(), "a right sibling's sum waits");
+                        if let Some(right) = right {
+                            for c in 0..B {
+                                sum[c] = s.add(sum[c], right[c]);
+                            }
+                        }
+                    }
+                } else {
+                    waits = true;
+                }
+            } else if !left {
+                debug_assert!(depth > 0, "a left sibling's sum waits");
+                depth = depth.saturating_sub(1);
+                let left = pending.get_mut(depth).and_then(Option::take);
+                debug_assert!(left.is_some(), "a left sibling's sum waits");
+                if let Some(left) = left {
+                    for c in 0..B {
+                        sum[c] = s.add(left[c], sum[c]);
+                    }
+                }
+            } else if has_right {
+                waits = true;
+            }
+            if waits {
+                debug_assert!(depth < pending.len(), "one pending sum per level at most");
+                if let Some(slot) = pending.get_mut(depth) {
+                    *slot = Some(sum);
+                }
+                depth += 1;
+                break;
+            }
+            n /= 2;
+            width *= 2;
+        }
+        if !waits {
+            total = sum;
+        }
+    }
+    total
+}
+
+/// [`ranged_sums`] of the block of `B` chunks starting at chunk `first`, with its number of
+/// partial sums per range (as [`sums_at`] has per sweep).
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn ranged_at<
+    S: Simd,
+    E: Element,
+    const I: usize,
+    const H: usize,
+    const B: usize,
+    const BACKWARD: bool,
+>(
+    s: S,
+    w: Weights<'_, I, H, E>,
+    xh: (&[f32; I], &[f32; H]),
+    first: usize,
+) -> [S::V; B] {
+    let starts: [usize; B] = core::array::from_fn(|c| chunk_start(H, first + c, S::LANES));
+    match partial_sums(B, H, S::CHAINS, S::SMALL_BLOCK_CHAINS) {
+        1 => ranged_by::<S, E, I, H, B, 1, BACKWARD>(s, w, xh, &starts),
+        2 => ranged_by::<S, E, I, H, B, 2, BACKWARD>(s, w, xh, &starts),
+        3 => ranged_by::<S, E, I, H, B, 3, BACKWARD>(s, w, xh, &starts),
+        4 => ranged_by::<S, E, I, H, B, 4, BACKWARD>(s, w, xh, &starts),
+        _ => ranged_by::<S, E, I, H, B, 8, BACKWARD>(s, w, xh, &starts),
+    }
+}
+
+/// [`ranged_sums`] with its [`range_columns`] as a constant.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn ranged_by<
+    S: Simd,
+    E: Element,
+    const I: usize,
+    const H: usize,
+    const B: usize,
+    const P: usize,
+    const BACKWARD: bool,
+>(
+    s: S,
+    w: Weights<'_, I, H, E>,
+    xh: (&[f32; I], &[f32; H]),
+    starts: &[usize; B],
+) -> [S::V; B] {
+    match const { range_columns::<I, H>() } {
+        8 => ranged_sums::<S, E, I, H, B, P, 8, BACKWARD>(s, w, xh, starts),
+        16 => ranged_sums::<S, E, I, H, B, P, 16, BACKWARD>(s, w, xh, starts),
+        24 => ranged_sums::<S, E, I, H, B, P, 24, BACKWARD>(s, w, xh, starts),
+        32 => ranged_sums::<S, E, I, H, B, P, 32, BACKWARD>(s, w, xh, starts),
+        40 => ranged_sums::<S, E, I, H, B, P, 40, BACKWARD>(s, w, xh, starts),
+        48 => ranged_sums::<S, E, I, H, B, P, 48, BACKWARD>(s, w, xh, starts),
+        56 => ranged_sums::<S, E, I, H, B, P, 56, BACKWARD>(s, w, xh, starts),
+        _ => ranged_sums::<S, E, I, H, B, P, 64, BACKWARD>(s, w, xh, starts),
+    }
+}
+
 /// The block of `B` chunks starting at chunk `first`: its sums, then `A`, stored.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
@@ -538,7 +783,11 @@ fn run_block<
     first: usize,
     out: &mut [f32; H],
 ) {
-    let sums = sums_at::<S, E, I, H, B, BACKWARD, _>(s, w, x, h, first);
+    let sums = if const { ranged::<S, I, H>() } {
+        ranged_at::<S, E, I, H, B, BACKWARD>(s, w, (x, h), first)
+    } else {
+        sums_at::<S, E, I, H, B, BACKWARD, _>(s, w, x, h, first)
+    };
     for c in 0..B {
         let start = chunk_start(H, first + c, S::LANES);
         s.store(activate::<S, A>(s, sums[c]), out, start);
@@ -831,7 +1080,8 @@ pub(super) fn on_entry<'a, S: Simd, const I: usize>(
     }
 }
 
-/// `out = A(W_xh·x + W_hh·h + b)`, the columns last to first if `BACKWARD`.
+/// `out = A(W_xh·x + W_hh·h + b)`, the columns last to first if `BACKWARD` (where the step is
+/// [`ranged`], the ranges last to first, each still first to last: the same bits).
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn step<
@@ -914,8 +1164,12 @@ fn run<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, Y, F:
         *h = crate::flush::flushed(h);
     }
     let chunks = H.div_ceil(S::LANES);
+    // A ranged step's sums are its ranges' (see `ranged_sums`): only the step's own loop
+    // below has them.
+    let ranged = const { ranged::<S, I, H>() };
     if S::PERMUTE_STATE
         && !E::PAIRED
+        && !ranged
         && (1..=3).contains(&chunks)
         && chunks <= S::BLOCK
         && chunks < S::SWEEP_LOOP_FROM
@@ -930,7 +1184,7 @@ fn run<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, Y, F:
             2 => run_lanes::<S, E, I, H, 2, A, Y, F>(s, w, steps, (h, pending), each),
             _ => run_lanes::<S, E, I, H, 3, A, Y, F>(s, w, steps, (h, pending), each),
         }
-    } else if H <= S::LANES {
+    } else if H <= S::LANES && !ranged {
         // One chunk: the state carried as its vector. Carried as an array, a state of 2 units
         // went through a general register (an 8-byte integer to the compiler) on its way from
         // one step's tanh to the next step's broadcasts. Each input flushed on entry.
@@ -946,7 +1200,7 @@ fn run<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, Y, F:
         }
         s.store(state, h, 0);
         each.each(s, h, pending);
-    } else if (4..=S::BLOCK).contains(&H.div_ceil(S::LANES)) {
+    } else if (4..=S::BLOCK).contains(&H.div_ceil(S::LANES)) && !ranged {
         // One block of 4 to `BLOCK` chunks, where the step is throughput-bound: pipelined.
         let x = &x.data.0[0];
         match H.div_ceil(S::LANES) {
@@ -958,8 +1212,15 @@ fn run<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, Y, F:
         }
     } else {
         let mut state = step::<S, E, I, H, A, false>(s, w, &x.data.0[0], h);
+        // A ranged step alternates its direction (the same bits; see `ranged_sums`).
+        let mut backward = false;
         for (x, out) in steps {
-            let next = step::<S, E, I, H, A, false>(s, w, &x.data.0[0], &state);
+            backward = ranged && const { alternates::<E, I, H>() } && !backward;
+            let next = if backward {
+                step::<S, E, I, H, A, true>(s, w, &x.data.0[0], &state)
+            } else {
+                step::<S, E, I, H, A, false>(s, w, &x.data.0[0], &state)
+            };
             each.each(s, &state, core::mem::replace(&mut pending, out));
             state = next;
         }
@@ -1109,7 +1370,8 @@ fn run_pipelined<
 /// places (the crate's tests).
 const INLINE_UNITS: usize = 32;
 
-/// One step, `A(W_xh·x + W_hh·h + b)`, the columns last to first if `BACKWARD`.
+/// One step, `A(W_xh·x + W_hh·h + b)`, the columns (or where the step is [`ranged`], the
+/// ranges) last to first if `BACKWARD`.
 pub(crate) struct Step<'a, const I: usize, const H: usize, A, const BACKWARD: bool, E = f32> {
     pub(crate) w: Weights<'a, I, H, E>,
     pub(crate) x: &'a [f32; I],
@@ -1143,6 +1405,8 @@ pub(crate) struct CallerStep<'a, const I: usize, const H: usize, A, E = f32> {
     pub(crate) w: Weights<'a, I, H, E>,
     pub(crate) x: &'a [f32; I],
     pub(crate) h: &'a [f32; H],
+    /// Whether a [`ranged`] step takes its ranges last to first (the same bits).
+    pub(crate) backward: bool,
     pub(crate) activation: PhantomData<A>,
 }
 
@@ -1158,6 +1422,9 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation> Kernel<
     fn run(self, s: S) -> [f32; H] {
         let mut copy = core::mem::MaybeUninit::uninit();
         let h = on_entry(s, self.h, &mut copy);
+        if const { ranged::<S, I, H>() } && self.backward {
+            return step::<S, E, I, H, A, true>(s, self.w, self.x, h);
+        }
         step::<S, E, I, H, A, false>(s, self.w, self.x, h)
     }
 }
@@ -1172,6 +1439,8 @@ pub(crate) struct StepInPlace<'a, const I: usize, const H: usize, A, const CALLE
     pub(crate) w: Weights<'a, I, H, E>,
     pub(crate) x: &'a [f32; I],
     pub(crate) h: &'a mut [f32; H],
+    /// Whether a [`ranged`] step takes its ranges last to first (the same bits).
+    pub(crate) backward: bool,
     pub(crate) activation: PhantomData<A>,
 }
 
@@ -1191,7 +1460,11 @@ impl<S: Simd, E: Element, const I: usize, const H: usize, A: Activation, const C
         } else {
             &*self.h
         };
-        let out = step::<S, E, I, H, A, false>(s, self.w, self.x, h);
+        let out = if const { ranged::<S, I, H>() } && self.backward {
+            step::<S, E, I, H, A, true>(s, self.w, self.x, h)
+        } else {
+            step::<S, E, I, H, A, false>(s, self.w, self.x, h)
+        };
         *self.h = out;
     }
 }
