@@ -654,44 +654,33 @@ fn ranged_sums<
         }
         let mut sum = pairwise::<S, B, P>(s, acc);
         // Up the tree from the leaf: at each level, node `n` covers the leaves from
-        // `n · width`. Forward, a right child adds its pending left sibling's sum and a left
-        // child with a sibling waits for it; backward, a left child adds its sibling's pending
-        // sum (if it has one) and a right child waits.
+        // `n · width`. Forward, a right child meets its left sibling's pending sum and a left
+        // child with a sibling waits for it; backward, a left child meets its right sibling's
+        // pending sum (if it has one) and a right child waits. Either way, left + right.
         let (mut n, mut width) = (leaf, 1);
         let mut waits = false;
         while width < leaves {
             let left = n % 2 == 0;
             let has_right = (n + 1) * width < leaves;
-            if BACKWARD {
-                if left {
-                    if has_right {
-                        debug_assert!(depth > 0, "a right sibling's sum waits");
-                        depth = depth.saturating_sub(1);
-                        let right = pending.get_mut(depth).and_then(Option::take);
-                        debug_assert!(right.is_some(), "a right sibling's sum waits");
-                        if let Some(right) = right {
-                            for c in 0..B {
-                                sum[c] = s.add(sum[c], right[c]);
-                            }
-                        }
-                    }
-                } else {
-                    waits = true;
-                }
-            } else if !left {
-                debug_assert!(depth > 0, "a left sibling's sum waits");
+            let meets = if BACKWARD { left && has_right } else { !left };
+            waits = if BACKWARD { !left } else { left && has_right };
+            if meets {
+                debug_assert!(depth > 0, "a sibling's sum waits");
                 depth = depth.saturating_sub(1);
-                let left = pending.get_mut(depth).and_then(Option::take);
-                debug_assert!(left.is_some(), "a left sibling's sum waits");
-                if let Some(left) = left {
+                let sibling = pending.get_mut(depth).and_then(Option::take);
+                debug_assert!(sibling.is_some(), "a sibling's sum waits");
+                if let Some(sibling) = sibling {
+                    // Backward the child that meets is a left one, forward a right one.
+                    let (l, r) = if BACKWARD {
+                        (sum, sibling)
+                    } else {
+                        (sibling, sum)
+                    };
                     for c in 0..B {
-                        sum[c] = s.add(left[c], sum[c]);
+                        sum[c] = s.add(l[c], r[c]);
                     }
                 }
-            } else if has_right {
-                waits = true;
-            }
-            if waits {
+            } else if waits {
                 debug_assert!(depth < pending.len(), "one pending sum per level at most");
                 if let Some(slot) = pending.get_mut(depth) {
                     *slot = Some(sum);
