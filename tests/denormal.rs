@@ -6,13 +6,14 @@
 
 #![allow(clippy::float_cmp, reason = "exact comparisons on purpose")]
 
-use elman::bidirectional::read_out;
 use elman::nalgebra::{SMatrix, SVector};
-use elman::stack::Stack;
 use elman::{
-    Backend, Bank, Bf16Cell, FLUSH_BELOW, HalfCell, Layers, Network, OnSwap, Readout, Relu, Rnn,
-    RnnBank, RnnCell, WEIGHT_FLUSH_BELOW, reference,
+    Backend, Bf16Cell, FLUSH_BELOW, HalfCell, Readout, Relu, Rnn, RnnBank, RnnCell,
+    WEIGHT_FLUSH_BELOW, reference,
 };
+// The paths the flag-checked tests run, on x86-64 only (the MXCSR register).
+#[cfg(target_arch = "x86_64")]
+use elman::{Bank, Layers, Network, OnSwap, bidirectional::read_out, stack::Stack};
 
 /// A subnormal number, a tiny normal one below the thresholds, one just below them (2^-41) and
 /// the thresholds themselves (kept).

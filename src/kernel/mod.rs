@@ -173,6 +173,10 @@ enum Kind {
 /// `Backend::for_weights`). One threshold for the step, sequences and projections, so that a
 /// sequence keeps the bits of the steps it is made of; below it the 16-lane step was no faster
 /// on Zen 4 in interleaved timings (`scripts/ab.sh`), from it on it was.
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    expect(dead_code, reason = "read by the x86-64 backends only")
+)]
 const NARROW_BELOW: usize = 128;
 
 /// [`NARROW_BELOW`] on a CPU that runs 512-bit operations whole (Intel's, AMD's Zen 5), for
@@ -365,7 +369,10 @@ impl Backend {
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             Kind::Avx512(token) if narrows(token, units) => Self(Kind::Avx512Vl(token.narrow())),
-            _ => self,
+            _ => {
+                let _ = units;
+                self
+            }
         }
     }
 
@@ -496,7 +503,7 @@ impl Backend {
         if let Kind::Avx512(_) = self.0 {
             return inputs < 8 && streams >= 16 && bank_is_wide(streams, units, false);
         }
-        let _ = (inputs, units, streams);
+        let _ = (self, inputs, units, streams);
         false
     }
 

@@ -20,6 +20,10 @@ use crate::readout::Readout;
 /// program order the next block's sweep waits behind them: the pass runs the activations at
 /// their buffer throughput instead, and the sweeps back to back. Where a bank is one block,
 /// the pass only puts a store and a load between each sum and its tanh.
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    expect(dead_code, reason = "only the x86-64 backends choose a pass")
+)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum BankTanhPass {
     /// None: each block activates its own sums.
@@ -198,6 +202,10 @@ pub(crate) trait Shuffle8: Simd {
     /// The 8 values as a vector.
     fn load8(self, lanes: &[f32; 8]) -> Self::V;
     /// The vector's 8 values.
+    #[cfg_attr(
+        not(target_arch = "x86_64"),
+        expect(dead_code, reason = "called by the x86-64 backends only")
+    )]
     fn store8(self, v: Self::V) -> [f32; 8];
     /// `order` as lane numbers.
     fn lane_order(self, order: &[u32; 8]) -> Self::Order;
@@ -222,6 +230,10 @@ pub(crate) trait Element: Copy {
     /// Whether the 512-bit backend steps weights stored as `Self` on its 8-lane sibling at
     /// every size on a CPU that splits 512-bit operations in two (see `Backend::for_weights`):
     /// their widening has a 16-lane form that takes longer than two 8-lane ones there.
+    #[cfg_attr(
+        not(target_arch = "x86_64"),
+        expect(dead_code, reason = "read by the x86-64 backends only")
+    )]
     const NARROW: bool = false;
 
     /// [`Simd::load`] of weights: a column (of a paired matrix, its lone last column).
@@ -318,6 +330,10 @@ pub(crate) trait Kernel<S> {
     /// each caller. Only one backend does so in a build: the 8-lane one of the widest
     /// instruction set the build enables (see `x86::token!`), so that each call holds one copy
     /// of the kernel, not one per backend.
+    #[cfg_attr(
+        not(target_arch = "x86_64"),
+        expect(dead_code, reason = "read by the x86-64 backends only")
+    )]
     const INLINE: bool = false;
 
     /// Runs the computation on `simd`.

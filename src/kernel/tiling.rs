@@ -97,8 +97,10 @@ impl<const I: usize> Gather<I> {
 /// `(s·I + k) % 16` of vector `(s·I + k) / 16`; with `I` even, the vectors taken in pairs,
 /// each pair one table of a two-table lane permutation (lane `(s·I + k) % 32` of pair
 /// `(s·I + k) / 32`).
+#[cfg(target_arch = "x86_64")]
 pub(crate) struct Deinterleave16<const I: usize>;
 
+#[cfg(target_arch = "x86_64")]
 #[expect(clippy::cast_possible_truncation, reason = "lane numbers, below 256")]
 #[expect(clippy::cast_possible_wrap, reason = "lane numbers, below 256")]
 impl<const I: usize> Deinterleave16<I> {
