@@ -650,9 +650,9 @@ impl Simd for Avx512 {
         unsafe {
             let k = |v: f32| _mm512_set1_ps(v);
             // The sign as an `and`, put back with an `or`: in a step the `or` takes the flush's
-            // mask (`flush_where_tiny`), and a three-input logic operation in their place (which
-            // the compiler left a masked move of its own) timed no faster, in steps, banks or
-            // over buffers, where the division bounds the tanh.
+            // mask (`flush_where_tiny`). A three-input logic operation in their place timed no
+            // faster: in steps and banks the compiler left a masked move of its own beside it,
+            // and over buffers the division bounds the tanh.
             let sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(i32::MIN));
             // minps returns its second operand when either is NaN: NaN passes. (`vrangeps`
             // would take the magnitude and the minimum in one instruction, but returns the
