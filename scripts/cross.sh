@@ -30,6 +30,8 @@ echo "== aarch64: clippy, every target and feature set CI lints on x86-64"
 cargo clippy --target aarch64-unknown-linux-gnu --all-targets -- -D warnings
 cargo clippy --target aarch64-unknown-linux-gnu --features onnx --all-targets -- -D warnings
 cargo clippy --target aarch64-unknown-linux-gnu --no-default-features --lib --tests -- -D warnings
+cargo clippy --target aarch64-unknown-linux-gnu --no-default-features --features proptest --lib \
+    -- -D warnings
 echo "== aarch64: cargo doc, warnings denied (the private items' too)"
 RUSTDOCFLAGS="-D warnings" cargo doc --target aarch64-unknown-linux-gnu --no-deps
 RUSTDOCFLAGS="-D warnings" cargo doc --target aarch64-unknown-linux-gnu --no-deps \
