@@ -186,6 +186,7 @@ proptest! {
         ten in readout::<13, 10>(3.0), sixteen in readout::<96, 16>(3.0),
         eleven in readout::<33, 11>(3.0), fifteen in readout::<64, 15>(3.0),
         seven in readout::<41, 7>(3.0),
+        thirteen in readout::<97, 13>(3.0), six in readout::<130, 6>(3.0),
         rows37 in prop::collection::vec(state::<37>(), 0..9),
         rows21 in prop::collection::vec(state::<21>(), 0..9),
         rows13 in prop::collection::vec(state::<13>(), 0..9),
@@ -193,6 +194,8 @@ proptest! {
         rows33 in prop::collection::vec(state::<33>(), 0..9),
         rows64 in prop::collection::vec(state::<64>(), 0..9),
         rows41 in prop::collection::vec(state::<41>(), 0..9),
+        rows97 in prop::collection::vec(state::<97>(), 0..9),
+        rows130 in prop::collection::vec(state::<130>(), 0..9),
     ) {
         read_out_in_order(&three, rows37)?;
         read_out_in_order(&four, rows21)?;
@@ -202,6 +205,10 @@ proptest! {
         read_out_in_order(&eleven, rows33)?;
         read_out_in_order(&fifteen, rows64)?;
         read_out_in_order(&seven, rows41)?;
+        // Above 64 units: 13 outputs (one masked 512-bit vector a column there) and 6 (one
+        // masked 256-bit vector).
+        read_out_in_order(&thirteen, rows97)?;
+        read_out_in_order(&six, rows130)?;
     }
 
     /// A network's logits, on every backend, in the readout's order of sums: from 4 outputs
@@ -212,6 +219,7 @@ proptest! {
         small in cell::<3, 13>(1.0), head10 in readout::<13, 10>(3.0),
         wide in cell::<9, 96>(1.0), head16 in readout::<96, 16>(3.0),
         mid in cell::<3, 33>(1.0), head11 in readout::<33, 11>(3.0), head7 in readout::<33, 7>(3.0),
+        large in cell::<3, 97>(1.0), head14 in readout::<97, 14>(3.0), head6 in readout::<97, 6>(3.0),
         x3 in input::<3>(2.0), x9 in input::<9>(2.0),
     ) {
         for backend in Backend::available() {
@@ -222,6 +230,10 @@ proptest! {
             network_in_order(Rnn::new((*mid).clone(), (*head7).clone()), backend, &x3)?;
             process_each_in_order(Rnn::new((*mid).clone(), (*head11).clone()), backend, &x3)?;
             process_each_in_order(Rnn::new((*mid).clone(), (*head7).clone()), backend, &x3)?;
+            // Above 64 units, where the 512-bit backend reads 14 and 6 outputs with masked
+            // vectors.
+            network_in_order(Rnn::new((*large).clone(), (*head14).clone()), backend, &x3)?;
+            process_each_in_order(Rnn::new((*large).clone(), (*head6).clone()), backend, &x3)?;
         }
     }
 }

@@ -5,7 +5,7 @@
 //! two versions far more reliably than two bench runs. Then, within `B` and the same way, the
 //! pairs of `benches/realtime.rs`: `Rnn::process` against per-step calls over 1024 inputs.
 //! The `process` group times `Rnn::process` and `Rnn::step` with a readout of 2 outputs, `A`
-//! and `B` interleaved; the `heads` group the same with 4, 8, 10 and 16 outputs.
+//! and `B` interleaved; the `heads` group the same with 4, 7, 8, 10, 15 and 16 outputs.
 //! The `denormal` group times, for `A` and `B` interleaved, steps and banks with subnormal
 //! inputs, states and weights and a decaying input sequence, each over its normal twin. The
 //! `tanh` group times the fast tanh of the AVX2+FMA and 512-bit backends, `A` and `B`
@@ -580,12 +580,14 @@ macro_rules! alone {
     }};
 }
 
-/// `process_ab!` of 4, 8, 10 and 16 outputs, each alone.
+/// `process_ab!` of 4, 7, 8, 10, 15 and 16 outputs, each alone.
 macro_rules! for_heads {
     ($i:expr, $h:expr) => {{
         alone!(process_ab!($i, $h, 4));
+        alone!(process_ab!($i, $h, 7));
         alone!(process_ab!($i, $h, 8));
         alone!(process_ab!($i, $h, 10));
+        alone!(process_ab!($i, $h, 15));
         alone!(process_ab!($i, $h, 16));
     }};
 }

@@ -684,26 +684,31 @@ impl Simd for Avx512 {
         }
     }
 
-    /// With 7 and with 9 to 15 outputs, each column of the readout as one vector (256-bit,
-    /// 512-bit) with its last lanes masked off ([`Avx512::masked_logits`]), for a state of 32
-    /// to `MASKED_READOUT_UNITS` units on a CPU that runs 512-bit operations whole (the sizes
-    /// whose cells this backend steps itself, `narrows`). Elsewhere the shared code: after the
-    /// 8-lane sibling's steps the masked form was the slower, at 128 units it was as often
-    /// slower as faster, and with 5 or 6 outputs the compiler's two pieces per column were as
-    /// fast or faster than one masked 256-bit vector.
+    /// With 6, 7 and 9 to 15 outputs, each column of the readout as one vector (256-bit,
+    /// 512-bit) with its last lanes masked off ([`Avx512::masked_logits`]), on a CPU that runs
+    /// 512-bit operations whole and for a cell this backend steps itself (`narrows`): where the
+    /// compiler's vectors of the shared code take a column in pieces, one per power of two in
+    /// `O`, and the pieces' loads and operations outnumber the masked vector's. Above
+    /// `MASKED_READOUT_UNITS` units, where the step streams its weights from L2, only where they
+    /// are three or more (7, 11, 13, 14, 15): two pieces (9, 10, 12) were as fast there. Elsewhere
+    /// the shared code: after the 8-lane sibling's steps the masked form was the slower, and with
+    /// 5 outputs (two pieces) the compiler's were as fast or faster.
     #[inline(always)]
     fn read_out<const H: usize, const O: usize>(
         self,
         readout: &Readout<H, O>,
         h: &[f32; H],
     ) -> SVector<f32, O> {
-        // `narrows` asks a static whether the CPU runs 512-bit operations whole: asked only for
-        // the counts that take a masked form, where the other counts' readout inside a
-        // sequence's loop would pay for its load at every step.
-        let masked = || H <= MASKED_READOUT_UNITS && !super::narrows(self, H);
+        // `whole` and `narrows` ask a static whether the CPU runs 512-bit operations whole:
+        // asked only for the counts that take a masked form, where the other counts' readout
+        // inside a sequence's loop would pay for its load at every step.
+        let masked = || self.whole() && !super::narrows(self, H);
+        let pieces = O.count_ones();
         match O {
-            7 if masked() => self.masked_logits_256(readout, h),
-            9..=15 if masked() => self.masked_logits(readout, h),
+            6 | 7 if masked() => self.masked_logits_256(readout, h),
+            9..=15 if (H <= MASKED_READOUT_UNITS || pieces >= 3) && masked() => {
+                self.masked_logits(readout, h)
+            }
             _ => readout.logits_of_clean(h),
         }
     }
@@ -908,19 +913,40 @@ impl Ymm for Avx512Vl {
     const BANK_TANH_PASS: BankTanhPass = BankTanhPass::Never;
 }
 
-/// The largest state whose readout [`Avx512`] reads out with masked vectors. Below
-/// `NARROW_BELOW`, so that on a CPU that splits 512-bit operations (where the backend narrows
-/// every cell below it) the masked forms never follow the 8-lane sibling's steps.
+/// Adds each of `columns` times its value in `h` into `sums` through `add`, column `k` into sum
+/// `k mod S`: `S` columns at a time, so that each sum is a register of its own (indexed by
+/// `k % S` in one loop over the columns, they need not be).
+#[inline(always)]
+fn into_partial_sums<V, C, const S: usize, const H: usize>(
+    sums: &mut [V; S],
+    columns: &[C; H],
+    h: &[f32; H],
+    add: impl Fn(&mut V, &C, f32),
+) {
+    let (groups, rest) = columns.as_chunks::<S>();
+    let (h_groups, h_rest) = h.as_chunks::<S>();
+    for (group, values) in groups.iter().zip(h_groups) {
+        for ((sum, column), &value) in sums.iter_mut().zip(group).zip(values) {
+            add(sum, column, value);
+        }
+    }
+    for ((sum, column), &value) in sums.iter_mut().zip(rest).zip(h_rest) {
+        add(sum, column, value);
+    }
+}
+
+/// The largest state whose readout of 9, 10 or 12 outputs [`Avx512`] reads out with masked
+/// vectors (`Simd::read_out`).
 const MASKED_READOUT_UNITS: usize = 64;
-const _: () = assert!(MASKED_READOUT_UNITS < super::NARROW_BELOW);
 
 impl Avx512 {
     /// `readout`'s logits of the flushed state `h` for 9 to 15 outputs, each column of the
     /// readout one 512-bit vector with its last lanes masked off: the compiler's vectors of the
-    /// shared code took each column as a 256-bit vector and a piece of 1 to 7 values, twice the
-    /// loads and operations of 16 outputs. The same products and sums in the same order as
-    /// `Readout::logits_of_clean` (column `k` into partial sum `k mod 2`, the two added, then
-    /// the bias added to them), each rounded alone: the same bits. A masked lane holds +0 from
+    /// shared code took each column as a 256-bit vector and up to three pieces of 1 to 4
+    /// values, up to four times the loads and operations of 16 outputs. The same products and
+    /// sums in the same order as `Readout::logits_of_clean` (column `k` into partial sum
+    /// `k mod 2`, the two added, then the bias added to them), each rounded alone: the same
+    /// bits. A masked lane holds +0 from
     /// its load on and then the products of zeros (±0, NaN for an infinite state value) and
     /// their sums, never a subnormal number; its value is not stored.
     #[inline(always)]
@@ -940,11 +966,11 @@ impl Avx512 {
         // 16 values.
         unsafe {
             let mut sums = [_mm512_setzero_ps(); 2];
-            for (k, (column, &value)) in columns.iter().zip(h).enumerate() {
+            let add = |sum: &mut __m512, column: &[f32; O], value: f32| {
                 let w = _mm512_maskz_loadu_ps(mask, column.as_ptr());
-                let sum = &mut sums[k % 2];
                 *sum = _mm512_add_ps(*sum, _mm512_mul_ps(_mm512_set1_ps(value), w));
-            }
+            };
+            into_partial_sums(&mut sums, columns, h, add);
             let sum = _mm512_add_ps(sums[0], sums[1]);
             let b = _mm512_maskz_loadu_ps(mask, bias.as_ptr());
             // Stored whole: the caller's loads of the logits can take their values from a
@@ -954,11 +980,11 @@ impl Avx512 {
         SVector::from_fn(|o, _| y.get(o).copied().unwrap_or_default())
     }
 
-    /// [`masked_logits`](Self::masked_logits) for 7 outputs (`read_out` takes it for no other
-    /// count): each column one 256-bit vector, masked, where the shared code took a 128-bit
-    /// vector and two pieces; 8 partial sums (column `k` into sum `k mod 8`), added pairwise
-    /// (the upper half onto the lower), as `Readout::logits_of_clean` adds them for up to 8
-    /// outputs.
+    /// [`masked_logits`](Self::masked_logits) for 6 and 7 outputs (`read_out` takes it for no
+    /// other count): each column one 256-bit vector, masked, where the shared code took a
+    /// 128-bit vector and one or two pieces; 8 partial sums (column `k` into sum `k mod 8`),
+    /// added pairwise (the upper half onto the lower), as `Readout::logits_of_clean` adds them
+    /// for up to 8 outputs.
     #[inline(always)]
     fn masked_logits_256<const H: usize, const O: usize>(
         self,
@@ -975,11 +1001,11 @@ impl Avx512 {
         // store goes to 8 values.
         unsafe {
             let mut sums = [_mm256_setzero_ps(); 8];
-            for (k, (column, &value)) in columns.iter().zip(h).enumerate() {
+            let add = |sum: &mut __m256, column: &[f32; O], value: f32| {
                 let w = _mm256_maskz_loadu_ps(mask, column.as_ptr());
-                let sum = &mut sums[k % 8];
                 *sum = _mm256_add_ps(*sum, _mm256_mul_ps(_mm256_set1_ps(value), w));
-            }
+            };
+            into_partial_sums(&mut sums, columns, h, add);
             for half in [4, 2, 1] {
                 for s in 0..half {
                     sums[s] = _mm256_add_ps(sums[s], sums[s + half]);
