@@ -686,13 +686,13 @@ impl Simd for Avx512 {
 
     /// With 6, 7 and 9 to 15 outputs, each column of the readout as one vector (256-bit,
     /// 512-bit) with its last lanes masked off ([`Avx512::masked_logits`]), on a CPU that runs
-    /// 512-bit operations whole and for a cell this backend steps itself (`narrows`): where the
+    /// 512-bit operations whole and for a cell this backend steps itself (`narrows`), where the
     /// compiler's vectors of the shared code take a column in pieces, one per power of two in
-    /// `O`, and the pieces' loads and operations outnumber the masked vector's. Above
-    /// `MASKED_READOUT_UNITS` units, where the step streams its weights from L2, only where they
-    /// are three or more (7, 11, 13, 14, 15): two pieces (9, 10, 12) were as fast there. Elsewhere
-    /// the shared code: after the 8-lane sibling's steps the masked form was the slower, and with
-    /// 5 outputs (two pieces) the compiler's were as fast or faster.
+    /// `O`. 6 and 7 outputs at every such size (with 5, two pieces as well, the compiler's were
+    /// as fast or faster). 9 to 15 up to `MASKED_READOUT_UNITS` units; above, as measured at
+    /// 128 and 256 units, only where the pieces are three or more (11, 13, 14, 15): with two (9,
+    /// 10, 12) the masked form was a few per cent slower there. Elsewhere the shared code: after
+    /// the 8-lane sibling's steps the masked form was the slower.
     #[inline(always)]
     fn read_out<const H: usize, const O: usize>(
         self,
@@ -946,9 +946,9 @@ impl Avx512 {
     /// values, up to four times the loads and operations of 16 outputs. The same products and
     /// sums in the same order as `Readout::logits_of_clean` (column `k` into partial sum
     /// `k mod 2`, the two added, then the bias added to them), each rounded alone: the same
-    /// bits. A masked lane holds +0 from
-    /// its load on and then the products of zeros (±0, NaN for an infinite state value) and
-    /// their sums, never a subnormal number; its value is not stored.
+    /// bits. A masked lane holds +0 from its load on and then the products of zeros (±0, NaN
+    /// for an infinite state value) and their sums, never a subnormal number; its value is not
+    /// stored.
     #[inline(always)]
     fn masked_logits<const H: usize, const O: usize>(
         self,
